@@ -46,6 +46,14 @@ GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tok
 GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
 GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
 GEN_AI_SYSTEM_INSTRUCTIONS: Final = "gen_ai.system_instructions"
+# Audio tokens (part of the input / output tokens), as OpenAI reports them.
+GEN_AI_USAGE_AUDIO_INPUT_TOKENS: Final = "gen_ai.usage.audio.input_tokens"
+GEN_AI_USAGE_AUDIO_OUTPUT_TOKENS: Final = "gen_ai.usage.audio.output_tokens"
+
+# OpenAI instrumentation: the ``x-request-id`` of the call, and how a streamed call ended
+# (``completed``, ``closed_early``, ``abandoned``, ``error``, ``cancelled``).
+OPENAI_REQUEST_ID: Final = "openai.request.id"
+STREAM_OUTCOME: Final = "netra.stream.outcome"
 
 # Older conventions that other producers still write; the server reads them too.
 LEGACY_PROMPT_TOKENS: Final = "gen_ai.usage.prompt_tokens"
