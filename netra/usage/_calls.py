@@ -1,0 +1,440 @@
+"""What each usage call sends and how its answer is read, shared by the sync and async clients.
+
+Nothing here does I/O: a :class:`Call` describes one request, :func:`interpret` turns one HTTP answer
+into a value or an error (and says whether a retry may help), :func:`retry_delay` says how long to wait.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Generic, Literal, TypeVar
+from urllib.parse import quote
+
+from netra.usage._config import ENV_API_KEY, ENV_OTLP_ENDPOINT, Settings
+from netra.usage._times import TimeArg, window
+from netra.usage.errors import (
+    APIStatusError,
+    AuthenticationError,
+    BadRequestError,
+    InvalidResponseError,
+    NetraUsageError,
+    NotFoundError,
+    PaginationError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+)
+from netra.usage.models import (
+    SessionUsageData,
+    SpansPage,
+    TenantUsageData,
+    TracesPage,
+    TraceSpan,
+    TraceSummary,
+)
+
+T = TypeVar("T")
+
+Direction = Literal["up", "down"]
+SortOrder = Literal["asc", "desc"]
+
+_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+_BODY_SNIPPET = 2000
+
+
+class _NotFound:
+    """Marker: the server said the thing asked for does not exist (a documented ``None``)."""
+
+
+NOT_FOUND = _NotFound()
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Generic[T]):
+    """One request of the usage API and how to read its JSON answer."""
+
+    method: str
+    path: str
+    what: str
+    parse: Callable[[Any], T]
+    params: Mapping[str, str] | None = None
+    json: Mapping[str, Any] | None = None
+    none_if_not_found: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one HTTP answer means: a decoded body, a documented not-found, or an error."""
+
+    body: Any = None
+    not_found: bool = False
+    error: NetraUsageError | None = None
+    retryable: bool = False
+    retry_after: float | None = None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Argument checks
+
+
+def require_id(value: object, name: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, not {type(value).__name__}")
+    if not value:
+        raise ValueError(f"{name} is empty; pass the {name.replace('_', ' ')} you want to read")
+    return value
+
+
+def _check_direction(direction: str | None) -> str:
+    if direction is None:
+        return "down"
+    if direction not in ("up", "down"):
+        raise ValueError(f"direction must be 'up' or 'down', not {direction!r}")
+    return direction
+
+
+def _check_limit(limit: int | None) -> int | None:
+    if limit is None:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValueError(f"limit must be a positive integer (the page size), not {limit!r}")
+    return limit
+
+
+def _segment(value: str) -> str:
+    """Escape one path segment, so an id with '/', '?', '#' or spaces stays one segment."""
+    return quote(value, safe="")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Calls of the Netra-compatible routes
+
+
+def _data_block(body: Any, what: str) -> Any:
+    if not isinstance(body, Mapping):
+        raise InvalidResponseError(f"the answer to {what} is not a JSON object: {body!r:.200}")
+    if "data" in body:
+        return body["data"]
+    return body
+
+
+def session_usage(session_id: str, start_time: TimeArg, end_time: TimeArg) -> Call[SessionUsageData]:
+    require_id(session_id, "session_id")
+    start, end = window(start_time, end_time)
+    what = f"session usage of {session_id!r}"
+    return Call(
+        method="GET",
+        path=f"/usage/sessions/{_segment(session_id)}",
+        what=what,
+        params={"startTime": start, "endTime": end},
+        parse=lambda body: SessionUsageData.from_dict(_data_block(body, what)),
+        none_if_not_found=True,
+    )
+
+
+def tenant_usage(tenant_id: str, start_time: TimeArg, end_time: TimeArg) -> Call[TenantUsageData]:
+    require_id(tenant_id, "tenant_id")
+    start, end = window(start_time, end_time)
+    what = f"tenant usage of {tenant_id!r}"
+    return Call(
+        method="GET",
+        path=f"/usage/tenants/{_segment(tenant_id)}",
+        what=what,
+        params={"startTime": start, "endTime": end},
+        parse=lambda body: TenantUsageData.from_dict(_data_block(body, what)),
+        none_if_not_found=True,
+    )
+
+
+def _page(body: Any, what: str) -> tuple[list[Any], bool]:
+    block = _data_block(body, what)
+    if not isinstance(block, Mapping):
+        raise InvalidResponseError(f"the answer to {what} has 'data' that is not an object: {block!r:.200}")
+    items = block.get("data")
+    if not isinstance(items, list):
+        raise InvalidResponseError(f"the answer to {what} has no list at data.data (got {items!r:.200})")
+    page_info = block.get("pageInfo")
+    if not isinstance(page_info, Mapping) or not isinstance(page_info.get("hasNextPage"), bool):
+        raise InvalidResponseError(
+            f"the answer to {what} has no boolean data.pageInfo.hasNextPage (got {page_info!r:.200})"
+        )
+    return items, page_info["hasNextPage"]
+
+
+def _traces_page(body: Any, what: str) -> TracesPage:
+    items, has_next = _page(body, what)
+    traces = [TraceSummary.from_dict(item) for item in items]
+    return TracesPage(traces=traces, has_next_page=has_next, next_cursor=traces[-1].cursor if traces else None)
+
+
+def _spans_page(body: Any, what: str) -> SpansPage:
+    items, has_next = _page(body, what)
+    spans = [TraceSpan.from_dict(item) for item in items]
+    return SpansPage(spans=spans, has_next_page=has_next, next_cursor=spans[-1].cursor if spans else None)
+
+
+def list_traces(
+    start_time: TimeArg,
+    end_time: TimeArg,
+    trace_id: str | None,
+    session_id: str | None,
+    user_id: str | None,
+    tenant_id: str | None,
+    limit: int | None,
+    cursor: str | None,
+    direction: Direction | None,
+    sort_field: str | None,
+    sort_order: SortOrder | None,
+) -> Call[TracesPage]:
+    start, end = window(start_time, end_time)
+    filters: list[dict[str, str]] = []
+    for name, value in (
+        ("trace_id", trace_id),
+        ("session_id", session_id),
+        ("user_id", user_id),
+        ("tenant_id", tenant_id),
+    ):
+        if value is not None:
+            filters.append(
+                {"field": name, "operator": "equals", "type": "string", "value": require_id(value, name)}
+            )
+    pagination: dict[str, Any] = {"direction": _check_direction(direction)}
+    checked_limit = _check_limit(limit)
+    if checked_limit is not None:
+        pagination["limit"] = checked_limit
+    if cursor is not None:
+        pagination["cursor"] = require_id(cursor, "cursor")
+    payload: dict[str, Any] = {
+        "startTime": start,
+        "endTime": end,
+        "filters": filters,
+        "pagination": pagination,
+    }
+    if sort_field is not None:
+        payload["sortField"] = require_id(sort_field, "sort_field")
+    if sort_order is not None:
+        if sort_order not in ("asc", "desc"):
+            raise ValueError(f"sort_order must be 'asc' or 'desc', not {sort_order!r}")
+        payload["sortOrder"] = sort_order
+    what = "the trace list"
+    return Call(
+        method="POST",
+        path="/sdk/traces",
+        what=what,
+        json=payload,
+        parse=lambda body: _traces_page(body, what),
+    )
+
+
+def list_spans(
+    trace_id: str,
+    cursor: str | None,
+    direction: Direction | None,
+    limit: int | None,
+    span_name: str | None,
+) -> Call[SpansPage]:
+    require_id(trace_id, "trace_id")
+    params: dict[str, str] = {"direction": _check_direction(direction)}
+    if cursor is not None:
+        params["cursor"] = require_id(cursor, "cursor")
+    checked_limit = _check_limit(limit)
+    if checked_limit is not None:
+        params["limit"] = str(checked_limit)
+    if span_name is not None:
+        params["spanName"] = require_id(span_name, "span_name")
+    what = f"the spans of trace {trace_id!r}"
+    return Call(
+        method="GET",
+        path=f"/sdk/traces/{_segment(trace_id)}/spans",
+        what=what,
+        params=params,
+        parse=lambda body: _spans_page(body, what),
+        none_if_not_found=True,
+    )
+
+
+def next_cursor(has_next_page: bool, cursor: str | None, seen: set[str], what: str) -> str | None:
+    """The cursor of the next page, or ``None`` at the end; raise on a broken pagination contract."""
+    if not has_next_page:
+        return None
+    if not cursor:
+        raise PaginationError(
+            f"the server said {what} has a next page but sent no cursor for it (an empty page or an item "
+            f"without 'cursor'); stopping instead of restarting from the first page"
+        )
+    if cursor in seen:
+        raise PaginationError(
+            f"the server sent cursor {cursor!r} for {what} twice; stopping instead of looping forever"
+        )
+    seen.add(cursor)
+    return cursor
+
+
+# ---------------------------------------------------------------------------------------------------
+# Answers
+
+
+def _server_message(body: Any, text: str) -> str | None:
+    if isinstance(body, Mapping):
+        error = body.get("error")
+        if isinstance(error, Mapping) and isinstance(error.get("message"), str):
+            return str(error["message"])
+        if isinstance(error, str):
+            return error
+        for key in ("detail", "message"):
+            value = body.get(key)
+            if isinstance(value, str):
+                return value
+            if value is not None:
+                return json.dumps(value)[:500]
+    snippet = text.strip()
+    return snippet[:300] if snippet else None
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date); ``None`` if absent or bad."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)
+
+
+def interpret(
+    call: Call[Any],
+    settings: Settings,
+    status: int,
+    headers: Mapping[str, str],
+    content: bytes,
+    url: str,
+    attempts: int,
+) -> Outcome:
+    """Read one HTTP answer. ``attempts`` counts this one, for the messages."""
+    text = content.decode("utf-8", errors="replace")
+    try:
+        body: Any = json.loads(text) if text.strip() else None
+        decoded = text.strip() != ""
+    except ValueError:
+        body, decoded = None, False
+
+    if 200 <= status < 300:
+        if not decoded:
+            # Empty or cut-short JSON: a proxy or a dying server; a read is safe to repeat.
+            return Outcome(
+                error=InvalidResponseError(
+                    f"the answer to {call.what} ({call.method} {url}, HTTP {status}) is not valid JSON "
+                    f"after {attempts} attempt(s): {text[:200]!r}",
+                    method=call.method,
+                    url=url,
+                ),
+                retryable=True,
+            )
+        return Outcome(body=body)
+
+    server_message = _server_message(body, text)
+    detail = f": {server_message}" if server_message else ""
+    common: dict[str, Any] = {
+        "status_code": status,
+        "server_message": server_message,
+        "body": text[:_BODY_SNIPPET],
+        "method": call.method,
+        "url": url,
+    }
+    if status == 404 and call.none_if_not_found and isinstance(body, Mapping) and "error" in body:
+        return Outcome(not_found=True)
+    if status in (400, 422):
+        return Outcome(
+            error=BadRequestError(f"the server rejected the request for {call.what} (HTTP {status}){detail}", **common)
+        )
+    if status == 401:
+        if settings.has_api_key:
+            hint = (
+                f"check {ENV_API_KEY} (or api_key=): the key must exist on this server and belong to the "
+                f"project you are reading"
+            )
+        else:
+            hint = f"no API key was sent: set {ENV_API_KEY} or pass api_key="
+        return Outcome(
+            error=AuthenticationError(
+                f"the Netra server at {settings.base_url} rejected the API key (HTTP 401){detail}; {hint}",
+                **common,
+            )
+        )
+    if status == 403:
+        return Outcome(
+            error=PermissionDeniedError(
+                f"the API key may not read {call.what} (HTTP 403){detail}; a key reads only its own project, "
+                f"and a tenant-limited key only its tenant: check {ENV_API_KEY} / the key's project",
+                **common,
+            )
+        )
+    if status == 404:
+        return Outcome(
+            error=NotFoundError(
+                f"{call.method} {url} answered 404{detail}. Is {settings.base_url} the Netra server's base URL? "
+                f"It is the OTLP endpoint without '/telemetry' or '/v1/traces' ({ENV_OTLP_ENDPOINT} or base_url=)",
+                **common,
+            )
+        )
+    retry_after = parse_retry_after(headers.get("retry-after"))
+    if status == 429:
+        waited = f"; it asked to wait {retry_after:g} s" if retry_after is not None else ""
+        return Outcome(
+            error=RateLimitError(
+                f"the server is rate limiting {call.what} (HTTP 429) after {attempts} attempt(s){waited}{detail}",
+                retry_after=retry_after,
+                **common,
+            ),
+            retryable=True,
+            retry_after=retry_after,
+        )
+    if status >= 500 or status == 408:
+        return Outcome(
+            error=ServerError(
+                f"the server failed on {call.what} with HTTP {status} after {attempts} attempt(s){detail}",
+                **common,
+            ),
+            retryable=status in _RETRY_STATUSES,
+            retry_after=retry_after,
+        )
+    if 300 <= status < 400:
+        location = headers.get("location", "?")
+        return Outcome(
+            error=APIStatusError(
+                f"{call.method} {url} answered a redirect (HTTP {status}) to {location}; set base_url "
+                f"(or {ENV_OTLP_ENDPOINT}) to the server's final address",
+                **common,
+            )
+        )
+    return Outcome(error=APIStatusError(f"{call.method} {url} answered HTTP {status}{detail}", **common))
+
+
+def retry_delay(attempt: int, retry_after: float | None, settings: Settings) -> float | None:
+    """Seconds to wait before retry number ``attempt + 1``, or ``None`` when waiting is not worth it.
+
+    Exponential backoff with jitter (``backoff_factor * 2**attempt``, times 0.5-1.5, capped at
+    ``max_retry_wait``); a server's Retry-After is honoured as given, unless it is longer than
+    ``max_retry_wait``, in which case the error is raised at once instead of sleeping for it.
+    """
+    if retry_after is not None:
+        if retry_after > settings.max_retry_wait:
+            return None
+        return retry_after
+    base = settings.backoff_factor * (2**attempt)
+    return min(settings.max_retry_wait, base * random.uniform(0.5, 1.5))

@@ -1,0 +1,575 @@
+"""The usage clients: :class:`UsageClient` (sync) and :class:`AsyncUsageClient` (async).
+
+Both read what the Netra server has stored: usage per session and tenant, traces, and the spans of a
+trace. Constructing one is cheap (``httpx`` is imported and the connection pool made on the first
+request), so ``Netra.init`` can always build ``Netra.usage``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from netra.usage import _calls as calls
+from netra.usage._calls import Call, Direction, Outcome, SortOrder, interpret, next_cursor, retry_delay
+from netra.usage._config import Settings, resolve
+from netra.usage._times import TimeArg
+from netra.usage.errors import NetworkError, TimeoutError
+from netra.usage.models import (
+    SessionUsageData,
+    SpansPage,
+    TenantUsageData,
+    TracesPage,
+    TraceSpan,
+    TraceSummary,
+)
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["AsyncUsageClient", "UsageClient"]
+
+T = TypeVar("T")
+
+_VERSION = "0.1.0"
+_USER_AGENT = f"netra-python-usage/{_VERSION}"
+
+
+def _transport_outcome(exc: Exception, call: Call[Any], url: str, settings: Settings, attempts: int) -> Outcome:
+    import httpx
+
+    if isinstance(exc, httpx.TimeoutException):
+        error: NetworkError = TimeoutError(
+            f"no answer to {call.what} from {url} within {settings.timeout:g} s after {attempts} attempt(s) "
+            f"({type(exc).__name__}); if the server is slow on this query, raise timeout=",
+            method=call.method,
+            url=url,
+        )
+    else:
+        error = NetworkError(
+            f"could not get a complete answer to {call.what} from {url} after {attempts} attempt(s): "
+            f"{type(exc).__name__}: {exc}. Is the Netra server running at {settings.base_url}?",
+            method=call.method,
+            url=url,
+        )
+    return Outcome(error=error, retryable=True)
+
+
+class _Base:
+    _settings: Settings
+
+    def __init__(
+        self,
+        base_url: str | None,
+        api_key: str | None,
+        headers: Mapping[str, str] | None,
+        timeout: float,
+        max_retries: int,
+        backoff_factor: float,
+        max_retry_wait: float,
+    ) -> None:
+        self._settings = resolve(
+            base_url,
+            api_key,
+            headers,
+            timeout=timeout,
+            max_retries=max_retries,
+            backoff_factor=backoff_factor,
+            max_retry_wait=max_retry_wait,
+            user_agent=_USER_AGENT,
+        )
+        self._closed = False
+
+    @property
+    def base_url(self) -> str:
+        """The server's base URL (the OTLP endpoint without ``/telemetry`` or ``/v1/traces``)."""
+        return self._settings.base_url
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self._settings.base_url!r})"
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError(
+                f"this {type(self).__name__} is closed (close() or Netra.shutdown() was called); create a new one"
+            )
+
+    def _url(self, call: Call[Any]) -> str:
+        return self._settings.base_url + call.path
+
+
+class UsageClient(_Base):
+    """Reads usage, traces and spans from a Netra server (synchronous).
+
+    Args:
+        base_url: The server's base URL, or its OTLP endpoint (``/telemetry`` and ``/v1/traces`` are
+            stripped). Default: ``NETRA_OTLP_ENDPOINT``, else ``http://localhost:4318``.
+        api_key: Sent as ``x-api-key``. Default: ``NETRA_API_KEY``.
+        headers: Extra headers (they win over ``NETRA_HEADERS``, ``k=v`` pairs separated by commas).
+        timeout: Seconds to wait for each attempt (connect, read, write).
+        max_retries: Retries after the first attempt, on 408/429/5xx, timeouts and connection errors.
+        transport: An ``httpx`` transport (for tests or proxies).
+        backoff_factor: First retry waits about this many seconds, then twice as long each time.
+        max_retry_wait: The longest wait between attempts; a longer Retry-After raises at once.
+
+    Use it as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 10.0,
+        max_retries: int = 3,
+        transport: httpx.BaseTransport | None = None,
+        backoff_factor: float = 0.5,
+        max_retry_wait: float = 30.0,
+    ) -> None:
+        super().__init__(base_url, api_key, headers, timeout, max_retries, backoff_factor, max_retry_wait)
+        self._transport = transport
+        self._client: httpx.Client | None = None
+        self._lock = threading.Lock()
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+
+    def _http(self) -> httpx.Client:
+        self._check_open()
+        client = self._client
+        if client is None:
+            with self._lock:
+                self._check_open()
+                if self._client is None:
+                    import httpx
+
+                    self._client = httpx.Client(
+                        base_url=self._settings.base_url,
+                        headers=self._settings.headers,
+                        timeout=httpx.Timeout(self._settings.timeout),
+                        transport=self._transport,
+                        follow_redirects=False,
+                    )
+                client = self._client
+        return client
+
+    def close(self) -> None:
+        """Close the connection pool. Safe to call twice; the client cannot be used afterwards."""
+        with self._lock:
+            self._closed = True
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+        elif self._transport is not None:
+            self._transport.close()
+
+    def __enter__(self) -> UsageClient:
+        self._check_open()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- sending ------------------------------------------------------------------------------------
+
+    def _send(self, call: Call[T]) -> T | None:
+        import httpx
+
+        client = self._http()
+        settings = self._settings
+        url = self._url(call)
+        attempt = 0
+        while True:
+            cause: BaseException | None = None
+            try:
+                response = client.request(
+                    call.method,
+                    call.path,
+                    params=dict(call.params) if call.params else None,
+                    json=dict(call.json) if call.json is not None else None,
+                )
+            except httpx.RequestError as exc:
+                cause = exc
+                outcome = _transport_outcome(exc, call, url, settings, attempt + 1)
+            else:
+                outcome = interpret(
+                    call, settings, response.status_code, response.headers, response.content, url, attempt + 1
+                )
+            if outcome.error is None:
+                return None if outcome.not_found else call.parse(outcome.body)
+            if outcome.retryable and attempt < settings.max_retries:
+                delay = retry_delay(attempt, outcome.retry_after, settings)
+                if delay is not None:
+                    time.sleep(delay)
+                    attempt += 1
+                    continue
+            raise outcome.error from cause
+
+    def _send_found(self, call: Call[T]) -> T:
+        result = self._send(call)
+        if result is None:  # pragma: no cover - only calls with none_if_not_found can be None
+            raise AssertionError(f"{call.what}: unexpected not-found")
+        return result
+
+    # -- the Netra-compatible methods ---------------------------------------------------------------
+
+    def get_session_usage(
+        self, session_id: str, start_time: TimeArg, end_time: TimeArg
+    ) -> SessionUsageData | None:
+        """Tokens, requests and cost of one session in ``[start_time, end_time]``.
+
+        A session with no usage in the window gives zero counts; ``None`` only when the server says
+        the session does not exist.
+        """
+        return self._send(calls.session_usage(session_id, start_time, end_time))
+
+    def get_tenant_usage(self, tenant_id: str, start_time: TimeArg, end_time: TimeArg) -> TenantUsageData | None:
+        """Tokens, requests, sessions and cost of one tenant in ``[start_time, end_time]``.
+
+        A tenant with no usage in the window gives zero counts; ``None`` only when the server says
+        the tenant does not exist.
+        """
+        return self._send(calls.tenant_usage(tenant_id, start_time, end_time))
+
+    def list_traces(
+        self,
+        start_time: TimeArg,
+        end_time: TimeArg,
+        trace_id: str | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        tenant_id: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        direction: Direction | None = "down",
+        sort_field: str | None = None,
+        sort_order: SortOrder | None = None,
+    ) -> TracesPage:
+        """One page of traces that started in the window, filtered by the ids given (all must match)."""
+        return self._send_found(
+            calls.list_traces(
+                start_time,
+                end_time,
+                trace_id,
+                session_id,
+                user_id,
+                tenant_id,
+                limit,
+                cursor,
+                direction,
+                sort_field,
+                sort_order,
+            )
+        )
+
+    def iter_traces(
+        self,
+        start_time: TimeArg,
+        end_time: TimeArg,
+        trace_id: str | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        tenant_id: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        direction: Direction | None = "down",
+        sort_field: str | None = None,
+        sort_order: SortOrder | None = None,
+    ) -> Iterator[TraceSummary]:
+        """Every trace of :meth:`list_traces`, fetching pages of ``limit`` lazily as you iterate.
+
+        Arguments are checked at once; a server that repeats a cursor raises :class:`PaginationError`.
+        """
+
+        def make(page_cursor: str | None) -> Call[TracesPage]:
+            return calls.list_traces(
+                start_time,
+                end_time,
+                trace_id,
+                session_id,
+                user_id,
+                tenant_id,
+                limit,
+                page_cursor,
+                direction,
+                sort_field,
+                sort_order,
+            )
+
+        make(cursor)
+        return self._iterate(make, cursor, lambda page: page.traces)
+
+    def list_spans_by_trace_id(
+        self,
+        trace_id: str,
+        cursor: str | None = None,
+        direction: Direction | None = "down",
+        limit: int | None = None,
+        span_name: str | None = None,
+    ) -> SpansPage | None:
+        """One page of the spans of a trace (``span_name`` filters by name).
+
+        ``None`` only when the server says the trace does not exist.
+        """
+        return self._send(calls.list_spans(trace_id, cursor, direction, limit, span_name))
+
+    def iter_spans_by_trace_id(
+        self,
+        trace_id: str,
+        cursor: str | None = None,
+        direction: Direction | None = "down",
+        limit: int | None = None,
+        span_name: str | None = None,
+    ) -> Iterator[TraceSpan]:
+        """Every span of a trace, fetching pages of ``limit`` lazily; nothing for an unknown trace."""
+
+        def make(page_cursor: str | None) -> Call[SpansPage]:
+            return calls.list_spans(trace_id, page_cursor, direction, limit, span_name)
+
+        make(cursor)
+        return self._iterate(make, cursor, lambda page: page.spans)
+
+    def _iterate(
+        self,
+        make: Callable[[str | None], Call[Any]],
+        cursor: str | None,
+        items: Callable[[Any], list[T]],
+    ) -> Iterator[T]:
+        seen: set[str] = {cursor} if cursor else set()
+        while True:
+            call = make(cursor)
+            page = self._send(call)
+            if page is None:
+                return
+            yield from items(page)
+            cursor = next_cursor(page.has_next_page, page.next_cursor, seen, call.what)
+            if cursor is None:
+                return
+
+
+class AsyncUsageClient(_Base):
+    """The asynchronous twin of :class:`UsageClient`: the same arguments and methods, awaited.
+
+    The ``iter_*`` methods return async iterators (``async for``). Use ``async with`` or
+    ``await client.aclose()``.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 10.0,
+        max_retries: int = 3,
+        transport: httpx.AsyncBaseTransport | None = None,
+        backoff_factor: float = 0.5,
+        max_retry_wait: float = 30.0,
+    ) -> None:
+        super().__init__(base_url, api_key, headers, timeout, max_retries, backoff_factor, max_retry_wait)
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+
+    def _http(self) -> httpx.AsyncClient:
+        self._check_open()
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.AsyncClient(
+                base_url=self._settings.base_url,
+                headers=self._settings.headers,
+                timeout=httpx.Timeout(self._settings.timeout),
+                transport=self._transport,
+                follow_redirects=False,
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the connection pool. Safe to call twice; the client cannot be used afterwards."""
+        self._closed = True
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+        elif self._transport is not None:
+            await self._transport.aclose()
+
+    async def __aenter__(self) -> AsyncUsageClient:
+        self._check_open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # -- sending ------------------------------------------------------------------------------------
+
+    async def _send(self, call: Call[T]) -> T | None:
+        import anyio
+        import httpx
+
+        client = self._http()
+        settings = self._settings
+        url = self._url(call)
+        attempt = 0
+        while True:
+            cause: BaseException | None = None
+            try:
+                response = await client.request(
+                    call.method,
+                    call.path,
+                    params=dict(call.params) if call.params else None,
+                    json=dict(call.json) if call.json is not None else None,
+                )
+            except httpx.RequestError as exc:
+                cause = exc
+                outcome = _transport_outcome(exc, call, url, settings, attempt + 1)
+            else:
+                outcome = interpret(
+                    call, settings, response.status_code, response.headers, response.content, url, attempt + 1
+                )
+            if outcome.error is None:
+                return None if outcome.not_found else call.parse(outcome.body)
+            if outcome.retryable and attempt < settings.max_retries:
+                delay = retry_delay(attempt, outcome.retry_after, settings)
+                if delay is not None:
+                    await anyio.sleep(delay)
+                    attempt += 1
+                    continue
+            raise outcome.error from cause
+
+    async def _send_found(self, call: Call[T]) -> T:
+        result = await self._send(call)
+        if result is None:  # pragma: no cover - only calls with none_if_not_found can be None
+            raise AssertionError(f"{call.what}: unexpected not-found")
+        return result
+
+    # -- the Netra-compatible methods ---------------------------------------------------------------
+
+    async def get_session_usage(
+        self, session_id: str, start_time: TimeArg, end_time: TimeArg
+    ) -> SessionUsageData | None:
+        """See :meth:`UsageClient.get_session_usage`."""
+        return await self._send(calls.session_usage(session_id, start_time, end_time))
+
+    async def get_tenant_usage(
+        self, tenant_id: str, start_time: TimeArg, end_time: TimeArg
+    ) -> TenantUsageData | None:
+        """See :meth:`UsageClient.get_tenant_usage`."""
+        return await self._send(calls.tenant_usage(tenant_id, start_time, end_time))
+
+    async def list_traces(
+        self,
+        start_time: TimeArg,
+        end_time: TimeArg,
+        trace_id: str | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        tenant_id: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        direction: Direction | None = "down",
+        sort_field: str | None = None,
+        sort_order: SortOrder | None = None,
+    ) -> TracesPage:
+        """See :meth:`UsageClient.list_traces`."""
+        return await self._send_found(
+            calls.list_traces(
+                start_time,
+                end_time,
+                trace_id,
+                session_id,
+                user_id,
+                tenant_id,
+                limit,
+                cursor,
+                direction,
+                sort_field,
+                sort_order,
+            )
+        )
+
+    def iter_traces(
+        self,
+        start_time: TimeArg,
+        end_time: TimeArg,
+        trace_id: str | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        tenant_id: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        direction: Direction | None = "down",
+        sort_field: str | None = None,
+        sort_order: SortOrder | None = None,
+    ) -> AsyncIterator[TraceSummary]:
+        """See :meth:`UsageClient.iter_traces`; use with ``async for``."""
+
+        def make(page_cursor: str | None) -> Call[TracesPage]:
+            return calls.list_traces(
+                start_time,
+                end_time,
+                trace_id,
+                session_id,
+                user_id,
+                tenant_id,
+                limit,
+                page_cursor,
+                direction,
+                sort_field,
+                sort_order,
+            )
+
+        make(cursor)
+        return self._iterate(make, cursor, lambda page: page.traces)
+
+    async def list_spans_by_trace_id(
+        self,
+        trace_id: str,
+        cursor: str | None = None,
+        direction: Direction | None = "down",
+        limit: int | None = None,
+        span_name: str | None = None,
+    ) -> SpansPage | None:
+        """See :meth:`UsageClient.list_spans_by_trace_id`."""
+        return await self._send(calls.list_spans(trace_id, cursor, direction, limit, span_name))
+
+    def iter_spans_by_trace_id(
+        self,
+        trace_id: str,
+        cursor: str | None = None,
+        direction: Direction | None = "down",
+        limit: int | None = None,
+        span_name: str | None = None,
+    ) -> AsyncIterator[TraceSpan]:
+        """See :meth:`UsageClient.iter_spans_by_trace_id`; use with ``async for``."""
+
+        def make(page_cursor: str | None) -> Call[SpansPage]:
+            return calls.list_spans(trace_id, page_cursor, direction, limit, span_name)
+
+        make(cursor)
+        return self._iterate(make, cursor, lambda page: page.spans)
+
+    async def _iterate(
+        self,
+        make: Callable[[str | None], Call[Any]],
+        cursor: str | None,
+        items: Callable[[Any], list[T]],
+    ) -> AsyncIterator[T]:
+        seen: set[str] = {cursor} if cursor else set()
+        while True:
+            call = make(cursor)
+            page = await self._send(call)
+            if page is None:
+                return
+            for item in items(page):
+                yield item
+            cursor = next_cursor(page.has_next_page, page.next_cursor, seen, call.what)
+            if cursor is None:
+                return
