@@ -1,0 +1,459 @@
+"""Alert tables and every SQL statement of the alerts (same dialect on chDB and ClickHouse).
+
+Tables (registered as migration ``alerts-0001``):
+
+``netra_alert_rules``
+    One row per rule version (``ReplacingMergeTree(version)``); the rule's JSON in ``body``; a delete is
+    a newer version with ``deleted = 1``.
+``netra_alert_state``
+    The state machine per rule (``ok``/``firing``), written on each transition only.
+``netra_alert_events``
+    History: one row per ``firing`` or ``resolved`` event, kept.
+``netra_alert_deliveries``
+    One row per notification attempt (event × contact point), so failed ones are retried by the
+    next evaluation and the page shows what was sent.
+
+All of it lives in the store, so several server processes share rules and history (see
+``docs/dashboard.md`` for which process evaluates).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from netra_server.schema import register_migration
+from netra_server.store import COUNTED, Store, Window
+
+from .model import AlertRule, ContactPoint, RuleInput
+from .state import AlertEvent, RuleState
+
+__all__ = ["AlertStorage", "Delivery", "contact_key"]
+
+RULES_DDL = """
+CREATE TABLE IF NOT EXISTS netra_alert_rules (
+    project_id String,
+    rule_id String,
+    body String,
+    owner_tenant String,
+    created_at Float64,
+    updated_at Float64,
+    deleted UInt8,
+    version UInt64
+) ENGINE = ReplacingMergeTree(version) ORDER BY (project_id, rule_id)
+"""
+
+STATE_DDL = """
+CREATE TABLE IF NOT EXISTS netra_alert_state (
+    project_id String,
+    rule_id String,
+    state LowCardinality(String),
+    since Float64,
+    last_value Nullable(Float64),
+    last_evaluated Float64,
+    episode_id String,
+    version UInt64
+) ENGINE = ReplacingMergeTree(version) ORDER BY (project_id, rule_id)
+"""
+
+EVENTS_DDL = """
+CREATE TABLE IF NOT EXISTS netra_alert_events (
+    project_id String,
+    rule_id String,
+    event_id String,
+    rule_name String,
+    kind LowCardinality(String),
+    at Float64,
+    value Nullable(Float64),
+    threshold Float64,
+    episode_id String,
+    tenant_id String,
+    message String
+) ENGINE = ReplacingMergeTree ORDER BY (project_id, rule_id, at, event_id)
+"""
+
+DELIVERIES_DDL = """
+CREATE TABLE IF NOT EXISTS netra_alert_deliveries (
+    project_id String,
+    rule_id String,
+    event_id String,
+    contact_key String,
+    contact String,
+    ok UInt8,
+    error String,
+    at Float64
+) ENGINE = MergeTree ORDER BY (project_id, rule_id, event_id, at)
+"""
+
+register_migration("alerts-0001", [RULES_DDL, STATE_DDL, EVENTS_DDL, DELIVERIES_DDL])
+
+SQL_RULES = """
+SELECT rule_id, project_id, body, owner_tenant, created_at, updated_at
+FROM netra_alert_rules FINAL
+WHERE deleted = 0 {where}
+ORDER BY created_at, rule_id
+"""
+SQL_PUT_RULE = """
+INSERT INTO netra_alert_rules (project_id, rule_id, body, owner_tenant, created_at, updated_at, deleted, version)
+VALUES ({p:String}, {r:String}, {b:String}, {o:String}, {c:Float64}, {u:Float64}, {d:UInt8}, {v:UInt64})
+"""
+SQL_STATES = """
+SELECT project_id, rule_id, state, since, last_value, last_evaluated, episode_id
+FROM netra_alert_state FINAL {where}
+"""
+SQL_EVENTS = """
+SELECT project_id, rule_id, event_id, rule_name, kind, at, value, threshold, episode_id, tenant_id, message
+FROM netra_alert_events FINAL
+WHERE project_id = {{p:String}} {where}
+ORDER BY at DESC, event_id
+LIMIT {{limit:UInt32}}
+"""
+SQL_DELIVERIES = """
+SELECT event_id, contact_key, any(contact) AS contact, max(ok) AS ok, count() AS attempts,
+       argMax(error, at) AS last_error, max(at) AS last_at
+FROM netra_alert_deliveries
+WHERE project_id = {{p:String}} {where}
+GROUP BY event_id, contact_key
+"""
+
+#: Failed notifications are retried on each evaluation for this long, at most this many times.
+RETRY_SECONDS = 24 * 3600
+MAX_ATTEMPTS = 20
+
+
+def contact_key(contact: ContactPoint) -> str:
+    """A stable id of a contact point (so an edited rule's unchanged contacts are not told twice)."""
+    return hashlib.sha256(orjson.dumps(contact.model_dump(), option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    event_id: str
+    contact_key: str
+    contact: str
+    ok: bool
+    attempts: int
+    last_error: str
+    last_at: float
+
+
+class AlertStorage:
+    """Rules, state, history and deliveries in the store. Synchronous; call through ``store.run``."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # -- rules -------------------------------------------------------------------------------------
+
+    def list_rules(self, project_id: str | None = None) -> list[AlertRule]:
+        if project_id is None:
+            rows = self.store.query(SQL_RULES.format(where=""))
+        else:
+            rows = self.store.query(SQL_RULES.format(where="AND project_id = {p:String}"), {"p": project_id})
+        return [_rule(r) for r in rows]
+
+    def get_rule(self, project_id: str, rule_id: str) -> AlertRule | None:
+        rows = self.store.query(
+            SQL_RULES.format(where="AND project_id = {p:String} AND rule_id = {r:String}"),
+            {"p": project_id, "r": rule_id},
+        )
+        return _rule(rows[0]) if rows else None
+
+    def create_rule(self, project_id: str, rule: RuleInput, *, owner_tenant: str | None = None) -> AlertRule:
+        now = time.time()
+        stored = AlertRule(
+            **rule.model_dump(),
+            id="rul_" + uuid.uuid4().hex[:16],
+            project_id=project_id,
+            created_at=now,
+            updated_at=now,
+            owner_tenant=owner_tenant,
+        )
+        self._put(stored, deleted=False)
+        return stored
+
+    def update_rule(self, existing: AlertRule, rule: RuleInput) -> AlertRule:
+        updated = AlertRule(
+            **rule.model_dump(),
+            id=existing.id,
+            project_id=existing.project_id,
+            created_at=existing.created_at,
+            updated_at=time.time(),
+            owner_tenant=existing.owner_tenant,
+        )
+        self._put(updated, deleted=False)
+        return updated
+
+    def delete_rule(self, rule: AlertRule) -> None:
+        self._put(rule, deleted=True)
+
+    def _put(self, rule: AlertRule, *, deleted: bool) -> None:
+        body = RuleInput.model_validate(
+            rule.model_dump(include=set(RuleInput.model_fields))
+        ).model_dump_json()
+        self.store.command(
+            SQL_PUT_RULE,
+            {
+                "p": rule.project_id,
+                "r": rule.id,
+                "b": body,
+                "o": rule.owner_tenant or "",
+                "c": rule.created_at,
+                "u": rule.updated_at,
+                "d": int(deleted),
+                "v": time.time_ns(),
+            },
+        )
+
+    # -- state ---------------------------------------------------------------------------------------
+
+    def states(self, project_id: str | None = None) -> dict[str, RuleState]:
+        if project_id is None:
+            rows = self.store.query(SQL_STATES.format(where=""))
+        else:
+            rows = self.store.query(
+                SQL_STATES.format(where="WHERE project_id = {p:String}"), {"p": project_id}
+            )
+        return {
+            r["rule_id"]: RuleState(
+                rule_id=r["rule_id"],
+                state=r["state"],
+                since=float(r["since"]),
+                last_value=None if r["last_value"] is None else float(r["last_value"]),
+                last_evaluated=float(r["last_evaluated"]),
+                episode_id=r["episode_id"],
+            )
+            for r in rows
+        }
+
+    def put_state(self, project_id: str, state: RuleState) -> None:
+        self.store.insert_json_rows(
+            "netra_alert_state",
+            orjson.dumps(
+                {
+                    "project_id": project_id,
+                    "rule_id": state.rule_id,
+                    "state": state.state,
+                    "since": state.since,
+                    "last_value": state.last_value,
+                    "last_evaluated": state.last_evaluated,
+                    "episode_id": state.episode_id,
+                    "version": time.time_ns(),
+                }
+            ),
+        )
+
+    # -- history -------------------------------------------------------------------------------------
+
+    def add_event(self, event: AlertEvent) -> None:
+        self.store.insert_json_rows(
+            "netra_alert_events",
+            orjson.dumps(
+                {
+                    "project_id": event.project_id,
+                    "rule_id": event.rule_id,
+                    "event_id": event.id,
+                    "rule_name": event.rule_name,
+                    "kind": event.kind,
+                    "at": event.at,
+                    "value": event.value,
+                    "threshold": event.threshold,
+                    "episode_id": event.episode_id,
+                    "tenant_id": event.tenant_id,
+                    "message": event.message,
+                }
+            ),
+        )
+
+    def events(
+        self,
+        project_id: str,
+        *,
+        rule_id: str | None = None,
+        rule_ids: list[str] | None = None,
+        since: float | None = None,
+        limit: int = 200,
+    ) -> list[AlertEvent]:
+        where, params = _filters(rule_id=rule_id, rule_ids=rule_ids, since=since)
+        params.update({"p": project_id, "limit": limit})
+        rows = self.store.query(SQL_EVENTS.format(where=where), params)
+        return [
+            AlertEvent(
+                id=r["event_id"],
+                rule_id=r["rule_id"],
+                project_id=r["project_id"],
+                rule_name=r["rule_name"],
+                kind=r["kind"],
+                at=float(r["at"]),
+                value=None if r["value"] is None else float(r["value"]),
+                threshold=float(r["threshold"]),
+                episode_id=r["episode_id"],
+                tenant_id=r["tenant_id"],
+                message=r["message"],
+            )
+            for r in rows
+        ]
+
+    def add_delivery(
+        self, event: AlertEvent, key: str, contact: str, *, ok: bool, error: str = "", at: float | None = None
+    ) -> None:
+        self.store.insert_json_rows(
+            "netra_alert_deliveries",
+            orjson.dumps(
+                {
+                    "project_id": event.project_id,
+                    "rule_id": event.rule_id,
+                    "event_id": event.id,
+                    "contact_key": key,
+                    "contact": contact,
+                    "ok": int(ok),
+                    "error": error[:2000],
+                    "at": time.time() if at is None else at,
+                }
+            ),
+        )
+
+    def deliveries(
+        self,
+        project_id: str,
+        *,
+        rule_id: str | None = None,
+        rule_ids: list[str] | None = None,
+        since: float | None = None,
+    ) -> list[Delivery]:
+        where, params = _filters(rule_id=rule_id, rule_ids=rule_ids, since=since)
+        params["p"] = project_id
+        return [
+            Delivery(
+                event_id=r["event_id"],
+                contact_key=r["contact_key"],
+                contact=r["contact"],
+                ok=bool(r["ok"]),
+                attempts=int(r["attempts"]),
+                last_error=r["last_error"],
+                last_at=float(r["last_at"]),
+            )
+            for r in self.store.query(SQL_DELIVERIES.format(where=where), params)
+        ]
+
+    # -- the metric a rule watches -------------------------------------------------------------------
+
+    def measure(self, rule: AlertRule, now: float) -> float | None:
+        """The rule's metric over ``[now - window, now]``; None when there is nothing to aggregate."""
+        sql, params = metric_sql(rule, now)
+        rows = self.store.query(sql, params)
+        row = rows[0] if rows else {"n": 0, "value": None}
+        if int(row["n"]) == 0:
+            return 0.0 if rule.aggregation in ("sum", "count") else None
+        value = row["value"]
+        return None if value is None else float(value)
+
+
+def _filters(
+    *, rule_id: str | None, rule_ids: list[str] | None, since: float | None
+) -> tuple[str, dict[str, Any]]:
+    parts: list[str] = []
+    params: dict[str, Any] = {}
+    if rule_id is not None:
+        parts.append("rule_id = {r:String}")
+        params["r"] = rule_id
+    if rule_ids is not None:
+        parts.append("has({rs:Array(String)}, rule_id)")
+        params["rs"] = rule_ids
+    if since is not None:
+        parts.append("at >= {since:Float64}")
+        params["since"] = since
+    return "".join(f" AND {p}" for p in parts), params
+
+
+def _rule(r: dict[str, Any]) -> AlertRule:
+    return AlertRule(
+        **orjson.loads(r["body"]),
+        id=r["rule_id"],
+        project_id=r["project_id"],
+        created_at=float(r["created_at"]),
+        updated_at=float(r["updated_at"]),
+        owner_tenant=r["owner_tenant"] or None,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# The metric query
+
+#: Span-level value of each metric; cost and tokens follow the billing rule (counted spans only).
+_SPAN_VALUE = {
+    "latency": "duration_ns / 1e6",
+    "cost": "toFloat64(ifNull(cost, 0))",
+    "tokens": "input_tokens + output_tokens",
+    "error_rate": "100 * (status_code = 'ERROR')",
+    "request_count": "1",
+}
+#: Trace-level value of each metric, over the trace's spans in the window.
+_TRACE_VALUE = {
+    "latency": "(toUnixTimestamp64Nano(max(end_time)) - toUnixTimestamp64Nano(min(start_time))) / 1e6",
+    "cost": f"toFloat64(ifNull(sumIf(cost, {COUNTED}), 0))",
+    "tokens": f"sumIf(input_tokens + output_tokens, {COUNTED})",
+    "error_rate": "100 * max(status_code = 'ERROR')",
+    "request_count": "1",
+}
+_AGG = {
+    "p50": "quantileExact(0.5)(v)",
+    "p90": "quantileExact(0.9)(v)",
+    "p95": "quantileExact(0.95)(v)",
+    "p99": "quantileExact(0.99)(v)",
+    "avg": "avg(v)",
+    "min": "min(v)",
+    "max": "max(v)",
+    "sum": "sum(v)",
+    "count": "count()",
+}
+#: Filters on request context go in WHERE; span filters at trace scope in HAVING (a trace matches when
+#: one of its spans does).
+_COLUMN = {
+    "tenant_id": "tenant_id",
+    "user_id": "user_id",
+    "session_id": "session_id",
+    "environment": "environment",
+    "model": "model",
+    "span_name": "name",
+}
+_SPAN_FIELDS = ("model", "span_name")
+
+
+def metric_sql(rule: AlertRule, now: float) -> tuple[str, dict[str, Any]]:
+    """The SELECT computing ``value`` (and ``n``, the number of spans or traces) for ``rule`` at ``now``."""
+    end_ns = int(now * 1e9)
+    window = Window(end_ns - rule.window_seconds * 1_000_000_000, end_ns)
+    where: list[str] = []
+    having: list[str] = []
+    params: dict[str, Any] = {}
+    for i, f in enumerate(rule.filters):
+        name = f"a_f{i}"
+        params[name] = f.value
+        test = f"{_COLUMN[f.field]} {f.op} {{{name}:String}}"
+        if rule.scope == "trace" and f.field in _SPAN_FIELDS:
+            having.append(
+                f"countIf({test}) > 0"
+                if f.op == "="
+                else f"countIf({_COLUMN[f.field]} = {{{name}:String}}) = 0"
+            )
+        else:
+            where.append(test)
+    if rule.scope == "span" and rule.metric in ("cost", "tokens", "request_count"):
+        where.append(COUNTED)
+    base, base_params = Store._where(rule.project_id, window, extra=where)
+    params.update(base_params)
+    agg = _AGG[rule.aggregation or "p95"]
+    if rule.scope == "span":
+        inner = f"SELECT {_SPAN_VALUE[rule.metric]} AS v FROM netra_spans FINAL WHERE {base}"
+    else:
+        having_sql = f"HAVING {' AND '.join(having)}" if having else ""
+        inner = (
+            f"SELECT {_TRACE_VALUE[rule.metric]} AS v FROM netra_spans FINAL WHERE {base} "
+            f"GROUP BY trace_id {having_sql}"
+        )
+    return f"SELECT count() AS n, {agg} AS value FROM ({inner})", params
