@@ -346,10 +346,9 @@ class AlertStorage:
         """The rule's metric over ``[now - window, now]``; None when there is nothing to aggregate."""
         sql, params = metric_sql(rule, now)
         rows = self.store.query(sql, params)
-        row = rows[0] if rows else {"n": 0, "value": None}
-        if int(row["n"]) == 0:
+        if not rows or int(rows[0]["n"]) == 0:
             return 0.0 if rule.aggregation in ("sum", "count") else None
-        value = row["value"]
+        value = rows[0]["value"]
         return None if value is None else float(value)
 
 
