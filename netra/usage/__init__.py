@@ -31,11 +31,18 @@ from netra.usage.errors import (
 )
 from netra.usage.models import (
     SessionUsageData,
+    SpanOwnUsage,
     SpansPage,
+    SpanUsage,
     TenantUsageData,
     TracesPage,
     TraceSpan,
     TraceSummary,
+    TraceUsage,
+    UsageGroup,
+    UsageRollup,
+    UsageSummary,
+    UsageTotals,
 )
 
 __all__ = [
@@ -52,12 +59,19 @@ __all__ = [
     "RateLimitError",
     "ServerError",
     "SessionUsageData",
+    "SpanOwnUsage",
+    "SpanUsage",
     "SpansPage",
     "TenantUsageData",
     "TimeoutError",
     "TraceSpan",
     "TraceSummary",
+    "TraceUsage",
     "TracesPage",
     "UsageClient",
+    "UsageGroup",
+    "UsageRollup",
+    "UsageSummary",
+    "UsageTotals",
     "base_url_from_endpoint",
 ]

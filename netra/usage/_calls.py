@@ -36,12 +36,16 @@ from netra.usage.models import (
     TracesPage,
     TraceSpan,
     TraceSummary,
+    TraceUsage,
+    UsageSummary,
 )
 
 T = TypeVar("T")
 
 Direction = Literal["up", "down"]
 SortOrder = Literal["asc", "desc"]
+GroupBy = Literal["tenant", "model", "user", "session", "day"]
+_GROUP_BY = ("tenant", "model", "user", "session", "day")
 
 _RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _BODY_SNIPPET = 2000
@@ -258,6 +262,48 @@ def list_spans(
     )
 
 
+# ---------------------------------------------------------------------------------------------------
+# Calls of our own routes
+
+
+def trace_usage(trace_id: str) -> Call[TraceUsage]:
+    require_id(trace_id, "trace_id")
+    what = f"the usage of trace {trace_id!r}"
+    return Call(
+        method="GET",
+        path=f"/api/traces/{_segment(trace_id)}/usage",
+        what=what,
+        parse=lambda body: TraceUsage.from_dict(_data_block(body, what)),
+        none_if_not_found=True,
+    )
+
+
+def usage_summary(
+    start_time: TimeArg,
+    end_time: TimeArg,
+    group_by: GroupBy,
+    tenant_id: str | None,
+    limit: int | None,
+) -> Call[UsageSummary]:
+    start, end = window(start_time, end_time)
+    if group_by not in _GROUP_BY:
+        raise ValueError(f"group_by must be one of {', '.join(map(repr, _GROUP_BY))}, not {group_by!r}")
+    params = {"groupBy": group_by, "startTime": start, "endTime": end}
+    if tenant_id is not None:
+        params["tenantId"] = require_id(tenant_id, "tenant_id")
+    checked_limit = _check_limit(limit)
+    if checked_limit is not None:
+        params["limit"] = str(checked_limit)
+    what = f"the usage summary by {group_by}"
+    return Call(
+        method="GET",
+        path="/api/usage/summary",
+        what=what,
+        params=params,
+        parse=lambda body: UsageSummary.from_dict(_data_block(body, what)),
+    )
+
+
 def next_cursor(has_next_page: bool, cursor: str | None, seen: set[str], what: str) -> str | None:
     """The cursor of the next page, or ``None`` at the end; raise on a broken pagination contract."""
     if not has_next_page:
@@ -294,6 +340,17 @@ def _server_message(body: Any, text: str) -> str | None:
                 return json.dumps(value)[:500]
     snippet = text.strip()
     return snippet[:300] if snippet else None
+
+
+def _is_resource_not_found(body: Any, server_message: str | None) -> bool:
+    """A 404 that says "this session/tenant/trace does not exist", not "no such route".
+
+    The Netra server answers both with ``{"error": {"message": ...}}``; a route miss says only the
+    generic "Not Found" (as do proxies and other servers, often without the error object).
+    """
+    if not isinstance(body, Mapping) or "error" not in body:
+        return False
+    return (server_message or "").strip().lower() not in ("", "not found")
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -356,7 +413,7 @@ def interpret(
         "method": call.method,
         "url": url,
     }
-    if status == 404 and call.none_if_not_found and isinstance(body, Mapping) and "error" in body:
+    if status == 404 and call.none_if_not_found and _is_resource_not_found(body, server_message):
         return Outcome(not_found=True)
     if status in (400, 422):
         return Outcome(

@@ -13,7 +13,16 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from netra.usage import _calls as calls
-from netra.usage._calls import Call, Direction, Outcome, SortOrder, interpret, next_cursor, retry_delay
+from netra.usage._calls import (
+    Call,
+    Direction,
+    GroupBy,
+    Outcome,
+    SortOrder,
+    interpret,
+    next_cursor,
+    retry_delay,
+)
 from netra.usage._config import Settings, resolve
 from netra.usage._times import TimeArg
 from netra.usage.errors import NetworkError, TimeoutError
@@ -24,6 +33,8 @@ from netra.usage.models import (
     TracesPage,
     TraceSpan,
     TraceSummary,
+    TraceUsage,
+    UsageSummary,
 )
 
 if TYPE_CHECKING:
@@ -335,6 +346,28 @@ class UsageClient(_Base):
         make(cursor)
         return self._iterate(make, cursor, lambda page: page.spans)
 
+    # -- our own routes -----------------------------------------------------------------------------
+
+    def get_trace_usage(self, trace_id: str) -> TraceUsage | None:
+        """Per-span usage of one trace: each span's own usage, whether it counted under the billing
+        rule, and its rollup over descendants. ``None`` when the server has no span of that trace.
+        """
+        return self._send(calls.trace_usage(trace_id))
+
+    def get_usage_summary(
+        self,
+        start_time: TimeArg,
+        end_time: TimeArg,
+        group_by: GroupBy = "tenant",
+        *,
+        tenant_id: str | None = None,
+        limit: int | None = None,
+    ) -> UsageSummary:
+        """Usage in the window grouped by ``"tenant"``, ``"model"``, ``"user"``, ``"session"`` or ``"day"``
+        (UTC), optionally for one tenant; ``limit`` caps the number of groups (largest cost first).
+        """
+        return self._send_found(calls.usage_summary(start_time, end_time, group_by, tenant_id, limit))
+
     def _iterate(
         self,
         make: Callable[[str | None], Call[Any]],
@@ -555,6 +588,24 @@ class AsyncUsageClient(_Base):
 
         make(cursor)
         return self._iterate(make, cursor, lambda page: page.spans)
+
+    # -- our own routes -----------------------------------------------------------------------------
+
+    async def get_trace_usage(self, trace_id: str) -> TraceUsage | None:
+        """See :meth:`UsageClient.get_trace_usage`."""
+        return await self._send(calls.trace_usage(trace_id))
+
+    async def get_usage_summary(
+        self,
+        start_time: TimeArg,
+        end_time: TimeArg,
+        group_by: GroupBy = "tenant",
+        *,
+        tenant_id: str | None = None,
+        limit: int | None = None,
+    ) -> UsageSummary:
+        """See :meth:`UsageClient.get_usage_summary`."""
+        return await self._send_found(calls.usage_summary(start_time, end_time, group_by, tenant_id, limit))
 
     async def _iterate(
         self,

@@ -16,11 +16,18 @@ from netra.usage.errors import InvalidResponseError
 
 __all__ = [
     "SessionUsageData",
+    "SpanOwnUsage",
+    "SpanUsage",
     "SpansPage",
     "TenantUsageData",
     "TraceSpan",
     "TraceSummary",
+    "TraceUsage",
     "TracesPage",
+    "UsageGroup",
+    "UsageRollup",
+    "UsageSummary",
+    "UsageTotals",
 ]
 
 _MISSING: Any = object()
@@ -346,3 +353,187 @@ class SpansPage:
     spans: list[TraceSpan]
     has_next_page: bool
     next_cursor: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Our own routes (not in the Netra SDK): usage summaries and per-span usage of a trace.
+
+
+@dataclass(frozen=True, slots=True)
+class UsageTotals:
+    """Usage under the billing rule: each unit counted once (``docs/design.md``).
+
+    ``token_count`` is input + output tokens; ``total_cost`` sums the known costs and
+    ``unpriced_count`` says how many counted spans have no known price.
+    """
+
+    request_count: int
+    token_count: int
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    total_cost: float
+    unpriced_count: int
+    session_count: int
+    span_count: int
+
+    @classmethod
+    def _fields_from(cls, r: _Reader) -> dict[str, Any]:
+        return {
+            "request_count": r.int_("requestsCount"),
+            "token_count": r.int_("tokenCount"),
+            "input_tokens": r.int_("inputTokens"),
+            "output_tokens": r.int_("outputTokens"),
+            "cached_tokens": r.int_("cachedTokens"),
+            "total_cost": r.float_("totalCost"),
+            "unpriced_count": r.int_("unpricedCount"),
+            "session_count": r.int_("sessionsCount"),
+            "span_count": r.int_("spanCount"),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> UsageTotals:
+        return cls(**cls._fields_from(_Reader(data, "usage totals")))
+
+
+@dataclass(frozen=True, slots=True)
+class UsageGroup(UsageTotals):
+    """One group of a :class:`UsageSummary`: a tenant id, a model, a user id, a session id or a UTC day."""
+
+    key: str
+
+    @classmethod
+    def from_dict(cls, data: Any) -> UsageGroup:
+        r = _Reader(data, "usage group")
+        return cls(key=r.str_("key"), **cls._fields_from(r))
+
+
+@dataclass(frozen=True, slots=True)
+class UsageSummary:
+    """Usage in a window grouped by ``group_by``; ``total`` is the whole window (not only the groups shown)."""
+
+    group_by: str
+    groups: list[UsageGroup]
+    total: UsageTotals
+
+    @classmethod
+    def from_dict(cls, data: Any) -> UsageSummary:
+        r = _Reader(data, "usage summary")
+        return cls(
+            group_by=r.str_("groupBy"),
+            groups=[UsageGroup.from_dict(g) for g in r.list_("groups")],
+            total=UsageTotals.from_dict(r.obj("total")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SpanOwnUsage:
+    """The usage a span recorded itself (whether or not it counted)."""
+
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    total_tokens: int
+    cost: float | None
+
+    @classmethod
+    def from_dict(cls, data: Any) -> SpanOwnUsage:
+        r = _Reader(data, "span's own usage")
+        return cls(
+            input_tokens=r.int_("inputTokens"),
+            output_tokens=r.int_("outputTokens"),
+            cached_tokens=r.int_("cachedTokens"),
+            total_tokens=r.int_("totalTokens"),
+            cost=r.opt_float("cost"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRollup:
+    """Counted usage of a span and all its descendants: what the span cost."""
+
+    request_count: int
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    total_tokens: int
+    total_cost: float
+    unpriced_count: int
+
+    @classmethod
+    def from_dict(cls, data: Any) -> UsageRollup:
+        r = _Reader(data, "usage rollup")
+        return cls(
+            request_count=r.int_("requestsCount"),
+            input_tokens=r.int_("inputTokens"),
+            output_tokens=r.int_("outputTokens"),
+            cached_tokens=r.int_("cachedTokens"),
+            total_tokens=r.int_("totalTokens"),
+            total_cost=r.float_("totalCost"),
+            unpriced_count=r.int_("unpricedCount"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SpanUsage:
+    """One span of :class:`TraceUsage`: its own usage, whether it ``counted``, and its ``rollup``."""
+
+    span_id: str
+    parent_span_id: str | None
+    name: str
+    span_type: str | None
+    model: str | None
+    start_time: str | None
+    tenant_id: str | None
+    has_usage: bool
+    covered: bool
+    counted: bool
+    cost_source: str | None
+    cost_unknown: bool
+    own: SpanOwnUsage
+    rollup: UsageRollup
+
+    @classmethod
+    def from_dict(cls, data: Any) -> SpanUsage:
+        r = _Reader(data, "span usage")
+        return cls(
+            span_id=r.str_("span_id"),
+            parent_span_id=r.opt_str("parent_span_id") or None,
+            name=r.str_("name"),
+            span_type=r.opt_str("span_type"),
+            model=r.opt_str("model"),
+            start_time=r.opt_str("start_time"),
+            tenant_id=r.opt_str("tenant_id"),
+            has_usage=bool(r.opt_bool("has_usage")),
+            covered=bool(r.opt_bool("covered")),
+            counted=bool(r.opt_bool("counted")),
+            cost_source=r.opt_str("cost_source"),
+            cost_unknown=bool(r.opt_bool("costUnknown")),
+            own=SpanOwnUsage.from_dict(r.obj("own")),
+            rollup=UsageRollup.from_dict(r.obj("rollup")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TraceUsage:
+    """Per-span usage of one trace; ``total`` is the sum of the root spans' rollups."""
+
+    trace_id: str
+    spans: list[SpanUsage]
+    total: UsageRollup
+
+    @classmethod
+    def from_dict(cls, data: Any) -> TraceUsage:
+        r = _Reader(data, "trace usage")
+        return cls(
+            trace_id=r.str_("trace_id"),
+            spans=[SpanUsage.from_dict(s) for s in r.list_("spans")],
+            total=UsageRollup.from_dict(r.obj("total")),
+        )
+
+    def span(self, span_id: str) -> SpanUsage:
+        """The span with this id (``KeyError`` if the trace has none)."""
+        for s in self.spans:
+            if s.span_id == span_id:
+                return s
+        raise KeyError(span_id)

@@ -537,3 +537,95 @@ def test_times_are_sent_in_utc(driver: MakeDriver, server: ScriptedServer) -> No
         datetime(2025, 1, 1, 0, 0, 0, 123456, tzinfo=UTC),
     )
     assert server.seen[0].query == {"startTime": "2025-01-01T00:00:00Z", "endTime": "2025-01-01T00:00:00.123456Z"}
+
+
+# ------------------------------------------------------------------------------------------------
+# Our own routes
+
+
+def totals(**over: Any) -> dict[str, Any]:
+    base = {
+        "requestsCount": 2,
+        "tokenCount": 30,
+        "inputTokens": 20,
+        "outputTokens": 10,
+        "cachedTokens": 5,
+        "totalCost": 0.75,
+        "unpricedCount": 0,
+        "sessionsCount": 1,
+        "spanCount": 4,
+    }
+    return {**base, **over}
+
+
+def test_usage_summary(driver: MakeDriver, server: ScriptedServer) -> None:
+    body = {
+        "data": {
+            "groupBy": "model",
+            "groups": [{"key": "gpt-4o", **totals()}, {"key": "gpt-4o-mini", **totals(totalCost=0.0)}],
+            "total": totals(requestsCount=4, totalCost=0.75),
+        }
+    }
+    server.script([Reply(200, body)])
+    summary = driver().call("get_usage_summary", START, END, "model", tenant_id="acme", limit=10)
+    seen = server.seen[0]
+    assert seen.raw_path == "/api/usage/summary"
+    assert seen.query == {"groupBy": "model", "startTime": START, "endTime": END, "tenantId": "acme", "limit": "10"}
+    assert summary.group_by == "model"
+    assert [(g.key, g.total_cost, g.input_tokens) for g in summary.groups] == [
+        ("gpt-4o", 0.75, 20),
+        ("gpt-4o-mini", 0.0, 20),
+    ]
+    assert summary.total.request_count == 4
+
+
+def test_usage_summary_rejects_unknown_grouping(driver: MakeDriver, server: ScriptedServer) -> None:
+    with pytest.raises(ValueError, match="group_by"):
+        driver().call("get_usage_summary", START, END, "planet")
+    assert server.seen == []
+
+
+def test_trace_usage(driver: MakeDriver, server: ScriptedServer) -> None:
+    rollup = {
+        "requestsCount": 1,
+        "inputTokens": 10,
+        "outputTokens": 5,
+        "cachedTokens": 0,
+        "totalTokens": 15,
+        "totalCost": 0.01,
+        "unpricedCount": 0,
+    }
+    own = {"inputTokens": 10, "outputTokens": 5, "cachedTokens": 0, "totalTokens": 15, "cost": 0.01}
+    span = {
+        "span_id": "b" * 16,
+        "parent_span_id": None,
+        "name": "root",
+        "span_type": "span",
+        "model": None,
+        "start_time": "2025-01-02T00:00:00Z",
+        "tenant_id": "acme",
+        "has_usage": True,
+        "covered": True,
+        "counted": False,
+        "cost_source": "user",
+        "costUnknown": False,
+        "own": own,
+        "rollup": rollup,
+    }
+    server.script(
+        [
+            Reply(200, {"data": {"trace_id": "a" * 32, "spans": [span], "total": rollup}}),
+            Reply(404, {"error": {"message": f"no spans of trace {'c' * 32} (in this project)"}}),
+            Reply(404, {"error": {"message": "Not Found"}}),
+        ]
+    )
+    d = driver()
+    usage = d.call("get_trace_usage", "a" * 32)
+    assert server.seen[0].raw_path == f"/api/traces/{'a' * 32}/usage"
+    root = usage.span("b" * 16)
+    assert (root.covered, root.counted, root.own.cost, root.rollup.total_tokens) == (True, False, 0.01, 15)
+    assert usage.total.total_cost == 0.01
+    assert d.call("get_trace_usage", "c" * 32) is None
+    # The server's generic route miss is a wrong URL, not a missing trace.
+    with pytest.raises(NotFoundError, match="base URL"):
+        d.call("get_trace_usage", "c" * 32)
