@@ -1,0 +1,463 @@
+"""The query routes: the Netra-compatible usage/trace routes and our own (``/api/...``).
+
+Netra-compatible (same paths and shapes as the routes the Netra SDK's usage client calls):
+
+- ``GET /usage/sessions/{session_id}?startTime=&endTime=``
+- ``GET /usage/tenants/{tenant_id}?startTime=&endTime=``
+- ``POST /sdk/traces`` (filters, pagination, sort)
+- ``GET /sdk/traces/{trace_id}/spans?cursor=&direction=&limit=&spanName=``
+
+Ours: ``GET /api/me``, ``GET /api/usage/summary``, ``GET /api/latency``, ``GET /api/traces/{trace_id}/usage``,
+``GET|POST /api/keys``, ``DELETE /api/keys/{key_id}``.
+
+Times are ISO 8601 (``Z``, an offset or none = UTC; fractional seconds); a missing bound is open. A
+window holds the spans whose *start* time is in ``[startTime, endTime]``. Aggregates follow the billing
+rule (``docs/design.md``): a span counts iff it has usage and is not covered; a span delivered twice
+counts once; ``totalCost`` sums known costs and our routes report ``unpricedCount`` (counted spans
+whose price is unknown) beside it.
+
+Pagination: a page's items carry a ``cursor``; pass the last item's ``cursor`` with the same
+``direction`` to read on. ``down`` reads forward in the sort order; ``up`` reads backward from the
+cursor and returns the items nearest the cursor first (so its last item continues upward). ``up``
+without a cursor starts at the end of the listing. ``pageInfo.hasNextPage`` says whether more items
+follow in that direction.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from netra_server.app import ApiError, ServerState, _state, admin_auth, read_auth
+from netra_server.auth import ROLES, AuthContext
+from netra_server.store import (
+    SortField,
+    SpanRow,
+    TraceQuery,
+    TraceSummary,
+    UsageTotals,
+    Window,
+)
+from netra_server.validation import BadRequest, iso_ms, iso_ns, parse_time
+
+router = APIRouter()
+
+_TRACE_ID_RE = re.compile(r"^[0-9a-fA-F]{32}$")
+_ID_MAX = 256
+
+Auth = Annotated[AuthContext, Depends(read_auth)]
+Admin = Annotated[AuthContext, Depends(admin_auth)]
+StartTime = Annotated[str | None, Query(alias="startTime", description="ISO 8601; inclusive; open if omitted")]
+EndTime = Annotated[str | None, Query(alias="endTime", description="ISO 8601; inclusive; open if omitted")]
+
+
+def _window(start: str | None, end: str | None) -> Window:
+    s = parse_time(start, "startTime")
+    e = parse_time(end, "endTime")
+    w = Window(s if s is not None else Window().start_ns, e if e is not None else Window().end_ns)
+    if w.end_ns < w.start_ns:
+        raise BadRequest(f"endTime ({end}) is before startTime ({start})")
+    return w
+
+
+def _id(value: str, name: str) -> str:
+    if not value or len(value) > _ID_MAX:
+        raise BadRequest(f"{name} must be 1 to {_ID_MAX} characters")
+    return value
+
+
+def _trace_id(value: str) -> str:
+    if not _TRACE_ID_RE.match(value):
+        raise BadRequest(f"trace id {value!r} must be 32 hexadecimal characters")
+    return value.lower()
+
+
+def _tenant_scope(ctx: AuthContext, tenant_id: str | None) -> str | None:
+    """The tenant a read is limited to: the key's tenant (others answer 403) or the requested one."""
+    if ctx.tenant_id is None:
+        return tenant_id
+    if tenant_id is not None and tenant_id != ctx.tenant_id:
+        raise ApiError(403, f"this API key can only read tenant {ctx.tenant_id!r}")
+    return ctx.tenant_id
+
+
+def _money(d: Decimal) -> float:
+    return float(d)
+
+
+def _totals_json(t: UsageTotals) -> dict[str, Any]:
+    return {
+        "requestsCount": t.request_count,
+        "tokenCount": t.token_count,
+        "inputTokens": t.input_tokens,
+        "outputTokens": t.output_tokens,
+        "cachedTokens": t.cached_tokens,
+        "totalCost": _money(t.total_cost),
+        "unpricedCount": t.unpriced_count,
+        "sessionsCount": t.session_count,
+        "spanCount": t.span_count,
+    }
+
+
+# -- Netra-compatible ---------------------------------------------------------------------------------
+
+
+@router.get("/usage/sessions/{session_id}", tags=["netra-compatible"], summary="Usage of one session")
+async def session_usage(
+    request: Request, ctx: Auth, session_id: Annotated[str, Path()], start: StartTime = None, end: EndTime = None
+) -> dict[str, Any]:
+    state = _state(request)
+    window = _window(start, end)
+    sid = _id(session_id, "session_id")
+    t = await state.store.run(
+        state.store.usage_totals, ctx.project_id, window, session_id=sid, tenant_id=_tenant_scope(ctx, None)
+    )
+    return {"data": {"session_id": sid, "tokenCount": t.token_count, "requestsCount": t.request_count,
+                     "totalCost": _money(t.total_cost)}}
+
+
+@router.get("/usage/tenants/{tenant_id}", tags=["netra-compatible"], summary="Usage of one tenant")
+async def tenant_usage(
+    request: Request, ctx: Auth, tenant_id: Annotated[str, Path()], start: StartTime = None, end: EndTime = None
+) -> dict[str, Any]:
+    state = _state(request)
+    window = _window(start, end)
+    tid = _tenant_scope(ctx, _id(tenant_id, "tenant_id"))
+    t = await state.store.run(state.store.usage_totals, ctx.project_id, window, tenant_id=tid)
+    return {"data": {"tenant_id": tenant_id, "organisation_id": ctx.organisation_id, "tokenCount": t.token_count,
+                     "requestsCount": t.request_count, "sessionsCount": t.session_count,
+                     "totalCost": _money(t.total_cost)}}
+
+
+class TraceFilter(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    field: Literal["tenant_id", "session_id", "user_id", "trace_id"]
+    operator: Literal["equals"] = "equals"
+    type: Literal["string"] = "string"
+    value: str = Field(min_length=1, max_length=_ID_MAX)
+
+
+class Pagination(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    limit: int = Field(default=50, ge=1)
+    cursor: str | None = None
+    direction: Literal["up", "down"] = "down"
+
+
+_SORT_ALIASES: dict[str, SortField] = {
+    "start_time": "start_time", "startTime": "start_time", "start": "start_time", "time": "start_time",
+    "latency": "latency", "latency_ms": "latency", "duration": "latency",
+    "cost": "cost", "total_cost": "cost", "totalCost": "cost",
+    "tokens": "tokens", "total_tokens": "tokens", "totalTokens": "tokens",
+}
+
+
+class TraceListRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    startTime: str | None = None
+    endTime: str | None = None
+    filters: list[TraceFilter] = Field(default_factory=list, max_length=16)
+    pagination: Pagination = Field(default_factory=Pagination)
+    sortField: str | None = None
+    sortOrder: str | None = None
+
+
+def _trace_json(t: TraceSummary, state: ServerState, ctx: AuthContext, cursor: str) -> dict[str, Any]:
+    return {
+        "id": t.trace_id,
+        "name": t.name,
+        "kind": t.kind,
+        "latency_ms": t.latency_ns // 1_000_000,
+        "start_time": iso_ns(t.start_ns),
+        "end_time": iso_ns(t.end_ns),
+        "cursor": cursor,
+        "organisation_id": ctx.organisation_id,
+        "project_id": ctx.project_id,
+        "session_id": t.session_id,
+        "tenant_id": t.tenant_id,
+        "user_id": t.user_id,
+        "environment": t.environment,
+        "models": t.models,
+        "prompt_tokens": t.prompt_tokens,
+        "completion_tokens": t.completion_tokens,
+        "cached_tokens": t.cached_tokens,
+        "total_tokens": t.total_tokens,
+        "total_cost": _money(t.total_cost),
+        "has_error": t.has_error,
+        "service": t.service,
+    }
+
+
+@router.post("/sdk/traces", tags=["netra-compatible"], summary="List traces (filters, pagination, sort)")
+async def list_traces(request: Request, ctx: Auth, body: TraceListRequest) -> dict[str, Any]:
+    state = _state(request)
+    window = _window(body.startTime, body.endTime)
+    limits = state.settings.limits
+    page = body.pagination
+    if page.limit > limits.max_page_limit:
+        raise BadRequest(f"pagination.limit must be at most {limits.max_page_limit}")
+    sort_field = _SORT_ALIASES.get(body.sortField or "start_time")
+    if sort_field is None:
+        raise BadRequest(f"sortField must be one of start_time, latency, cost, tokens (got {body.sortField!r})")
+    sort_order = (body.sortOrder or "desc").lower()
+    if sort_order not in ("asc", "desc"):
+        raise BadRequest(f"sortOrder must be asc or desc (got {body.sortOrder!r})")
+    filters: dict[str, str] = {}
+    for f in body.filters:
+        if f.field in filters and filters[f.field] != f.value:
+            raise BadRequest(f"two different values for filter {f.field}")
+        filters[f.field] = _trace_id(f.value) if f.field == "trace_id" else f.value
+    tenant = _tenant_scope(ctx, filters.get("tenant_id"))
+    scope = f"traces:{ctx.project_id}:{sort_field}:{sort_order}"
+    after: tuple[str, str] | None = None
+    if page.cursor:
+        values = state.cursors.decode(scope, page.cursor)
+        if len(values) != 2 or not all(isinstance(v, str) for v in values):
+            raise BadRequest("cursor is not valid for this listing")
+        after = (str(values[0]), str(values[1]))
+    q = TraceQuery(
+        window=window, tenant_id=tenant, session_id=filters.get("session_id"), user_id=filters.get("user_id"),
+        trace_id=filters.get("trace_id"), sort_field=sort_field, sort_order=sort_order,  # type: ignore[arg-type]
+        direction=page.direction, after=after, limit=page.limit,
+    )
+    result = await state.store.run(state.store.list_traces, ctx.project_id, q)
+    items = [
+        _trace_json(t, state, ctx, state.cursors.encode(scope, [t.sort_value(sort_field), t.trace_id]))
+        for t in result.items
+    ]
+    return {"data": {"data": items, "pageInfo": {"hasNextPage": result.has_more}}}
+
+
+def _span_json(s: SpanRow, ctx: AuthContext, cursor: str) -> dict[str, Any]:
+    return {
+        "id": s.span_id,
+        "trace_id": s.trace_id,
+        "name": s.name,
+        "kind": s.kind,
+        "parent_span_id": s.parent_span_id or None,
+        "latency_ms": s.duration_ns // 1_000_000,
+        "start_time_ms": s.start_ns // 1_000_000,
+        "end_time_ms": s.end_ns // 1_000_000,
+        "organisation_id": ctx.organisation_id,
+        "project_id": ctx.project_id,
+        "session_id": s.session_id,
+        "tenant_id": s.tenant_id,
+        "user_id": s.user_id,
+        "model_name": s.model,
+        "prompt_tokens": s.input_tokens,
+        "completion_tokens": s.output_tokens,
+        "cached_tokens": s.cached_tokens,
+        "total_tokens": s.input_tokens + s.output_tokens,
+        "total_cost": _money(s.cost) if s.cost is not None else None,
+        "status": s.status_code,
+        "attributes": s.attributes,
+        "events": s.events,
+        "created_at": iso_ms(s.ingested_ms * 1_000_000),
+        "cursor": cursor,
+    }
+
+
+@router.get("/sdk/traces/{trace_id}/spans", tags=["netra-compatible"], summary="Spans of one trace")
+async def trace_spans(
+    request: Request,
+    ctx: Auth,
+    trace_id: Annotated[str, Path()],
+    cursor: Annotated[str | None, Query()] = None,
+    direction: Annotated[Literal["up", "down"], Query()] = "down",
+    limit: Annotated[int, Query(ge=1)] = 100,
+    span_name: Annotated[str | None, Query(alias="spanName", max_length=1024)] = None,
+) -> dict[str, Any]:
+    state = _state(request)
+    tid = _trace_id(trace_id)
+    if limit > state.settings.limits.max_page_limit:
+        raise BadRequest(f"limit must be at most {state.settings.limits.max_page_limit}")
+    scope = f"spans:{ctx.project_id}:{tid}"
+    after: tuple[int, str] | None = None
+    if cursor:
+        values = state.cursors.decode(scope, cursor)
+        if len(values) != 2 or not isinstance(values[0], int) or not isinstance(values[1], str):
+            raise BadRequest("cursor is not valid for this listing")
+        after = (values[0], values[1])
+    spans, more = await state.store.run(
+        state.store.trace_spans, ctx.project_id, tid, tenant_id=_tenant_scope(ctx, None),
+        span_name=span_name or None, after=after, direction=direction, limit=limit,
+    )
+    items = [_span_json(s, ctx, state.cursors.encode(scope, [s.start_ns, s.span_id])) for s in spans]
+    return {"data": {"data": items, "pageInfo": {"hasNextPage": more}}}
+
+
+# -- ours ---------------------------------------------------------------------------------------------
+
+
+@router.get("/api/me", tags=["netra"], summary="The calling key: project, role, tenant limit")
+async def me(request: Request, ctx: Annotated[AuthContext, Depends(read_auth)]) -> dict[str, Any]:
+    state = _state(request)
+    project = await state.store.run(state.store.get_project, ctx.project_id)
+    return {"data": {"key_id": ctx.key_id, "project_id": ctx.project_id, "organisation_id": ctx.organisation_id,
+                     "project_name": project.name if project else "", "role": ctx.role, "tenant_id": ctx.tenant_id}}
+
+
+@router.get("/api/usage/summary", tags=["netra"], summary="Usage grouped by tenant, model, user, session or day")
+async def usage_summary(
+    request: Request,
+    ctx: Auth,
+    group_by: Annotated[Literal["tenant", "model", "user", "session", "day"], Query(alias="groupBy")] = "tenant",
+    start: StartTime = None,
+    end: EndTime = None,
+    tenant_id: Annotated[str | None, Query(alias="tenantId", max_length=_ID_MAX)] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> dict[str, Any]:
+    """Each group: requestsCount, tokenCount (input + output), inputTokens, outputTokens, cachedTokens,
+    totalCost (known costs), unpricedCount (counted spans with an unknown price), sessionsCount, spanCount.
+    ``day`` is the UTC date of span start. Model groups cover counted spans only."""
+    state = _state(request)
+    window = _window(start, end)
+    tenant = _tenant_scope(ctx, tenant_id)
+    groups = await state.store.run(state.store.usage_summary, ctx.project_id, group_by, window, tenant_id=tenant, limit=limit)
+    total = await state.store.run(state.store.usage_totals, ctx.project_id, window, tenant_id=tenant)
+    return {"data": {"groupBy": group_by, "groups": [{"key": g.key, **_totals_json(g.totals)} for g in groups],
+                     "total": _totals_json(total)}}
+
+
+@router.get("/api/latency", tags=["netra"], summary="Latency percentiles and error rate per tenant")
+async def latency(
+    request: Request,
+    ctx: Auth,
+    start: StartTime = None,
+    end: EndTime = None,
+    tenant_id: Annotated[str | None, Query(alias="tenantId", max_length=_ID_MAX)] = None,
+    scope: Annotated[Literal["root", "llm", "all"], Query()] = "root",
+) -> dict[str, Any]:
+    """Per tenant: p50/p95/p99 of span duration (ms, exact) and the share of spans with status ERROR.
+    ``scope``: ``root`` spans (one per trace), ``llm`` spans (with a model) or ``all``."""
+    state = _state(request)
+    window = _window(start, end)
+    stats = await state.store.run(
+        state.store.latency_stats, ctx.project_id, window, tenant_id=_tenant_scope(ctx, tenant_id), scope=scope
+    )
+    return {"data": [
+        {"tenant_id": s.tenant_id, "spanCount": s.span_count, "errorCount": s.error_count, "errorRate": s.error_rate,
+         "p50Ms": s.p50_ms, "p95Ms": s.p95_ms, "p99Ms": s.p99_ms}
+        for s in stats
+    ]}
+
+
+def _usage_of(s: SpanRow) -> dict[str, Any]:
+    return {"inputTokens": s.input_tokens, "outputTokens": s.output_tokens, "cachedTokens": s.cached_tokens,
+            "totalTokens": s.input_tokens + s.output_tokens,
+            "cost": _money(s.cost) if s.cost is not None else None}
+
+
+@router.get("/api/traces/{trace_id}/usage", tags=["netra"], summary="Per-span usage of a trace, with descendant rollup")
+async def trace_usage(request: Request, ctx: Auth, trace_id: Annotated[str, Path()]) -> dict[str, Any]:
+    """Every span with its own usage (``own``, as recorded), whether it ``counted`` under the billing
+    rule, and ``rollup``: the counted usage of the span and all its descendants (what the span cost).
+    The root spans' rollups add up to ``total``."""
+    state = _state(request)
+    tid = _trace_id(trace_id)
+    spans, _ = await state.store.run(
+        state.store.trace_spans, ctx.project_id, tid, tenant_id=_tenant_scope(ctx, None), limit=100_000
+    )
+    if not spans:
+        raise ApiError(404, f"no spans of trace {tid} (in this project)")
+    ids = {s.span_id for s in spans}
+    children: dict[str, list[SpanRow]] = {}
+    for s in spans:
+        children.setdefault(s.parent_span_id if s.parent_span_id in ids else "", []).append(s)
+    rollup: dict[str, dict[str, Any]] = {}
+
+    def add(acc: dict[str, Any], other: dict[str, Any]) -> None:
+        for k in ("requestsCount", "inputTokens", "outputTokens", "cachedTokens", "unpricedCount"):
+            acc[k] += other[k]
+        acc["totalCost"] += other["totalCost"]
+
+    def zero() -> dict[str, Any]:
+        return {"requestsCount": 0, "inputTokens": 0, "outputTokens": 0, "cachedTokens": 0, "totalCost": Decimal(0),
+                "unpricedCount": 0}
+
+    # iterative post-order (traces may be deep)
+    order: list[SpanRow] = []
+    stack = list(children.get("", []))
+    while stack:
+        s = stack.pop()
+        order.append(s)
+        stack.extend(children.get(s.span_id, []))
+    for s in reversed(order):
+        acc = zero()
+        if s.counted:
+            acc["requestsCount"] = 1
+            acc["inputTokens"], acc["outputTokens"], acc["cachedTokens"] = s.input_tokens, s.output_tokens, s.cached_tokens
+            if s.cost is None:
+                acc["unpricedCount"] = 1
+            else:
+                acc["totalCost"] = s.cost
+        for c in children.get(s.span_id, []):
+            add(acc, rollup[c.span_id])
+        rollup[s.span_id] = acc
+    total = zero()
+    for s in children.get("", []):
+        add(total, rollup[s.span_id])
+
+    def out(acc: dict[str, Any]) -> dict[str, Any]:
+        return {**acc, "totalTokens": acc["inputTokens"] + acc["outputTokens"], "totalCost": _money(acc["totalCost"])}
+
+    return {"data": {
+        "trace_id": tid,
+        "spans": [
+            {"span_id": s.span_id, "parent_span_id": s.parent_span_id or None, "name": s.name, "span_type": s.span_type,
+             "model": s.model, "start_time": iso_ns(s.start_ns), "tenant_id": s.tenant_id, "has_usage": s.has_usage,
+             "covered": s.covered, "counted": s.counted, "cost_source": s.cost_source, "costUnknown": s.cost_unknown,
+             "own": _usage_of(s), "rollup": out(rollup[s.span_id])}
+            for s in order
+        ],
+        "total": out(total),
+    }}
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["admin", "ingest", "read"] = "read"
+    tenantId: str | None = Field(default=None, max_length=_ID_MAX)
+    name: str = Field(default="", max_length=200)
+
+
+def _key_json(rec: Any) -> dict[str, Any]:
+    d = asdict(rec)
+    d.pop("key_hash", None)
+    return d
+
+
+@router.get("/api/keys", tags=["keys"], summary="List the project's API keys (admin)")
+async def list_keys(request: Request, ctx: Admin) -> dict[str, Any]:
+    state = _state(request)
+    keys = await state.store.run(state.store.list_keys, ctx.project_id)
+    return {"data": [_key_json(k) for k in keys]}
+
+
+@router.post("/api/keys", tags=["keys"], summary="Create an API key (admin); the key is shown once")
+async def create_key(request: Request, ctx: Admin, body: KeyCreate) -> dict[str, Any]:
+    state = _state(request)
+    if body.role not in ROLES:  # pragma: no cover - Literal already checks
+        raise BadRequest("bad role")
+    try:
+        key, rec = await state.store.run(
+            state.keys.create_key, ctx.project_id, role=body.role, tenant_id=body.tenantId or None, name=body.name
+        )
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from exc
+    return {"data": {"key": key, **_key_json(rec)}}
+
+
+@router.delete("/api/keys/{key_id}", tags=["keys"], summary="Revoke an API key (admin)")
+async def revoke_key(request: Request, ctx: Admin, key_id: Annotated[str, Path(max_length=64)]) -> dict[str, Any]:
+    state = _state(request)
+    try:
+        rec = await state.store.run(state.keys.revoke, key_id, project_id=ctx.project_id)
+    except KeyError as exc:
+        raise ApiError(404, f"no API key {key_id!r} in this project") from exc
+    return {"data": _key_json(rec)}

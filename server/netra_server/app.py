@@ -1,0 +1,351 @@
+"""The ASGI application: OTLP receiver, usage API, OpenAPI docs (and the dashboard, alerts when present).
+
+Public API (stable)::
+
+    from netra_server.app import create_app, ServerState
+    app = create_app(Settings(data_dir=...))          # opens, migrates and bootstraps the store at startup
+    app = create_app(settings, store=store)           # or use a store you opened (you close it)
+
+``app.state.netra`` is the :class:`ServerState` (store, key manager, group committer, cursor codec,
+default project) once the app has started.
+
+Extensions: at creation the app imports ``netra_server.dashboard`` and ``netra_server.alerts`` if they
+exist and calls their ``install(app: FastAPI, hooks: Hooks) -> None``. ``install`` may add routes and
+append ``async def f(state: ServerState) -> None`` callables to ``hooks.on_startup`` /
+``hooks.on_shutdown`` (run once the store is ready / before it closes). In a route, the state is
+``request.app.state.netra``. Auth for extension routes: ``Depends(read_auth)`` / ``Depends(admin_auth)``
+(they return an :class:`~netra_server.auth.AuthContext`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from netra_server.auth import AuthContext, KeyManager
+from netra_server.config import Settings
+from netra_server.ingest import GroupCommitter, Overloaded
+from netra_server.otlp import OtlpError, build_rows, decode_request
+from netra_server.store import Project, Store, StoreError, open_store
+from netra_server.validation import BadRequest, CursorCodec
+
+__all__ = ["Hooks", "ServerState", "admin_auth", "create_app", "error_response", "ingest_auth", "read_auth"]
+
+log = logging.getLogger("netra_server")
+
+EXTENSIONS = ("netra_server.dashboard", "netra_server.alerts")
+
+
+@dataclass
+class ServerState:
+    settings: Settings
+    store: Store
+    keys: KeyManager
+    committer: GroupCommitter
+    cursors: CursorCodec
+    project: Project
+    #: The admin key created at this start (first start only), else None.
+    bootstrap_key: str | None = None
+    owns_store: bool = True
+
+
+@dataclass
+class Hooks:
+    """Startup/shutdown callables of extensions; each gets the :class:`ServerState`."""
+
+    on_startup: list[Callable[[ServerState], Awaitable[None]]] = field(default_factory=list)
+    on_shutdown: list[Callable[[ServerState], Awaitable[None]]] = field(default_factory=list)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"message": message}}, status_code=status, headers=headers)
+
+
+def _state(request: Request) -> ServerState:
+    state: ServerState | None = getattr(request.app.state, "netra", None)
+    if state is None:
+        raise ApiError(503, "the server is starting; retry in a moment", {"Retry-After": "1"})
+    return state
+
+
+def _key_from(request: Request) -> str | None:
+    key = request.headers.get("x-api-key")
+    if key:
+        return key.strip()
+    authz = request.headers.get("authorization", "")
+    if authz[:7].lower() == "bearer ":
+        return authz[7:].strip()
+    return None
+
+
+async def _auth(request: Request) -> AuthContext:
+    state = _state(request)
+    key = _key_from(request)
+    if not key:
+        raise ApiError(401, "missing API key: send it as `x-api-key: <key>` or `Authorization: Bearer <key>`")
+    ctx = await state.store.run(state.keys.verify, key)
+    if ctx is None:
+        raise ApiError(401, "invalid or revoked API key")
+    return ctx
+
+
+async def read_auth(request: Request) -> AuthContext:
+    """FastAPI dependency: a key that may read (admin or read)."""
+    ctx = await _auth(request)
+    if not ctx.can_read:
+        raise ApiError(403, f"this API key has role {ctx.role!r} and cannot read; use a read or admin key")
+    return ctx
+
+
+async def ingest_auth(request: Request) -> AuthContext:
+    """FastAPI dependency: a key that may send spans (admin or ingest)."""
+    ctx = await _auth(request)
+    if not ctx.can_ingest:
+        raise ApiError(403, f"this API key has role {ctx.role!r} and cannot send spans; use an ingest or admin key")
+    return ctx
+
+
+async def admin_auth(request: Request) -> AuthContext:
+    """FastAPI dependency: an admin key."""
+    ctx = await _auth(request)
+    if not ctx.is_admin:
+        raise ApiError(403, "this route needs an admin API key")
+    return ctx
+
+
+# -- the receiver ------------------------------------------------------------------------------------
+
+_PB = "application/x-protobuf"
+
+
+def _otlp_error(status: int, message: str, is_json: bool, headers: dict[str, str] | None = None) -> Response:
+    if is_json:
+        return error_response(status, message, headers)
+    from google.rpc import status_pb2
+
+    body = status_pb2.Status(code=3 if status < 429 else 14, message=message).SerializeToString()
+    return Response(body, status_code=status, media_type=_PB, headers=headers)
+
+
+async def receive_traces(request: Request) -> Response:
+    """OTLP/HTTP ``ExportTraceServiceRequest`` (protobuf or JSON, optionally gzip)."""
+    ctype = request.headers.get("content-type", "")
+    is_json = ctype.split(";")[0].strip().lower() == "application/json"
+    try:
+        state = _state(request)
+        ctx = await ingest_auth(request)
+    except ApiError as exc:
+        return _otlp_error(exc.status, exc.message, is_json, exc.headers)
+    limits = state.settings.limits
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limits.max_body_bytes:
+        return _otlp_error(413, f"the body is {declared} bytes, over the {limits.max_body_bytes}-byte limit; send smaller batches", is_json)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limits.max_body_bytes:
+            return _otlp_error(413, f"the body is over the {limits.max_body_bytes}-byte limit; send smaller batches", is_json)
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    encoding = request.headers.get("content-encoding", "")
+    now_ms = time.time_ns() // 1_000_000
+
+    def parse() -> Any:
+        req = decode_request(body, ctype, encoding, limits)
+        return build_rows(req, ctx.project_id, limits, now_ms)
+
+    try:
+        batch = await asyncio.to_thread(parse) if len(body) > 65536 else parse()
+    except OtlpError as exc:
+        return _otlp_error(exc.status, exc.message, is_json)
+    try:
+        await state.committer.submit(batch.data, batch.span_count)
+    except Overloaded as exc:
+        return _otlp_error(429, str(exc), is_json, {"Retry-After": str(exc.retry_after)})
+    except StoreError as exc:
+        return _otlp_error(503, f"the store could not write the spans ({exc}); retry", is_json, {"Retry-After": "2"})
+    if is_json:
+        out: dict[str, Any] = {}
+        if batch.rejected:
+            out["partialSuccess"] = {"rejectedSpans": str(batch.rejected), "errorMessage": batch.rejected_message}
+        return Response(orjson.dumps(out), media_type="application/json")
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+    resp = ExportTraceServiceResponse()
+    if batch.rejected:
+        resp.partial_success.rejected_spans = batch.rejected
+        resp.partial_success.error_message = batch.rejected_message
+    return Response(resp.SerializeToString(), media_type=_PB)
+
+
+_OTLP_OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
+            "application/json": {"schema": {"type": "object", "description": "OTLP/JSON ExportTraceServiceRequest"}},
+        },
+    },
+    "responses": {
+        "200": {"description": "ExportTraceServiceResponse; the spans are durable"},
+        "400": {"description": "not an OTLP request, or an attribute over the limit"},
+        "401": {"description": "missing or wrong API key"},
+        "413": {"description": "body or span count over the limit"},
+        "429": {"description": "overloaded; retry after Retry-After seconds"},
+        "503": {"description": "the store is unavailable; retry after Retry-After seconds"},
+    },
+}
+
+
+# -- lifecycle ---------------------------------------------------------------------------------------
+
+
+def prepare_store(settings: Settings, store: Store | None = None) -> tuple[Store, Project, str | None]:
+    """Open (unless given), migrate and bootstrap the store; returns it, the default project and the
+    admin key created now (first start) or None."""
+    if store is None:
+        store = open_store(settings.resolved_store_url(), threads=settings.query_threads)
+    try:
+        _import_extensions()
+        store.migrate(settings.retention_days)
+        keys = KeyManager(store, cache_seconds=settings.key_cache_seconds)
+        project, key = keys.bootstrap(project_name=settings.project_name, seed_key=settings.api_key)
+    except Exception:
+        store.close()
+        raise
+    return store, project, key
+
+
+_extension_modules: list[Any] = []
+
+
+def _import_extensions() -> list[Any]:
+    if _extension_modules:
+        return _extension_modules
+    for name in EXTENSIONS:
+        try:
+            _extension_modules.append(importlib.import_module(name))
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                log.exception("extension %s failed to import", name)
+        except Exception:
+            log.exception("extension %s failed to import", name)
+    return _extension_modules
+
+
+def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
+    """The server as an ASGI app. Without ``store`` the app opens the configured one at startup."""
+    from netra_server.api import router as api_router
+
+    hooks = Hooks()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owns = store is None
+        st, project, key = await asyncio.to_thread(prepare_store, settings, store)
+        keys = KeyManager(st, cache_seconds=settings.key_cache_seconds)
+        committer = GroupCommitter(
+            st, max_batch_spans=settings.limits.max_batch_spans, max_pending_spans=settings.limits.max_pending_spans
+        )
+        committer.start()
+        cursors = CursorCodec(await st.run(st.secret))
+        state = ServerState(settings, st, keys, committer, cursors, project, key, owns)
+        app.state.netra = state
+        try:
+            for fn in hooks.on_startup:
+                await fn(state)
+            yield
+        finally:
+            for fn in hooks.on_shutdown:
+                try:
+                    await fn(state)
+                except Exception:
+                    log.exception("shutdown hook failed")
+            await committer.stop()
+            app.state.netra = None
+            if owns:
+                await asyncio.to_thread(st.close)
+
+    app = FastAPI(
+        title="Netra server",
+        version="0.1.0",
+        summary="OTLP receiver, usage API and trace queries for per-tenant AI cost tracking.",
+        description=(
+            "Every route needs an API key: `x-api-key: <key>` or `Authorization: Bearer <key>`. "
+            "Errors answer `{\"error\": {\"message\": ...}}`."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.netra = None
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> Response:
+        return error_response(exc.status, exc.message, exc.headers)
+
+    @app.exception_handler(BadRequest)
+    async def _bad_request(request: Request, exc: BadRequest) -> Response:
+        return error_response(400, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        parts = []
+        for err in exc.errors():
+            loc = ".".join(str(x) for x in err.get("loc", ()) if x not in ("body", "query", "path"))
+            parts.append(f"{loc or 'body'}: {err.get('msg', 'invalid')}")
+        return error_response(400, "; ".join(parts) or "invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        return error_response(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(StoreError)
+    async def _store(request: Request, exc: StoreError) -> Response:
+        log.warning("store error on %s: %s", request.url.path, exc)
+        return error_response(503, f"the store is unavailable: {exc}", {"Retry-After": "2"})
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception) -> Response:
+        log.exception("internal error on %s", request.url.path)
+        return error_response(500, "internal server error; see the server log")
+
+    for path in ("/v1/traces", "/telemetry/v1/traces"):
+        app.add_api_route(
+            path, receive_traces, methods=["POST"], tags=["ingest"], summary="OTLP/HTTP traces",
+            openapi_extra=_OTLP_OPENAPI, include_in_schema=path == "/v1/traces",
+        )
+
+    @app.get("/healthz", tags=["meta"], summary="Liveness (no data, no key needed)")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.include_router(api_router)
+
+    for module in _import_extensions():
+        install = getattr(module, "install", None)
+        if install is not None:
+            try:
+                install(app, hooks)
+            except Exception:
+                log.exception("extension %s failed to install", module.__name__)
+    return app

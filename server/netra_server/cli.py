@@ -1,0 +1,274 @@
+"""The server's subcommands of the ``netra`` CLI: ``serve`` and ``keys`` (and those of extensions).
+
+``netra/cli.py`` (the console script) calls :func:`add_commands` with its argparse sub-parsers. Each
+subcommand is registered by a function ``add_command(subparsers) -> None`` that adds a parser and sets
+``func=<callable(args) -> int>`` on it. To add one (e.g. ``demo``, ``alerts``), write a module with
+``add_command`` and list it in :data:`COMMAND_MODULES`; a module that does not exist yet is skipped.
+Keep imports inside the command functions: ``netra --help`` must stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["COMMAND_MODULES", "add_commands", "main"]
+
+#: Modules with an ``add_command(subparsers)`` function, registered in this order.
+COMMAND_MODULES = ("netra_server.demo.cli", "netra_server.alerts.cli")
+
+_STATE_FILE = "server.json"
+
+
+def add_commands(sub: Any) -> None:
+    """Register ``serve``, ``keys`` and every available extension command on ``sub``."""
+    _add_serve(sub)
+    _add_keys(sub)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and name.startswith(exc.name):
+                continue
+            raise
+        module.add_command(sub)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help="data folder (default: $NETRA_DATA_DIR or ~/.netra/data)")
+    p.add_argument("--store", dest="store_url", default=os.environ.get("NETRA_STORE_URL"),
+                   help="store URL: clickhouse://user:pass@host:8123/db (default: embedded chDB in the data folder)")
+
+
+def _add_serve(sub: Any) -> None:
+    p = sub.add_parser("serve", help="run the server: OTLP receiver, usage API, dashboard (one port)",
+                       description="Run the Netra server: OTLP/HTTP receiver, usage API and dashboard on one port.")
+    _common(p)
+    p.add_argument("--host", default=os.environ.get("NETRA_HOST", "127.0.0.1"),
+                   help="interface to listen on (default 127.0.0.1; 0.0.0.0 for all)")
+    p.add_argument("--port", type=int, default=int(os.environ.get("NETRA_PORT", "4318")), help="port (default 4318)")
+    p.add_argument("--retention-days", type=int, default=None,
+                   help="delete spans older than this many days (default: keep)")
+    p.add_argument("--api-key", default=os.environ.get("NETRA_API_KEY"),
+                   help="admin key to create on first start instead of a random one (env NETRA_API_KEY)")
+    p.add_argument("--project-name", default="default", help="name of the project created on first start")
+    p.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
+    p.set_defaults(func=serve)
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from netra_server.config import Settings, default_data_dir
+
+    return Settings(
+        data_dir=(args.data_dir or default_data_dir()).expanduser(),
+        host=getattr(args, "host", "127.0.0.1"),
+        port=getattr(args, "port", 4318),
+        store_url=args.store_url,
+        retention_days=getattr(args, "retention_days", None),
+        api_key=getattr(args, "api_key", None),
+        project_name=getattr(args, "project_name", "default"),
+    )
+
+
+def _display(path: Path) -> str:
+    try:
+        return "~/" + str(path.resolve().relative_to(Path.home().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from netra_server.app import create_app, prepare_store
+    from netra_server.store import StoreError
+
+    settings = _settings(args)
+    if settings.retention_days is not None and settings.retention_days < 1:
+        print("--retention-days must be at least 1", file=sys.stderr)
+        return 2
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        store, project, key = prepare_store(settings)
+    except StoreError as exc:
+        print(f"netra serve: {exc}", file=sys.stderr)
+        return 1
+    url = f"http://{settings.host}:{settings.port}"
+    where = f"store: {settings.store_url}" if settings.store_url else f"data: {_display(settings.data_dir)}"
+    print(f"Netra server listening on {url} ({where})", flush=True)
+    if key is not None:
+        if settings.api_key:
+            print(f"Created project {project.name!r} with the admin API key from --api-key/NETRA_API_KEY", flush=True)
+        else:
+            print(f"Created project {project.name!r} and admin API key: {key}  "
+                  "(shown once; `netra keys create` makes more)", flush=True)
+    else:
+        print(f"Project {project.name!r} ({project.project_id}); API keys: `netra keys list`", flush=True)
+    print(f"OTLP endpoint: {url}/v1/traces   API docs: {url}/docs", flush=True)
+    state_file = settings.data_dir / _STATE_FILE
+    state_file.write_text(json.dumps({"pid": os.getpid(), "url": url}))
+    try:
+        app = create_app(settings, store=store)
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=False,
+                    timeout_graceful_shutdown=10)
+    finally:
+        store.close()
+        try:
+            if json.loads(state_file.read_text()).get("pid") == os.getpid():
+                state_file.unlink()
+        except (OSError, ValueError):
+            pass
+    return 0
+
+
+# -- keys -----------------------------------------------------------------------------------------------
+
+
+def _add_keys(sub: Any) -> None:
+    p = sub.add_parser("keys", help="create, list or revoke API keys",
+                       description="Manage API keys. Works on the store directly when no server runs on it; "
+                                   "when `netra serve` holds the data folder, goes through its API with an admin key "
+                                   "(--api-key or NETRA_API_KEY).")
+    ks = p.add_subparsers(dest="keys_command", required=True)
+    c = ks.add_parser("create", help="create a key (printed once)")
+    _common(c)
+    c.add_argument("--role", choices=["admin", "ingest", "read"], default="read",
+                   help="admin: everything; ingest: send spans; read: read only (default)")
+    c.add_argument("--tenant", default=None, help="limit a read key to this tenant")
+    c.add_argument("--name", default="", help="a label for the key")
+    c.add_argument("--project", default=None, help="project id (default: the first project)")
+    c.add_argument("--api-key", default=os.environ.get("NETRA_API_KEY"), help="admin key, when a server is running")
+    c.set_defaults(func=keys_create)
+    ls = ks.add_parser("list", help="list keys (ids, roles, tenants; never the keys)")
+    _common(ls)
+    ls.add_argument("--api-key", default=os.environ.get("NETRA_API_KEY"), help="admin key, when a server is running")
+    ls.add_argument("--json", action="store_true", help="print JSON")
+    ls.set_defaults(func=keys_list)
+    rv = ks.add_parser("revoke", help="revoke a key by id")
+    _common(rv)
+    rv.add_argument("key_id", help="the key id (`netra keys list`)")
+    rv.add_argument("--api-key", default=os.environ.get("NETRA_API_KEY"), help="admin key, when a server is running")
+    rv.set_defaults(func=keys_revoke)
+
+
+class _Remote:
+    def __init__(self, url: str, key: str) -> None:
+        import httpx
+
+        self.client = httpx.Client(base_url=url, headers={"x-api-key": key}, timeout=30)
+
+    def call(self, method: str, path: str, **kw: Any) -> Any:
+        r = self.client.request(method, path, **kw)
+        if r.status_code >= 400:
+            try:
+                msg = r.json()["error"]["message"]
+            except (ValueError, KeyError, TypeError):
+                msg = r.text
+            raise SystemExit(f"netra keys: the server answered {r.status_code}: {msg}")
+        return r.json()["data"]
+
+
+def _open(args: argparse.Namespace) -> tuple[Any, Any]:
+    """(store, None) when the store can be opened here, else (None, remote API client)."""
+    from netra_server.app import prepare_store
+    from netra_server.store import StoreError
+
+    settings = _settings(args)
+    if not settings.store_url:
+        state_file = settings.data_dir / _STATE_FILE
+        running = None
+        if state_file.exists():
+            try:
+                info = json.loads(state_file.read_text())
+                os.kill(int(info["pid"]), 0)
+                running = str(info["url"])
+            except (OSError, ValueError, KeyError):
+                running = None
+        if running is not None:
+            if not args.api_key:
+                raise SystemExit(
+                    f"netra keys: a server ({running}) holds {settings.data_dir}; pass an admin key with "
+                    "--api-key or NETRA_API_KEY to manage keys through it, or stop the server"
+                )
+            return None, _Remote(running.replace("0.0.0.0", "127.0.0.1"), args.api_key)
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        store, _, _ = prepare_store(settings.__class__(**{**settings.__dict__, "api_key": None}))
+    except StoreError as exc:
+        raise SystemExit(f"netra keys: {exc}") from exc
+    return store, None
+
+
+def keys_create(args: argparse.Namespace) -> int:
+    from netra_server.auth import KeyManager
+
+    store, remote = _open(args)
+    if remote is not None:
+        data = remote.call("POST", "/api/keys", json={"role": args.role, "tenantId": args.tenant, "name": args.name})
+        key, key_id = data["key"], data["key_id"]
+    else:
+        try:
+            project_id = args.project or store.list_projects()[0].project_id
+            key, rec = KeyManager(store).create_key(project_id, role=args.role, tenant_id=args.tenant, name=args.name)
+        except ValueError as exc:
+            raise SystemExit(f"netra keys create: {exc}") from exc
+        finally:
+            store.close()
+        key_id = rec.key_id
+    scope = f" limited to tenant {args.tenant!r}" if args.tenant else ""
+    print(f"Created {args.role} key {key_id}{scope}:\n{key}\n(shown once; store it now)")
+    return 0
+
+
+def keys_list(args: argparse.Namespace) -> int:
+    store, remote = _open(args)
+    if remote is not None:
+        rows = remote.call("GET", "/api/keys")
+    else:
+        try:
+            rows = [
+                {k: v for k, v in rec.__dict__.items() if k != "key_hash"} for rec in store.list_keys()
+            ]
+        finally:
+            store.close()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'KEY ID':<14} {'PROJECT':<22} {'ROLE':<7} {'TENANT':<16} {'STATUS':<8} {'CREATED':<20} NAME")
+    for r in rows:
+        status = "revoked" if r["revoked"] else "active"
+        print(f"{r['key_id']:<14} {r['project_id']:<22} {r['role']:<7} {r['tenant_id'] or '*':<16} {status:<8} "
+              f"{r['created_at'][:19]:<20} {r['name']}")
+    return 0
+
+
+def keys_revoke(args: argparse.Namespace) -> int:
+    from netra_server.auth import KeyManager
+
+    store, remote = _open(args)
+    if remote is not None:
+        remote.call("DELETE", f"/api/keys/{args.key_id}")
+    else:
+        try:
+            KeyManager(store).revoke(args.key_id)
+        except KeyError as exc:
+            raise SystemExit(f"netra keys revoke: no key {args.key_id!r} (see `netra keys list`)") from exc
+        finally:
+            store.close()
+    print(f"Revoked key {args.key_id} (servers notice within their key cache time, 10 s by default)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m netra_server``: the same subcommands as ``netra``."""
+    parser = argparse.ArgumentParser(prog="netra-server")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_commands(sub)
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)

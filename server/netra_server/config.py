@@ -1,0 +1,78 @@
+"""Server settings: one :class:`Settings` object, built from flags, environment or code.
+
+Public API (stable)::
+
+    from netra_server.config import Settings, Limits
+    settings = Settings(data_dir=Path("/tmp/netra"), port=0)          # embedded chDB under data_dir/store
+    settings = Settings(store_url="clickhouse://user:pass@host:8123/netra")  # a ClickHouse server
+
+``Settings.resolved_store_url()`` is the store actually used: ``chdb://<data_dir>/store`` unless
+``store_url`` is given.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["DEFAULT_PORT", "Limits", "Settings", "default_data_dir"]
+
+#: The OTLP/HTTP port; the SDK's default endpoint is ``http://localhost:4318``.
+DEFAULT_PORT = 4318
+
+
+def default_data_dir() -> Path:
+    """``$NETRA_DATA_DIR`` if set, else ``~/.netra/data``."""
+    env = os.environ.get("NETRA_DATA_DIR")
+    return Path(env).expanduser() if env else Path.home() / ".netra" / "data"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Ingest and query limits. Requests over a limit are answered 413/400 with a message."""
+
+    #: Largest request body as sent (compressed), in bytes (413 above).
+    max_body_bytes: int = 16 * 1024 * 1024
+    #: Largest body after gzip decompression, in bytes (413 above).
+    max_decompressed_bytes: int = 64 * 1024 * 1024
+    #: Most spans in one export request (413 above).
+    max_spans_per_request: int = 50_000
+    #: Largest attribute value (a string's UTF-8 bytes, or an array's JSON), in bytes (400 above).
+    max_attribute_bytes: int = 1024 * 1024
+    #: Spans accepted but not yet written; past this, new requests get 429 with Retry-After.
+    max_pending_spans: int = 500_000
+    #: Most spans written in one group-commit INSERT.
+    max_batch_spans: int = 100_000
+    #: Largest page size of the listing routes (400 above).
+    max_page_limit: int = 1000
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything ``netra serve`` can be told. All fields have working defaults."""
+
+    data_dir: Path = field(default_factory=default_data_dir)
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    #: ``chdb:///abs/path``, ``clickhouse://user:pass@host:8123/db`` (``clickhouses://`` for TLS) or None
+    #: for the embedded store in ``data_dir/store``.
+    store_url: str | None = None
+    #: Days to keep spans (a ClickHouse TTL on span start time); None keeps them forever.
+    retention_days: int | None = None
+    limits: Limits = field(default_factory=Limits)
+    #: Seed this admin key on first start (``NETRA_API_KEY`` / ``--api-key``) instead of a random one.
+    api_key: str | None = None
+    #: Name of the project created on first start.
+    project_name: str = "default"
+    #: How long a verified API key is remembered in-process (revocation by another process shows after it).
+    key_cache_seconds: float = 10.0
+    #: Threads running store queries for the API.
+    query_threads: int = 4
+    #: Print the first-start banner (project and key) to stdout.
+    announce: bool = True
+
+    def resolved_store_url(self) -> str:
+        if self.store_url:
+            return self.store_url
+        return f"chdb://{(Path(self.data_dir).expanduser() / 'store').resolve()}"

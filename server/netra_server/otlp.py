@@ -1,0 +1,422 @@
+"""OTLP/HTTP trace requests -> rows of ``netra_spans`` (``JSONEachRow`` bytes).
+
+:func:`decode_request` takes the body as sent (protobuf or JSON, gzip or not) and enforces the size
+limits; :func:`build_rows` maps each span's attributes to the promoted columns (the mapping of
+``docs/design.md``, with its fallbacks for other producers) and prices spans that carry tokens but no
+cost, with the SDK's price table (``netra.pricing``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import gzip
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import orjson
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from netra import semconv
+from netra_server.config import Limits
+
+__all__ = ["IngestBatch", "OtlpError", "build_rows", "decode_request"]
+
+
+class OtlpError(Exception):
+    """A request the receiver refuses: ``status`` is the HTTP status (400 or 413)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class IngestBatch:
+    data: bytes
+    span_count: int
+    rejected: int
+    rejected_message: str
+
+
+_KINDS = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
+_STATUS = ("UNSET", "OK", "ERROR")
+_SPAN_TYPES = {"span", "generation", "tool", "embedding", "agent", "usage"}
+
+_TENANT_KEYS = (semconv.TENANT_ID, "tenant.id")
+_SESSION_KEYS = (semconv.SESSION_ID, "session.id")
+_USER_KEYS = (semconv.USER_ID, "user.id", "enduser.id")
+_INPUT_KEYS = (
+    semconv.GEN_AI_USAGE_INPUT_TOKENS,
+    semconv.LEGACY_PROMPT_TOKENS,
+    semconv.OPENINFERENCE_PROMPT_TOKENS,
+)
+_OUTPUT_KEYS = (
+    semconv.GEN_AI_USAGE_OUTPUT_TOKENS,
+    semconv.LEGACY_COMPLETION_TOKENS,
+    semconv.OPENINFERENCE_COMPLETION_TOKENS,
+)
+_PROVIDER_KEYS = (semconv.GEN_AI_PROVIDER_NAME, "gen_ai.system")
+_ENV_KEYS = (semconv.ENVIRONMENT, "deployment.environment")
+_USAGE_BEARING = frozenset(semconv.USAGE_BEARING_ATTRIBUTES)
+
+
+# -- decoding ---------------------------------------------------------------------------------------
+
+
+def _gunzip(body: bytes, limit: int, encoding: str) -> bytes:
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS)
+    try:
+        out = d.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise OtlpError(400, f"the body is not valid {encoding} ({exc})") from exc
+    if len(out) > limit:
+        raise OtlpError(413, f"the decompressed body is over the {limit}-byte limit; send smaller batches")
+    return out
+
+
+def _hex_to_b64(value: Any, field: str) -> Any:
+    if not isinstance(value, str) or not value:
+        return value
+    if len(value) in (16, 32) and all(c in "0123456789abcdefABCDEF" for c in value):
+        return base64.b64encode(bytes.fromhex(value)).decode()
+    try:  # not hex: accept base64 (some producers send it), reject anything else
+        base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise OtlpError(400, f"{field} {value!r} is neither hex (OTLP/JSON) nor base64") from exc
+    return value
+
+
+def _json_request(body: bytes) -> ExportTraceServiceRequest:
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise OtlpError(400, f"the body is not valid JSON ({exc})") from exc
+    if not isinstance(obj, dict):
+        raise OtlpError(400, "the body must be a JSON object with resourceSpans (OTLP/JSON)")
+    try:
+        for rs in obj.get("resourceSpans") or obj.get("resource_spans") or []:
+            for ss in rs.get("scopeSpans") or rs.get("scope_spans") or []:
+                for sp in ss.get("spans") or []:
+                    for f in ("traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"):
+                        if f in sp:
+                            sp[f] = _hex_to_b64(sp[f], f)
+                    for link in sp.get("links") or []:
+                        for f in ("traceId", "spanId", "trace_id", "span_id"):
+                            if f in link:
+                                link[f] = _hex_to_b64(link[f], f)
+        return json_format.ParseDict(obj, ExportTraceServiceRequest(), ignore_unknown_fields=True)
+    except OtlpError:
+        raise
+    except (json_format.ParseError, AttributeError, TypeError, ValueError) as exc:
+        raise OtlpError(400, f"the body is not an OTLP/JSON ExportTraceServiceRequest ({exc})") from exc
+
+
+def decode_request(body: bytes, content_type: str, content_encoding: str, limits: Limits) -> ExportTraceServiceRequest:
+    """Parse an export request body; raises :class:`OtlpError` (400/413) with a message."""
+    if len(body) > limits.max_body_bytes:
+        raise OtlpError(413, f"the body is {len(body)} bytes, over the {limits.max_body_bytes}-byte limit; send smaller batches")
+    encoding = (content_encoding or "").strip().lower()
+    if encoding in ("gzip", "deflate"):
+        body = _gunzip(body, limits.max_decompressed_bytes, encoding)
+    elif encoding not in ("", "identity"):
+        raise OtlpError(415, f"Content-Encoding {encoding!r} is not supported; use gzip or none")
+    ctype = (content_type or "").split(";")[0].strip().lower()
+    if ctype == "application/json":
+        return _json_request(body)
+    if ctype in ("application/x-protobuf", "application/protobuf", "application/octet-stream", ""):
+        req = ExportTraceServiceRequest()
+        try:
+            req.ParseFromString(body)
+        except DecodeError as exc:
+            raise OtlpError(400, f"the body is not an OTLP protobuf ExportTraceServiceRequest ({exc})") from exc
+        return req
+    raise OtlpError(415, f"Content-Type {ctype!r} is not supported; use application/x-protobuf or application/json")
+
+
+# -- values -----------------------------------------------------------------------------------------
+
+
+def _any(v: Any) -> Any:
+    kind = v.WhichOneof("value")
+    if kind == "string_value":
+        return v.string_value
+    if kind == "int_value":
+        return v.int_value
+    if kind == "double_value":
+        return v.double_value
+    if kind == "bool_value":
+        return v.bool_value
+    if kind == "array_value":
+        return [_any(x) for x in v.array_value.values]
+    if kind == "kvlist_value":
+        return {kv.key: _any(kv.value) for kv in v.kvlist_value.values}
+    if kind == "bytes_value":
+        return base64.b64encode(v.bytes_value).decode()
+    return None
+
+
+def _attrs(kvs: Any) -> dict[str, Any]:
+    return {kv.key: _any(kv.value) for kv in kvs}
+
+
+def _first(attrs: dict[str, Any], keys: tuple[str, ...], fallback: dict[str, Any] | None = None) -> str:
+    for k in keys:
+        v = attrs.get(k)
+        if v is not None and v != "":
+            return str(v)
+    if fallback:
+        for k in keys:
+            v = fallback.get(k)
+            if v is not None and v != "":
+                return str(v)
+    return ""
+
+
+def _int(v: Any) -> int | None:
+    if v is None or isinstance(v, bool):
+        return None
+    if isinstance(v, int):
+        return max(v, 0)
+    try:
+        return max(int(float(v)), 0)
+    except (TypeError, ValueError):
+        return None
+
+
+def _first_int(attrs: dict[str, Any], keys: tuple[str, ...]) -> int | None:
+    for k in keys:
+        n = _int(attrs.get(k))
+        if n is not None:
+            return n
+    return None
+
+
+def _decimal(v: Any) -> Decimal | None:
+    if v is None or isinstance(v, bool):
+        return None
+    try:
+        d = Decimal(str(v))
+    except (InvalidOperation, ValueError):
+        return None
+    if not d.is_finite() or d < 0:
+        return None
+    return d
+
+
+def _truthy(v: Any) -> bool:
+    if isinstance(v, str):
+        return v.strip().lower() in ("true", "1", "yes")
+    return bool(v)
+
+
+def _ts(ns: int) -> str:
+    return f"{ns // 1_000_000_000}.{ns % 1_000_000_000:09d}"
+
+
+_COST_Q = Decimal("1e-10")
+_COST_MAX = Decimal("99999999")
+
+
+def _cost_str(d: Decimal) -> str:
+    return str(min(d, _COST_MAX).quantize(_COST_Q))
+
+
+def _parse_usage(raw: Any) -> list[dict[str, Any]]:
+    if isinstance(raw, str):
+        try:
+            raw = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return []
+    if isinstance(raw, dict):
+        raw = [raw]
+    if not isinstance(raw, list):
+        return []
+    out: list[dict[str, Any]] = []
+    for item in raw:
+        if isinstance(item, str):
+            try:
+                item = orjson.loads(item)
+            except orjson.JSONDecodeError:
+                continue
+        if isinstance(item, dict):
+            out.append(item)
+    return out
+
+
+def _price(model: str, provider: str, start_ns: int, i: int, o: int, c: int, r: int) -> tuple[Decimal | None, str]:
+    from netra.pricing import price_tokens
+
+    at = datetime.fromtimestamp(start_ns / 1e9, tz=UTC) if start_ns > 0 else None
+    try:
+        cost = price_tokens(
+            model, provider=provider or None, input_tokens=i, output_tokens=o,
+            cached_input_tokens=min(c, i), reasoning_tokens=min(r, o), at=at,
+        )
+        if cost.cost is None and provider:
+            cost = price_tokens(
+                model, provider=None, input_tokens=i, output_tokens=o,
+                cached_input_tokens=min(c, i), reasoning_tokens=min(r, o), at=at,
+            )
+    except (TypeError, ValueError, LookupError):
+        return None, "unknown"
+    return cost.cost, cost.source
+
+
+# -- rows -------------------------------------------------------------------------------------------
+
+
+def _check_size(key: str, value: Any, limit: int, span_name: str) -> None:
+    if isinstance(value, str):
+        n = len(value) if len(value) * 4 <= limit else len(value.encode())
+    elif isinstance(value, list | dict):
+        n = len(orjson.dumps(value))
+    else:
+        return
+    if n > limit:
+        raise OtlpError(
+            400,
+            f"attribute {key!r} of span {span_name!r} is {n} bytes, over the {limit}-byte limit "
+            "(truncate it in the producer, or raise the server's --max-attribute-bytes)",
+        )
+
+
+def build_rows(req: ExportTraceServiceRequest, project_id: str, limits: Limits, now_ms: int) -> IngestBatch:
+    """Map every span of ``req`` to a row; raises :class:`OtlpError` for a limit or bad data."""
+    n_spans = sum(len(ss.spans) for rs in req.resource_spans for ss in rs.scope_spans)
+    if n_spans > limits.max_spans_per_request:
+        raise OtlpError(
+            413, f"the request has {n_spans} spans, over the {limits.max_spans_per_request}-span limit; send smaller batches"
+        )
+    max_attr = limits.max_attribute_bytes
+    ingested = f"{now_ms // 1000}.{now_ms % 1000:03d}"
+    out: list[bytes] = []
+    rejected = 0
+    reason = ""
+    dumps = orjson.dumps
+    for rs in req.resource_spans:
+        res_attrs = _attrs(rs.resource.attributes)
+        for k, v in res_attrs.items():
+            _check_size(k, v, max_attr, "(resource)")
+        service = str(res_attrs.get("service.name", ""))
+        environment = _first(res_attrs, _ENV_KEYS)
+        res_json = dumps(res_attrs).decode()
+        for ss in rs.scope_spans:
+            scope_name = ss.scope.name
+            for sp in ss.spans:
+                tid = sp.trace_id
+                sid = sp.span_id
+                if len(tid) != 16 or len(sid) != 8 or not any(tid) or not any(sid):
+                    rejected += 1
+                    reason = "spans need a 16-byte trace_id and an 8-byte span_id (not all zeros)"
+                    continue
+                attrs = _attrs(sp.attributes)
+                for k, v in attrs.items():
+                    _check_size(k, v, max_attr, sp.name)
+                start_ns = sp.start_time_unix_nano
+                end_ns = max(sp.end_time_unix_nano, start_ns)
+                span_type = str(attrs.get(semconv.SPAN_TYPE, "")).strip().lower()
+                if span_type not in _SPAN_TYPES:
+                    span_type = span_type[:32]
+                env = _first(attrs, _ENV_KEYS) or environment
+
+                has_usage = any(k in _USAGE_BEARING for k in attrs)
+                usage_items = _parse_usage(attrs.get(semconv.USAGE)) if semconv.USAGE in attrs else []
+                i_tok = _first_int(attrs, _INPUT_KEYS)
+                o_tok = _first_int(attrs, _OUTPUT_KEYS)
+                if i_tok is None and o_tok is None and usage_items:
+                    for item in usage_items:
+                        kind = str(item.get("usage_type", "")).lower()
+                        units = _int(item.get("units_used")) or 0
+                        if "input" in kind or "prompt" in kind:
+                            i_tok = (i_tok or 0) + units
+                        elif "output" in kind or "completion" in kind:
+                            o_tok = (o_tok or 0) + units
+                i_tok = i_tok or 0
+                o_tok = o_tok or 0
+                cached = _int(attrs.get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)) or 0
+                reasoning = _int(attrs.get(semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)) or 0
+                model = _first(attrs, (semconv.GEN_AI_RESPONSE_MODEL, semconv.GEN_AI_REQUEST_MODEL))
+                if not model:
+                    for item in usage_items:
+                        if item.get("model"):
+                            model = str(item["model"])
+                            break
+                provider = _first(attrs, _PROVIDER_KEYS)
+
+                cost = _decimal(attrs.get(semconv.COST))
+                cost_source = str(attrs.get(semconv.COST_SOURCE, "")) if cost is not None else ""
+                if cost is None and usage_items:
+                    costs = [_decimal(item.get("cost_in_usd")) for item in usage_items]
+                    known = [c for c in costs if c is not None]
+                    if known:
+                        cost = sum(known, Decimal(0))
+                        cost_source = str(attrs.get(semconv.COST_SOURCE, "")) or semconv.COST_SOURCE_USER
+                if cost is None and (i_tok or o_tok):
+                    if model:
+                        cost, cost_source = _price(model, provider, start_ns, i_tok, o_tok, cached, reasoning)
+                    else:
+                        cost_source = "unknown"
+                cost_unknown = has_usage and cost is None
+                if cost_unknown and not cost_source:
+                    cost_source = "unknown"
+
+                status_code = sp.status.code
+                events = [
+                    {"name": e.name, "timestamp": e.time_unix_nano, "attributes": _attrs(e.attributes)}
+                    for e in sp.events
+                ]
+                links = [
+                    {"trace_id": ln.trace_id.hex(), "span_id": ln.span_id.hex(), "attributes": _attrs(ln.attributes)}
+                    for ln in sp.links
+                ]
+                row = {
+                    "project_id": project_id,
+                    "tenant_id": _first(attrs, _TENANT_KEYS, res_attrs),
+                    "start_time": _ts(start_ns),
+                    "trace_id": tid.hex(),
+                    "span_id": sid.hex(),
+                    "parent_span_id": sp.parent_span_id.hex() if len(sp.parent_span_id) == 8 else "",
+                    "end_time": _ts(end_ns),
+                    "duration_ns": end_ns - start_ns,
+                    "name": sp.name,
+                    "kind": _KINDS[sp.kind] if 0 <= sp.kind < len(_KINDS) else "UNSPECIFIED",
+                    "span_type": span_type,
+                    "session_id": _first(attrs, _SESSION_KEYS, res_attrs),
+                    "user_id": _first(attrs, _USER_KEYS, res_attrs),
+                    "service": service,
+                    "environment": env,
+                    "scope_name": scope_name,
+                    "status_code": _STATUS[status_code] if 0 <= status_code < 3 else "UNSET",
+                    "status_message": sp.status.message,
+                    "model": model,
+                    "provider": provider,
+                    "input_tokens": i_tok,
+                    "output_tokens": o_tok,
+                    "cached_tokens": cached,
+                    "reasoning_tokens": reasoning,
+                    "cost": _cost_str(cost) if cost is not None else None,
+                    "cost_source": cost_source,
+                    "cost_unknown": int(cost_unknown),
+                    "has_usage": int(has_usage),
+                    "covered": int(_truthy(attrs.get(semconv.USAGE_COVERED, False))),
+                    "attributes": dumps(attrs).decode(),
+                    "resource_attributes": res_json,
+                    "events": dumps(events).decode() if events else "[]",
+                    "links": dumps(links).decode() if links else "[]",
+                    "ingested_at": ingested,
+                }
+                out.append(dumps(row))
+    data = b"\n".join(out) + b"\n" if out else b""
+    return IngestBatch(data, len(out), rejected, reason)
+
+
+def gzip_bytes(data: bytes) -> bytes:
+    """gzip ``data`` (for tests and the bench)."""
+    return gzip.compress(data)

@@ -1,0 +1,914 @@
+"""The store: every SQL statement the server runs, over two interchangeable backends.
+
+Public API (stable; the dashboard and the alert evaluator call these)::
+
+    from netra_server.store import open_store
+    store = open_store("chdb:///tmp/netra/store")        # or "clickhouse://user:pass@host:8123/db"
+    store.migrate()
+    totals = store.usage_totals(project_id, Window(start_ns, end_ns), tenant_id="acme")
+    groups = store.usage_summary(project_id, "model", Window.all())
+    stats = store.latency_stats(project_id, window)
+    page = store.list_traces(project_id, TraceQuery(window=window, limit=50))
+    spans = store.trace_spans(project_id, trace_id)
+    rows = store.query("SELECT ... WHERE project_id = {p:String}", {"p": project_id})  # raw, JSON rows
+
+All methods are synchronous and thread-safe: each thread gets its own backend connection (chDB
+deadlocks when threads share one). In async code call them through ``await store.run(fn, *args)``,
+which uses the store's own worker threads.
+
+Backends (:class:`ChdbBackend`, :class:`ClickHouseBackend`) run the *same* SQL strings: ClickHouse
+dialect with server-side parameters ``{name:Type}``, rows exchanged as ``JSONEachRow``.
+
+Every read of ``netra_spans`` uses ``FINAL`` (the table is a ``ReplacingMergeTree`` keyed by the span's
+identity), so a span delivered twice is counted once. The billing rule: a span *counts* iff it has
+usage and is not covered (``has_usage = 1 AND covered = 0``); see ``docs/design.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal, ParamSpec, Protocol, TypeVar
+from urllib.parse import unquote, urlparse
+
+import orjson
+
+from netra_server import schema
+
+__all__ = [
+    "ApiKeyRecord",
+    "Backend",
+    "ChdbBackend",
+    "ClickHouseBackend",
+    "LatencyStats",
+    "Project",
+    "SpanRow",
+    "Store",
+    "StoreError",
+    "TracePage",
+    "TraceQuery",
+    "TraceSummary",
+    "UsageGroup",
+    "UsageTotals",
+    "Window",
+    "open_store",
+]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+#: Applied to every connection of both backends.
+SESSION_SETTINGS: dict[str, int] = {
+    "output_format_json_quote_decimals": 1,
+    "output_format_json_quote_64bit_integers": 0,
+    "do_not_merge_across_partitions_select_final": 1,
+}
+
+#: The billing rule as SQL: the span's usage counts in aggregates.
+COUNTED = "(has_usage = 1 AND covered = 0)"
+
+MIN_NS = 0
+MAX_NS = 9_200_000_000_000_000_000  # 2261-07-..., inside DateTime64(9)'s range
+
+
+class StoreError(RuntimeError):
+    """The store could not run a statement (unreachable, locked data folder, bad SQL)."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Backends
+
+
+class Backend(Protocol):
+    kind: str
+
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]: ...
+
+    def command(self, sql: str, params: dict[str, Any] | None = None) -> None: ...
+
+    def insert_json_rows(self, table: str, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _parse_rows(raw: bytes | str) -> list[dict[str, Any]]:
+    if isinstance(raw, str):
+        raw = raw.encode()
+    return [orjson.loads(line) for line in raw.splitlines() if line]
+
+
+class ChdbBackend:
+    """Embedded ClickHouse (chDB) on a data folder. One connection per thread; one process per folder."""
+
+    kind = "chdb"
+
+    def __init__(self, path: str) -> None:
+        import chdb  # noqa: F401  (fail early with a clear error if the extra is missing)
+
+        self.path = path
+        self._local = threading.local()
+        self._conns: list[Any] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        settings = "&".join(f"{k}={v}" for k, v in SESSION_SETTINGS.items())
+        self._dsn = f"file:{path}?{settings}"
+        self._conn()  # open now: a locked folder fails here, not on the first request
+
+    def _conn(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            if self._closed:
+                raise StoreError("the store is closed")
+            import chdb
+
+            try:
+                conn = chdb.connect(self._dsn)
+            except Exception as exc:  # chdb raises RuntimeError with ClickHouse's message
+                msg = str(exc)
+                if "lock" in msg.lower() or "EmbeddedServer" in msg:
+                    raise StoreError(
+                        f"cannot open the data folder {self.path}: another process (a running `netra serve`?) "
+                        f"has it open; stop it, or use another --data-dir ({msg.strip()})"
+                    ) from exc
+                raise StoreError(f"cannot open chDB store at {self.path}: {msg}") from exc
+            self._local.conn = conn
+            with self._lock:
+                self._conns.append(conn)
+        return conn
+
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        try:
+            res = self._conn().query(sql, "JSONEachRow", params=params or {})
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise StoreError(str(exc).strip()) from exc
+        return _parse_rows(res.bytes())
+
+    def command(self, sql: str, params: dict[str, Any] | None = None) -> None:
+        try:
+            self._conn().query(sql, "CSV", params=params or {})
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise StoreError(str(exc).strip()) from exc
+
+    def insert_json_rows(self, table: str, data: bytes) -> None:
+        try:
+            with self._conn().send_insert(f"INSERT INTO {table}", "JSONEachRow") as ins:
+                ins.append(data)
+                ins.finish()
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise StoreError(str(exc).strip()) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            conns, self._conns = self._conns, []
+        for conn in conns:
+            try:
+                conn.close()
+            except Exception:  # pragma: no cover - closing is best effort
+                pass
+
+
+class ClickHouseBackend:
+    """A ClickHouse server through clickhouse-connect (HTTP). One client per thread."""
+
+    kind = "clickhouse"
+
+    def __init__(self, url: str) -> None:
+        import clickhouse_connect  # noqa: F401
+
+        u = urlparse(url)
+        self._kwargs: dict[str, Any] = {
+            "host": u.hostname or "localhost",
+            "port": u.port or (8443 if u.scheme == "clickhouses" else 8123),
+            "username": unquote(u.username or "default"),
+            "password": unquote(u.password or ""),
+            "database": (u.path or "/").strip("/") or "default",
+            "secure": u.scheme == "clickhouses",
+            "settings": dict(SESSION_SETTINGS),
+            "autogenerate_session_id": False,
+        }
+        self.url = url
+        self._local = threading.local()
+        self._clients: list[Any] = []
+        self._lock = threading.Lock()
+        self._client()
+
+    def _client(self) -> Any:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            import clickhouse_connect
+
+            try:
+                client = clickhouse_connect.get_client(**self._kwargs)
+            except Exception as exc:
+                raise StoreError(f"cannot connect to ClickHouse at {self._kwargs['host']}:{self._kwargs['port']}: {exc}") from exc
+            self._local.client = client
+            with self._lock:
+                self._clients.append(client)
+        return client
+
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        try:
+            raw = self._client().raw_query(sql, parameters=params or None, fmt="JSONEachRow")
+        except Exception as exc:
+            raise StoreError(str(exc).strip()) from exc
+        return _parse_rows(raw)
+
+    def command(self, sql: str, params: dict[str, Any] | None = None) -> None:
+        try:
+            self._client().command(sql, parameters=params or None)
+        except Exception as exc:
+            raise StoreError(str(exc).strip()) from exc
+
+    def insert_json_rows(self, table: str, data: bytes) -> None:
+        try:
+            self._client().raw_insert(table, insert_block=data, fmt="JSONEachRow")
+        except Exception as exc:
+            raise StoreError(str(exc).strip()) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            clients, self._clients = self._clients, []
+        for client in clients:
+            try:
+                client.close()
+            except Exception:  # pragma: no cover
+                pass
+
+
+# --------------------------------------------------------------------------------------------------
+# Value types
+
+
+@dataclass(frozen=True)
+class Window:
+    """A time window on span start time, inclusive at both ends, in Unix nanoseconds."""
+
+    start_ns: int = MIN_NS
+    end_ns: int = MAX_NS
+
+    @classmethod
+    def all(cls) -> Window:
+        return cls()
+
+    def params(self) -> dict[str, int]:
+        return {"w_start": self.start_ns, "w_end": self.end_ns}
+
+
+@dataclass(frozen=True)
+class Project:
+    project_id: str
+    name: str
+    organisation_id: str
+    created_at: str = ""
+
+
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    key_id: str
+    project_id: str
+    key_hash: str
+    name: str
+    role: str
+    tenant_id: str
+    created_at: str
+    revoked: bool
+
+
+@dataclass(frozen=True)
+class UsageTotals:
+    """Aggregates under the billing rule. ``total_cost`` sums known costs; ``unpriced_count`` counts
+    counted spans whose price is unknown (their cost is not in ``total_cost``)."""
+
+    request_count: int
+    token_count: int
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    total_cost: Decimal
+    unpriced_count: int
+    session_count: int
+    span_count: int
+
+
+@dataclass(frozen=True)
+class UsageGroup:
+    key: str
+    totals: UsageTotals
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    tenant_id: str
+    span_count: int
+    error_count: int
+    error_rate: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+
+
+SortField = Literal["start_time", "latency", "cost", "tokens"]
+
+
+@dataclass(frozen=True)
+class TraceQuery:
+    """What ``list_traces`` returns: traces with a span in ``window`` matching the filters.
+
+    ``after`` is the sort key ``(value, trace_id)`` of the item the page continues from (from a
+    cursor); ``direction`` ``down`` reads on in ``sort_order``, ``up`` reads back (nearest first).
+    """
+
+    window: Window = field(default_factory=Window)
+    tenant_id: str | None = None
+    session_id: str | None = None
+    user_id: str | None = None
+    trace_id: str | None = None
+    sort_field: SortField = "start_time"
+    sort_order: Literal["asc", "desc"] = "desc"
+    direction: Literal["up", "down"] = "down"
+    after: tuple[str, str] | None = None
+    limit: int = 50
+
+
+@dataclass(frozen=True)
+class TraceSummary:
+    trace_id: str
+    name: str
+    kind: str
+    start_ns: int
+    end_ns: int
+    latency_ns: int
+    session_id: str
+    tenant_id: str
+    user_id: str
+    environment: str
+    service: str
+    models: list[str]
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    total_tokens: int
+    total_cost: Decimal
+    unpriced_count: int
+    has_error: bool
+    span_count: int
+
+    def sort_value(self, sort_field: SortField) -> str:
+        """The value of the sort key (as a string, for a cursor)."""
+        if sort_field == "latency":
+            return str(self.latency_ns)
+        if sort_field == "cost":
+            return str(self.total_cost)
+        if sort_field == "tokens":
+            return str(self.total_tokens)
+        return str(self.start_ns)
+
+
+@dataclass(frozen=True)
+class TracePage:
+    items: list[TraceSummary]
+    has_more: bool
+
+
+@dataclass(frozen=True)
+class SpanRow:
+    project_id: str
+    trace_id: str
+    span_id: str
+    parent_span_id: str
+    name: str
+    kind: str
+    span_type: str
+    tenant_id: str
+    session_id: str
+    user_id: str
+    service: str
+    environment: str
+    start_ns: int
+    end_ns: int
+    duration_ns: int
+    status_code: str
+    status_message: str
+    model: str
+    provider: str
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    reasoning_tokens: int
+    cost: Decimal | None
+    cost_source: str
+    cost_unknown: bool
+    has_usage: bool
+    covered: bool
+    attributes: str
+    resource_attributes: str
+    events: str
+    ingested_ms: int
+
+    @property
+    def counted(self) -> bool:
+        """The billing rule: this span's usage counts in aggregates."""
+        return self.has_usage and not self.covered
+
+
+# --------------------------------------------------------------------------------------------------
+# SQL (all of it)
+
+_WINDOW_SQL = (
+    "start_time >= fromUnixTimestamp64Nano({w_start:Int64}, 'UTC') "
+    "AND start_time <= fromUnixTimestamp64Nano({w_end:Int64}, 'UTC')"
+)
+
+_TOTALS_COLUMNS = f"""
+    countIf({COUNTED}) AS u_request_count,
+    sumIf(input_tokens + output_tokens, {COUNTED}) AS u_token_count,
+    sumIf(input_tokens, {COUNTED}) AS u_input_tokens,
+    sumIf(output_tokens, {COUNTED}) AS u_output_tokens,
+    sumIf(cached_tokens, {COUNTED}) AS u_cached_tokens,
+    sumIf(cost, {COUNTED}) AS u_total_cost,
+    countIf({COUNTED} AND cost IS NULL) AS u_unpriced_count,
+    uniqExactIf(session_id, session_id != '') AS u_session_count,
+    count() AS u_span_count
+"""
+
+SQL_USAGE_TOTALS = f"SELECT {_TOTALS_COLUMNS} FROM netra_spans FINAL WHERE {{where}}"
+
+SQL_USAGE_SUMMARY = f"""
+SELECT {{key}} AS group_key, {_TOTALS_COLUMNS}
+FROM netra_spans FINAL
+WHERE {{where}}
+GROUP BY group_key
+ORDER BY {{order}}
+LIMIT {{{{limit:UInt32}}}}
+"""
+
+_GROUP_KEYS: dict[str, str] = {
+    "tenant": "tenant_id",
+    "user": "user_id",
+    "model": "model",
+    "session": "session_id",
+    "day": "toString(toDate(start_time, 'UTC'))",
+}
+
+SQL_LATENCY = """
+SELECT
+    tenant_id,
+    count() AS span_count,
+    countIf(status_code = 'ERROR') AS error_count,
+    quantilesExact(0.5, 0.95, 0.99)(duration_ns) AS q
+FROM netra_spans FINAL
+WHERE {where}
+GROUP BY tenant_id
+ORDER BY tenant_id
+LIMIT 10000
+"""
+
+_ROOT_FIRST = "(parent_span_id != '', start_time, span_id)"
+
+SQL_LIST_TRACES = f"""
+WITH {COUNTED} AS c
+SELECT
+    trace_id AS t_trace_id,
+    argMin(name, {_ROOT_FIRST}) AS t_name,
+    argMin(kind, {_ROOT_FIRST}) AS t_kind,
+    argMin(service, {_ROOT_FIRST}) AS t_service,
+    toUnixTimestamp64Nano(min(start_time)) AS t_start_ns,
+    toUnixTimestamp64Nano(max(end_time)) AS t_end_ns,
+    t_end_ns - t_start_ns AS t_latency_ns,
+    anyIf(session_id, session_id != '') AS t_session_id,
+    anyIf(tenant_id, tenant_id != '') AS t_tenant_id,
+    anyIf(user_id, user_id != '') AS t_user_id,
+    anyIf(environment, environment != '') AS t_environment,
+    arraySort(groupUniqArrayIf(model, model != '')) AS t_models,
+    sumIf(input_tokens, c) AS t_prompt_tokens,
+    sumIf(output_tokens, c) AS t_completion_tokens,
+    sumIf(cached_tokens, c) AS t_cached_tokens,
+    t_prompt_tokens + t_completion_tokens AS t_total_tokens,
+    ifNull(sumIf(cost, c), toDecimal128(0, 10)) AS t_total_cost,
+    countIf(c AND cost IS NULL) AS t_unpriced_count,
+    max(status_code = 'ERROR') AS t_has_error,
+    count() AS t_span_count
+FROM netra_spans FINAL
+WHERE {{where}}
+GROUP BY trace_id
+{{having}}
+ORDER BY {{sort}} {{order}}, t_trace_id {{order}}
+LIMIT {{{{limit:UInt32}}}}
+"""
+
+_TRACE_SORT: dict[str, tuple[str, str]] = {
+    # sort field -> (expression, cursor parameter as SQL)
+    "start_time": ("t_start_ns", "{c_val:Int64}"),
+    "latency": ("t_latency_ns", "{c_val:Int64}"),
+    "tokens": ("t_total_tokens", "{c_val:UInt64}"),
+    "cost": ("t_total_cost", "toDecimal128({c_val:String}, 10)"),
+}
+
+_SPAN_COLUMNS = """
+    project_id, trace_id, span_id, parent_span_id, name, kind, span_type, tenant_id, session_id, user_id,
+    service, environment,
+    toUnixTimestamp64Nano(start_time) AS start_ns, toUnixTimestamp64Nano(end_time) AS end_ns, duration_ns,
+    status_code, status_message, model, provider, input_tokens, output_tokens, cached_tokens,
+    reasoning_tokens, cost, cost_source, cost_unknown, has_usage, covered, attributes, resource_attributes,
+    events, toUnixTimestamp64Milli(ingested_at) AS ingested_ms
+"""
+
+SQL_TRACE_SPANS = f"""
+SELECT {_SPAN_COLUMNS}
+FROM netra_spans FINAL
+WHERE {{where}}
+ORDER BY start_ns {{order}}, span_id {{order}}
+LIMIT {{{{limit:UInt32}}}}
+"""
+
+SQL_INSERT_PROJECT = "INSERT INTO netra_projects (project_id, name, organisation_id, created_at, version) VALUES ({p:String}, {n:String}, {o:String}, now64(3), {v:UInt64})"
+SQL_GET_PROJECTS = "SELECT project_id, name, organisation_id, toString(created_at) AS created_at FROM netra_projects FINAL {where} ORDER BY created_at, project_id"
+
+SQL_INSERT_KEY = """
+INSERT INTO netra_api_keys (key_id, project_id, key_hash, name, role, tenant_id, created_at, revoked, revoked_at, version)
+VALUES ({k:String}, {p:String}, {h:String}, {n:String}, {r:String}, {t:String}, {c:DateTime64(3, 'UTC')}, {rv:UInt8},
+        if({rv:UInt8} = 1, now64(3), NULL), {v:UInt64})
+"""
+SQL_GET_KEYS = """
+SELECT key_id, project_id, key_hash, name, role, tenant_id, toString(created_at) AS created_at, revoked
+FROM netra_api_keys FINAL {where} ORDER BY created_at, key_id
+"""
+
+SQL_GET_META = "SELECT value FROM netra_meta FINAL WHERE key = {k:String}"
+SQL_SET_META = "INSERT INTO netra_meta (key, value, version) VALUES ({k:String}, {v:String}, {ver:UInt64})"
+
+
+def _dec(value: Any) -> Decimal:
+    return Decimal(0) if value is None else Decimal(str(value))
+
+
+def _totals(row: dict[str, Any]) -> UsageTotals:
+    return UsageTotals(
+        request_count=int(row["u_request_count"]),
+        token_count=int(row["u_token_count"]),
+        input_tokens=int(row["u_input_tokens"]),
+        output_tokens=int(row["u_output_tokens"]),
+        cached_tokens=int(row["u_cached_tokens"]),
+        total_cost=_dec(row["u_total_cost"]),
+        unpriced_count=int(row["u_unpriced_count"]),
+        session_count=int(row["u_session_count"]),
+        span_count=int(row["u_span_count"]),
+    )
+
+
+def _version() -> int:
+    return time.time_ns()
+
+
+# --------------------------------------------------------------------------------------------------
+# The store
+
+
+class Store:
+    """All reads and writes of the server. Construct with :func:`open_store`."""
+
+    def __init__(self, backend: Backend, *, threads: int = 4) -> None:
+        self.backend = backend
+        self._executor = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="netra-store")
+        self._closed = False
+
+    @property
+    def kind(self) -> str:
+        return self.backend.kind
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a store method in the store's worker threads (for async code)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Run a SELECT; rows as dicts (Decimals as strings, integers as ints)."""
+        return self.backend.query(sql, params)
+
+    def command(self, sql: str, params: dict[str, Any] | None = None) -> None:
+        self.backend.command(sql, params)
+
+    def insert_json_rows(self, table: str, data: bytes) -> None:
+        """Insert ``JSONEachRow`` bytes; returns once the rows are durable."""
+        self.backend.insert_json_rows(table, data)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._executor.shutdown(wait=True, cancel_futures=False)
+        self.backend.close()
+
+    # -- schema ----------------------------------------------------------------------------------
+
+    def migrate(self, retention_days: int | None = None) -> list[str]:
+        """Apply pending migrations (and the retention TTL); returns the ids applied now."""
+        self.command(schema.CREATE_MIGRATIONS_TABLE)
+        done = {r["id"] for r in self.query(f"SELECT id FROM {schema.MIGRATIONS_TABLE} FINAL")}
+        applied: list[str] = []
+        for migration in list(schema.MIGRATIONS):
+            if migration.id in done:
+                continue
+            for statement in migration.statements:
+                self.command(statement)
+            self.command(
+                f"INSERT INTO {schema.MIGRATIONS_TABLE} (id) VALUES ({{id:String}})", {"id": migration.id}
+            )
+            applied.append(migration.id)
+        self.set_retention(retention_days)
+        return applied
+
+    def set_retention(self, retention_days: int | None) -> None:
+        """Set (or remove, with None) the TTL of ``netra_spans``; a no-op when unchanged."""
+        wanted = str(retention_days or 0)
+        if (self.get_meta("retention_days") or "0") == wanted:
+            return
+        if retention_days:
+            self.command(
+                f"ALTER TABLE netra_spans MODIFY TTL toDateTime(start_time) + INTERVAL {int(retention_days)} DAY"
+            )
+        else:
+            self.command("ALTER TABLE netra_spans REMOVE TTL")
+        self.set_meta("retention_days", wanted)
+
+    # -- meta ------------------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        rows = self.query(SQL_GET_META, {"k": key})
+        return str(rows[0]["value"]) if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.command(SQL_SET_META, {"k": key, "v": value, "ver": _version()})
+
+    def secret(self, key: str = "cursor_secret") -> bytes:
+        """A server-wide random secret, created once and shared by every process on this store."""
+        value = self.get_meta(key)
+        if value is None:
+            self.command(SQL_SET_META, {"k": key, "v": secrets.token_hex(32), "ver": secrets.randbits(62)})
+            value = self.get_meta(key)  # FINAL: every process converges on the same row
+        assert value is not None
+        return bytes.fromhex(value)
+
+    # -- projects and keys -----------------------------------------------------------------------
+
+    def create_project(self, name: str, *, project_id: str | None = None, organisation_id: str | None = None) -> Project:
+        pid = project_id or "prj_" + secrets.token_hex(8)
+        org = organisation_id or "org_" + pid.removeprefix("prj_")
+        self.command(SQL_INSERT_PROJECT, {"p": pid, "n": name, "o": org, "v": _version()})
+        return Project(pid, name, org)
+
+    def list_projects(self) -> list[Project]:
+        return [Project(**r) for r in self.query(SQL_GET_PROJECTS.format(where=""))]
+
+    def get_project(self, project_id: str) -> Project | None:
+        rows = self.query(SQL_GET_PROJECTS.format(where="WHERE project_id = {p:String}"), {"p": project_id})
+        return Project(**rows[0]) if rows else None
+
+    def put_key(self, rec: ApiKeyRecord) -> None:
+        created = rec.created_at or time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+        self.command(
+            SQL_INSERT_KEY,
+            {
+                "k": rec.key_id, "p": rec.project_id, "h": rec.key_hash, "n": rec.name, "r": rec.role,
+                "t": rec.tenant_id, "c": created, "rv": int(rec.revoked), "v": _version(),
+            },
+        )
+
+    def get_key(self, key_id: str) -> ApiKeyRecord | None:
+        rows = self.query(SQL_GET_KEYS.format(where="WHERE key_id = {k:String}"), {"k": key_id})
+        return self._key(rows[0]) if rows else None
+
+    def list_keys(self, project_id: str | None = None) -> list[ApiKeyRecord]:
+        if project_id is None:
+            rows = self.query(SQL_GET_KEYS.format(where=""))
+        else:
+            rows = self.query(SQL_GET_KEYS.format(where="WHERE project_id = {p:String}"), {"p": project_id})
+        return [self._key(r) for r in rows]
+
+    @staticmethod
+    def _key(r: dict[str, Any]) -> ApiKeyRecord:
+        return ApiKeyRecord(
+            key_id=r["key_id"], project_id=r["project_id"], key_hash=r["key_hash"], name=r["name"],
+            role=r["role"], tenant_id=r["tenant_id"], created_at=r["created_at"], revoked=bool(r["revoked"]),
+        )
+
+    # -- spans: writes -----------------------------------------------------------------------------
+
+    def insert_spans(self, data: bytes) -> None:
+        """Insert span rows (``JSONEachRow`` bytes as built by ``netra_server.otlp``)."""
+        self.insert_json_rows("netra_spans", data)
+
+    # -- spans: reads ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _where(
+        project_id: str,
+        window: Window | None = None,
+        *,
+        tenant_id: str | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        trace_id: str | None = None,
+        extra: Iterable[str] = (),
+    ) -> tuple[str, dict[str, Any]]:
+        parts = ["project_id = {w_project:String}"]
+        params: dict[str, Any] = {"w_project": project_id}
+        if tenant_id is not None:
+            parts.append("tenant_id = {w_tenant:String}")
+            params["w_tenant"] = tenant_id
+        if window is not None:
+            parts.append(_WINDOW_SQL)
+            params.update(window.params())
+        if session_id is not None:
+            parts.append("session_id = {w_session:String}")
+            params["w_session"] = session_id
+        if user_id is not None:
+            parts.append("user_id = {w_user:String}")
+            params["w_user"] = user_id
+        if trace_id is not None:
+            parts.append("trace_id = {w_trace:String}")
+            params["w_trace"] = trace_id
+        parts.extend(extra)
+        return " AND ".join(parts), params
+
+    def usage_totals(
+        self,
+        project_id: str,
+        window: Window,
+        *,
+        tenant_id: str | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+    ) -> UsageTotals:
+        """Totals under the billing rule for the spans matching the filters in the window."""
+        where, params = self._where(project_id, window, tenant_id=tenant_id, session_id=session_id, user_id=user_id)
+        return _totals(self.query(SQL_USAGE_TOTALS.format(where=where), params)[0])
+
+    def usage_summary(
+        self,
+        project_id: str,
+        group_by: Literal["tenant", "model", "user", "session", "day"],
+        window: Window,
+        *,
+        tenant_id: str | None = None,
+        limit: int = 1000,
+    ) -> list[UsageGroup]:
+        """Totals grouped by tenant, model, user, session or day (UTC).
+
+        Groups by model cover counted spans only (a span without usage has no model to bill); the
+        other groupings cover all spans, so ``session_count`` counts every session seen.
+        """
+        key = _GROUP_KEYS.get(group_by)
+        if key is None:
+            raise ValueError(f"group_by must be one of {sorted(_GROUP_KEYS)}, not {group_by!r}")
+        extra = [COUNTED] if group_by == "model" else []
+        where, params = self._where(project_id, window, tenant_id=tenant_id, extra=extra)
+        order = "group_key" if group_by == "day" else "u_total_cost DESC, u_token_count DESC, group_key"
+        params["limit"] = limit
+        rows = self.query(SQL_USAGE_SUMMARY.format(key=key, where=where, order=order), params)
+        return [UsageGroup(str(r["group_key"]), _totals(r)) for r in rows]
+
+    def latency_stats(
+        self,
+        project_id: str,
+        window: Window,
+        *,
+        tenant_id: str | None = None,
+        scope: Literal["root", "llm", "all"] = "root",
+    ) -> list[LatencyStats]:
+        """p50/p95/p99 of span duration and the error rate, per tenant.
+
+        ``scope``: ``root`` spans (one per trace: the request as the user saw it), ``llm`` spans (those
+        with a model), or ``all`` spans.
+        """
+        extra = {"root": ["parent_span_id = ''"], "llm": ["model != ''"], "all": []}.get(scope)
+        if extra is None:
+            raise ValueError(f"scope must be root, llm or all, not {scope!r}")
+        where, params = self._where(project_id, window, tenant_id=tenant_id, extra=extra)
+        out = []
+        for r in self.query(SQL_LATENCY.format(where=where), params):
+            n = int(r["span_count"])
+            errors = int(r["error_count"])
+            q = [float(x) / 1e6 for x in r["q"]]
+            out.append(LatencyStats(r["tenant_id"], n, errors, errors / n if n else 0.0, q[0], q[1], q[2]))
+        return out
+
+    def list_traces(self, project_id: str, q: TraceQuery) -> TracePage:
+        """One page of trace summaries (see :class:`TraceQuery`); totals follow the billing rule."""
+        sort_expr, cursor_param = _TRACE_SORT[q.sort_field]
+        where, params = self._where(
+            project_id, q.window, tenant_id=q.tenant_id, session_id=q.session_id, user_id=q.user_id,
+            trace_id=q.trace_id,
+        )
+        forward = q.direction == "down"
+        ascending = (q.sort_order == "asc") == forward
+        order = "ASC" if ascending else "DESC"
+        having = ""
+        if q.after is not None:
+            op = ">" if ascending else "<"
+            having = f"HAVING ({sort_expr}, t_trace_id) {op} ({cursor_param}, {{c_id:String}})"
+            params["c_val"], params["c_id"] = q.after
+        params["limit"] = q.limit + 1
+        rows = self.query(SQL_LIST_TRACES.format(where=where, having=having, sort=sort_expr, order=order), params)
+        items = [
+            TraceSummary(
+                trace_id=r["t_trace_id"], name=r["t_name"], kind=r["t_kind"], start_ns=int(r["t_start_ns"]),
+                end_ns=int(r["t_end_ns"]), latency_ns=int(r["t_latency_ns"]), session_id=r["t_session_id"],
+                tenant_id=r["t_tenant_id"], user_id=r["t_user_id"], environment=r["t_environment"],
+                service=r["t_service"], models=list(r["t_models"]), prompt_tokens=int(r["t_prompt_tokens"]),
+                completion_tokens=int(r["t_completion_tokens"]), cached_tokens=int(r["t_cached_tokens"]),
+                total_tokens=int(r["t_total_tokens"]), total_cost=_dec(r["t_total_cost"]),
+                unpriced_count=int(r["t_unpriced_count"]), has_error=bool(r["t_has_error"]),
+                span_count=int(r["t_span_count"]),
+            )
+            for r in rows
+        ]
+        return TracePage(items[: q.limit], len(items) > q.limit)
+
+    def trace_spans(
+        self,
+        project_id: str,
+        trace_id: str,
+        *,
+        tenant_id: str | None = None,
+        span_name: str | None = None,
+        after: tuple[int, str] | None = None,
+        direction: Literal["up", "down"] = "down",
+        limit: int = 10_000,
+    ) -> tuple[list[SpanRow], bool]:
+        """Spans of one trace in start-time order (``up``: backwards from ``after``); and whether more follow."""
+        extra = []
+        params: dict[str, Any] = {}
+        if span_name is not None:
+            extra.append("name = {s_name:String}")
+            params["s_name"] = span_name
+        forward = direction == "down"
+        if after is not None:
+            extra.append(f"(toUnixTimestamp64Nano(start_time), span_id) {'>' if forward else '<'} ({{c_val:Int64}}, {{c_id:String}})")
+            params["c_val"], params["c_id"] = after
+        where, wparams = self._where(project_id, None, tenant_id=tenant_id, trace_id=trace_id, extra=extra)
+        params.update(wparams)
+        params["limit"] = limit + 1
+        rows = self.query(SQL_TRACE_SPANS.format(where=where, order="ASC" if forward else "DESC"), params)
+        spans = [self._span(r) for r in rows]
+        return spans[:limit], len(spans) > limit
+
+    @staticmethod
+    def _span(r: dict[str, Any]) -> SpanRow:
+        return SpanRow(
+            project_id=r["project_id"], trace_id=r["trace_id"], span_id=r["span_id"],
+            parent_span_id=r["parent_span_id"], name=r["name"], kind=r["kind"], span_type=r["span_type"],
+            tenant_id=r["tenant_id"], session_id=r["session_id"], user_id=r["user_id"], service=r["service"],
+            environment=r["environment"], start_ns=int(r["start_ns"]), end_ns=int(r["end_ns"]),
+            duration_ns=int(r["duration_ns"]), status_code=r["status_code"], status_message=r["status_message"],
+            model=r["model"], provider=r["provider"], input_tokens=int(r["input_tokens"]),
+            output_tokens=int(r["output_tokens"]), cached_tokens=int(r["cached_tokens"]),
+            reasoning_tokens=int(r["reasoning_tokens"]),
+            cost=None if r["cost"] is None else Decimal(str(r["cost"])), cost_source=r["cost_source"],
+            cost_unknown=bool(r["cost_unknown"]), has_usage=bool(r["has_usage"]), covered=bool(r["covered"]),
+            attributes=r["attributes"], resource_attributes=r["resource_attributes"], events=r["events"],
+            ingested_ms=int(r["ingested_ms"]),
+        )
+
+    def count_spans(self, project_id: str | None = None) -> int:
+        """Distinct spans stored (duplicates once), in one project or all."""
+        if project_id is None:
+            return int(self.query("SELECT count() AS n FROM netra_spans FINAL")[0]["n"])
+        return int(
+            self.query("SELECT count() AS n FROM netra_spans FINAL WHERE project_id = {p:String}", {"p": project_id})[0]["n"]
+        )
+
+
+def open_store(url: str, *, threads: int = 4) -> Store:
+    """Open a store by URL: ``chdb:///abs/dir`` (embedded) or ``clickhouse[s]://user:pass@host:port/db``."""
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme == "chdb":
+        path = url.split("://", 1)[1]
+        if not path:
+            raise StoreError("chdb:// store URL needs a folder, e.g. chdb:///home/me/.netra/data/store")
+        from pathlib import Path
+
+        Path(path).mkdir(parents=True, exist_ok=True)
+        return Store(ChdbBackend(path), threads=threads)
+    if scheme in ("clickhouse", "clickhouses", "http", "https"):
+        if scheme in ("http", "https"):
+            url = url.replace("http", "clickhouse", 1)
+        return Store(ClickHouseBackend(url), threads=threads)
+    raise StoreError(
+        f"unknown store URL {url!r}: use chdb:///path/to/folder or clickhouse://user:password@host:8123/database"
+    )

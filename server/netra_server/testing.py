@@ -1,0 +1,235 @@
+"""Run a real Netra server in tests: uvicorn on a free port, a chDB store in a temporary folder.
+
+Public API (stable)::
+
+    from netra_server.testing import run_server
+
+    with run_server(tmp_path) as srv:                 # uvicorn in a background thread, same process
+        srv.base_url      # "http://127.0.0.1:54321"
+        srv.otlp_endpoint # base_url + "/v1/traces"
+        srv.api_key       # an admin key of srv.project_id (pass api_key="..." to choose it)
+        srv.store         # the netra_server.store.Store the server uses (thread mode only)
+        srv.wait_for_spans(10)                         # until 10 distinct spans are stored
+
+    with run_server(tmp_path, subprocess=True) as srv:  # `python -m netra_server serve` in a child process
+        srv.kill()                                     # SIGKILL (crash tests); srv.restart() starts it again
+
+One chDB data folder per process: a thread-mode server holds its folder until the ``with`` ends, and a
+process can only have one folder open at a time, so do not nest two thread-mode servers (use
+``subprocess=True`` for the second). Any extra keyword is a :class:`~netra_server.config.Settings` field.
+
+Pytest: ``from netra_server.testing import netra_server`` in a conftest gives a module-scoped
+``netra_server`` fixture (one server per test module).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess as sp
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from netra_server.config import Settings
+from netra_server.store import Store
+
+__all__ = ["RunningServer", "free_port", "netra_server", "run_server"]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class RunningServer:
+    base_url: str
+    api_key: str
+    project_id: str
+    organisation_id: str
+    data_dir: Path
+    settings: Settings
+    store: Store | None = None
+    process: sp.Popen[bytes] | None = field(default=None, repr=False)
+    log_path: Path | None = None
+
+    @property
+    def otlp_endpoint(self) -> str:
+        """The OTLP/HTTP traces URL (for ``OTLPSpanExporter(endpoint=...)``)."""
+        return self.base_url + "/v1/traces"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"x-api-key": self.api_key}
+
+    def client(self, api_key: str | None = None, **kwargs: Any) -> httpx.Client:
+        """An httpx client on the server with a key (default: the admin key)."""
+        return httpx.Client(base_url=self.base_url, headers={"x-api-key": api_key or self.api_key}, timeout=30, **kwargs)
+
+    def create_key(self, role: str = "read", tenant_id: str | None = None, name: str = "") -> str:
+        """A new key of this project through the API (works in both modes)."""
+        with self.client() as c:
+            r = c.post("/api/keys", json={"role": role, "tenantId": tenant_id, "name": name})
+            r.raise_for_status()
+            return str(r.json()["data"]["key"])
+
+    def span_count(self) -> int:
+        """Distinct spans of the project (through the store in thread mode, else the API)."""
+        if self.store is not None:
+            return self.store.count_spans(self.project_id)
+        with self.client() as c:
+            r = c.get("/api/usage/summary", params={"groupBy": "day"})
+            r.raise_for_status()
+            return int(r.json()["data"]["total"]["spanCount"])
+
+    def wait_for_spans(self, n: int, timeout: float = 30.0) -> int:
+        """Wait until at least ``n`` spans are stored; returns the count (raises TimeoutError)."""
+        deadline = time.monotonic() + timeout
+        count = self.span_count()
+        while count < n:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{count} spans stored after {timeout}s, expected {n}")
+            time.sleep(0.05)
+            count = self.span_count()
+        return count
+
+    # -- subprocess mode -----------------------------------------------------------------------------
+
+    def kill(self) -> None:
+        """SIGKILL the server process (subprocess mode)."""
+        if self.process is None:
+            raise RuntimeError("kill() needs run_server(..., subprocess=True)")
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def restart(self, timeout: float = 60.0) -> None:
+        """Start the server process again on the same port and data folder (subprocess mode)."""
+        if self.process is None:
+            raise RuntimeError("restart() needs run_server(..., subprocess=True)")
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+        self.process = _spawn(self.settings, self.api_key, self.log_path)
+        _wait_healthy(self.base_url, self.process, timeout, self.log_path)
+
+
+def _spawn(settings: Settings, api_key: str, log_path: Path | None) -> sp.Popen[bytes]:
+    cmd = [
+        sys.executable, "-m", "netra_server", "serve", "--data-dir", str(settings.data_dir), "--host", settings.host,
+        "--port", str(settings.port), "--api-key", api_key,
+    ]
+    if settings.store_url:
+        cmd += ["--store", settings.store_url]
+    if settings.retention_days:
+        cmd += ["--retention-days", str(settings.retention_days)]
+    out = open(log_path, "ab") if log_path else sp.DEVNULL
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return sp.Popen(cmd, stdout=out, stderr=sp.STDOUT, env=env)
+
+
+def _wait_healthy(base_url: str, proc: sp.Popen[bytes] | None, timeout: float, log_path: Path | None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            log = log_path.read_text(errors="replace")[-3000:] if log_path and log_path.exists() else ""
+            raise RuntimeError(f"netra server exited with {proc.returncode}:\n{log}")
+        try:
+            if httpx.get(base_url + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"netra server at {base_url} did not start in {timeout}s")
+
+
+@contextmanager
+def run_server(
+    tmp_path: Path | str,
+    *,
+    subprocess: bool = False,
+    api_key: str | None = None,
+    startup_timeout: float = 60.0,
+    **settings: Any,
+) -> Iterator[RunningServer]:
+    """Start a server on a free port with its data in ``tmp_path``; stop it (and close its store) at exit."""
+    data_dir = Path(tmp_path) / "netra-data"
+    key = api_key or f"nk_{secrets.token_hex(6)}_{secrets.token_urlsafe(32)}"
+    cfg = Settings(data_dir=data_dir, host="127.0.0.1", port=settings.pop("port", 0) or free_port(), api_key=key,
+                   announce=False)
+    cfg = replace(cfg, **settings)
+    base_url = f"http://{cfg.host}:{cfg.port}"
+
+    if subprocess:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        log_path = Path(tmp_path) / "netra-server.log"
+        proc = _spawn(cfg, key, log_path)
+        try:
+            _wait_healthy(base_url, proc, startup_timeout, log_path)
+            with httpx.Client(base_url=base_url, headers={"x-api-key": key}, timeout=30) as c:
+                me = c.get("/api/me").raise_for_status().json()["data"]
+            srv = RunningServer(base_url, key, me["project_id"], me["organisation_id"], data_dir, cfg, None, proc, log_path)
+            yield srv
+        finally:
+            proc = srv.process if "srv" in locals() and srv.process is not None else proc
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=30)
+                except sp.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        return
+
+    import uvicorn
+
+    from netra_server.app import create_app, prepare_store
+
+    store, project, _ = prepare_store(cfg)
+    try:
+        app = create_app(cfg, store=store)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((cfg.host, cfg.port))
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False, timeout_graceful_shutdown=5)
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="netra-test-server", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + startup_timeout
+        while not server.started:
+            if not thread.is_alive():
+                raise RuntimeError("the netra test server failed to start (see the log above)")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the netra test server did not start in {startup_timeout}s")
+            time.sleep(0.01)
+        try:
+            yield RunningServer(base_url, key, project.project_id, project.organisation_id, data_dir, cfg, store)
+        finally:
+            server.should_exit = True
+            thread.join(timeout=30)
+            sock.close()
+    finally:
+        store.close()
+
+
+try:  # the pytest fixture, when pytest is there
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def netra_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+        """One real server (thread mode, chDB in a temporary folder) per test module."""
+        with run_server(tmp_path_factory.mktemp("netra-server")) as srv:
+            yield srv
+
+except ImportError:  # pragma: no cover
+    pass
