@@ -73,9 +73,9 @@ class AlertEvaluator:
 
     # -- evaluation ----------------------------------------------------------------------------------
 
-    def state_of(self, rule_id: str) -> RuleState | None:
-        """The evaluator's latest state of a rule (with the last measured value), if it has one."""
-        return None if self._states is None else self._states.get(rule_id)
+    def known_states(self) -> dict[str, RuleState]:
+        """The evaluator's latest state of each rule it evaluated (with the last measured value)."""
+        return dict(self._states or {})
 
     async def run_due(self, now: float | None = None, *, force: bool = False) -> list[AlertEvent]:
         """Evaluate the rules that are due at ``now`` (all enabled rules with ``force``); returns the

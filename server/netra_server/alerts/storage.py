@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+
 from netra_server.schema import register_migration
 from netra_server.store import COUNTED, Store, Window
 
@@ -361,8 +362,9 @@ def _filters(
         parts.append("rule_id = {r:String}")
         params["r"] = rule_id
     if rule_ids is not None:
-        parts.append("has({rs:Array(String)}, rule_id)")
-        params["rs"] = rule_ids
+        # a comma-joined string: array parameters are spelled differently by chDB and clickhouse-connect
+        parts.append("has(splitByChar(',', {rs:String}), rule_id)")
+        params["rs"] = ",".join(rule_ids)
     if since is not None:
         parts.append("at >= {since:Float64}")
         params["since"] = since

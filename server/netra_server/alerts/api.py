@@ -1,0 +1,201 @@
+"""The alert routes (JSON; errors answer ``{"error": {"message": ...}}`` with 400/403/404).
+
+- ``GET /api/alerts/rules`` — the project's rules, each with its current ``state``
+- ``POST /api/alerts/rules`` — create (201); the body is :class:`~netra_server.alerts.model.RuleInput`
+- ``GET /api/alerts/rules/{rule_id}``
+- ``PUT /api/alerts/rules/{rule_id}`` — replace; ``PATCH`` — change only the given fields
+- ``DELETE /api/alerts/rules/{rule_id}``
+- ``GET /api/alerts/history?ruleId=&limit=`` — firing/resolved events, newest first, with deliveries
+- ``POST /api/alerts/evaluate`` — evaluate every enabled rule now (admin); returns the new events
+
+Reading needs a read or admin key; a key limited to a tenant sees only the rules filtered on that
+tenant (``tenant_id = <its tenant>``). Writing needs an admin key.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from netra_server.app import ApiError, ServerState, _state, admin_auth, read_auth
+from netra_server.auth import AuthContext
+
+from .evaluator import AlertEvaluator
+from .model import AlertRule, RuleError, RuleInput, describe_rule, validation_message
+from .state import AlertEvent, RuleState
+from .storage import AlertStorage, Delivery
+
+__all__ = ["evaluator_of", "router", "rule_json", "visible"]
+
+router = APIRouter(prefix="/api/alerts", tags=["alerts"])
+
+Auth = Annotated[AuthContext, Depends(read_auth)]
+Admin = Annotated[AuthContext, Depends(admin_auth)]
+RuleId = Annotated[str, Path(max_length=64)]
+
+
+def evaluator_of(request: Request) -> AlertEvaluator | None:
+    """The evaluator running in this process (None with ``--no-alerts``)."""
+    ev: AlertEvaluator | None = getattr(request.app.state, "netra_alerts", None)
+    return ev
+
+
+def visible(ctx: AuthContext, rule: AlertRule) -> bool:
+    """Whether the caller may see ``rule``: same project, and the key's tenant if it is limited to one."""
+    if rule.project_id != ctx.project_id:
+        return False
+    return ctx.tenant_id is None or rule.tenant_filter() == ctx.tenant_id
+
+
+def parse_rule(body: Any) -> RuleInput:
+    """Validate a rule body; raises ApiError(400) saying what is wrong."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "the body must be a JSON object (an alert rule)")
+    try:
+        return RuleInput.model_validate(body)
+    except ValidationError as exc:
+        raise ApiError(400, f"invalid alert rule: {validation_message(exc)}") from None
+    except RuleError as exc:
+        raise ApiError(400, f"invalid alert rule: {exc}") from None
+
+
+def rule_json(rule: AlertRule, state: RuleState | None) -> dict[str, Any]:
+    out = rule.model_dump(mode="json")
+    out["description"] = describe_rule(rule)
+    out["state"] = {
+        "state": state.state if state else "ok",
+        "since": state.since if state and state.since else None,
+        "last_value": state.last_value if state else None,
+        "last_evaluated": state.last_evaluated if state and state.last_evaluated else None,
+    }
+    for cp in out["contact_points"]:  # never echo an SMTP password
+        if cp.get("password"):
+            cp["password"] = "********"
+    return out
+
+
+def event_json(event: AlertEvent, deliveries: list[Delivery]) -> dict[str, Any]:
+    return {
+        "id": event.id, "rule_id": event.rule_id, "rule_name": event.rule_name, "kind": event.kind,
+        "at": event.at, "value": event.value, "threshold": event.threshold, "episode_id": event.episode_id or None,
+        "tenant_id": event.tenant_id or None, "message": event.message,
+        "deliveries": [
+            {"contact": d.contact, "ok": d.ok, "attempts": d.attempts, "last_error": d.last_error or None,
+             "last_at": d.last_at}
+            for d in deliveries
+            if d.event_id == event.id
+        ],
+    }
+
+
+async def _body(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, f"the body is not JSON ({exc}); send an alert rule as a JSON object") from None
+
+
+async def _rule_or_404(state: ServerState, ctx: AuthContext, rule_id: str) -> AlertRule:
+    storage = AlertStorage(state.store)
+    rule = await state.store.run(storage.get_rule, ctx.project_id, rule_id)
+    if rule is None or not visible(ctx, rule):
+        raise ApiError(404, f"no alert rule {rule_id!r} in this project; GET /api/alerts/rules lists them")
+    return rule
+
+
+async def _states(request: Request, state: ServerState, project_id: str) -> dict[str, RuleState]:
+    stored = await state.store.run(AlertStorage(state.store).states, project_id)
+    ev = evaluator_of(request)
+    if ev is not None:  # the in-process evaluator knows the latest measured values
+        stored.update(ev.known_states())
+    return stored
+
+
+@router.get("/rules", summary="List alert rules")
+async def list_rules(request: Request, ctx: Auth) -> dict[str, Any]:
+    state = _state(request)
+    rules = await state.store.run(AlertStorage(state.store).list_rules, ctx.project_id)
+    states = await _states(request, state, ctx.project_id)
+    return {"data": [rule_json(r, states.get(r.id)) for r in rules if visible(ctx, r)]}
+
+
+@router.post("/rules", summary="Create an alert rule (admin)", status_code=201)
+async def create_rule(request: Request, ctx: Admin) -> JSONResponse:
+    state = _state(request)
+    rule = parse_rule(await _body(request))
+    stored = await state.store.run(AlertStorage(state.store).create_rule, ctx.project_id, rule)
+    return JSONResponse({"data": rule_json(stored, None)}, status_code=201)
+
+
+@router.get("/rules/{rule_id}", summary="One alert rule")
+async def get_rule(request: Request, ctx: Auth, rule_id: RuleId) -> dict[str, Any]:
+    state = _state(request)
+    rule = await _rule_or_404(state, ctx, rule_id)
+    states = await _states(request, state, ctx.project_id)
+    return {"data": rule_json(rule, states.get(rule.id))}
+
+
+@router.put("/rules/{rule_id}", summary="Replace an alert rule (admin)")
+async def replace_rule(request: Request, ctx: Admin, rule_id: RuleId) -> dict[str, Any]:
+    state = _state(request)
+    existing = await _rule_or_404(state, ctx, rule_id)
+    rule = parse_rule(await _body(request))
+    updated = await state.store.run(AlertStorage(state.store).update_rule, existing, rule)
+    return {"data": rule_json(updated, None)}
+
+
+@router.patch("/rules/{rule_id}", summary="Change some fields of an alert rule (admin)")
+async def patch_rule(request: Request, ctx: Admin, rule_id: RuleId) -> dict[str, Any]:
+    state = _state(request)
+    existing = await _rule_or_404(state, ctx, rule_id)
+    changes = await _body(request)
+    if not isinstance(changes, dict):
+        raise ApiError(400, "the body must be a JSON object of the fields to change")
+    current = existing.model_dump(mode="json", include=set(RuleInput.model_fields))
+    if "metric" in changes and "aggregation" not in changes:
+        current.pop("aggregation", None)  # let a metric change pick its own aggregation
+    rule = parse_rule({**current, **changes})
+    updated = await state.store.run(AlertStorage(state.store).update_rule, existing, rule)
+    return {"data": rule_json(updated, None)}
+
+
+@router.delete("/rules/{rule_id}", summary="Delete an alert rule (admin); its history is kept")
+async def delete_rule(request: Request, ctx: Admin, rule_id: RuleId) -> dict[str, Any]:
+    state = _state(request)
+    rule = await _rule_or_404(state, ctx, rule_id)
+    await state.store.run(AlertStorage(state.store).delete_rule, rule)
+    return {"data": {"id": rule.id, "deleted": True}}
+
+
+@router.get("/history", summary="Alert history: firing and resolved events, newest first")
+async def history(
+    request: Request,
+    ctx: Auth,
+    rule_id: Annotated[str | None, Query(alias="ruleId", max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    state = _state(request)
+    storage = AlertStorage(state.store)
+    rule_ids: list[str] | None = None
+    if ctx.tenant_id is not None:  # only the events of the rules this key can see
+        rules = await state.store.run(storage.list_rules, ctx.project_id)
+        rule_ids = [r.id for r in rules if visible(ctx, r)]
+    events = await state.store.run(storage.events, ctx.project_id, rule_id=rule_id, rule_ids=rule_ids, limit=limit)
+    ids = sorted({e.rule_id for e in events})
+    deliveries = await state.store.run(storage.deliveries, ctx.project_id, rule_ids=ids) if ids else []
+    return {"data": [event_json(e, deliveries) for e in events]}
+
+
+@router.post("/evaluate", summary="Evaluate every enabled rule now (admin); returns the new events")
+async def evaluate_now(request: Request, ctx: Admin) -> dict[str, Any]:
+    ev = evaluator_of(request)
+    if ev is None:
+        raise ApiError(409, "alert evaluation is off in this server process (started with --no-alerts)")
+    events = await ev.run_due(force=True)
+    return {"data": [event_json(e, []) for e in events if e.project_id == ctx.project_id]}
+
