@@ -8,6 +8,9 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
+from netra_server.alerts.cli import main as alerts_cli
+from netra_server.alerts.client import AlertsClient, AlertsError, create_rule
+from netra_server.testing import RunningServer, run_server
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -15,9 +18,6 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import set_span_in_context
 
 from netra import semconv
-from netra_server.alerts.cli import main as alerts_cli
-from netra_server.alerts.client import AlertsClient, AlertsError, create_rule
-from netra_server.testing import RunningServer, run_server
 
 from .conftest import MailReceiver, WebhookReceiver
 
