@@ -72,3 +72,6 @@ USAGE_BEARING_ATTRIBUTES: Final = (
     OPENINFERENCE_PROMPT_TOKENS,
     OPENINFERENCE_COMPLETION_TOKENS,
 )
+
+# Which decorator made a span: workflow, task, agent or span (``@workflow`` ...).
+ENTITY_KIND: Final = "netra.entity.kind"

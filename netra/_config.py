@@ -1,0 +1,225 @@
+"""``Netra.init`` arguments and environment variables resolved into one :class:`NetraConfig`.
+
+Precedence for each setting: the ``Netra.init`` argument, then ``NETRA_*``, then the standard ``OTEL_*``
+variable, then the default.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+from netra.config import DEFAULT_MAX_CONTENT_LENGTH
+
+logger = logging.getLogger("netra")
+
+DEFAULT_ENDPOINT = "http://localhost:4318"
+TRACES_PATH = "/v1/traces"
+DEFAULT_EXPORT_TIMEOUT_S = 5.0
+DEFAULT_MAX_QUEUE_SIZE = 2048
+DEFAULT_MAX_EXPORT_BATCH_SIZE = 512
+DEFAULT_SCHEDULE_DELAY_MS = 1000.0
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class ConfigError(ValueError):
+    """A ``Netra.init`` argument or environment variable has a value Netra cannot use."""
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    logger.warning("Netra: ignoring %s=%r (use true or false); using %s", name, raw, default)
+    return default
+
+
+def _env_number(name: str, default: float, *, minimum: float = 0.0) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        logger.warning("Netra: ignoring %s=%r (not a number); using %s", name, raw, default)
+        return default
+    if value < minimum:
+        logger.warning("Netra: ignoring %s=%r (must be >= %s); using %s", name, raw, minimum, default)
+        return default
+    return value
+
+
+def parse_headers(value: str | Mapping[str, str] | None, source: str = "headers") -> dict[str, str]:
+    """``"k=v,k2=v2"`` (URL-encoded, like ``OTEL_EXPORTER_OTLP_HEADERS``) or a mapping -> dict."""
+    if value is None:
+        return {}
+    if isinstance(value, Mapping):
+        out: dict[str, str] = {}
+        for k, v in value.items():
+            if not isinstance(k, str) or not isinstance(v, str):
+                raise ConfigError(f"{source}: header names and values must be strings, got {k!r}: {v!r}")
+            out[k.strip().lower()] = v
+        return out
+    if not isinstance(value, str):
+        raise ConfigError(f"{source} must be a 'k=v,k2=v2' string or a mapping, got {type(value).__name__}")
+    out = {}
+    for item in value.split(","):
+        if not item.strip():
+            continue
+        name, sep, val = item.partition("=")
+        if not sep or not name.strip():
+            logger.warning("Netra: ignoring malformed header %r in %s (expected name=value)", item.strip(), source)
+            continue
+        out[unquote(name.strip()).lower()] = unquote(val.strip())
+    return out
+
+
+def traces_url(endpoint: str) -> str:
+    """``http://host:4318`` -> ``http://host:4318/v1/traces`` (an endpoint already ending so is kept)."""
+    base = endpoint.rstrip("/")
+    if base.endswith(TRACES_PATH):
+        return base
+    return base + TRACES_PATH
+
+
+@dataclass(frozen=True)
+class NetraConfig:
+    app_name: str | None
+    environment: str | None
+    endpoint: str
+    traces_endpoint: str
+    headers: dict[str, str]
+    api_key: str | None
+    trace_content: bool
+    max_content_length: int
+    disable_batch: bool
+    resource_attributes: dict[str, Any]
+    blocked_spans: tuple[str, ...]
+    debug_mode: bool
+    openai_stream_usage: bool
+    max_queue_size: int
+    max_export_batch_size: int
+    schedule_delay_ms: float
+    export_timeout_s: float | None
+    instruments: frozenset[str] | None
+    block_instruments: frozenset[str] = field(default_factory=frozenset)
+
+
+def resolve(
+    *,
+    app_name: str | None,
+    headers: str | Mapping[str, str] | None,
+    environment: str | None,
+    trace_content: bool | None,
+    endpoint: str | None,
+    api_key: str | None,
+    disable_batch: bool,
+    resource_attributes: Mapping[str, Any] | None,
+    blocked_spans: Iterable[str] | None,
+    debug_mode: bool,
+    openai_stream_usage: bool,
+    max_content_length: int | None,
+    max_queue_size: int | None,
+    export_timeout: float | None,
+    instruments: Iterable[Any] | None,
+    block_instruments: Iterable[Any] | None,
+) -> NetraConfig:
+    env = os.environ
+    explicit_traces_endpoint = None
+    if endpoint:
+        base = endpoint
+    elif env.get("NETRA_OTLP_ENDPOINT"):
+        base = env["NETRA_OTLP_ENDPOINT"]
+    elif env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        # the signal-specific variable is a full URL, used as is (OTLP spec)
+        explicit_traces_endpoint = env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
+        base = explicit_traces_endpoint.removesuffix("/").removesuffix(TRACES_PATH)
+    elif env.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        base = env["OTEL_EXPORTER_OTLP_ENDPOINT"]
+    else:
+        base = DEFAULT_ENDPOINT
+    if not base.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"Netra endpoint {base!r} must start with http:// or https:// (e.g. http://localhost:4318)"
+        )
+
+    merged_headers = parse_headers(env.get("OTEL_EXPORTER_OTLP_HEADERS"), "OTEL_EXPORTER_OTLP_HEADERS")
+    merged_headers.update(parse_headers(env.get("NETRA_HEADERS"), "NETRA_HEADERS"))
+    merged_headers.update(parse_headers(headers, "Netra.init(headers=...)"))
+    key = api_key or env.get("NETRA_API_KEY") or None
+    if key:
+        merged_headers["x-api-key"] = key
+    else:
+        key = merged_headers.get("x-api-key")
+
+    content = trace_content if trace_content is not None else env_bool("NETRA_TRACE_CONTENT", True)
+    if max_content_length is None:
+        max_len = int(_env_number("NETRA_MAX_CONTENT_LENGTH", DEFAULT_MAX_CONTENT_LENGTH, minimum=1))
+    elif isinstance(max_content_length, int) and max_content_length > 0:
+        max_len = max_content_length
+    else:
+        raise ConfigError(f"max_content_length must be a positive int, got {max_content_length!r}")
+
+    if max_queue_size is None:
+        queue = int(_env_number("OTEL_BSP_MAX_QUEUE_SIZE", DEFAULT_MAX_QUEUE_SIZE, minimum=1))
+    elif isinstance(max_queue_size, int) and max_queue_size > 0:
+        queue = max_queue_size
+    else:
+        raise ConfigError(f"max_queue_size must be a positive int, got {max_queue_size!r}")
+    batch = int(_env_number("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", DEFAULT_MAX_EXPORT_BATCH_SIZE, minimum=1))
+    batch = min(batch, queue)
+
+    if export_timeout is not None:
+        if export_timeout <= 0:
+            raise ConfigError(f"export_timeout must be > 0 seconds, got {export_timeout!r}")
+        timeout: float | None = float(export_timeout)
+    elif env.get("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT") or env.get("OTEL_EXPORTER_OTLP_TIMEOUT"):
+        timeout = None  # the OTLP exporter reads the standard variables itself
+    else:
+        timeout = DEFAULT_EXPORT_TIMEOUT_S
+
+    blocked: tuple[str, ...] = ()
+    if blocked_spans is not None:
+        if isinstance(blocked_spans, str):
+            raise ConfigError("blocked_spans must be a list of span names or patterns, not a single string")
+        blocked = tuple(str(b) for b in blocked_spans)
+
+    def _names(values: Iterable[Any] | None, arg: str) -> frozenset[str] | None:
+        if values is None:
+            return None
+        if isinstance(values, str):
+            raise ConfigError(f"{arg} must be a set of InstrumentSet values, e.g. {{InstrumentSet.OPENAI}}")
+        return frozenset(str(getattr(v, "value", v)).lower() for v in values)
+
+    return NetraConfig(
+        app_name=app_name or env.get("NETRA_APP_NAME") or None,
+        environment=environment or env.get("NETRA_ENV") or None,
+        endpoint=base.rstrip("/"),
+        traces_endpoint=explicit_traces_endpoint or traces_url(base),
+        headers=merged_headers,
+        api_key=key,
+        trace_content=content,
+        max_content_length=max_len,
+        disable_batch=disable_batch,
+        resource_attributes=dict(resource_attributes or {}),
+        blocked_spans=blocked,
+        debug_mode=debug_mode or env_bool("NETRA_DEBUG", False),
+        openai_stream_usage=openai_stream_usage,
+        max_queue_size=queue,
+        max_export_batch_size=batch,
+        schedule_delay_ms=_env_number("OTEL_BSP_SCHEDULE_DELAY", DEFAULT_SCHEDULE_DELAY_MS, minimum=1),
+        export_timeout_s=timeout,
+        instruments=_names(instruments, "instruments"),
+        block_instruments=_names(block_instruments, "block_instruments") or frozenset(),
+    )

@@ -1,0 +1,1 @@
+"""Instrumentations Netra can switch on: see :mod:`netra.instrumentation.instruments`."""
