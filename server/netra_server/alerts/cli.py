@@ -28,7 +28,7 @@ import orjson
 from .client import AlertsClient, AlertsError
 from .model import AGGREGATIONS, METRICS, RuleError, format_value
 
-__all__ = ["add_parser", "main"]
+__all__ = ["add_command", "main"]
 
 
 def _duration(text: str) -> int:
@@ -45,11 +45,13 @@ def _condition(text: str) -> dict[str, Any]:
     return {"op": m.group(1), "threshold": float(m.group(2))}
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``alerts`` to a ``netra`` CLI's subparsers; the handler is ``args.func(args) -> int``."""
-    p: argparse.ArgumentParser = subparsers.add_parser("alerts", help="create, list, change and delete alert rules")
+def add_command(subparsers: Any) -> None:
+    """Add ``alerts`` to the ``netra`` CLI's subparsers (see ``netra_server.cli``)."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "alerts", help="create, list, change and delete alert rules", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _fill(p)
-    return p
 
 
 def _common(p: argparse.ArgumentParser) -> None:
