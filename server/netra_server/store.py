@@ -461,6 +461,8 @@ _GROUP_KEYS: dict[str, str] = {
     "model": "model",
     "session": "session_id",
     "day": "toString(toDate(start_time, 'UTC'))",
+    "hour": "toString(toStartOfHour(start_time, 'UTC'))",
+    "minute": "toString(toStartOfMinute(start_time, 'UTC'))",
 }
 
 SQL_LATENCY = """
@@ -762,7 +764,7 @@ class Store:
     def usage_summary(
         self,
         project_id: str,
-        group_by: Literal["tenant", "model", "user", "session", "day"],
+        group_by: Literal["tenant", "model", "user", "session", "day", "hour", "minute"],
         window: Window,
         *,
         tenant_id: str | None = None,
@@ -778,7 +780,7 @@ class Store:
             raise ValueError(f"group_by must be one of {sorted(_GROUP_KEYS)}, not {group_by!r}")
         extra = [COUNTED] if group_by == "model" else []
         where, params = self._where(project_id, window, tenant_id=tenant_id, extra=extra)
-        order = "group_key" if group_by == "day" else "u_total_cost DESC, u_token_count DESC, group_key"
+        order = "group_key" if group_by in ("day", "hour", "minute") else "u_total_cost DESC, u_token_count DESC, group_key"
         params["limit"] = limit
         rows = self.query(SQL_USAGE_SUMMARY.format(key=key, where=where, order=order), params)
         return [UsageGroup(str(r["group_key"]), _totals(r)) for r in rows]
