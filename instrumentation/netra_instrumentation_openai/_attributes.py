@@ -1,0 +1,373 @@
+"""What a call records: the endpoints, request parameters, response fields, tokens and cost.
+
+Everything here reads plain request bodies (``FinalRequestOptions.json_data``, already free of
+``NotGiven``/``Omit``) and the openai response models through :func:`field`, which never raises and
+never triggers pydantic's slow attribute-miss path.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Final
+
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
+from opentelemetry.semconv._incubating.attributes import openai_attributes as oa
+from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
+
+from netra import semconv as sc
+
+from . import _content
+
+logger = logging.getLogger("netra_instrumentation_openai")
+
+Attributes = dict[str, Any]
+
+# Span kinds of work, as written to ``netra.span.type``.
+GENERATION: Final = "generation"
+EMBEDDING: Final = "embedding"
+
+# Stream outcomes (``netra.stream.outcome``).
+COMPLETED: Final = "completed"
+CLOSED_EARLY: Final = "closed_early"
+ABANDONED: Final = "abandoned"
+ERROR: Final = "error"
+CANCELLED: Final = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One traced OpenAI route (``POST <path>``)."""
+
+    kind: str  # chat, responses, completions, embeddings, images, transcriptions, speech
+    operation: str  # gen_ai.operation.name
+    span_type: str  # netra.span.type
+    output_type: str | None  # gen_ai.output.type when the route fixes it
+    stream_usage_option: bool  # the route takes stream_options={"include_usage": true}
+    reports_tokens: bool  # a successful call normally carries token usage
+
+
+ENDPOINTS: Final[Mapping[str, Endpoint]] = {
+    "/chat/completions": Endpoint("chat", "chat", GENERATION, None, True, True),
+    "/responses": Endpoint("responses", "chat", GENERATION, None, False, True),
+    "/completions": Endpoint("completions", "text_completion", GENERATION, None, True, True),
+    "/embeddings": Endpoint("embeddings", "embeddings", EMBEDDING, None, False, True),
+    "/images/generations": Endpoint("images", "generate_content", GENERATION, "image", False, False),
+    "/audio/transcriptions": Endpoint("transcriptions", "generate_content", GENERATION, "text", False, False),
+    "/audio/translations": Endpoint("transcriptions", "generate_content", GENERATION, "text", False, False),
+    "/audio/speech": Endpoint("speech", "generate_content", GENERATION, "speech", False, False),
+}
+
+_ONCE: set[str] = set()
+_ONCE_LIMIT: Final = 256
+
+
+def log_failure(where: str, exc: BaseException) -> None:
+    """Log an instrumentation failure once per (place, exception type); the host call is unaffected."""
+    key = f"{where}:{type(exc).__qualname__}"
+    if key in _ONCE:
+        return
+    if len(_ONCE) < _ONCE_LIMIT:
+        _ONCE.add(key)
+    logger.warning(
+        "netra OpenAI instrumentation: %s failed (%s: %s). The OpenAI call itself is unaffected; "
+        "this message is logged once. Please report it with the traceback.",
+        where,
+        type(exc).__name__,
+        exc,
+        exc_info=exc,
+    )
+
+
+def field(obj: Any, name: str) -> Any:
+    """``obj.name`` for an openai model (or ``obj[name]`` for a dict); ``None`` when absent. Never raises."""
+    if obj is None:
+        return None
+    if isinstance(obj, dict):
+        return obj.get(name)
+    values = getattr(obj, "__dict__", None)
+    if values is None:
+        return None
+    value = values.get(name)
+    if value is None:
+        extra = getattr(obj, "__pydantic_extra__", None)
+        if extra:
+            return extra.get(name)
+    return value
+
+
+_SCALARS: Final = (str, bool, int, float)
+
+# (body key, attribute) pairs copied when present and scalar.
+_COMMON_PARAMS: Final = (
+    ("temperature", ga.GEN_AI_REQUEST_TEMPERATURE),
+    ("top_p", ga.GEN_AI_REQUEST_TOP_P),
+    ("frequency_penalty", ga.GEN_AI_REQUEST_FREQUENCY_PENALTY),
+    ("presence_penalty", ga.GEN_AI_REQUEST_PRESENCE_PENALTY),
+    ("seed", ga.GEN_AI_REQUEST_SEED),
+    ("max_tokens", ga.GEN_AI_REQUEST_MAX_TOKENS),
+    ("max_completion_tokens", ga.GEN_AI_REQUEST_MAX_TOKENS),
+    ("max_output_tokens", ga.GEN_AI_REQUEST_MAX_TOKENS),
+    ("service_tier", oa.OPENAI_REQUEST_SERVICE_TIER),
+)
+
+
+def request_attributes(endpoint: Endpoint, body: Mapping[str, Any], attrs: Attributes) -> None:
+    """Add the request parameters the caller actually sent (no defaults invented) to ``attrs``."""
+    model = body.get("model")
+    if isinstance(model, str):
+        attrs[sc.GEN_AI_REQUEST_MODEL] = model
+    kind = endpoint.kind
+    if kind in ("chat", "responses", "completions"):
+        for key, attr in _COMMON_PARAMS:
+            value = body.get(key)
+            if value is not None and isinstance(value, _SCALARS):
+                attrs[attr] = value
+        stop = body.get("stop")
+        if isinstance(stop, str):
+            attrs[ga.GEN_AI_REQUEST_STOP_SEQUENCES] = (stop,)
+        elif isinstance(stop, list | tuple) and stop and all(isinstance(s, str) for s in stop):
+            attrs[ga.GEN_AI_REQUEST_STOP_SEQUENCES] = tuple(stop)
+        n = body.get("n")
+        if isinstance(n, int) and n != 1:
+            attrs[ga.GEN_AI_REQUEST_CHOICE_COUNT] = n
+        output_type = _output_type(body)
+        if output_type is not None:
+            attrs[ga.GEN_AI_OUTPUT_TYPE] = output_type
+        if body.get("stream") is True:
+            attrs[ga.GEN_AI_REQUEST_STREAM] = True
+    elif kind == "embeddings":
+        encoding = body.get("encoding_format")
+        if isinstance(encoding, str):
+            attrs[ga.GEN_AI_REQUEST_ENCODING_FORMATS] = (encoding,)
+        dimensions = body.get("dimensions")
+        if isinstance(dimensions, int):
+            attrs[ga.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] = dimensions
+    else:
+        if endpoint.output_type is not None:
+            attrs[ga.GEN_AI_OUTPUT_TYPE] = endpoint.output_type
+        n = body.get("n")
+        if isinstance(n, int) and n != 1:
+            attrs[ga.GEN_AI_REQUEST_CHOICE_COUNT] = n
+        if body.get("stream") is True:
+            attrs[ga.GEN_AI_REQUEST_STREAM] = True
+
+
+def _output_type(body: Mapping[str, Any]) -> str | None:
+    fmt = body.get("response_format")
+    if fmt is None:
+        text = body.get("text")
+        fmt = text.get("format") if isinstance(text, Mapping) else None
+    kind = fmt.get("type") if isinstance(fmt, Mapping) else None
+    if kind in ("json_object", "json_schema"):
+        return "json"
+    if kind == "text":
+        return "text"
+    return None
+
+
+def input_content(endpoint: Endpoint, body: Mapping[str, Any], limit: int, attrs: Attributes) -> None:
+    """Prompt text (content capture on only)."""
+    kind = endpoint.kind
+    system: list[_content.Part] = []
+    messages: list[_content.Message] = []
+    if kind == "chat":
+        system, messages = _content.chat_input(body.get("messages"), limit)
+    elif kind == "responses":
+        system, messages = _content.responses_input(body.get("input"), body.get("instructions"), limit)
+    elif kind == "completions":
+        messages = _content.prompt_input(body.get("prompt"), limit)
+    elif kind in ("embeddings", "speech"):
+        messages = _content.prompt_input(body.get("input"), limit)
+    elif kind == "images":
+        messages = _content.prompt_input(body.get("prompt"), limit)
+    elif kind == "transcriptions":
+        messages = _content.prompt_input(body.get("prompt"), limit)
+    if system:
+        attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = _content.dumps(system)
+    if messages:
+        attrs[sc.GEN_AI_INPUT_MESSAGES] = _content.dumps(messages)
+
+
+@dataclass(slots=True)
+class Tokens:
+    """Token usage in OpenAI's terms: ``input`` includes cached and audio input, ``output`` reasoning and audio."""
+
+    input: int = 0
+    output: int = 0
+    cached: int = 0
+    reasoning: int = 0
+    audio_input: int = 0
+    audio_output: int = 0
+    provider_cost: float | None = None
+
+
+def _int(value: Any) -> int:
+    return value if value.__class__ is int and value >= 0 else 0
+
+
+def tokens_from_usage(usage: Any) -> Tokens | None:
+    """Normalise the usage object of any OpenAI route (chat/completions, responses, images, audio)."""
+    if usage is None:
+        return None
+    prompt = field(usage, "prompt_tokens")
+    if prompt is not None:  # chat completions, legacy completions, embeddings
+        tokens = Tokens(_int(prompt), _int(field(usage, "completion_tokens")))
+        details = field(usage, "prompt_tokens_details")
+        if details is not None:
+            tokens.cached = _int(field(details, "cached_tokens"))
+            tokens.audio_input = _int(field(details, "audio_tokens"))
+        details = field(usage, "completion_tokens_details")
+        if details is not None:
+            tokens.reasoning = _int(field(details, "reasoning_tokens"))
+            tokens.audio_output = _int(field(details, "audio_tokens"))
+    else:
+        inp = field(usage, "input_tokens")
+        out = field(usage, "output_tokens")
+        if inp is None and out is None:
+            return None  # e.g. a whisper transcription billed by duration
+        tokens = Tokens(_int(inp), _int(out))
+        details = field(usage, "input_tokens_details")
+        if details is not None:  # responses, images
+            tokens.cached = _int(field(details, "cached_tokens"))
+        details = field(usage, "input_token_details")
+        if details is not None:  # audio transcriptions
+            tokens.audio_input = _int(field(details, "audio_tokens"))
+            tokens.cached = _int(field(details, "cached_tokens")) or tokens.cached
+        details = field(usage, "output_tokens_details")
+        if details is not None:
+            tokens.reasoning = _int(field(details, "reasoning_tokens"))
+    cost = field(usage, "cost")  # OpenAI-compatible gateways (e.g. OpenRouter) report the charged cost
+    if isinstance(cost, int | float | Decimal) and not isinstance(cost, bool) and cost >= 0:
+        tokens.provider_cost = float(cost)
+    return tokens
+
+
+PriceFn = Callable[..., Any]
+
+
+def usage_attributes(
+    tokens: Tokens, model: str | None, price_provider: str | None, price: PriceFn | None, attrs: Attributes
+) -> None:
+    """Token counts, and the cost with its source (or ``netra.cost.unknown``; never a cost of 0 for an unknown price)."""
+    attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] = tokens.input
+    attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] = tokens.output
+    if tokens.cached:
+        attrs[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = tokens.cached
+    if tokens.reasoning:
+        attrs[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = tokens.reasoning
+    if tokens.audio_input:
+        attrs[sc.GEN_AI_USAGE_AUDIO_INPUT_TOKENS] = tokens.audio_input
+    if tokens.audio_output:
+        attrs[sc.GEN_AI_USAGE_AUDIO_OUTPUT_TOKENS] = tokens.audio_output
+    if tokens.provider_cost is not None:
+        attrs[sc.COST] = tokens.provider_cost
+        attrs[sc.COST_SOURCE] = sc.COST_SOURCE_PROVIDER
+        return
+    cost_attributes(model, price_provider, price, attrs, tokens)
+
+
+def cost_attributes(
+    model: str | None, price_provider: str | None, price: PriceFn | None, attrs: Attributes, tokens: Tokens | None
+) -> None:
+    if price is None:
+        return  # pricing switched off
+    if not model or tokens is None:
+        attrs[sc.COST_UNKNOWN] = True
+        return
+    try:
+        cost = price(
+            model,
+            provider=price_provider,
+            input_tokens=tokens.input,
+            output_tokens=tokens.output,
+            cached_input_tokens=min(tokens.cached, tokens.input),
+            reasoning_tokens=min(tokens.reasoning, tokens.output),
+            audio_input_tokens=min(tokens.audio_input, tokens.input),
+            audio_output_tokens=min(tokens.audio_output, tokens.output),
+        )
+    except Exception as exc:
+        log_failure("pricing", exc)
+        attrs[sc.COST_UNKNOWN] = True
+        return
+    value = cost.cost
+    if value is None:
+        attrs[sc.COST_UNKNOWN] = True
+    else:
+        attrs[sc.COST] = float(value)
+        attrs[sc.COST_SOURCE] = cost.source
+
+
+def _responses_finish_reason(response: Any) -> str | None:
+    status = field(response, "status")
+    if status == "completed":
+        for item in field(response, "output") or ():
+            if field(item, "type") == "function_call":
+                return "tool_calls"
+        return "stop"
+    if status == "incomplete":
+        reason = field(field(response, "incomplete_details"), "reason")
+        if reason == "max_output_tokens":
+            return "length"
+        return str(reason) if reason else "incomplete"
+    if status == "failed":
+        return "error"
+    return str(status) if isinstance(status, str) else None
+
+
+def response_attributes(
+    endpoint: Endpoint, result: Any, capture: bool, limit: int, attrs: Attributes
+) -> tuple[Tokens | None, str | None]:
+    """Response id, model, finish reasons (and output text when capturing) into ``attrs``.
+
+    Returns the tokens and the response model.
+    """
+    kind = endpoint.kind
+    model = field(result, "model")
+    if isinstance(model, str):
+        attrs[sc.GEN_AI_RESPONSE_MODEL] = model
+    else:
+        model = None
+    response_id = field(result, "id")
+    if isinstance(response_id, str):
+        attrs[sc.GEN_AI_RESPONSE_ID] = response_id
+    if kind in ("chat", "completions"):
+        choices = field(result, "choices") or ()
+        attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(
+            str(field(choice, "finish_reason") or "") for choice in choices
+        )
+        _tier_and_fingerprint(result, attrs)
+        if capture:
+            attrs[sc.GEN_AI_OUTPUT_MESSAGES] = _content.dumps(_content.chat_output(choices, limit))
+    elif kind == "responses":
+        finish = _responses_finish_reason(result)
+        if finish is not None:
+            attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] = (finish,)
+        _tier_and_fingerprint(result, attrs)
+        error = field(result, "error")
+        if error is not None:
+            code = field(error, "code")
+            attrs[ERROR_TYPE] = str(code) if code else "response_failed"
+        if capture:
+            attrs[sc.GEN_AI_OUTPUT_MESSAGES] = _content.dumps(
+                _content.responses_output(field(result, "output"), finish, limit)
+            )
+    elif kind == "transcriptions" and capture:
+        text = field(result, "text")
+        if text is None and isinstance(result, str):
+            text = result  # response_format="text"/"srt"/"vtt"
+        output = _content.text_output(text, limit)
+        if output:
+            attrs[sc.GEN_AI_OUTPUT_MESSAGES] = _content.dumps(output)
+    return tokens_from_usage(field(result, "usage")), model
+
+
+def _tier_and_fingerprint(result: Any, attrs: Attributes) -> None:
+    tier = field(result, "service_tier")
+    if isinstance(tier, str):
+        attrs[oa.OPENAI_RESPONSE_SERVICE_TIER] = tier
+    fingerprint = field(result, "system_fingerprint")
+    if isinstance(fingerprint, str):
+        attrs[oa.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] = fingerprint
