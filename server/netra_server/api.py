@@ -334,7 +334,7 @@ async def latency(
     scope: Annotated[Literal["root", "llm", "all"], Query()] = "root",
 ) -> dict[str, Any]:
     """Per tenant: p50/p95/p99 of span duration (ms, exact) and the share of spans with status ERROR.
-    ``scope``: ``root`` spans (one per trace), ``llm`` spans (with a model) or ``all``."""
+    ``scope``: ``root`` spans (one per trace), ``llm`` spans (billed model calls) or ``all``."""
     state = _state(request)
     window = _window(start, end)
     stats = await state.store.run(

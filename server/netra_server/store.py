@@ -795,10 +795,10 @@ class Store:
     ) -> list[LatencyStats]:
         """p50/p95/p99 of span duration and the error rate, per tenant.
 
-        ``scope``: ``root`` spans (one per trace: the request as the user saw it), ``llm`` spans (those
-        with a model), or ``all`` spans.
+        ``scope``: ``root`` spans (one per trace: the request as the user saw it), ``llm`` spans (the
+        billed model calls: counted spans with a model), or ``all`` spans.
         """
-        extra = {"root": ["parent_span_id = ''"], "llm": ["model != ''"], "all": []}.get(scope)
+        extra = {"root": ["parent_span_id = ''"], "llm": [COUNTED, "model != ''"], "all": []}.get(scope)
         if extra is None:
             raise ValueError(f"scope must be root, llm or all, not {scope!r}")
         where, params = self._where(project_id, window, tenant_id=tenant_id, extra=extra)

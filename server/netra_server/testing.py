@@ -63,6 +63,8 @@ class RunningServer:
     store: Store | None = None
     process: sp.Popen[bytes] | None = field(default=None, repr=False)
     log_path: Path | None = None
+    #: The ASGI app (thread mode); ``app.state.netra`` is its ServerState while it runs.
+    app: Any = field(default=None, repr=False)
 
     @property
     def otlp_endpoint(self) -> str:
@@ -213,7 +215,7 @@ def run_server(
                 raise TimeoutError(f"the netra test server did not start in {startup_timeout}s")
             time.sleep(0.01)
         try:
-            yield RunningServer(base_url, key, project.project_id, project.organisation_id, data_dir, cfg, store)
+            yield RunningServer(base_url, key, project.project_id, project.organisation_id, data_dir, cfg, store, app=app)
         finally:
             server.should_exit = True
             thread.join(timeout=30)
