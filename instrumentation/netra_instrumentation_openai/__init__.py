@@ -87,7 +87,6 @@ class OpenAIInstrumentor(BaseInstrumentor):
         options: dict[str, Any] = dict(getattr(self, "_options", {}))
         options.update({k: v for k, v in given.items() if v is not None})
         self._options = options
-        self._calls: CallTracer | None = None
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return _INSTRUMENTS
@@ -121,7 +120,6 @@ class OpenAIInstrumentor(BaseInstrumentor):
         calls = CallTracer(
             tracer, SettingsSource(settings), price, (azure.AzureOpenAI, azure.AsyncAzureOpenAI)
         )
-        self._calls = calls
 
         wrap_function_wrapper("openai._base_client", "SyncAPIClient.request", _sync_request(calls))
         wrap_function_wrapper("openai._base_client", "AsyncAPIClient.request", _async_request(calls))
@@ -137,7 +135,6 @@ class OpenAIInstrumentor(BaseInstrumentor):
 
         for module_name, class_name, method in _PATCHES:
             unwrap(getattr(importlib.import_module(module_name), class_name), method)
-        self._calls = None
 
 
 def _process_response(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:

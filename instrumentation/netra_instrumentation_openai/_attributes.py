@@ -193,19 +193,26 @@ def input_content(endpoint: Endpoint, body: Mapping[str, Any], limit: int, attrs
 
 @dataclass(slots=True)
 class Tokens:
-    """Token usage in OpenAI's terms: ``input`` includes cached and audio input, ``output`` reasoning and audio."""
+    """Token usage in OpenAI's terms: ``input`` includes cached and audio input, ``output`` reasoning and audio.
+
+    A detail count is ``None`` when the response did not report it (0 when it reported 0).
+    """
 
     input: int = 0
     output: int = 0
-    cached: int = 0
-    reasoning: int = 0
-    audio_input: int = 0
-    audio_output: int = 0
+    cached: int | None = None
+    reasoning: int | None = None
+    audio_input: int | None = None
+    audio_output: int | None = None
     provider_cost: float | None = None
 
 
 def _int(value: Any) -> int:
     return value if value.__class__ is int and value >= 0 else 0
+
+
+def _opt(value: Any) -> int | None:
+    return value if value.__class__ is int and value >= 0 else None
 
 
 def tokens_from_usage(usage: Any) -> Tokens | None:
@@ -217,12 +224,12 @@ def tokens_from_usage(usage: Any) -> Tokens | None:
         tokens = Tokens(_int(prompt), _int(field(usage, "completion_tokens")))
         details = field(usage, "prompt_tokens_details")
         if details is not None:
-            tokens.cached = _int(field(details, "cached_tokens"))
-            tokens.audio_input = _int(field(details, "audio_tokens"))
+            tokens.cached = _opt(field(details, "cached_tokens"))
+            tokens.audio_input = _opt(field(details, "audio_tokens"))
         details = field(usage, "completion_tokens_details")
         if details is not None:
-            tokens.reasoning = _int(field(details, "reasoning_tokens"))
-            tokens.audio_output = _int(field(details, "audio_tokens"))
+            tokens.reasoning = _opt(field(details, "reasoning_tokens"))
+            tokens.audio_output = _opt(field(details, "audio_tokens"))
     else:
         inp = field(usage, "input_tokens")
         out = field(usage, "output_tokens")
@@ -231,14 +238,16 @@ def tokens_from_usage(usage: Any) -> Tokens | None:
         tokens = Tokens(_int(inp), _int(out))
         details = field(usage, "input_tokens_details")
         if details is not None:  # responses, images
-            tokens.cached = _int(field(details, "cached_tokens"))
+            tokens.cached = _opt(field(details, "cached_tokens"))
         details = field(usage, "input_token_details")
         if details is not None:  # audio transcriptions
-            tokens.audio_input = _int(field(details, "audio_tokens"))
-            tokens.cached = _int(field(details, "cached_tokens")) or tokens.cached
+            tokens.audio_input = _opt(field(details, "audio_tokens"))
+            cached = _opt(field(details, "cached_tokens"))
+            if cached is not None:
+                tokens.cached = cached
         details = field(usage, "output_tokens_details")
         if details is not None:
-            tokens.reasoning = _int(field(details, "reasoning_tokens"))
+            tokens.reasoning = _opt(field(details, "reasoning_tokens"))
     cost = field(usage, "cost")  # OpenAI-compatible gateways (e.g. OpenRouter) report the charged cost
     if isinstance(cost, int | float | Decimal) and not isinstance(cost, bool) and cost >= 0:
         tokens.provider_cost = float(cost)
@@ -254,13 +263,13 @@ def usage_attributes(
     """Token counts, and the cost with its source (or ``netra.cost.unknown``; never a cost of 0 for an unknown price)."""
     attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] = tokens.input
     attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] = tokens.output
-    if tokens.cached:
+    if tokens.cached is not None:
         attrs[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = tokens.cached
-    if tokens.reasoning:
+    if tokens.reasoning is not None:
         attrs[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = tokens.reasoning
-    if tokens.audio_input:
+    if tokens.audio_input is not None:
         attrs[sc.GEN_AI_USAGE_AUDIO_INPUT_TOKENS] = tokens.audio_input
-    if tokens.audio_output:
+    if tokens.audio_output is not None:
         attrs[sc.GEN_AI_USAGE_AUDIO_OUTPUT_TOKENS] = tokens.audio_output
     if tokens.provider_cost is not None:
         attrs[sc.COST] = tokens.provider_cost
@@ -283,10 +292,10 @@ def cost_attributes(
             provider=price_provider,
             input_tokens=tokens.input,
             output_tokens=tokens.output,
-            cached_input_tokens=min(tokens.cached, tokens.input),
-            reasoning_tokens=min(tokens.reasoning, tokens.output),
-            audio_input_tokens=min(tokens.audio_input, tokens.input),
-            audio_output_tokens=min(tokens.audio_output, tokens.output),
+            cached_input_tokens=min(tokens.cached or 0, tokens.input),
+            reasoning_tokens=min(tokens.reasoning or 0, tokens.output),
+            audio_input_tokens=min(tokens.audio_input or 0, tokens.input),
+            audio_output_tokens=min(tokens.audio_output or 0, tokens.output),
         )
     except Exception as exc:
         log_failure("pricing", exc)

@@ -138,6 +138,15 @@ class Call:
             log_failure("ending a span", exc)
 
 
+def _sdk_chose_encoding(options: Any) -> bool:
+    """openai asks for base64 embeddings itself (and decodes them) when the caller gave no encoding_format."""
+    parser = getattr(options, "post_parser", None)
+    keywords = getattr(parser, "keywords", None)
+    if not isinstance(keywords, dict) or "encoding_format" not in keywords:
+        return False
+    return type(keywords["encoding_format"]).__name__ in ("Omit", "NotGiven")
+
+
 def _retries(request: Any) -> int:
     try:
         return int(request.headers.get(_RETRY_HEADER) or 0)
@@ -176,6 +185,8 @@ class CallTracer:
                 sc.GEN_AI_OPERATION_NAME: endpoint.operation,
                 sc.SPAN_TYPE: endpoint.span_type,
             }
+            if endpoint.kind == "embeddings" and "encoding_format" in body and _sdk_chose_encoding(options):
+                body = {k: v for k, v in body.items() if k != "encoding_format"}  # not the caller's choice
             request_attributes(endpoint, body, attrs)
             base_url = client._base_url
             host = base_url.host
