@@ -13,11 +13,10 @@ import httpx2
 import openai
 import pytest
 import yaml
+from netra_instrumentation_openai import OpenAIInstrumentor
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-from netra_instrumentation_openai import OpenAIInstrumentor
 
 # In CI the fixtures live beside the repository: <repo>/../shared/fixtures/openai-cassettes
 CASSETTES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "openai-cassettes"
