@@ -39,15 +39,27 @@ class QuietExporterLogs(logging.Filter):
 
     def __init__(self) -> None:
         super().__init__("netra-quiet-exporter")
-        self.last_message: str | None = None
+        self._recent: deque[str] = deque(maxlen=3)
+
+    @property
+    def last_message(self) -> str | None:
+        return self._recent[-1] if self._recent else None
+
+    def remember(self, message: str) -> None:
+        if message not in self._recent:
+            self._recent.append(message)
+
+    def summary(self) -> str | None:
+        """The last few distinct messages the exporter logged, oldest first."""
+        return " | ".join(self._recent) if self._recent else None
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno >= logging.CRITICAL:
             return True
         try:
-            self.last_message = record.getMessage()
+            self.remember(record.getMessage())
         except Exception:
-            self.last_message = str(record.msg)
+            self.remember(str(record.msg))
         return False
 
     def install(self) -> None:
@@ -90,8 +102,8 @@ class _Reporter:
         self._lost_in_outage = 0
 
     def _detail(self) -> str:
-        message = self._quiet.last_message if self._quiet is not None else None
-        return f" (last exporter message: {message})" if message else ""
+        message = self._quiet.summary() if self._quiet is not None else None
+        return f" (exporter said: {message})" if message else ""
 
     def exported(self, count: int) -> None:
         with self._lock:
@@ -118,7 +130,8 @@ class _Reporter:
             if reason == "after_shutdown":
                 what = "Netra is shut down"
             logger.warning(
-                "Netra: dropping spans for %s: %s%s. Your app is not affected; further losses are counted "
+                "Netra: dropping spans for %s: %s%s. Check that the server is running and reachable there "
+                "and that the API key is valid. Your app is not affected; further losses are counted "
                 "(Netra.export_stats()) and reported when export recovers or at shutdown.",
                 self._destination,
                 what,
@@ -148,7 +161,7 @@ def _export_batch(exporter: SpanExporter, batch: Sequence[ReadableSpan], reporte
     except Exception as error:  # an exporter must not take the worker down
         logger.debug("Netra: exporter raised", exc_info=True)
         if reporter._quiet is not None:
-            reporter._quiet.last_message = f"{type(error).__name__}: {error}"
+            reporter._quiet.remember(f"{type(error).__name__}: {error}")
         result = SpanExportResult.FAILURE
     finally:
         detach(token)

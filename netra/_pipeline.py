@@ -60,6 +60,17 @@ def _resource_attributes(cfg: NetraConfig) -> dict[str, AttributeValue]:
     return attributes
 
 
+def _replace_resource(provider: TracerProvider, resource: Resource) -> None:
+    """Give a provider Netra created earlier the resource of this init (and its cached tracers)."""
+    try:
+        with provider._tracers_lock:
+            provider._resource = resource
+            for tracer in provider._tracers.values():
+                tracer._set_resource(resource)
+    except AttributeError:  # SDK internals changed: keep the first init's resource
+        logger.debug("Netra: could not update the tracer provider's resource", exc_info=True)
+
+
 def _find_processor(provider: Any) -> NetraSpanProcessor | None:
     multi = getattr(provider, "_active_span_processor", None)
     for processor in getattr(multi, "_span_processors", ()):
@@ -79,11 +90,7 @@ def build(cfg: NetraConfig, span_exporter: SpanExporter | None, known_provider: 
         processor = _find_processor(provider)
         if current is known_provider and processor is not None:
             # our own provider from an earlier init: keep it, refresh its resource
-            if resource_attributes:
-                try:
-                    provider._resource = Resource.create(resource_attributes)
-                except AttributeError:  # pragma: no cover - SDK internals changed
-                    pass
+            _replace_resource(provider, Resource.create(resource_attributes))
         else:
             logger.warning(
                 "Netra: a global TracerProvider is already set; adding Netra's span processor to it (its "

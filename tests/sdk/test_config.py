@@ -1,0 +1,136 @@
+"""Netra.init arguments and environment variables (NETRA_* and the standard OTEL_* ones)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from netra import config
+from netra._config import ConfigError, NetraConfig, parse_headers, resolve, traces_url
+
+ENV_VARS = [
+    "NETRA_API_KEY", "NETRA_OTLP_ENDPOINT", "NETRA_HEADERS", "NETRA_APP_NAME", "NETRA_ENV", "NETRA_TRACE_CONTENT",
+    "NETRA_MAX_CONTENT_LENGTH", "NETRA_DEBUG", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_HEADERS", "OTEL_BSP_MAX_QUEUE_SIZE", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+    "OTEL_BSP_SCHEDULE_DELAY", "OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+]
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+def cfg(**kwargs: Any) -> NetraConfig:
+    args: dict[str, Any] = dict(
+        app_name=None, headers=None, environment=None, trace_content=None, endpoint=None, api_key=None,
+        disable_batch=False, resource_attributes=None, blocked_spans=None, debug_mode=False,
+        openai_stream_usage=True, max_content_length=None, max_queue_size=None, export_timeout=None,
+        instruments=None, block_instruments=None,
+    )
+    args.update(kwargs)
+    return resolve(**args)
+
+
+def test_defaults() -> None:
+    c = cfg()
+    assert c.endpoint == "http://localhost:4318"
+    assert c.traces_endpoint == "http://localhost:4318/v1/traces"
+    assert c.headers == {} and c.api_key is None
+    assert c.trace_content is True and c.max_content_length == config.DEFAULT_MAX_CONTENT_LENGTH
+    assert c.max_queue_size == 2048 and c.max_export_batch_size == 512
+    assert c.export_timeout_s == 5.0 and c.instruments is None
+
+
+def test_netra_env_vars(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NETRA_API_KEY", "key-from-env")
+    monkeypatch.setenv("NETRA_OTLP_ENDPOINT", "https://netra.example.com/telemetry/")
+    monkeypatch.setenv("NETRA_HEADERS", "x-team=ml%20platform, x-extra=1")
+    monkeypatch.setenv("NETRA_APP_NAME", "meetingmind")
+    monkeypatch.setenv("NETRA_ENV", "staging")
+    monkeypatch.setenv("NETRA_TRACE_CONTENT", "false")
+    monkeypatch.setenv("NETRA_MAX_CONTENT_LENGTH", "200")
+    c = cfg()
+    assert c.endpoint == "https://netra.example.com/telemetry"
+    assert c.traces_endpoint == "https://netra.example.com/telemetry/v1/traces"
+    assert c.headers == {"x-team": "ml platform", "x-extra": "1", "x-api-key": "key-from-env"}
+    assert c.api_key == "key-from-env"
+    assert (c.app_name, c.environment, c.trace_content, c.max_content_length) == ("meetingmind", "staging", False, 200)
+
+
+def test_arguments_win_over_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NETRA_API_KEY", "env-key")
+    monkeypatch.setenv("NETRA_OTLP_ENDPOINT", "http://env:4318")
+    monkeypatch.setenv("NETRA_APP_NAME", "env-app")
+    monkeypatch.setenv("NETRA_TRACE_CONTENT", "false")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-a=otel,x-b=otel")
+    monkeypatch.setenv("NETRA_HEADERS", "x-b=netra")
+    c = cfg(api_key="arg-key", endpoint="http://arg:4318/v1/traces", app_name="arg-app", trace_content=True,
+            headers={"X-C": "arg"})
+    assert c.traces_endpoint == "http://arg:4318/v1/traces"
+    assert c.headers == {"x-a": "otel", "x-b": "netra", "x-c": "arg", "x-api-key": "arg-key"}
+    assert (c.app_name, c.trace_content) == ("arg-app", True)
+
+
+def test_headers_string_with_api_key_and_otel_endpoints(monkeypatch: pytest.MonkeyPatch) -> None:
+    c = cfg(headers="x-api-key=abc%3D%3D,Authorization=Bearer%20t")
+    assert c.api_key == "abc==" and c.headers["authorization"] == "Bearer t"
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")
+    assert cfg().traces_endpoint == "http://collector:4318/v1/traces"
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://collector:4318/custom/traces")
+    c = cfg()
+    assert c.traces_endpoint == "http://collector:4318/custom/traces"
+    monkeypatch.setenv("NETRA_OTLP_ENDPOINT", "http://netra:4318")
+    assert cfg().traces_endpoint == "http://netra:4318/v1/traces"
+
+
+def test_bsp_and_timeout_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "100")
+    monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "500")
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "250")
+    c = cfg()
+    assert (c.max_queue_size, c.max_export_batch_size, c.schedule_delay_ms) == (100, 100, 250)
+    assert cfg(max_queue_size=7).max_queue_size == 7
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "3")
+    assert cfg().export_timeout_s is None  # the OTLP exporter reads it
+    assert cfg(export_timeout=1.5).export_timeout_s == 1.5
+
+
+def test_bad_env_values_warn_and_fall_back(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("NETRA_TRACE_CONTENT", "maybe")
+    monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "lots")
+    monkeypatch.setenv("NETRA_HEADERS", "novalue,x-ok=1")
+    c = cfg()
+    assert c.trace_content is True and c.max_queue_size == 2048 and c.headers == {"x-ok": "1"}
+    assert "NETRA_TRACE_CONTENT" in caplog.text and "OTEL_BSP_MAX_QUEUE_SIZE" in caplog.text
+    assert "malformed header" in caplog.text
+
+
+def test_errors_name_the_fix() -> None:
+    with pytest.raises(ConfigError, match="http://"):
+        cfg(endpoint="netra.example.com")
+    with pytest.raises(ConfigError, match="max_content_length"):
+        cfg(max_content_length=0)
+    with pytest.raises(ConfigError, match="export_timeout"):
+        cfg(export_timeout=0)
+    with pytest.raises(ConfigError, match="InstrumentSet"):
+        cfg(instruments="openai")
+    with pytest.raises(ConfigError, match="strings"):
+        parse_headers({"x": 1})  # type: ignore[dict-item]
+
+
+def test_traces_url() -> None:
+    assert traces_url("http://h:1") == "http://h:1/v1/traces"
+    assert traces_url("http://h:1/") == "http://h:1/v1/traces"
+    assert traces_url("http://h:1/v1/traces") == "http://h:1/v1/traces"
+
+
+def test_config_getters_without_netra() -> None:
+    assert not config.active()
+    assert config.trace_content_enabled(default=False) is False
+    assert config.trace_content_enabled() is True
+    assert config.max_content_length(50) == 50
+    assert config.openai_stream_usage_enabled(default=False) is False
+    assert config.truncate("abcdef", 3).startswith("abc") and "truncated 3" in config.truncate("abcdef", 3)
