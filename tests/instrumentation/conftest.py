@@ -90,7 +90,7 @@ class Replay:
         it = self.interactions[index]
         assert request.method == it.method, (request.method, it.method)
         assert request.url.path.endswith(it.path), (request.url.path, it.path)
-        return httpx2.Response(it.status, headers=it.headers, content=it.body.encode())
+        return httpx2.Response(it.status, headers=it.headers, stream=httpx2.ByteStream(it.body.encode()))
 
     def sent_json(self, index: int = -1) -> dict[str, Any]:
         return json.loads(self.sent[index].content)
