@@ -1,0 +1,38 @@
+"""The web dashboard of ``netra serve`` (server-rendered HTML under ``/ui``, no build step, no CDN).
+
+Pages: ``/ui/login``, ``/ui/`` (cost and usage overview), ``/ui/sla``, ``/ui/traces`` and
+``/ui/traces/{trace_id}`` (waterfall), ``/ui/users``, ``/ui/alerts``. See ``docs/dashboard.md``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from netra_server.app import Hooks
+
+__all__ = ["install"]
+
+
+def install(app: FastAPI, hooks: Hooks) -> None:
+    """Mount the pages and their static files (see ``netra_server.app``)."""
+    from fastapi.responses import RedirectResponse
+    from starlette.staticfiles import StaticFiles
+
+    from .routes import LoginRequired, _Forbidden, forbidden, login_redirect, router
+
+    app.include_router(router)
+    app.mount("/ui/static", StaticFiles(directory=Path(__file__).parent / "static"), name="netra-static")
+    app.add_exception_handler(LoginRequired, login_redirect)
+    app.add_exception_handler(_Forbidden, forbidden)
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/ui/", status_code=307)
+
+    @app.get("/ui", include_in_schema=False)
+    async def ui() -> RedirectResponse:
+        return RedirectResponse("/ui/", status_code=307)

@@ -1,0 +1,233 @@
+"""View helpers of the dashboard: time ranges, chart geometry, the span tree with subtree rollups,
+money and duration formatting. No I/O here; the routes call the store and hand results to these."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+import orjson
+
+from netra_server.store import SpanRow, UsageGroup, Window
+
+__all__ = [
+    "RANGES",
+    "Bar",
+    "SpanNode",
+    "TimeRange",
+    "cost_chart",
+    "fmt_duration_ns",
+    "fmt_money",
+    "parse_json",
+    "span_tree",
+    "time_range",
+]
+
+Bucket = Literal["minute", "hour", "day"]
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    key: str
+    label: str
+    seconds: int
+    bucket: Bucket
+
+
+RANGES: dict[str, TimeRange] = {
+    r.key: r
+    for r in (
+        TimeRange("15m", "Last 15 minutes", 900, "minute"),
+        TimeRange("1h", "Last hour", 3600, "minute"),
+        TimeRange("6h", "Last 6 hours", 6 * 3600, "hour"),
+        TimeRange("24h", "Last 24 hours", 86400, "hour"),
+        TimeRange("7d", "Last 7 days", 7 * 86400, "day"),
+        TimeRange("30d", "Last 30 days", 30 * 86400, "day"),
+    )
+}
+DEFAULT_RANGE = "24h"
+
+
+def time_range(key: str | None) -> TimeRange:
+    return RANGES.get(key or "", RANGES[DEFAULT_RANGE])
+
+
+def window_of(r: TimeRange, now: float | None = None) -> Window:
+    end = int((time.time() if now is None else now) * 1e9)
+    return Window(end - r.seconds * 1_000_000_000, end)
+
+
+# -- formatting ---------------------------------------------------------------------------------------
+
+
+def fmt_money(value: Decimal | float | None) -> str:
+    """``$12.34``, ``$0.0042``: two decimals above a dollar, four significant digits below."""
+    if value is None:
+        return "—"
+    v = Decimal(value)
+    if v == 0:
+        return "$0"
+    if abs(v) >= 1:
+        return f"${v:,.2f}"
+    return "$" + f"{v:.4g}" if abs(v) >= Decimal("0.0001") else "$" + f"{v:.2e}"
+
+
+def fmt_duration_ns(ns: int | float) -> str:
+    ms = ns / 1e6
+    if ms < 1:
+        return f"{ms:.2f} ms"
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    return f"{ms / 1000:.2f} s"
+
+
+def fmt_ts_ns(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def show_value(value: Any) -> str:
+    """An attribute value for display: strings as they are, anything else as JSON."""
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(value).decode()
+
+
+def parse_json(text: str) -> Any:
+    try:
+        return orjson.loads(text) if text else None
+    except orjson.JSONDecodeError:
+        return text
+
+
+# -- the cost chart -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    label: str
+    title: str
+
+
+@dataclass(frozen=True)
+class Chart:
+    bars: list[Bar]
+    width: int
+    height: int
+    max_label: str
+    first_label: str
+    last_label: str
+    total: Decimal
+
+
+def _bucket_keys(r: TimeRange, window: Window) -> list[str]:
+    start = datetime.fromtimestamp(window.start_ns / 1e9, UTC)
+    end = datetime.fromtimestamp(window.end_ns / 1e9, UTC)
+    if r.bucket == "day":
+        step, fmt = timedelta(days=1), "%Y-%m-%d"
+        t = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    elif r.bucket == "hour":
+        step, fmt = timedelta(hours=1), "%Y-%m-%d %H:%M:%S"
+        t = start.replace(minute=0, second=0, microsecond=0)
+    else:
+        step, fmt = timedelta(minutes=1), "%Y-%m-%d %H:%M:%S"
+        t = start.replace(second=0, microsecond=0)
+    keys = []
+    while t <= end:
+        keys.append(t.strftime(fmt))
+        t += step
+    return keys
+
+
+def cost_chart(r: TimeRange, window: Window, groups: list[UsageGroup], *, width: int = 900, height: int = 220) -> Chart:
+    """Bars of cost per time bucket (every bucket of the range, empty ones at zero)."""
+    by_key = {g.key: g.totals for g in groups}
+    keys = _bucket_keys(r, window)
+    costs = [by_key[k].total_cost if k in by_key else Decimal(0) for k in keys]
+    top = max(costs, default=Decimal(0)) or Decimal(1)
+    n = max(len(keys), 1)
+    slot = width / n
+    bars = []
+    for i, (k, c) in enumerate(zip(keys, costs, strict=True)):
+        h = float(c / top) * (height - 4)
+        t = by_key.get(k)
+        label = k[5:16] if r.bucket != "day" else k[5:]
+        title = f"{k} UTC: {fmt_money(c)}" + (f", {t.request_count} requests, {t.token_count:,} tokens" if t else "")
+        bars.append(Bar(i * slot + slot * 0.1, height - h, max(slot * 0.8, 1.0), h, label, title))
+    return Chart(
+        bars, width, height, fmt_money(top if top != 1 or any(costs) else Decimal(0)),
+        bars[0].label if bars else "", bars[-1].label if bars else "", sum(costs, Decimal(0)),
+    )
+
+
+# -- the span tree -----------------------------------------------------------------------------------
+
+
+@dataclass
+class SpanNode:
+    span: SpanRow
+    depth: int
+    #: Counted usage of the span and its descendants (the billing rule: what the subtree cost).
+    subtree_cost: Decimal = Decimal(0)
+    subtree_tokens: int = 0
+    subtree_unpriced: int = 0
+    children: list[SpanNode] = field(default_factory=list)
+    offset_pct: float = 0.0
+    width_pct: float = 0.0
+    attributes: dict[str, Any] = field(default_factory=dict)
+    events: list[Any] = field(default_factory=list)
+
+
+def span_tree(spans: list[SpanRow]) -> tuple[list[SpanNode], int, int]:
+    """Spans in depth-first order (children by start time) with depth, waterfall geometry and subtree
+    rollups; and the trace's start and end (ns). A span whose parent is missing is a root."""
+    if not spans:
+        return [], 0, 0
+    ids = {s.span_id for s in spans}
+    nodes = {s.span_id: SpanNode(s, 0) for s in spans}
+    roots: list[SpanNode] = []
+    for s in sorted(spans, key=lambda s: (s.start_ns, s.span_id)):
+        node = nodes[s.span_id]
+        if s.parent_span_id and s.parent_span_id in ids and s.parent_span_id != s.span_id:
+            nodes[s.parent_span_id].children.append(node)
+        else:
+            roots.append(node)
+    start = min(s.start_ns for s in spans)
+    end = max(s.end_ns for s in spans)
+    total = max(end - start, 1)
+    order: list[SpanNode] = []
+    stack = [(n, 0) for n in reversed(roots)]
+    seen: set[str] = set()
+    while stack:  # iterative: traces can be deep
+        node, depth = stack.pop()
+        if node.span.span_id in seen:
+            continue
+        seen.add(node.span.span_id)
+        node.depth = depth
+        order.append(node)
+        stack.extend((c, depth + 1) for c in reversed(node.children))
+    for node in reversed(order):  # children before parents
+        s = node.span
+        if s.counted:
+            node.subtree_tokens += s.input_tokens + s.output_tokens
+            if s.cost is None:
+                node.subtree_unpriced += 1
+            else:
+                node.subtree_cost += s.cost
+        for c in node.children:
+            node.subtree_cost += c.subtree_cost
+            node.subtree_tokens += c.subtree_tokens
+            node.subtree_unpriced += c.subtree_unpriced
+        node.offset_pct = (s.start_ns - start) / total * 100
+        node.width_pct = max((s.end_ns - s.start_ns) / total * 100, 0.4)
+        attrs = parse_json(s.attributes)
+        node.attributes = attrs if isinstance(attrs, dict) else {}
+        events = parse_json(s.events)
+        node.events = events if isinstance(events, list) else []
+    return order, start, end
