@@ -59,6 +59,7 @@ def _add_serve(sub: Any) -> None:
                    help="admin key to create on first start instead of a random one (env NETRA_API_KEY)")
     p.add_argument("--project-name", default="default", help="name of the project created on first start")
     p.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
+    p.add_argument("--no-alerts", action="store_true", help="do not evaluate alert rules here (one evaluator per store)")
     p.set_defaults(func=serve)
 
 
@@ -90,6 +91,8 @@ def serve(args: argparse.Namespace) -> int:
     from netra_server.store import StoreError
 
     settings = _settings(args)
+    if args.no_alerts:  # read by netra_server.alerts when the app starts
+        os.environ["NETRA_ALERTS"] = "off"
     if settings.retention_days is not None and settings.retention_days < 1:
         print("--retention-days must be at least 1", file=sys.stderr)
         return 2
