@@ -118,8 +118,8 @@ def _embedding(model_id: str, dims: int) -> ModelProfile:
 DEFAULT_MODELS: Final[Mapping[str, ModelProfile]] = {
     p.id: p
     for p in (
-        _chat("gpt-4o", "gpt-4o-2024-08-06", 420.0, 11.0),
-        _chat("gpt-4o-mini", "gpt-4o-mini-2024-07-18", 330.0, 8.5),
+        _chat("gpt-4o", "gpt-4o-2024-08-06", 400.0, 7.5),
+        _chat("gpt-4o-mini", "gpt-4o-mini-2024-07-18", 350.0, 10.0),
         _chat("gpt-4.1", "gpt-4.1-2025-04-14", 420.0, 10.0, context_window=1_047_576),
         _chat("gpt-4.1-mini", "gpt-4.1-mini-2025-04-14", 330.0, 8.0, context_window=1_047_576),
         _chat("gpt-4.1-nano", "gpt-4.1-nano-2025-04-14", 250.0, 5.0, context_window=1_047_576),
