@@ -442,10 +442,17 @@ def interpret(
             )
         )
     if status == 404:
+        slash = (
+            " (An id in this request contains '/', sent escaped as %2F; a server or proxy that decodes it "
+            "before routing cannot find the route: avoid '/' in ids.)"
+            if "%2F" in call.path
+            else ""
+        )
         return Outcome(
             error=NotFoundError(
                 f"{call.method} {url} answered 404{detail}. Is {settings.base_url} the Netra server's base URL? "
-                f"It is the OTLP endpoint without '/telemetry' or '/v1/traces' ({ENV_OTLP_ENDPOINT} or base_url=)",
+                f"It is the OTLP endpoint without '/telemetry' or '/v1/traces' ({ENV_OTLP_ENDPOINT} or base_url=)"
+                f"{slash}",
                 **common,
             )
         )
