@@ -220,6 +220,8 @@ def _ts(ns: int) -> str:
     return f"{ns // 1_000_000_000}.{ns % 1_000_000_000:09d}"
 
 
+_MIN_START_NS = 946_684_800 * 1_000_000_000  # 2000-01-01
+_MAX_START_NS = 9_200_000_000 * 1_000_000_000  # 2261, inside DateTime64(9)
 _COST_Q = Decimal("1e-10")
 _COST_MAX = Decimal("99999999")
 
@@ -316,11 +318,15 @@ def build_rows(req: ExportTraceServiceRequest, project_id: str, limits: Limits, 
                     rejected += 1
                     reason = "spans need a 16-byte trace_id and an 8-byte span_id (not all zeros)"
                     continue
+                start_ns = sp.start_time_unix_nano
+                if not _MIN_START_NS <= start_ns <= _MAX_START_NS:
+                    rejected += 1
+                    reason = "spans need a start time between 2000 and 2261 (start_time_unix_nano)"
+                    continue
+                end_ns = min(max(sp.end_time_unix_nano, start_ns), _MAX_START_NS)
                 attrs = _attrs(sp.attributes)
                 for k, v in attrs.items():
                     _check_size(k, v, max_attr, sp.name)
-                start_ns = sp.start_time_unix_nano
-                end_ns = max(sp.end_time_unix_nano, start_ns)
                 span_type = str(attrs.get(semconv.SPAN_TYPE, "")).strip().lower()
                 if span_type not in _SPAN_TYPES:
                     span_type = span_type[:32]

@@ -97,6 +97,17 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
+def _chdb_params(params: dict[str, Any] | None) -> dict[str, Any]:
+    """chDB parses parameter values in ClickHouse's escaped text form (as the HTTP ``param_`` interface
+    does): escape strings as clickhouse-connect does for the server, so both backends bind the same value."""
+    if not params:
+        return {}
+    return {
+        k: v.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n") if isinstance(v, str) else v
+        for k, v in params.items()
+    }
+
+
 def _parse_rows(raw: bytes | str) -> list[dict[str, Any]]:
     if isinstance(raw, str):
         raw = raw.encode()
@@ -144,7 +155,7 @@ class ChdbBackend:
 
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         try:
-            res = self._conn().query(sql, "JSONEachRow", params=params or {})
+            res = self._conn().query(sql, "JSONEachRow", params=_chdb_params(params))
         except StoreError:
             raise
         except Exception as exc:
@@ -153,7 +164,7 @@ class ChdbBackend:
 
     def command(self, sql: str, params: dict[str, Any] | None = None) -> None:
         try:
-            self._conn().query(sql, "CSV", params=params or {})
+            self._conn().query(sql, "CSV", params=_chdb_params(params))
         except StoreError:
             raise
         except Exception as exc:

@@ -29,12 +29,13 @@ class Collect(SpanExporter):
         pass
 
 
-def exporter(srv: RunningServer, key: str | None = None, *, gzip: bool = False, path: str = "/v1/traces") -> OTLPSpanExporter:
+def exporter(srv: RunningServer, key: str | None = None, *, gzip: bool = False, path: str = "/v1/traces",
+             timeout: float = 10) -> OTLPSpanExporter:
     return OTLPSpanExporter(
         endpoint=srv.base_url + path,
         headers={"x-api-key": key or srv.api_key},
         compression=Compression.Gzip if gzip else Compression.NoCompression,
-        timeout=10,
+        timeout=timeout,
     )
 
 

@@ -174,12 +174,13 @@ def test_invalid_ids_are_rejected_as_partial_success(netra_server: RunningServer
                      start_time_unix_nano=T0, end_time_unix_nano=T0 + 1)
     spans.add(trace_id=b"\0" * 16, span_id=bytes.fromhex("33" * 8), name="zero-trace")
     spans.add(trace_id=bytes.fromhex("11" * 16), span_id=b"\1\2", name="short-span-id")
+    spans.add(trace_id=bytes.fromhex("11" * 16), span_id=bytes.fromhex("44" * 8), name="no-start-time")
     r = httpx.post(netra_server.otlp_endpoint, content=req.SerializeToString(),
                    headers={**netra_server.headers, "content-type": "application/x-protobuf"})
     assert r.status_code == 200
     resp = ExportTraceServiceResponse.FromString(r.content)
-    assert resp.partial_success.rejected_spans == 2
-    assert "trace_id" in resp.partial_success.error_message
+    assert resp.partial_success.rejected_spans == 3
+    assert "start time" in resp.partial_success.error_message
     assert set(_spans_of(netra_server, good.trace_id.hex())) == {"good"}
 
 

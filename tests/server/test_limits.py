@@ -69,7 +69,7 @@ def test_attribute_over_the_limit_is_400_naming_it(small: RunningServer) -> None
     assert r.status_code == 400
     assert "'big'" in _message(r) and "1001 bytes" in _message(r)
     r = httpx.post(small.otlp_endpoint, json={"resourceSpans": [{"scopeSpans": [{"spans": [{
-        "traceId": "11" * 16, "spanId": "22" * 8, "name": "j",
+        "traceId": "11" * 16, "spanId": "22" * 8, "name": "j", "startTimeUnixNano": str(T0),
         "attributes": [{"key": "big", "value": {"stringValue": "y" * 2000}}]}]}]}]}, headers=small.headers)
     assert r.status_code == 400 and "'big'" in r.json()["error"]["message"]
 

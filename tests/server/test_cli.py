@@ -1,0 +1,113 @@
+"""`netra serve` and `netra keys` as a user runs them (real processes, real data folder)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from netra_server.testing import free_port
+
+NETRA = [sys.executable, "-c", "from netra.cli import main; raise SystemExit(main())"]
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NETRA_")}
+    return {**env, "HOME": str(home), "PYTHONUNBUFFERED": "1"}
+
+
+def _serve(home: Path, port: int, *extra: str) -> tuple[subprocess.Popen[str], list[str]]:
+    proc = subprocess.Popen([*NETRA, "serve", "--port", str(port), *extra], env=_env(home), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    lines: list[str] = []
+    deadline = time.monotonic() + 60
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            raise AssertionError("netra serve exited:\n" + "".join(lines))
+        lines.append(line)
+        if line.startswith("OTLP endpoint"):
+            break
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc, lines
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    raise AssertionError("netra serve did not answer")
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+
+
+def _netra(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*NETRA, *args], env=_env(home), text=True, capture_output=True, timeout=120)
+
+
+@pytest.mark.slow
+def test_serve_first_start_keys_and_restart(tmp_path: Path) -> None:
+    port = free_port()
+    proc, lines = _serve(tmp_path, port)
+    try:
+        out = "".join(lines)
+        assert f"Netra server listening on http://127.0.0.1:{port} (data: ~/.netra/data)" in out
+        m = re.search(r"Created project 'default' and admin API key: (nk_\S+)\s+\(shown once", out)
+        assert m, out
+        admin = m.group(1)
+        assert (tmp_path / ".netra" / "data" / "store").is_dir()
+        r = httpx.get(f"http://127.0.0.1:{port}/api/me", headers={"x-api-key": admin})
+        assert r.json()["data"]["role"] == "admin"
+        # the server holds the folder: keys go through its API, with an admin key
+        refused = _netra(tmp_path, "keys", "list")
+        assert refused.returncode != 0 and "--api-key" in refused.stderr
+        made = _netra(tmp_path, "keys", "create", "--role", "read", "--tenant", "apex", "--name", "portal",
+                      "--api-key", admin)
+        assert made.returncode == 0, made.stderr
+        read_key = made.stdout.strip().splitlines()[1]
+        r = httpx.get(f"http://127.0.0.1:{port}/usage/tenants/other", headers={"x-api-key": read_key})
+        assert r.status_code == 403
+        listed = _netra(tmp_path, "keys", "list", "--json", "--api-key", admin)
+        assert {k["tenant_id"] for k in json.loads(listed.stdout)} == {"", "apex"}
+    finally:
+        _stop(proc)
+
+    # no server: keys work on the store directly
+    key_id = read_key.split("_")[1]
+    revoked = _netra(tmp_path, "keys", "revoke", key_id)
+    assert revoked.returncode == 0, revoked.stderr
+    rows = json.loads(_netra(tmp_path, "keys", "list", "--json").stdout)
+    assert {r["key_id"]: r["revoked"] for r in rows}[key_id] is True
+    assert _netra(tmp_path, "keys", "revoke", "nosuchkey").returncode != 0
+
+    proc, lines = _serve(tmp_path, port)
+    try:
+        assert "Created project" not in "".join(lines)  # said once, on the first start
+        assert httpx.get(f"http://127.0.0.1:{port}/api/me", headers={"x-api-key": admin}).status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{port}/api/me", headers={"x-api-key": read_key}).status_code == 401
+    finally:
+        _stop(proc)
+
+
+def test_seeded_key_and_help(tmp_path: Path) -> None:
+    port = free_port()
+    proc, lines = _serve(tmp_path, port, "--data-dir", str(tmp_path / "d"), "--api-key", "demo-key-0123456789")
+    try:
+        assert "with the admin API key from --api-key" in "".join(lines)
+        r = httpx.get(f"http://127.0.0.1:{port}/api/me", headers={"Authorization": "Bearer demo-key-0123456789"})
+        assert r.status_code == 200
+    finally:
+        _stop(proc)
+    helped = _netra(tmp_path, "--help")
+    assert helped.returncode == 0 and "serve" in helped.stdout and "keys" in helped.stdout
+    bad = _netra(tmp_path, "serve", "--store", "ftp://nowhere", "--data-dir", str(tmp_path / "e"))
+    assert bad.returncode == 1 and "clickhouse://" in bad.stderr

@@ -1,0 +1,73 @@
+"""kill -9 the server while the real OTLP exporter sends: every acknowledged span is there after restart."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from netra_server.testing import run_server
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExportResult
+from opentelemetry.trace import set_span_in_context
+
+from netra import semconv
+
+from ._helpers import T0, exporter, record
+
+BATCHES = 60
+PER_BATCH = 250
+
+
+@pytest.mark.slow
+def test_acknowledged_spans_survive_kill_9(tmp_path: Path) -> None:
+    provider, collect = record()
+    tr = provider.get_tracer("t")
+    batches: list[list[ReadableSpan]] = []
+    for b in range(BATCHES):
+        root = tr.start_span(f"batch-{b}", start_time=T0 + b, attributes={semconv.TENANT_ID: "crash"})
+        for i in range(PER_BATCH - 1):
+            s = tr.start_span(f"s-{i}", context=set_span_in_context(root), start_time=T0 + b,
+                              attributes={semconv.TENANT_ID: "crash", semconv.GEN_AI_USAGE_INPUT_TOKENS: 1,
+                                          semconv.COST: 0.001, "payload": "x" * 200})
+            s.end(end_time=T0 + b + 10)
+        root.end(end_time=T0 + b + 20)
+        batches.append(collect.spans[-PER_BATCH:])
+    provider.shutdown()
+
+    with run_server(tmp_path, subprocess=True) as srv:
+        acked: list[list[ReadableSpan]] = []
+        failed = 0
+        stop = threading.Event()
+
+        def send_all() -> None:
+            nonlocal failed
+            exp = exporter(srv, timeout=3)  # once the server is dead, give up quickly
+            for batch in batches:
+                if stop.is_set():
+                    break
+                if exp.export(batch) is SpanExportResult.SUCCESS:
+                    acked.append(batch)
+                else:
+                    failed += 1
+            exp.shutdown()
+
+        sender = threading.Thread(target=send_all)
+        sender.start()
+        deadline = time.monotonic() + 60
+        while len(acked) < 8 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        srv.kill()  # SIGKILL while the exporter keeps sending
+        stop.set()
+        sender.join(timeout=60)
+        assert 8 <= len(acked) < BATCHES, "the kill must land while the exporter sends"
+        srv.restart()
+        with httpx.Client(base_url=srv.base_url, headers=srv.headers, timeout=30) as c:
+            for batch in acked:
+                tid = format(batch[0].context.trace_id, "032x")
+                got = c.get(f"/sdk/traces/{tid}/spans", params={"limit": 1000}).json()["data"]["data"]
+                assert {s["id"] for s in got} == {format(s.context.span_id, "016x") for s in batch}
+            total = c.get("/usage/tenants/crash").json()["data"]["requestsCount"]
+        assert total >= len(acked) * (PER_BATCH - 1)
