@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import re
 import time
 from decimal import Decimal
@@ -248,10 +249,8 @@ def _targets(rules: list[AlertRule], configured: dict[str, float]) -> dict[str, 
     return out
 
 
-def configured_targets(state: ServerState) -> dict[str, float]:
+def configured_targets() -> dict[str, float]:
     """``NETRA_SLA_TARGETS="apex-legal=2000,stratex-consulting=3000"`` (ms, p95)."""
-    import os
-
     out: dict[str, float] = {}
     for part in os.environ.get("NETRA_SLA_TARGETS", "").split(","):
         name, _, ms = part.partition("=")
@@ -270,7 +269,7 @@ async def sla(request: Request) -> HTMLResponse:
     store = state.store
     stats = await store.run(store.latency_stats, ctx.project_id, window, tenant_id=tenant, scope="root")
     rules = [r for r in await store.run(AlertStorage(store).list_rules, ctx.project_id) if visible(ctx, r)]
-    targets = _targets(rules, configured_targets(state))
+    targets = _targets(rules, configured_targets())
     rows = []
     breaches: list[tuple[str, tuple[float, str, str], TraceSummary]] = []
     for s in stats:
@@ -409,7 +408,7 @@ def _form_of(rule: AlertRule | None) -> dict[str, Any]:
     }
 
 
-def _rule_from_form(raw: dict[str, list[str]], existing: AlertRule | None) -> tuple[dict[str, Any], RuleInput]:
+def _rule_from_form(raw: dict[str, list[str]], existing: AlertRule | None) -> RuleInput:
     f = {k: v[0].strip() for k, v in raw.items()}
     shown = (("tenant_id", "tenant"), ("model", "model"), ("span_name", "span_name"))
     filters: list[Any] = [{"field": name, "op": "=", "value": f[key]} for name, key in shown if f.get(key)]
@@ -436,7 +435,7 @@ def _rule_from_form(raw: dict[str, list[str]], existing: AlertRule | None) -> tu
         "window_seconds": f.get("window"), "interval_seconds": f.get("interval"), "contact_points": contacts,
         "enabled": "enabled" in raw,
     }
-    return f, RuleInput.model_validate(body)
+    return RuleInput.model_validate(body)
 
 
 @router.get("/alerts")
@@ -462,7 +461,7 @@ async def save_alert(request: Request) -> Response:
     if rule_id and (existing is None or not visible(ctx, existing)):
         return await _alerts_page(request, state, ctx, error=f"No alert rule {rule_id}.", status=404)
     try:
-        _, rule = _rule_from_form(raw, existing)
+        rule = _rule_from_form(raw, existing)
     except (ValidationError, RuleError, ValueError) as exc:
         message = validation_message(exc) if isinstance(exc, ValidationError) else str(exc)
         form = {k: v[0] for k, v in raw.items()} | {"enabled": "enabled" in raw}
