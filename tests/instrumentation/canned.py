@@ -56,7 +56,7 @@ def sse(events: list[dict[str, Any]], named: bool = False) -> bytes:
     return "".join(out).encode()
 
 
-def response_object(model: str = "gpt-4o-mini", status: str = "completed") -> dict[str, Any]:
+def response_object(model: str = "gpt-4o-mini", status: str = "completed", text: str = "Hi!") -> dict[str, Any]:
     return {
         "id": "resp_canned",
         "object": "response",
@@ -69,7 +69,7 @@ def response_object(model: str = "gpt-4o-mini", status: str = "completed") -> di
                 "type": "message",
                 "status": "completed",
                 "role": "assistant",
-                "content": [{"type": "output_text", "text": "Hi!", "annotations": []}],
+                "content": [{"type": "output_text", "text": text, "annotations": []}],
             }
         ],
         "parallel_tool_calls": True,
@@ -87,19 +87,21 @@ def response_object(model: str = "gpt-4o-mini", status: str = "completed") -> di
 
 def response_events() -> list[dict[str, Any]]:
     created = dict(response_object(), status="in_progress", output=[], usage=None)
-    return [
-        {"type": "response.created", "sequence_number": 0, "response": created},
-        {
-            "type": "response.output_text.delta",
-            "sequence_number": 1,
-            "item_id": "msg_1",
-            "output_index": 0,
-            "content_index": 0,
-            "delta": "Hi!",
-            "logprobs": [],
-        },
-        {"type": "response.completed", "sequence_number": 2, "response": response_object()},
+    item = {"id": "msg_1", "type": "message", "status": "in_progress", "role": "assistant", "content": []}
+    part = {"type": "output_text", "text": "", "annotations": []}
+    done_part = {"type": "output_text", "text": "Hi!", "annotations": []}
+    where = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
+    events: list[dict[str, Any]] = [
+        {"type": "response.created", "response": created},
+        {"type": "response.output_item.added", "output_index": 0, "item": item},
+        {"type": "response.content_part.added", **where, "part": part},
+        {"type": "response.output_text.delta", **where, "delta": "Hi!", "logprobs": []},
+        {"type": "response.output_text.done", **where, "text": "Hi!", "logprobs": []},
+        {"type": "response.content_part.done", **where, "part": done_part},
+        {"type": "response.output_item.done", "output_index": 0, "item": response_object()["output"][0]},
+        {"type": "response.completed", "response": response_object()},
     ]
+    return [dict(e, sequence_number=i) for i, e in enumerate(events)]
 
 
 def completion_object() -> dict[str, Any]:
@@ -146,6 +148,7 @@ TRANSCRIPTION = {
               "input_token_details": {"audio_tokens": 30, "text_tokens": 0}},
 }
 SPEECH = b"ID3fake-mp3-bytes" * 64
+STRUCTURED = '{"answer": "yes"}'
 
 
 def respond(status: int = 200, headers: dict[str, str] | None = None, *, json_body: Any = None,
@@ -170,11 +173,13 @@ def answer(request: httpx2.Request) -> httpx2.Response:
     if path.endswith("/chat/completions"):
         if stream:
             return respond(200, sse_headers, content=sse(chat_chunks(include_usage=include_usage)))
-        return respond(200, HEADERS, json_body=chat_completion(model=body.get("model", "gpt-4o-mini")))
+        content = STRUCTURED if "response_format" in body else "Hello there"
+        return respond(200, HEADERS, json_body=chat_completion(model=body.get("model", "gpt-4o-mini"), content=content))
     if path.endswith("/responses"):
         if stream:
             return respond(200, sse_headers, content=sse(response_events(), named=True))
-        return respond(200, HEADERS, json_body=response_object())
+        structured = isinstance(body.get("text"), dict) and "format" in body["text"]
+        return respond(200, HEADERS, json_body=response_object(text=STRUCTURED if structured else "Hi!"))
     if path.endswith("/completions"):
         if stream:
             return respond(200, sse_headers, content=sse(completion_chunks(include_usage)))
