@@ -296,6 +296,9 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
             "Errors answer `{\"error\": {\"message\": ...}}`."
         ),
         lifespan=lifespan,
+        # FastAPI's built-in tracing uses the global TracerProvider: with Netra.init in the same process
+        # (the demo, the cookbook) the server would trace its own OTLP requests and export them to itself.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.netra = None
 
