@@ -79,7 +79,7 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", type=Path, default=None,
                    help="data folder of the embedded server (default: $NETRA_DEMO_DIR or ~/.netra/demo)")
     p.add_argument("--port", type=int, default=4318, help="port for the embedded server (default 4318, "
-                   "or a free one if taken)")
+                   "or a free one if taken; 0 for any free port)")
     p.add_argument("--concurrency", type=int, default=24, help="meetings summarized at once (default 24)")
     p.add_argument("--latency-scale", type=float, default=1.0,
                    help="scale of the simulated model latency (1 = realistic, 0 = instant; offline only)")
@@ -202,7 +202,9 @@ def ensure_server(endpoint: str | None, data_dir: Path, port: int, say: Any) -> 
             return DemoServer(url, key, started=False, data_dir=data_dir)
 
     host = "127.0.0.1"
-    if not _port_free(host, port):
+    if port == 0:
+        port = _free_port(host)
+    elif not _port_free(host, port):
         other = f"http://{host}:{port}"
         if _healthy(other) and _key_works(other, key):
             say(f"Using the demo server already running at {other}")

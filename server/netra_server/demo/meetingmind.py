@@ -498,16 +498,16 @@ def sample_meetings(
     *,
     seed: int = 7,
     duration_s: float = 0.0,
-    bursty: Iterable[str] = (),
+    bursty: Mapping[str, int] | None = None,
 ) -> list[Meeting]:
     """Deterministic sample meetings, ``counts[tenant_id]`` per tenant, sorted by arrival.
 
     Users work in sessions of one to four meetings. With ``duration_s`` > 0, arrivals spread over that
-    many (simulated) seconds; tenants in ``bursty`` send their meetings in bursts at the top of a
-    minute, which is what trips a low calls-per-minute limit.
+    many (simulated) seconds; a tenant in ``bursty`` sends its meetings in bursts of ``bursty[tenant]``
+    within a few seconds of the start of a minute, which is what trips a calls-per-minute limit.
     """
     rng = random.Random(seed)
-    bursty = set(bursty)
+    bursts = dict(bursty or {})
     meetings: list[Meeting] = []
     for tenant_id, count in counts.items():
         if tenant_id not in _LINES:
@@ -526,8 +526,8 @@ def sample_meetings(
             session_left -= 1
             if duration_s <= 0:
                 arrival = 0.0
-            elif tenant_id in bursty:
-                if i % 12 == 0:
+            elif tenant_id in bursts:
+                if i % max(1, bursts[tenant_id]) == 0:
                     burst_at = float(int(rng.uniform(0, duration_s) // 60) * 60)
                 arrival = burst_at + rng.uniform(0, 5)
             else:

@@ -1,0 +1,115 @@
+"""``netra demo`` end to end: the console command in a child process, a temporary HOME, no OpenAI key.
+
+The demo starts the embedded server itself (``netra serve`` in a grandchild process, chDB under
+``$HOME/.netra/demo``), runs the workload through the real ``openai`` client against the local
+simulated endpoint, and prints the report it reads back through ``Netra.usage``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from netra_server.testing import run_server
+
+from netra.usage import UsageClient
+
+TENANT_ROWS = {"Apex Legal": "apex-legal", "Stratex Consulting": "stratex-consulting", "TechStart Inc": "techstart-inc"}
+
+
+def _env(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("NETRA_OTLP_ENDPOINT", "NETRA_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL", "NETRA_DEMO_DIR")}
+    env.update(HOME=str(home), COLUMNS="160", PYTHONUNBUFFERED="1", **extra)
+    return env
+
+
+def _demo(env: dict[str, str], *args: str) -> str:
+    cmd = [sys.executable, "-m", "netra.cli", "demo", "--meetings", "30", "--latency-scale", "0.05", "--port", "0",
+           "--exit", *args]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def _rows(out: str) -> dict[str, list[str]]:
+    """The report table's first line per tenant, split into cells."""
+    rows = {}
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.strip().strip("│").split("│")]
+        for name in TENANT_ROWS:
+            if cells and cells[0] == name:
+                rows[TENANT_ROWS[name]] = cells
+    return rows
+
+
+def _number(cell: str) -> float:
+    return float(re.sub(r"[$,s ]", "", cell))
+
+
+@pytest.mark.slow
+def test_demo_starts_the_embedded_server_and_prints_the_report(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    out = _demo(env)
+    assert "Starting the embedded Netra server" in out
+    assert "No OPENAI_API_KEY: calling the local OpenAI-compatible endpoint" in out
+    rows = _rows(out)
+    assert set(rows) == set(TENANT_ROWS.values()), out
+    # Tenant, Tier, Requests, Limited, Sessions, Tokens, Cost, P95, SLA, status
+    assert [rows[t][1] for t in ("apex-legal", "stratex-consulting", "techstart-inc")] == [
+        "enterprise", "professional", "starter"]
+    assert [rows[t][8] for t in ("apex-legal", "stratex-consulting", "techstart-inc")] == [
+        "P95 < 2 s", "P95 < 3 s", "best effort"]
+    served = sum(int(_number(r[2])) for r in rows.values())
+    limited = sum(int(_number(r[3])) for r in rows.values())
+    assert served + limited == 30
+    assert all(_number(r[5]) > 0 and _number(r[6]) > 0 for r in rows.values())
+    assert re.search(r"Cost check: the server's total \$[\d.]+ matches the sum of the \d+ per-call costs", out)
+    assert re.search(r"Dashboard: http://127\.0\.0\.1:\d+/", out)
+    assert "Summarizing 30 meetings" in out
+
+    key_file = tmp_path / ".netra" / "demo" / "api-key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert (tmp_path / ".netra" / "demo" / "data").is_dir()
+
+    # a second run on the same data: the report covers this run only, the first run's data is still there
+    out2 = _demo(env)
+    rows2 = _rows(out2)
+    assert sum(int(_number(r[2])) + int(_number(r[3])) for r in rows2.values()) == 30
+    assert [rows2[t][2:7] for t in rows2] == [rows[t][2:7] for t in rows]  # deterministic workload
+
+
+@pytest.mark.slow
+def test_demo_against_a_running_server_reports_what_the_server_stores(tmp_path: Path) -> None:
+    with run_server(tmp_path / "srv", subprocess=True) as srv:
+        start = datetime.now(UTC) - timedelta(seconds=1)
+        out = _demo(_env(tmp_path, NETRA_OTLP_ENDPOINT=srv.base_url, NETRA_API_KEY=srv.api_key))
+        end = datetime.now(UTC) + timedelta(seconds=1)
+        assert f"Using the Netra server at {srv.base_url}" in out
+        rows = _rows(out)
+        with UsageClient(srv.base_url, srv.api_key) as usage:
+            for tenant, cells in rows.items():
+                got = usage.get_tenant_usage(tenant, start, end)
+                assert got is not None
+                assert int(_number(cells[2])) == got.request_count
+                assert int(_number(cells[4])) == got.session_count
+                assert int(_number(cells[5])) == got.token_count
+                assert _number(cells[6]) == pytest.approx(got.total_cost, abs=1e-6)  # printed with 6 decimals
+            rules = srv.client().get("/api/alerts/rules").json()["data"]
+            names = sorted(r["name"] for r in rules)
+            assert len(names) == 2 and names[0].startswith("apex-legal") and names[1].startswith("stratex-consulting")
+
+
+def test_demo_refuses_an_endpoint_without_a_working_key(tmp_path: Path) -> None:
+    with run_server(tmp_path / "srv", subprocess=True) as srv:
+        env = _env(tmp_path, NETRA_OTLP_ENDPOINT=srv.base_url, NETRA_API_KEY="nk_000000000000_wrongwrongwrongwrongwrong")
+        proc = subprocess.run([sys.executable, "-m", "netra.cli", "demo", "--meetings", "3", "--exit"], env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode != 0
+        assert "needs an admin API key in NETRA_API_KEY" in proc.stderr
