@@ -208,10 +208,17 @@ class Netra(metaclass=_NetraMeta):
             if prices:
                 from netra import pricing
 
-                pricing.set_price_overrides(prices)
+                pricing.set_price_overrides(prices)  # validates: a bad price raises before anything starts
                 _state.prices_set = True
+            try:
+                pipeline = _pipeline.build(cfg, span_exporter, _state.own_provider)
+            except BaseException:
+                if _state.prices_set:
+                    _state.prices_set = False
+                    from netra import pricing
 
-            pipeline = _pipeline.build(cfg, span_exporter, _state.own_provider)
+                    pricing.clear_price_overrides()
+                raise
             _state.pipeline = pipeline
             _state.provider = pipeline.provider
             if pipeline.own_provider:
@@ -231,7 +238,8 @@ class Netra(metaclass=_NetraMeta):
             if not _state.atexit_registered:
                 atexit.register(_atexit_shutdown)
                 _state.atexit_registered = True
-            threading.Thread(target=_warm_prices, name="netra-price-warmup", daemon=True).start()
+            if _state.instrumentors:  # they price each call: load the price table now, off the hot path
+                threading.Thread(target=_warm_prices, name="netra-price-warmup", daemon=True).start()
             logger.debug("Netra: initialised, exporting to %s", cfg.traces_endpoint)
 
     @classmethod

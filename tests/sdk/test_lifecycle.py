@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 from decimal import Decimal
 
 import pytest
@@ -117,7 +116,6 @@ def test_usage_client_is_lazy_and_closed_on_shutdown() -> None:
         Netra.usage  # noqa: B018
     Netra.init(endpoint="http://127.0.0.1:9/telemetry", api_key="k-123", span_exporter=InMemorySpanExporter(),
                instruments=set())
-    assert "netra.usage" not in sys.modules or True  # imported on first use below
     client = Netra.usage
     assert client is Netra.usage
     assert type(client).__name__ == "UsageClient"
@@ -138,7 +136,12 @@ def test_prices_are_passed_to_the_price_table() -> None:
 
 
 def test_bad_arguments_say_what_to_fix() -> None:
+    from netra import pricing
     from netra._config import ConfigError
+
+    with pytest.raises(ValueError, match="input_per_mtok"):
+        Netra.init(prices={"x": {"input_per_mtok": 1}}, span_exporter=InMemorySpanExporter(), instruments=set())
+    assert pricing.calculate_cost("x", input_tokens=1).cost is None
 
     with pytest.raises(ConfigError, match="http:// or https://"):
         Netra.init(endpoint="localhost:4318", instruments=set())
