@@ -2,4 +2,5 @@
 
 from netra_server.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # not in the parser processes (spawn imports this module as __mp_main__)
+    raise SystemExit(main())

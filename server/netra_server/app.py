@@ -37,7 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from netra_server.auth import AuthContext, KeyManager
 from netra_server.config import Settings
 from netra_server.ingest import GroupCommitter, Overloaded
-from netra_server.otlp import OtlpError, build_rows, decode_request
+from netra_server.otlp import OtlpError, parse_export
 from netra_server.store import Project, Store, StoreError, open_store
 from netra_server.validation import BadRequest, CursorCodec
 
@@ -59,6 +59,8 @@ class ServerState:
     #: The admin key created at this start (first start only), else None.
     bootstrap_key: str | None = None
     owns_store: bool = True
+    #: Parser processes for large export requests (None: parse in this process).
+    parsers: Any = None
 
 
 @dataclass
@@ -171,12 +173,15 @@ async def receive_traces(request: Request) -> Response:
     encoding = request.headers.get("content-encoding", "")
     now_ms = time.time_ns() // 1_000_000
 
-    def parse() -> Any:
-        req = decode_request(body, ctype, encoding, limits)
-        return build_rows(req, ctx.project_id, limits, now_ms)
-
     try:
-        batch = await asyncio.to_thread(parse) if len(body) > 65536 else parse()
+        if len(body) <= 65536:
+            batch = parse_export(body, ctype, encoding, limits, ctx.project_id, now_ms)
+        elif state.parsers is not None:
+            batch = await asyncio.get_running_loop().run_in_executor(
+                state.parsers, parse_export, body, ctype, encoding, limits, ctx.project_id, now_ms
+            )
+        else:
+            batch = await asyncio.to_thread(parse_export, body, ctype, encoding, limits, ctx.project_id, now_ms)
     except OtlpError as exc:
         return _otlp_error(exc.status, exc.message, is_json)
     try:
@@ -216,6 +221,14 @@ _OTLP_OPENAPI: dict[str, Any] = {
         "503": {"description": "the store is unavailable; retry after Retry-After seconds"},
     },
 }
+
+
+def _warm_parser() -> None:
+    """Import the parser (and the price table) in a parser process before the first request."""
+    import netra_server.otlp  # noqa: F401
+    from netra.pricing import warm_up
+
+    warm_up()
 
 
 # -- lifecycle ---------------------------------------------------------------------------------------
@@ -271,6 +284,14 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
         committer.start()
         cursors = CursorCodec(await st.run(st.secret))
         state = ServerState(settings, st, keys, committer, cursors, project, key, owns)
+        workers = settings.resolved_parse_workers()
+        if workers:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            state.parsers = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+            loop = asyncio.get_running_loop()
+            await asyncio.gather(*(loop.run_in_executor(state.parsers, _warm_parser) for _ in range(workers)))
         app.state.netra = state
         try:
             for fn in hooks.on_startup:
@@ -283,6 +304,8 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
                 except Exception:
                     log.exception("shutdown hook failed")
             await committer.stop()
+            if state.parsers is not None:
+                state.parsers.shutdown(wait=True, cancel_futures=True)
             app.state.netra = None
             if owns:
                 await asyncio.to_thread(st.close)

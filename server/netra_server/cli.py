@@ -58,6 +58,8 @@ def _add_serve(sub: Any) -> None:
     p.add_argument("--api-key", default=os.environ.get("NETRA_API_KEY"),
                    help="admin key to create on first start instead of a random one (env NETRA_API_KEY)")
     p.add_argument("--project-name", default="default", help="name of the project created on first start")
+    p.add_argument("--parse-workers", type=int, default=None,
+                   help="processes decoding large OTLP requests (default: one per core, at most 4; 0: none)")
     p.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
     p.add_argument("--no-alerts", action="store_true", help="do not evaluate alert rules here (one evaluator per store)")
     p.set_defaults(func=serve)
@@ -74,6 +76,7 @@ def _settings(args: argparse.Namespace) -> Any:
         retention_days=getattr(args, "retention_days", None),
         api_key=getattr(args, "api_key", None),
         project_name=getattr(args, "project_name", "default"),
+        parse_workers=getattr(args, "parse_workers", None),
     )
 
 

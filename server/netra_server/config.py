@@ -69,8 +69,16 @@ class Settings:
     key_cache_seconds: float = 10.0
     #: Threads running store queries for the API.
     query_threads: int = 4
+    #: Processes that decode large OTLP requests (protobuf -> rows) beside the server process, so
+    #: ingest uses more than one core; 0 decodes in the server process. None: one per core, at most 4.
+    parse_workers: int | None = None
     #: Print the first-start banner (project and key) to stdout.
     announce: bool = True
+
+    def resolved_parse_workers(self) -> int:
+        if self.parse_workers is not None:
+            return max(0, self.parse_workers)
+        return min(4, os.cpu_count() or 1) if (os.cpu_count() or 1) > 1 else 0
 
     def resolved_store_url(self) -> str:
         if self.store_url:

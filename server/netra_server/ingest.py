@@ -73,7 +73,7 @@ class GroupCommitter:
         return self._pending_spans
 
     async def submit(self, data: bytes, spans: int) -> None:
-        """Write ``data`` (JSONEachRow) in the next group commit; returns when it is durable."""
+        """Write ``data`` (rows from build_rows) in the next group commit; returns when it is durable."""
         if spans == 0:
             return
         if self._stopping or self._wakeup is None:

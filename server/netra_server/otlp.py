@@ -25,7 +25,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from netra import semconv
 from netra_server.config import Limits
 
-__all__ = ["IngestBatch", "OtlpError", "build_rows", "decode_request"]
+__all__ = ["SPAN_COLUMNS", "IngestBatch", "OtlpError", "build_rows", "decode_request", "parse_export"]
 
 
 class OtlpError(Exception):
@@ -36,14 +36,56 @@ class OtlpError(Exception):
         self.status = status
         self.message = message
 
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable across the parser processes
+        return (OtlpError, (self.status, self.message))
+
 
 @dataclass
 class IngestBatch:
+    #: ``JSONCompactEachRow`` rows of :data:`SPAN_COLUMNS`.
     data: bytes
     span_count: int
     rejected: int
     rejected_message: str
 
+
+#: The columns of a row built by :func:`build_rows`, in order (``JSONCompactEachRow``).
+SPAN_COLUMNS: tuple[str, ...] = (
+    "project_id",
+    "tenant_id",
+    "start_time",
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "end_time",
+    "duration_ns",
+    "name",
+    "kind",
+    "span_type",
+    "session_id",
+    "user_id",
+    "service",
+    "environment",
+    "scope_name",
+    "status_code",
+    "status_message",
+    "model",
+    "provider",
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "reasoning_tokens",
+    "cost",
+    "cost_source",
+    "cost_unknown",
+    "has_usage",
+    "covered",
+    "attributes",
+    "resource_attributes",
+    "events",
+    "links",
+    "ingested_at",
+)
 
 _KINDS = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
 _STATUS = ("UNSET", "OK", "ERROR")
@@ -143,16 +185,13 @@ def decode_request(body: bytes, content_type: str, content_encoding: str, limits
 # -- values -----------------------------------------------------------------------------------------
 
 
+_SCALARS = frozenset(("string_value", "int_value", "double_value", "bool_value"))
+
+
 def _any(v: Any) -> Any:
     kind = v.WhichOneof("value")
-    if kind == "string_value":
-        return v.string_value
-    if kind == "int_value":
-        return v.int_value
-    if kind == "double_value":
-        return v.double_value
-    if kind == "bool_value":
-        return v.bool_value
+    if kind in _SCALARS:
+        return getattr(v, kind)
     if kind == "array_value":
         return [_any(x) for x in v.array_value.values]
     if kind == "kvlist_value":
@@ -164,6 +203,27 @@ def _any(v: Any) -> Any:
 
 def _attrs(kvs: Any) -> dict[str, Any]:
     return {kv.key: _any(kv.value) for kv in kvs}
+
+
+def _attrs_checked(kvs: Any, limit: int, span_name: str) -> dict[str, Any]:
+    """Attributes as a dict, raising OtlpError for a value over ``limit`` bytes."""
+    out: dict[str, Any] = {}
+    quarter = limit // 4
+    for kv in kvs:
+        v = kv.value
+        kind = v.WhichOneof("value")
+        if kind == "string_value":
+            s = v.string_value
+            if len(s) > quarter:
+                _check_size(kv.key, s, limit, span_name)
+            out[kv.key] = s
+        elif kind in _SCALARS:
+            out[kv.key] = getattr(v, kind)
+        else:
+            value = _any(v)
+            _check_size(kv.key, value, limit, span_name)
+            out[kv.key] = value
+    return out
 
 
 def _first(attrs: dict[str, Any], keys: tuple[str, ...], fallback: dict[str, Any] | None = None) -> str:
@@ -303,9 +363,7 @@ def build_rows(req: ExportTraceServiceRequest, project_id: str, limits: Limits, 
     reason = ""
     dumps = orjson.dumps
     for rs in req.resource_spans:
-        res_attrs = _attrs(rs.resource.attributes)
-        for k, v in res_attrs.items():
-            _check_size(k, v, max_attr, "(resource)")
+        res_attrs = _attrs_checked(rs.resource.attributes, max_attr, "(resource)")
         service = str(res_attrs.get("service.name", ""))
         environment = _first(res_attrs, _ENV_KEYS)
         res_json = dumps(res_attrs).decode()
@@ -324,9 +382,7 @@ def build_rows(req: ExportTraceServiceRequest, project_id: str, limits: Limits, 
                     reason = "spans need a start time between 2000 and 2261 (start_time_unix_nano)"
                     continue
                 end_ns = min(max(sp.end_time_unix_nano, start_ns), _MAX_START_NS)
-                attrs = _attrs(sp.attributes)
-                for k, v in attrs.items():
-                    _check_size(k, v, max_attr, sp.name)
+                attrs = _attrs_checked(sp.attributes, max_attr, sp.name)
                 span_type = str(attrs.get(semconv.SPAN_TYPE, "")).strip().lower()
                 if span_type not in _SPAN_TYPES:
                     span_type = span_type[:32]
@@ -377,50 +433,56 @@ def build_rows(req: ExportTraceServiceRequest, project_id: str, limits: Limits, 
                 events = [
                     {"name": e.name, "timestamp": e.time_unix_nano, "attributes": _attrs(e.attributes)}
                     for e in sp.events
-                ]
+                ] if len(sp.events) else None
                 links = [
                     {"trace_id": ln.trace_id.hex(), "span_id": ln.span_id.hex(), "attributes": _attrs(ln.attributes)}
                     for ln in sp.links
+                ] if len(sp.links) else None
+                row = [
+                    project_id,
+                    _first(attrs, _TENANT_KEYS, res_attrs),
+                    _ts(start_ns),
+                    tid.hex(),
+                    sid.hex(),
+                    sp.parent_span_id.hex() if len(sp.parent_span_id) == 8 else "",
+                    _ts(end_ns),
+                    end_ns - start_ns,
+                    sp.name,
+                    _KINDS[sp.kind] if 0 <= sp.kind < len(_KINDS) else "UNSPECIFIED",
+                    span_type,
+                    _first(attrs, _SESSION_KEYS, res_attrs),
+                    _first(attrs, _USER_KEYS, res_attrs),
+                    service,
+                    env,
+                    scope_name,
+                    _STATUS[status_code] if 0 <= status_code < 3 else "UNSET",
+                    sp.status.message,
+                    model,
+                    provider,
+                    i_tok,
+                    o_tok,
+                    cached,
+                    reasoning,
+                    _cost_str(cost) if cost is not None else None,
+                    cost_source,
+                    int(cost_unknown),
+                    int(has_usage),
+                    int(_truthy(attrs.get(semconv.USAGE_COVERED, False))),
+                    dumps(attrs).decode(),
+                    res_json,
+                    dumps(events).decode() if events else "[]",
+                    dumps(links).decode() if links else "[]",
+                    ingested,
                 ]
-                row = {
-                    "project_id": project_id,
-                    "tenant_id": _first(attrs, _TENANT_KEYS, res_attrs),
-                    "start_time": _ts(start_ns),
-                    "trace_id": tid.hex(),
-                    "span_id": sid.hex(),
-                    "parent_span_id": sp.parent_span_id.hex() if len(sp.parent_span_id) == 8 else "",
-                    "end_time": _ts(end_ns),
-                    "duration_ns": end_ns - start_ns,
-                    "name": sp.name,
-                    "kind": _KINDS[sp.kind] if 0 <= sp.kind < len(_KINDS) else "UNSPECIFIED",
-                    "span_type": span_type,
-                    "session_id": _first(attrs, _SESSION_KEYS, res_attrs),
-                    "user_id": _first(attrs, _USER_KEYS, res_attrs),
-                    "service": service,
-                    "environment": env,
-                    "scope_name": scope_name,
-                    "status_code": _STATUS[status_code] if 0 <= status_code < 3 else "UNSET",
-                    "status_message": sp.status.message,
-                    "model": model,
-                    "provider": provider,
-                    "input_tokens": i_tok,
-                    "output_tokens": o_tok,
-                    "cached_tokens": cached,
-                    "reasoning_tokens": reasoning,
-                    "cost": _cost_str(cost) if cost is not None else None,
-                    "cost_source": cost_source,
-                    "cost_unknown": int(cost_unknown),
-                    "has_usage": int(has_usage),
-                    "covered": int(_truthy(attrs.get(semconv.USAGE_COVERED, False))),
-                    "attributes": dumps(attrs).decode(),
-                    "resource_attributes": res_json,
-                    "events": dumps(events).decode() if events else "[]",
-                    "links": dumps(links).decode() if links else "[]",
-                    "ingested_at": ingested,
-                }
                 out.append(dumps(row))
     data = b"\n".join(out) + b"\n" if out else b""
     return IngestBatch(data, len(out), rejected, reason)
+
+
+def parse_export(body: bytes, content_type: str, content_encoding: str, limits: Limits, project_id: str,
+                 now_ms: int) -> IngestBatch:
+    """Body as received -> rows (what the receiver runs, in-process or in a parser process)."""
+    return build_rows(decode_request(body, content_type, content_encoding, limits), project_id, limits, now_ms)
 
 
 def gzip_bytes(data: bytes) -> bytes:

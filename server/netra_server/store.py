@@ -94,6 +94,8 @@ class Backend(Protocol):
 
     def insert_json_rows(self, table: str, data: bytes) -> None: ...
 
+    def insert_rows(self, table: str, columns: tuple[str, ...], data: bytes, fmt: str) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -171,8 +173,12 @@ class ChdbBackend:
             raise StoreError(str(exc).strip()) from exc
 
     def insert_json_rows(self, table: str, data: bytes) -> None:
+        self.insert_rows(table, (), data, "JSONEachRow")
+
+    def insert_rows(self, table: str, columns: tuple[str, ...], data: bytes, fmt: str) -> None:
+        cols = f" ({', '.join(columns)})" if columns else ""
         try:
-            with self._conn().send_insert(f"INSERT INTO {table}", "JSONEachRow") as ins:
+            with self._conn().send_insert(f"INSERT INTO {table}{cols}", fmt) as ins:
                 ins.append(data)
                 ins.finish()
         except StoreError:
@@ -244,8 +250,11 @@ class ClickHouseBackend:
             raise StoreError(str(exc).strip()) from exc
 
     def insert_json_rows(self, table: str, data: bytes) -> None:
+        self.insert_rows(table, (), data, "JSONEachRow")
+
+    def insert_rows(self, table: str, columns: tuple[str, ...], data: bytes, fmt: str) -> None:
         try:
-            self._client().raw_insert(table, insert_block=data, fmt="JSONEachRow")
+            self._client().raw_insert(table, column_names=list(columns) or None, insert_block=data, fmt=fmt)
         except Exception as exc:
             raise StoreError(str(exc).strip()) from exc
 
@@ -723,8 +732,11 @@ class Store:
     # -- spans: writes -----------------------------------------------------------------------------
 
     def insert_spans(self, data: bytes) -> None:
-        """Insert span rows (``JSONEachRow`` bytes as built by ``netra_server.otlp``)."""
-        self.insert_json_rows("netra_spans", data)
+        """Insert span rows (``IngestBatch.data`` from ``netra_server.otlp.build_rows``:
+        ``JSONCompactEachRow`` of ``SPAN_COLUMNS``); returns once they are durable."""
+        from netra_server.otlp import SPAN_COLUMNS
+
+        self.backend.insert_rows("netra_spans", SPAN_COLUMNS, data, "JSONCompactEachRow")
 
     # -- spans: reads ------------------------------------------------------------------------------
 

@@ -168,7 +168,7 @@ def run_server(
     data_dir = Path(tmp_path) / "netra-data"
     key = api_key or f"nk_{secrets.token_hex(6)}_{secrets.token_urlsafe(32)}"
     cfg = Settings(data_dir=data_dir, host="127.0.0.1", port=settings.pop("port", 0) or free_port(), api_key=key,
-                   announce=False)
+                   announce=False, parse_workers=0)
     cfg = replace(cfg, **settings)
     base_url = f"http://{cfg.host}:{cfg.port}"
 

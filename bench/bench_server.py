@@ -1,0 +1,311 @@
+"""Server benchmarks: ingest over OTLP/HTTP protobuf, and query latency over 1M and 10M spans.
+
+    .venv/bin/python bench/bench_server.py                 # everything (ingest, 1M, 10M)
+    .venv/bin/python bench/bench_server.py --ingest-only   # or --query-only, --sizes 1000000
+
+Ingest: `netra serve` runs in its own process (embedded chDB in a temporary folder). Spans are made by
+the real OpenTelemetry SDK (LLM-call-like spans with tenant/session/user, model, tokens, about a dozen
+attributes) and sent by ``--senders`` client processes in 512-span requests (the SDK's default batch):
+  * ``raw``: bodies pre-encoded with the real OTLP encoder (``opentelemetry-exporter-otlp-proto-common``,
+    the one the exporter uses), POSTed concurrently over keep-alive connections — the server's rate;
+  * ``exporter``: the real ``OTLPSpanExporter.export()`` in each client process (encoding included).
+Spans/s = spans acknowledged / wall time from first request to last acknowledgement (every request
+answers only once its spans are durable). The store is then checked: distinct spans == spans sent,
+after sending every request a second time (duplicate delivery).
+
+Query: N spans generated directly into a store (``INSERT ... SELECT FROM numbers()``: 100 tenants,
+4-span traces, 30 days, 1% of the spans inserted twice so ``FINAL`` has duplicates to collapse), then
+``Store.usage_totals`` for one tenant over the whole window (the ``/usage/tenants/{id}`` query), and
+the HTTP route itself through a running server, median of repeated runs.
+
+Budgets (docs/design.md): ingest >= 30,000 spans/s; tenant usage over 10M spans < 100 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+BATCH = 512
+KEY = "bench-key-0123456789abcdef"
+T0 = 1_767_225_600_000_000_000
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start_server(data_dir: Path, port: int, store_url: str | None = None) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "netra_server", "serve", "--data-dir", str(data_dir), "--port", str(port),
+           "--api-key", KEY]
+    if store_url:
+        cmd += ["--store", store_url]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+def _make_spans(sender: int, n_batches: int) -> list[Any]:
+    """ReadableSpan batches from the real SDK (LLM-call-like spans)."""
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+
+    class Keep(SpanExporter):
+        def __init__(self) -> None:
+            self.spans: list[Any] = []
+
+        def export(self, spans: Any) -> SpanExportResult:
+            self.spans.extend(spans)
+            return SpanExportResult.SUCCESS
+
+    keep = Keep()
+    tp = TracerProvider(resource=Resource.create({"service.name": "bench", "deployment.environment.name": "bench"}))
+    tp.add_span_processor(SimpleSpanProcessor(keep))
+    tr = tp.get_tracer("bench")
+    for i in range(n_batches * BATCH):
+        s = tr.start_span("chat gpt-4o-mini", attributes={
+            "netra.tenant_id": f"tenant-{(sender * 7 + i) % 50}", "netra.session_id": f"s-{sender}-{i // 20}",
+            "netra.user_id": f"u-{i % 200}", "netra.span.type": "GENERATION", "gen_ai.provider.name": "openai",
+            "gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o-mini", "gen_ai.response.model": "gpt-4o-mini",
+            "gen_ai.usage.input_tokens": 100 + i % 900, "gen_ai.usage.output_tokens": 10 + i % 300,
+            "gen_ai.usage.cost": 0.0001 + (i % 10) * 1e-6, "netra.cost.source": "price_table:0.2.3",
+            "gen_ai.response.finish_reasons": ["stop"],
+        })
+        s.end()
+    tp.shutdown()
+    return [keep.spans[b * BATCH:(b + 1) * BATCH] for b in range(n_batches)]
+
+
+def _sender(args: tuple[int, int, str, str, Any, Any]) -> tuple[int, float, float]:
+    sender, n_batches, url, mode, ready, go = args
+    batches = _make_spans(sender, n_batches)
+    if mode == "raw":
+        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+        bodies = [encode_spans(b).SerializeToString() for b in batches]
+        client = httpx.Client(headers={"x-api-key": KEY, "content-type": "application/x-protobuf"}, timeout=120)
+        ready.wait()
+        go.wait()
+        t0 = time.perf_counter()
+        sent = 0
+        for body in bodies + bodies:  # every request twice: duplicate delivery
+            r = client.post(url, content=body)
+            r.raise_for_status()
+            sent += BATCH
+        return sent, t0, time.perf_counter()
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
+    exp = OTLPSpanExporter(endpoint=url, headers={"x-api-key": KEY}, timeout=120)
+    ready.wait()
+    go.wait()
+    t0 = time.perf_counter()
+    sent = 0
+    for b in batches:
+        if exp.export(b) is not SpanExportResult.SUCCESS:
+            raise RuntimeError("export failed")
+        sent += len(b)
+    return sent, t0, time.perf_counter()
+
+
+def bench_ingest(senders: int, batches_per_sender: int, mode: str) -> dict[str, float]:
+    tmp = Path(tempfile.mkdtemp(prefix="netra-bench-ingest-"))
+    port = _free_port()
+    proc = _start_server(tmp / "data", port)
+    try:
+        ctx = mp.get_context("spawn")
+        with ctx.Manager() as mgr:
+            ready = mgr.Barrier(senders + 1)
+            go = mgr.Event()
+            with ctx.Pool(senders) as pool:
+                url = f"http://127.0.0.1:{port}/v1/traces"
+                res = pool.map_async(_sender, [(i, batches_per_sender, url, mode, ready, go) for i in range(senders)])
+                ready.wait()
+                go.set()
+                results = res.get(timeout=1800)
+        import psutil
+
+        server = psutil.Process(proc.pid)
+        cpu = sum(sum(p.cpu_times()[:2]) for p in [server, *server.children(recursive=True)])
+        sent = sum(r[0] for r in results)
+        start = min(r[1] for r in results)
+        end = max(r[2] for r in results)
+        unique = senders * batches_per_sender * BATCH
+        with httpx.Client(headers={"x-api-key": KEY}, timeout=120) as c:
+            total = c.get(f"http://127.0.0.1:{port}/api/usage/summary", params={"groupBy": "day"}).json()["data"]["total"]
+        assert total["spanCount"] == unique, (total, unique)
+        assert total["requestsCount"] == unique
+        return {"spans_sent": sent, "unique": unique, "seconds": end - start, "spans_per_s": sent / (end - start),
+                "server_cpu_us_per_span": cpu / sent * 1e6}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+GEN_SQL = """
+INSERT INTO netra_spans (project_id, tenant_id, start_time, trace_id, span_id, parent_span_id, end_time, duration_ns,
+    name, kind, span_type, session_id, user_id, service, environment, scope_name, status_code, status_message, model,
+    provider, input_tokens, output_tokens, cached_tokens, reasoning_tokens, cost, cost_source, cost_unknown, has_usage,
+    covered, attributes, resource_attributes, events, links, ingested_at)
+SELECT
+    {p:String},
+    concat('tenant-', toString(intDiv(number, 4) % 100)),
+    fromUnixTimestamp64Nano(toInt64({t0:Int64} + intDiv(number, 4) * {step:Int64} + number % 4), 'UTC'),
+    lower(leftPad(hex(intDiv(number, 4)), 32, '0')),
+    lower(leftPad(hex(number + 1), 16, '0')),
+    if(number % 4 = 0, '', lower(leftPad(hex(intDiv(number, 4) * 4 + 1), 16, '0'))),
+    fromUnixTimestamp64Nano(toInt64({t0:Int64} + intDiv(number, 4) * {step:Int64} + 5000000 + cityHash64(number) % 2000000000), 'UTC'),
+    toInt64(5000000 + cityHash64(number) % 2000000000),
+    if(number % 4 = 0, 'handle', 'chat gpt-4o-mini'),
+    'INTERNAL', if(number % 4 = 0, 'span', 'generation'),
+    concat('s-', toString(intDiv(number, 40))),
+    concat('u-', toString(intDiv(number, 4) % 1000)),
+    'bench', 'bench', 'bench',
+    if(cityHash64(number, 1) % 100 = 0, 'ERROR', 'UNSET'), '',
+    if(number % 4 = 0, '', 'gpt-4o-mini'), if(number % 4 = 0, '', 'openai'),
+    if(number % 4 = 0, 0, 100 + cityHash64(number, 2) % 900),
+    if(number % 4 = 0, 0, 10 + cityHash64(number, 3) % 300),
+    0, 0,
+    if(number % 4 = 0, NULL, toDecimal64((100 + cityHash64(number, 2) % 900) * 0.00000015
+        + (10 + cityHash64(number, 3) % 300) * 0.0000006, 10)),
+    if(number % 4 = 0, '', 'price_table:0.2.3'), 0,
+    if(number % 4 = 0, 0, 1),
+    if(number % 4 = 1, 1, 0),
+    '{}', '{}', '[]', '[]', now64(3)
+FROM numbers({start:UInt64}, {n:UInt64})
+"""
+
+
+def bench_query(n: int, repeats: int = 15) -> dict[str, float]:
+    from netra_server.app import prepare_store
+    from netra_server.config import Settings
+    from netra_server.store import Window
+
+    tmp = Path(tempfile.mkdtemp(prefix="netra-bench-query-"))
+    settings = Settings(data_dir=tmp / "data", api_key=KEY, announce=False)
+    store, project, _ = prepare_store(settings)
+    out: dict[str, float] = {"spans": n}
+    try:
+        t = time.perf_counter()
+        chunk = 2_000_000
+        step = 30 * 86_400 * 1_000_000_000 // (n // 4)
+        for start in range(0, n, chunk):
+            store.command(GEN_SQL, {"p": project.project_id, "t0": T0, "step": step, "start": start, "n": min(chunk, n - start)})
+        dups = n // 100
+        store.command(GEN_SQL, {"p": project.project_id, "t0": T0, "step": step, "start": 0, "n": dups})
+        out["generate_s"] = time.perf_counter() - t
+        physical = store.query("SELECT count() AS c FROM netra_spans")[0]["c"]
+        assert physical == n + dups
+        assert store.count_spans(project.project_id) == n
+        window = Window(T0, T0 + 31 * 86_400 * 1_000_000_000)
+        tenant_spans = n // 100
+
+        def timed(fn: Any) -> float:
+            fn()  # warm
+            samples = []
+            for _ in range(repeats):
+                t = time.perf_counter()
+                fn()
+                samples.append(time.perf_counter() - t)
+            return statistics.median(samples) * 1000
+
+        totals = store.usage_totals(project.project_id, window, tenant_id="tenant-7")
+        assert totals.span_count == tenant_spans, totals  # exact: the duplicates of tenant-7 counted once
+        assert totals.request_count == tenant_spans // 2
+        out["tenant_usage_ms"] = timed(lambda: store.usage_totals(project.project_id, window, tenant_id="tenant-7"))
+        out["session_usage_ms"] = timed(lambda: store.usage_totals(project.project_id, window, session_id="s-12345"))
+        out["summary_by_tenant_ms"] = timed(lambda: store.usage_summary(project.project_id, "tenant", window))
+        from netra_server.store import TraceQuery
+
+        out["list_traces_tenant_ms"] = timed(
+            lambda: store.list_traces(project.project_id, TraceQuery(window=window, tenant_id="tenant-7", limit=50))
+        )
+        out["latency_per_tenant_ms"] = timed(lambda: store.latency_stats(project.project_id, window))
+    finally:
+        store.close()
+    # the HTTP route end to end (server process on the same folder)
+    port = _free_port()
+    proc = _start_server(tmp / "data", port)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"x-api-key": KEY}, timeout=60) as c:
+            params = {"startTime": "2026-01-01T00:00:00Z", "endTime": "2026-02-01T00:00:00Z"}
+
+            def route() -> None:
+                r = c.get("/usage/tenants/tenant-7", params=params)
+                r.raise_for_status()
+
+            route()
+            samples = []
+            for _ in range(repeats):
+                t = time.perf_counter()
+                route()
+                samples.append(time.perf_counter() - t)
+            out["tenant_usage_http_ms"] = statistics.median(samples) * 1000
+            assert c.get("/usage/tenants/tenant-7", params=params).json()["data"]["requestsCount"] == tenant_spans // 2
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ingest-only", action="store_true")
+    ap.add_argument("--query-only", action="store_true")
+    ap.add_argument("--senders", type=int, default=4)
+    ap.add_argument("--batches", type=int, default=60, help="512-span requests per sender")
+    ap.add_argument("--sizes", default="1000000,10000000")
+    ap.add_argument("--modes", default="raw,exporter", help="ingest modes: raw, exporter")
+    args = ap.parse_args()
+    print(f"cores: {os.cpu_count()}  python: {sys.version.split()[0]}")
+    ok = True
+    if not args.query_only:
+        for mode in args.modes.split(","):
+            r = bench_ingest(args.senders, args.batches, mode)
+            print(f"ingest [{mode:8}] {args.senders} senders x {args.batches} x {BATCH} spans "
+                  f"(+ the same again as duplicates: {mode == 'raw'}): {r['spans_sent']:,} spans in {r['seconds']:.2f} s "
+                  f"= {r['spans_per_s']:,.0f} spans/s; stored distinct {r['unique']:,}; server CPU (all its processes, "
+                  f"incl. startup) {r['server_cpu_us_per_span']:.0f} us/span")
+            if mode == "raw":
+                ok &= r["spans_per_s"] >= 30_000
+    if not args.ingest_only:
+        for n in (int(x) for x in args.sizes.split(",")):
+            r = bench_query(n)
+            print(f"query over {n:,} spans (generated in {r['generate_s']:.1f} s, 1% duplicated): "
+                  f"tenant usage {r['tenant_usage_ms']:.1f} ms (HTTP route {r['tenant_usage_http_ms']:.1f} ms), "
+                  f"session usage {r['session_usage_ms']:.1f} ms, summary by tenant {r['summary_by_tenant_ms']:.1f} ms, "
+                  f"list traces (tenant) {r['list_traces_tenant_ms']:.1f} ms, latency per tenant {r['latency_per_tenant_ms']:.1f} ms")
+            if n >= 10_000_000:
+                ok &= r["tenant_usage_ms"] < 100
+    print("budgets:", "OK" if ok else "NOT MET")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
