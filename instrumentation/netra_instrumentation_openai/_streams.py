@@ -228,6 +228,10 @@ class StreamState:
         except Exception as error:
             log_failure("ending a stream span", error)
             call.end_quietly()
+        finally:
+            # the response holds our body hook, which holds this state: break the cycle
+            call.http_response = None
+            self.final = self.usage = None
 
     def _chunk_attributes(self, attrs: Attributes) -> tuple[Any, str | None]:
         if self.response_id is not None:
