@@ -294,13 +294,14 @@ def openai_client(latency_scale: float, say: Any) -> Iterator[tuple[Any, str]]:
         say("Calling OpenAI (OPENAI_API_KEY is set): these are real, billed API calls")
         yield openai.OpenAI(), "OpenAI API"
         return
-    from netra_server.demo.fake_openai import FakeOpenAIConfig, FakeOpenAIServer
+    from netra_server.demo.fake_openai import serve_fake_openai_process
 
-    with FakeOpenAIServer(config=FakeOpenAIConfig(latency_scale=latency_scale)) as fake:
-        client = openai.OpenAI(base_url=fake.base_url, api_key="sk-local-demo", max_retries=2, timeout=60)
-        say(f"No OPENAI_API_KEY: calling the local OpenAI-compatible endpoint {fake.base_url} "
+    # in its own process, so the demo's many client threads do not slow the simulated model down
+    with serve_fake_openai_process(latency_scale=latency_scale) as base_url:
+        client = openai.OpenAI(base_url=base_url, api_key="sk-local-demo", max_retries=2, timeout=60)
+        say(f"No OPENAI_API_KEY: calling the local OpenAI-compatible endpoint {base_url} "
             "(simulated model, realistic tokens and latency)")
-        yield client, f"local simulated endpoint ({fake.base_url})"
+        yield client, f"local simulated endpoint ({base_url})"
 
 
 def run_workload(
@@ -419,27 +420,27 @@ def print_report(console: Any, reports: Sequence[TenantReport], notes: Sequence[
     from rich.table import Table
 
     table = Table(title="MeetingMind: usage per tenant, read back through Netra.usage", title_justify="left")
-    for col in ("Tenant", "Tier", "Requests", "Limited", "Sessions", "Tokens", "Cost (USD)", "P95", "SLA", "SLA status"):
-        table.add_column(col, justify="left" if col in ("Tenant", "Tier", "SLA", "SLA status") else "right")
+    for col in ("Tenant", "Tier", "Requests", "Limited", "Sessions", "Tokens", "Cost (USD)", "P95", "SLA", "Status",
+                "Slow calls"):
+        table.add_column(col, justify="left" if col in ("Tenant", "Tier", "SLA", "Status") else "right")
     for r in reports:
         if r.sla_ms is None:
-            status = "-"
-        elif r.sla_met:
-            status = f"[green]met[/] ({r.sla_breaches} slow calls)"
+            status, slow = "-", "-"
         else:
-            status = f"[red]BREACHED[/] ({r.sla_breaches} slow calls)"
+            status = "[green]met[/]" if r.sla_met else "[red]BREACHED[/]"
+            slow = f"{r.sla_breaches:,}"
         p95 = "-" if r.p95_ms is None else f"{r.p95_ms / 1000:.2f} s"
         sla = "best effort" if r.sla_ms is None else f"P95 < {r.sla_ms / 1000:g} s"
         table.add_row(r.name, r.tier, f"{r.requests:,}", f"{r.rate_limited:,}", f"{r.sessions:,}",
-                      f"{r.tokens:,}", _money(r.cost), p95, sla, status)
+                      f"{r.tokens:,}", _money(r.cost), p95, sla, status, slow)
     table.add_section()
     table.add_row("Total", "", f"{sum(r.requests for r in reports):,}", f"{sum(r.rate_limited for r in reports):,}",
                   f"{sum(r.sessions for r in reports):,}", f"{sum(r.tokens for r in reports):,}",
-                  _money(sum(r.cost for r in reports)), "", "", "")
+                  _money(sum(r.cost for r in reports)), "", "", "", "")
     console.print()
     console.print(table)
     console.print("Limited: calls rejected by the tier's calls-per-minute limit (not sent, not billed). "
-                  "Slow calls: calls over the SLA latency.", highlight=False)
+                  "Slow calls: calls over the SLA's latency.", highlight=False)
     for note in notes:
         console.print(note, highlight=False)
 
@@ -452,7 +453,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
     console = Console(highlight=False)
     if not console.is_terminal and "COLUMNS" not in os.environ:
-        console = Console(highlight=False, width=130)  # a log file or a pipe: room for the report table
+        console = Console(highlight=False, width=150)  # a log file or a pipe: room for the report table
 
     def say(msg: str) -> None:
         console.print(f"[dim]·[/] {msg}")

@@ -74,6 +74,7 @@ __all__ = [
     "create_app",
     "main",
     "serve_fake_openai",
+    "serve_fake_openai_process",
     "tokenize",
 ]
 
@@ -1247,6 +1248,54 @@ def serve_fake_openai(
         yield server.base_url
     finally:
         server.stop()
+
+
+@contextmanager
+def serve_fake_openai_process(
+    port: int = 0, *, host: str = "127.0.0.1", latency_scale: float = 1.0, timeout: float = 30.0
+) -> Iterator[str]:
+    """Serve the endpoint from a child process for the ``with`` block; yields the base URL.
+
+    Use it when the caller itself is busy (many client threads): the simulated model then does not
+    compete with the caller for the interpreter lock, and its latency is what the profile says.
+    """
+    import subprocess
+
+    import httpx
+
+    if port == 0:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            port = int(s.getsockname()[1])
+    cmd = [sys.executable, "-m", "netra_server.demo.fake_openai", "--host", host, "--port", str(port),
+           "--latency-scale", str(latency_scale)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base_url = f"http://{host}:{port}/v1"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+                raise RuntimeError(f"the local OpenAI-compatible endpoint exited with {proc.returncode}: {err[-2000:]}")
+            try:
+                if httpx.get(base_url + "/models", timeout=1, trust_env=False).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the local OpenAI-compatible endpoint did not start on {host}:{port}")
+            time.sleep(0.05)
+        yield base_url
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
