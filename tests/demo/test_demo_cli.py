@@ -12,11 +12,12 @@ import re
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from netra_server.testing import run_server
+from netra_server.testing import RunningServer, run_server
 
 from netra.usage import UsageClient
 
@@ -85,31 +86,36 @@ def test_demo_starts_the_embedded_server_and_prints_the_report(tmp_path: Path) -
     assert [rows2[t][2:7] for t in rows2] == [rows[t][2:7] for t in rows]  # deterministic workload
 
 
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    with run_server(tmp_path_factory.mktemp("demo-srv"), subprocess=True) as server:
+        yield server
+
+
 @pytest.mark.slow
-def test_demo_against_a_running_server_reports_what_the_server_stores(tmp_path: Path) -> None:
-    with run_server(tmp_path / "srv", subprocess=True) as srv:
-        start = datetime.now(UTC) - timedelta(seconds=1)
-        out = _demo(_env(tmp_path, NETRA_OTLP_ENDPOINT=srv.base_url, NETRA_API_KEY=srv.api_key))
-        end = datetime.now(UTC) + timedelta(seconds=1)
-        assert f"Using the Netra server at {srv.base_url}" in out
-        rows = _rows(out)
-        with UsageClient(srv.base_url, srv.api_key) as usage:
-            for tenant, cells in rows.items():
-                got = usage.get_tenant_usage(tenant, start, end)
-                assert got is not None
-                assert int(_number(cells[2])) == got.request_count
-                assert int(_number(cells[4])) == got.session_count
-                assert int(_number(cells[5])) == got.token_count
-                assert _number(cells[6]) == pytest.approx(got.total_cost, abs=1e-6)  # printed with 6 decimals
-            rules = srv.client().get("/api/alerts/rules").json()["data"]
-            names = sorted(r["name"] for r in rules)
-            assert len(names) == 2 and names[0].startswith("apex-legal") and names[1].startswith("stratex-consulting")
+def test_demo_against_a_running_server_reports_what_the_server_stores(tmp_path: Path, srv: RunningServer) -> None:
+    start = datetime.now(UTC) - timedelta(seconds=1)
+    out = _demo(_env(tmp_path, NETRA_OTLP_ENDPOINT=srv.base_url, NETRA_API_KEY=srv.api_key))
+    end = datetime.now(UTC) + timedelta(seconds=1)
+    assert f"Using the Netra server at {srv.base_url}" in out
+    rows = _rows(out)
+    with UsageClient(srv.base_url, srv.api_key) as usage:
+        for tenant, cells in rows.items():
+            got = usage.get_tenant_usage(tenant, start, end)
+            assert got is not None
+            assert int(_number(cells[2])) == got.request_count
+            assert int(_number(cells[4])) == got.session_count
+            assert int(_number(cells[5])) == got.token_count
+            assert _number(cells[6]) == pytest.approx(got.total_cost, abs=1e-6)  # printed with 6 decimals
+        with srv.client() as http:
+            rules = http.get("/api/alerts/rules").json()["data"]
+        names = sorted(r["name"] for r in rules)
+        assert len(names) == 2 and names[0].startswith("apex-legal") and names[1].startswith("stratex-consulting")
 
 
-def test_demo_refuses_an_endpoint_without_a_working_key(tmp_path: Path) -> None:
-    with run_server(tmp_path / "srv", subprocess=True) as srv:
-        env = _env(tmp_path, NETRA_OTLP_ENDPOINT=srv.base_url, NETRA_API_KEY="nk_000000000000_wrongwrongwrongwrongwrong")
-        proc = subprocess.run([sys.executable, "-m", "netra.cli", "demo", "--meetings", "3", "--exit"], env=env,
-                              capture_output=True, text=True, timeout=120)
-        assert proc.returncode != 0
-        assert "needs an admin API key in NETRA_API_KEY" in proc.stderr
+def test_demo_refuses_an_endpoint_without_a_working_key(tmp_path: Path, srv: RunningServer) -> None:
+    env = _env(tmp_path, NETRA_OTLP_ENDPOINT=srv.base_url, NETRA_API_KEY="nk_000000000000_wrongwrongwrongwrongwrong")
+    proc = subprocess.run([sys.executable, "-m", "netra.cli", "demo", "--meetings", "3", "--exit"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "needs an admin API key in NETRA_API_KEY" in proc.stderr
