@@ -105,7 +105,9 @@ async def _auth(request: Request) -> AuthContext:
     key = _key_from(request)
     if not key:
         raise ApiError(401, "missing API key: send it as `x-api-key: <key>` or `Authorization: Bearer <key>`")
-    ctx = await state.store.run(state.keys.verify, key)
+    known, ctx = state.keys.cached(key)
+    if not known:
+        ctx = await state.store.run(state.keys.verify, key)
     if ctx is None:
         raise ApiError(401, "invalid or revoked API key")
     return ctx

@@ -126,6 +126,13 @@ class KeyManager:
         self.clear_cache()
         return rec
 
+    def cached(self, key: str) -> tuple[bool, AuthContext | None]:
+        """(True, the caller) if ``key`` was verified recently, else (False, None); never touches the store."""
+        hit = self._cache.get(_hash(key)) if key and len(key) <= 512 else None
+        if hit is not None and hit[0] > time.monotonic():
+            return True, hit[1]
+        return False, None
+
     def verify(self, key: str) -> AuthContext | None:
         """The caller behind ``key``, or None (unknown, wrong or revoked key)."""
         if not key or len(key) > 512:
