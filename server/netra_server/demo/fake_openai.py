@@ -262,7 +262,11 @@ _STOPWORDS: Final = frozenset(
     right good great thanks thank please summarize summary meeting transcript following provide
     include write concise brief detailed items item action decisions decision risks risk sentiment
     participants assistant helpful format bullet bullets points point list notes section sections
-    tenant tier features feature words""".split()
+    tenant tier features feature words expects expect wants asks moves means takes gets puts keeps
+    looks seems shows tells still already before extend object close respond third thirty fifteenth
+    monday tuesday wednesday thursday friday saturday sunday january february march april june july
+    august september october november december week weeks month months today tomorrow anything next days
+    morning afternoon evening hours minutes""".split()
 )
 _WHEN: Final = ("Friday", "end of week", "next Tuesday", "the next steering meeting", "month end", "Monday")
 _VERBS: Final = ("draft", "review", "send out", "update", "confirm", "estimate", "circulate", "finalize")
