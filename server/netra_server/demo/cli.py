@@ -20,9 +20,11 @@ import argparse
 import json
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
@@ -463,6 +465,10 @@ def run_demo(args: argparse.Namespace) -> int:
     if Netra.is_initialized():
         raise SystemExit("netra demo: Netra is already initialised in this process; run the demo on its own")
 
+    # SIGTERM stops the demo like Ctrl-C does, so the server it started never outlives it
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _interrupt)
     server = ensure_server(args.endpoint, data_dir, args.port, say)
     try:
         failed = _run(args, server, counts, data_dir, console, say)
@@ -470,15 +476,22 @@ def run_demo(args: argparse.Namespace) -> int:
         if keep is None:
             keep = sys.stdin.isatty() and sys.stdout.isatty()
         if server.started and keep and server.process is not None:
-            console.print(f"\nThe server keeps running for the dashboard at {server.base_url}/ — press Ctrl-C to stop it.")
             try:
+                console.print(f"\nThe server keeps running for the dashboard at {server.base_url}/ — "
+                              "press Ctrl-C to stop it.")
                 server.process.wait()
             except KeyboardInterrupt:
-                pass
+                console.print("Stopping the server.")
         return 1 if failed else 0
     finally:
         if server.started:
             server.stop()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def _run(args: argparse.Namespace, server: DemoServer, counts: Mapping[str, int], data_dir: Path, console: Any,
