@@ -7,8 +7,10 @@ simulated endpoint, and prints the report it reads back through ``Netra.usage``.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import signal
 import stat
 import subprocess
 import sys
@@ -16,6 +18,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from netra_server.testing import RunningServer, run_server
 
@@ -119,3 +122,39 @@ def test_demo_refuses_an_endpoint_without_a_working_key(tmp_path: Path, srv: Run
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
     assert "needs an admin API key in NETRA_API_KEY" in proc.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_keep_running_serves_until_interrupted_then_stops_the_server(tmp_path: Path, sig: signal.Signals) -> None:
+    cmd = [sys.executable, "-m", "netra.cli", "demo", "--meetings", "6", "--latency-scale", "0", "--port", "0",
+           "--keep-running", "--no-progress"]
+    proc = subprocess.Popen(cmd, env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        assert proc.stdout is not None
+        seen = ""
+        for line in proc.stdout:
+            seen += line
+            if "press Ctrl-C" in line:
+                break
+        assert "press Ctrl-C" in seen, seen
+        state = json.loads((tmp_path / ".netra" / "demo" / "data" / "server.json").read_text())
+        url = state["url"]
+        assert httpx.get(url + "/healthz", timeout=5).status_code == 200  # still serving after the report
+        proc.send_signal(sig)
+        assert proc.wait(timeout=60) == 0
+        assert not Path(f"/proc/{state['pid']}").exists() or _zombie(state["pid"])
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(url + "/healthz", timeout=2)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+    except OSError:
+        return True
