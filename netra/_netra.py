@@ -58,7 +58,7 @@ def _tracer(module_name: str) -> trace.Tracer:
     if tracer is None:
         provider = _state.provider
         tracer = provider.get_tracer(module_name) if provider is not None else trace.get_tracer(module_name)
-        if _state.config is not None:
+        if len(_state.tracers) < 512:  # bounded: module names are normally a handful
             _state.tracers[module_name] = tracer
     return tracer
 
