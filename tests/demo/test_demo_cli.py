@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from netra_server.demo.fake_openai import FakeOpenAIConfig, FakeOpenAIServer
 from netra_server.testing import RunningServer, run_server
 
 from netra.usage import UsageClient
@@ -97,11 +98,21 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 
 @pytest.mark.slow
 def test_demo_against_a_running_server_reports_what_the_server_stores(tmp_path: Path, srv: RunningServer) -> None:
-    start = datetime.now(UTC) - timedelta(seconds=1)
-    out = _demo(_env(tmp_path, NETRA_OTLP_ENDPOINT=srv.base_url, NETRA_API_KEY=srv.api_key))
-    end = datetime.now(UTC) + timedelta(seconds=1)
+    """With NETRA_OTLP_ENDPOINT and OPENAI_API_KEY set, the demo uses that server and the OpenAI API
+    (here: OPENAI_BASE_URL points the real client at a local endpoint, whose served tokens are the truth)."""
+    with FakeOpenAIServer(config=FakeOpenAIConfig(latency_scale=0)) as model:
+        start = datetime.now(UTC) - timedelta(seconds=1)
+        env = _env(tmp_path, NETRA_OTLP_ENDPOINT=srv.base_url, NETRA_API_KEY=srv.api_key,
+                   OPENAI_API_KEY="sk-test-key", OPENAI_BASE_URL=model.base_url)
+        out = _demo(env)
+        end = datetime.now(UTC) + timedelta(seconds=1)
+        served = model.stats()["models"]
     assert f"Using the Netra server at {srv.base_url}" in out
+    assert "Calling OpenAI (OPENAI_API_KEY is set)" in out
     rows = _rows(out)
+    served_tokens = sum(m["prompt_tokens"] + m["completion_tokens"] for m in served.values())
+    assert sum(int(_number(r[5])) for r in rows.values()) == served_tokens  # every token once, none twice
+    assert sum(int(_number(r[2])) for r in rows.values()) == sum(m["requests"] for m in served.values())
     with UsageClient(srv.base_url, srv.api_key) as usage:
         for tenant, cells in rows.items():
             got = usage.get_tenant_usage(tenant, start, end)
@@ -110,10 +121,10 @@ def test_demo_against_a_running_server_reports_what_the_server_stores(tmp_path: 
             assert int(_number(cells[4])) == got.session_count
             assert int(_number(cells[5])) == got.token_count
             assert _number(cells[6]) == pytest.approx(got.total_cost, abs=1e-6)  # printed with 6 decimals
-        with srv.client() as http:
-            rules = http.get("/api/alerts/rules").json()["data"]
-        names = sorted(r["name"] for r in rules)
-        assert len(names) == 2 and names[0].startswith("apex-legal") and names[1].startswith("stratex-consulting")
+    with srv.client() as http:
+        rules = http.get("/api/alerts/rules").json()["data"]
+    names = sorted(r["name"] for r in rules)
+    assert len(names) == 2 and names[0].startswith("apex-legal") and names[1].startswith("stratex-consulting")
 
 
 def test_demo_refuses_an_endpoint_without_a_working_key(tmp_path: Path, srv: RunningServer) -> None:
