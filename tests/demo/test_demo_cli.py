@@ -78,6 +78,7 @@ def test_demo_starts_the_embedded_server_and_prints_the_report(tmp_path: Path) -
     assert re.search(r"Cost check: the server's total \$[\d.]+ matches the sum of the \d+ per-call costs", out)
     assert re.search(r"Dashboard: http://127\.0\.0\.1:\d+/", out)
     assert "Summarizing 30 meetings" in out
+    assert "the server has" not in out and "calls failed" not in out  # traces match the calls made
 
     key_file = tmp_path / ".netra" / "demo" / "api-key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600

@@ -564,6 +564,11 @@ def _run(args: argparse.Namespace, server: DemoServer, counts: Mapping[str, int]
         ]
         if failed:
             notes.append(f"[red]{failed} calls failed[/]: " + next(r.error for r in results if r.status == "error"))
+        for r in reports:  # every meeting is one trace; rejected and failed ones have an error status
+            local_failed = r.local.errors if r.local else 0
+            if r.traces != r.requests + r.rate_limited + local_failed or r.errors != r.rate_limited + local_failed:
+                notes.append(f"[red]{r.name}: the server has {r.traces} traces ({r.errors} with errors) for "
+                             f"{r.requests} served, {r.rate_limited} rejected calls[/]")
         notes.append(f"Window: {start:%Y-%m-%d %H:%M:%S} - {end:%H:%M:%S} UTC, server {server.base_url}")
         key_hint = "$NETRA_API_KEY" if server.data_dir is None else str(data_dir / "api-key")
         notes.append(f"Dashboard: {server.base_url}/   (API key: {key_hint})")
