@@ -35,9 +35,9 @@ def _env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def _demo(env: dict[str, str], *args: str) -> str:
-    cmd = [sys.executable, "-m", "netra.cli", "demo", "--meetings", "30", "--latency-scale", "0.05", "--port", "0",
-           "--exit", *args]
+def _demo(env: dict[str, str], *args: str, meetings: int = 30) -> str:
+    cmd = [sys.executable, "-m", "netra.cli", "demo", "--meetings", str(meetings), "--latency-scale", "0.05",
+           "--port", "0", "--exit", *args]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout
@@ -61,7 +61,7 @@ def _number(cell: str) -> float:
 @pytest.mark.slow
 def test_demo_starts_the_embedded_server_and_prints_the_report(tmp_path: Path) -> None:
     env = _env(tmp_path)
-    out = _demo(env)
+    out = _demo(env, meetings=120)  # enough for TechStart's bursts to hit its 10-per-minute limit
     assert "Starting the embedded Netra server" in out
     assert "No OPENAI_API_KEY: calling the local OpenAI-compatible endpoint" in out
     rows = _rows(out)
@@ -73,11 +73,12 @@ def test_demo_starts_the_embedded_server_and_prints_the_report(tmp_path: Path) -
         "P95 < 2 s", "P95 < 3 s", "best effort"]
     served = sum(int(_number(r[2])) for r in rows.values())
     limited = sum(int(_number(r[3])) for r in rows.values())
-    assert served + limited == 30
+    assert served + limited == 120
+    assert int(_number(rows["techstart-inc"][3])) > 0  # the starter tier rejects calls over its limit
     assert all(_number(r[5]) > 0 and _number(r[6]) > 0 for r in rows.values())
     assert re.search(r"Cost check: the server's total \$[\d.]+ matches the sum of the \d+ per-call costs", out)
     assert re.search(r"Dashboard: http://127\.0\.0\.1:\d+/", out)
-    assert "Summarizing 30 meetings" in out
+    assert "Summarizing 120 meetings" in out
     assert "the server has" not in out and "calls failed" not in out  # traces match the calls made
 
     key_file = tmp_path / ".netra" / "demo" / "api-key"
@@ -85,9 +86,9 @@ def test_demo_starts_the_embedded_server_and_prints_the_report(tmp_path: Path) -
     assert (tmp_path / ".netra" / "demo" / "data").is_dir()
 
     # a second run on the same data: the report covers this run only, the first run's data is still there
-    out2 = _demo(env)
+    out2 = _demo(env, meetings=120)
     rows2 = _rows(out2)
-    assert sum(int(_number(r[2])) + int(_number(r[3])) for r in rows2.values()) == 30
+    assert sum(int(_number(r[2])) + int(_number(r[3])) for r in rows2.values()) == 120
     assert [rows2[t][2:7] for t in rows2] == [rows[t][2:7] for t in rows]  # deterministic workload
 
 

@@ -349,9 +349,10 @@ class TenantReport:
     tokens: int
     cost: float
     p95_ms: float | None
-    traces: int
-    rate_limited: int
-    errors: int
+    traces: int  # every meeting is one trace (server)
+    error_traces: int  # traces with an error status: rejected or failed calls (server)
+    rate_limited: int  # calls the tier's limit rejected (the app)
+    failed: int  # calls the API failed (the app)
     sla_breaches: int
     local: Any = field(repr=False, default=None)  # meetingmind.TenantTotals from the calls made
 
@@ -391,8 +392,9 @@ def read_report(usage: Any, start: datetime, end: datetime, local: Mapping[str, 
             cost=data.total_cost if data else 0.0,
             p95_ms=percentile(latencies, 95) if latencies else None,
             traces=traces,
+            error_traces=errors,
             rate_limited=totals.rate_limited if totals else 0,
-            errors=totals.errors if totals else 0,
+            failed=totals.errors if totals else 0,
             sla_breaches=breaches,
             local=totals,
         ))
@@ -565,10 +567,9 @@ def _run(args: argparse.Namespace, server: DemoServer, counts: Mapping[str, int]
         if failed:
             notes.append(f"[red]{failed} calls failed[/]: " + next(r.error for r in results if r.status == "error"))
         for r in reports:  # every meeting is one trace; rejected and failed ones have an error status
-            local_failed = r.local.errors if r.local else 0
-            if r.traces != r.requests + r.rate_limited + local_failed or r.errors != r.rate_limited + local_failed:
-                notes.append(f"[red]{r.name}: the server has {r.traces} traces ({r.errors} with errors) for "
-                             f"{r.requests} served, {r.rate_limited} rejected calls[/]")
+            if r.traces != r.requests + r.rate_limited + r.failed or r.error_traces != r.rate_limited + r.failed:
+                notes.append(f"[red]{r.name}: the server has {r.traces} traces ({r.error_traces} with errors) for "
+                             f"{r.requests} served, {r.rate_limited} rejected and {r.failed} failed calls[/]")
         notes.append(f"Window: {start:%Y-%m-%d %H:%M:%S} - {end:%H:%M:%S} UTC, server {server.base_url}")
         key_hint = "$NETRA_API_KEY" if server.data_dir is None else str(data_dir / "api-key")
         notes.append(f"Dashboard: {server.base_url}/   (API key: {key_hint})")
