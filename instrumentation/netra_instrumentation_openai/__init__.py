@@ -106,12 +106,14 @@ class OpenAIInstrumentor(BaseInstrumentor):
             price = price_tokens
 
         import openai._legacy_response as legacy_response
+        import openai._models as models
         import openai._response as api_response
         import openai._streaming as streaming
         import openai.lib.azure as azure
         from openai._httpx2 import http_response_types
 
         RESULT_TYPES.update(
+            model=models.BaseModel,
             stream=(streaming.Stream, streaming.AsyncStream),
             legacy=legacy_response.LegacyAPIResponse,
             api_response=api_response.BaseAPIResponse,
@@ -145,13 +147,9 @@ def _process_response(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> An
     return wrapped(*args, **kwargs)
 
 
-def _options_of(args: Any, kwargs: Any) -> Any:
-    return args[1] if len(args) > 1 else kwargs.get("options")
-
-
 def _sync_request(calls: CallTracer) -> Any:
     def request(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        options = _options_of(args, kwargs)
+        options = args[1] if len(args) > 1 else kwargs.get("options")
         call = calls.start(instance, options, bool(kwargs.get("stream"))) if options is not None else None
         if call is None:
             token = _CURRENT.set(None)
@@ -177,7 +175,7 @@ def _sync_request(calls: CallTracer) -> Any:
 
 def _async_request(calls: CallTracer) -> Any:
     async def request(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        options = _options_of(args, kwargs)
+        options = args[1] if len(args) > 1 else kwargs.get("options")
         call = calls.start(instance, options, bool(kwargs.get("stream"))) if options is not None else None
         if call is None:
             token = _CURRENT.set(None)

@@ -100,44 +100,56 @@ def field(obj: Any, name: str) -> Any:
 
 _SCALARS: Final = (str, bool, int, float)
 
-# (body key, attribute) pairs copied when present and scalar.
-_COMMON_PARAMS: Final = (
-    ("temperature", ga.GEN_AI_REQUEST_TEMPERATURE),
-    ("top_p", ga.GEN_AI_REQUEST_TOP_P),
-    ("frequency_penalty", ga.GEN_AI_REQUEST_FREQUENCY_PENALTY),
-    ("presence_penalty", ga.GEN_AI_REQUEST_PRESENCE_PENALTY),
-    ("seed", ga.GEN_AI_REQUEST_SEED),
-    ("max_tokens", ga.GEN_AI_REQUEST_MAX_TOKENS),
-    ("max_completion_tokens", ga.GEN_AI_REQUEST_MAX_TOKENS),
-    ("max_output_tokens", ga.GEN_AI_REQUEST_MAX_TOKENS),
-    ("service_tier", oa.OPENAI_REQUEST_SERVICE_TIER),
-)
+
+
+# generation routes: body key -> attribute, copied when the value is a scalar
+_SCALAR_PARAMS: Final = {
+    "temperature": ga.GEN_AI_REQUEST_TEMPERATURE,
+    "top_p": ga.GEN_AI_REQUEST_TOP_P,
+    "frequency_penalty": ga.GEN_AI_REQUEST_FREQUENCY_PENALTY,
+    "presence_penalty": ga.GEN_AI_REQUEST_PRESENCE_PENALTY,
+    "seed": ga.GEN_AI_REQUEST_SEED,
+    "max_tokens": ga.GEN_AI_REQUEST_MAX_TOKENS,
+    "max_completion_tokens": ga.GEN_AI_REQUEST_MAX_TOKENS,
+    "max_output_tokens": ga.GEN_AI_REQUEST_MAX_TOKENS,
+    "service_tier": oa.OPENAI_REQUEST_SERVICE_TIER,
+}
+_SPECIAL_PARAMS: Final = frozenset(("stop", "n", "response_format", "text", "stream", "encoding_format", "dimensions"))
 
 
 def request_attributes(endpoint: Endpoint, body: Mapping[str, Any], attrs: Attributes) -> None:
-    """Add the request parameters the caller actually sent (no defaults invented) to ``attrs``."""
+    """Add the request parameters the caller actually sent (no defaults invented) to ``attrs``.
+
+    One pass over the (few) keys of the body: the cost does not grow with the parameters we know.
+    """
     model = body.get("model")
-    if isinstance(model, str):
+    if model.__class__ is str:
         attrs[sc.GEN_AI_REQUEST_MODEL] = model
+    generation = endpoint.kind in ("chat", "responses", "completions")
+    special = False
+    if generation:
+        scalars = _SCALAR_PARAMS
+        for key, value in body.items():
+            attr = scalars.get(key)
+            if attr is not None:
+                if value is not None and isinstance(value, _SCALARS):
+                    attrs[attr] = value
+            elif key in _SPECIAL_PARAMS:
+                special = True
+    else:
+        special = True
+    if not special:
+        return
     kind = endpoint.kind
-    if kind in ("chat", "responses", "completions"):
-        for key, attr in _COMMON_PARAMS:
-            value = body.get(key)
-            if value is not None and isinstance(value, _SCALARS):
-                attrs[attr] = value
+    if generation:
         stop = body.get("stop")
         if isinstance(stop, str):
             attrs[ga.GEN_AI_REQUEST_STOP_SEQUENCES] = (stop,)
         elif isinstance(stop, list | tuple) and stop and all(isinstance(s, str) for s in stop):
             attrs[ga.GEN_AI_REQUEST_STOP_SEQUENCES] = tuple(stop)
-        n = body.get("n")
-        if isinstance(n, int) and n != 1:
-            attrs[ga.GEN_AI_REQUEST_CHOICE_COUNT] = n
         output_type = _output_type(body)
         if output_type is not None:
             attrs[ga.GEN_AI_OUTPUT_TYPE] = output_type
-        if body.get("stream") is True:
-            attrs[ga.GEN_AI_REQUEST_STREAM] = True
     elif kind == "embeddings":
         encoding = body.get("encoding_format")
         if isinstance(encoding, str):
@@ -145,14 +157,13 @@ def request_attributes(endpoint: Endpoint, body: Mapping[str, Any], attrs: Attri
         dimensions = body.get("dimensions")
         if isinstance(dimensions, int):
             attrs[ga.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] = dimensions
-    else:
-        if endpoint.output_type is not None:
-            attrs[ga.GEN_AI_OUTPUT_TYPE] = endpoint.output_type
-        n = body.get("n")
-        if isinstance(n, int) and n != 1:
-            attrs[ga.GEN_AI_REQUEST_CHOICE_COUNT] = n
-        if body.get("stream") is True:
-            attrs[ga.GEN_AI_REQUEST_STREAM] = True
+    elif endpoint.output_type is not None:
+        attrs[ga.GEN_AI_OUTPUT_TYPE] = endpoint.output_type
+    n = body.get("n")
+    if isinstance(n, int) and not isinstance(n, bool) and n != 1:
+        attrs[ga.GEN_AI_REQUEST_CHOICE_COUNT] = n
+    if body.get("stream") is True:
+        attrs[ga.GEN_AI_REQUEST_STREAM] = True
 
 
 def _output_type(body: Mapping[str, Any]) -> str | None:
@@ -195,7 +206,7 @@ def input_content(endpoint: Endpoint, body: Mapping[str, Any], limit: int, attrs
 class Tokens:
     """Token usage in OpenAI's terms: ``input`` includes cached and audio input, ``output`` reasoning and audio.
 
-    A detail count is ``None`` when the response did not report it (0 when it reported 0).
+    A detail count is ``None`` when the response did not report it.
     """
 
     input: int = 0
@@ -248,10 +259,14 @@ def tokens_from_usage(usage: Any) -> Tokens | None:
         details = field(usage, "output_tokens_details")
         if details is not None:
             tokens.reasoning = _opt(field(details, "reasoning_tokens"))
-    cost = field(usage, "cost")  # OpenAI-compatible gateways (e.g. OpenRouter) report the charged cost
+    _provider_cost(field(usage, "cost"), tokens)
+    return tokens
+
+
+def _provider_cost(cost: Any, tokens: Tokens) -> None:
+    """OpenAI-compatible gateways (e.g. OpenRouter) report what they charged in ``usage.cost``."""
     if isinstance(cost, int | float | Decimal) and not isinstance(cost, bool) and cost >= 0:
         tokens.provider_cost = float(cost)
-    return tokens
 
 
 PriceFn = Callable[..., Any]
@@ -263,13 +278,15 @@ def usage_attributes(
     """Token counts, and the cost with its source (or ``netra.cost.unknown``; never a cost of 0 for an unknown price)."""
     attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] = tokens.input
     attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] = tokens.output
-    if tokens.cached is not None:
+    # detail counts only when non-zero: every attribute costs the OpenTelemetry SDK about a microsecond,
+    # and readers (the Netra server too) take an absent count as 0
+    if tokens.cached:
         attrs[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = tokens.cached
-    if tokens.reasoning is not None:
+    if tokens.reasoning:
         attrs[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = tokens.reasoning
-    if tokens.audio_input is not None:
+    if tokens.audio_input:  # audio attributes only for calls that had audio
         attrs[sc.GEN_AI_USAGE_AUDIO_INPUT_TOKENS] = tokens.audio_input
-    if tokens.audio_output is not None:
+    if tokens.audio_output:
         attrs[sc.GEN_AI_USAGE_AUDIO_OUTPUT_TOKENS] = tokens.audio_output
     if tokens.provider_cost is not None:
         attrs[sc.COST] = tokens.provider_cost
@@ -286,16 +303,23 @@ def cost_attributes(
     if not model or tokens is None:
         attrs[sc.COST_UNKNOWN] = True
         return
+    inp, out = tokens.input, tokens.output
+    cached, reasoning = tokens.cached or 0, tokens.reasoning or 0
+    audio_in, audio_out = tokens.audio_input or 0, tokens.audio_output or 0
+    if cached < 0 or cached > inp or audio_in < 0 or audio_in > inp:  # a server's odd numbers: clamp
+        cached, audio_in = min(max(cached, 0), inp), min(max(audio_in, 0), inp)
+    if reasoning < 0 or reasoning > out or audio_out < 0 or audio_out > out:
+        reasoning, audio_out = min(max(reasoning, 0), out), min(max(audio_out, 0), out)
     try:
         cost = price(
             model,
             provider=price_provider,
-            input_tokens=tokens.input,
-            output_tokens=tokens.output,
-            cached_input_tokens=min(tokens.cached or 0, tokens.input),
-            reasoning_tokens=min(tokens.reasoning or 0, tokens.output),
-            audio_input_tokens=min(tokens.audio_input or 0, tokens.input),
-            audio_output_tokens=min(tokens.audio_output or 0, tokens.output),
+            input_tokens=inp,
+            output_tokens=out,
+            cached_input_tokens=cached,
+            reasoning_tokens=reasoning,
+            audio_input_tokens=audio_in,
+            audio_output_tokens=audio_out,
         )
     except Exception as exc:
         log_failure("pricing", exc)
@@ -334,6 +358,11 @@ def response_attributes(
     Returns the tokens and the response model.
     """
     kind = endpoint.kind
+    if kind == "chat" or kind == "completions":
+        try:
+            return _choices_fast(result, capture, limit, attrs)
+        except AttributeError:  # not an openai model (a dict, a text body): the generic path below
+            pass
     model = field(result, "model")
     if isinstance(model, str):
         attrs[sc.GEN_AI_RESPONSE_MODEL] = model
@@ -371,6 +400,54 @@ def response_attributes(
         if output:
             attrs[sc.GEN_AI_OUTPUT_MESSAGES] = _content.dumps(output)
     return tokens_from_usage(field(result, "usage")), model
+
+
+def _choices_fast(result: Any, capture: bool, limit: int, attrs: Attributes) -> tuple[Tokens | None, str | None]:
+    """The hot path: a ChatCompletion / Completion model, read by plain attribute access."""
+    model = result.model
+    response_id = result.id
+    choices = result.choices
+    usage = result.usage
+    if model.__class__ is not str:
+        model = None
+    else:
+        attrs[sc.GEN_AI_RESPONSE_MODEL] = model
+    if response_id.__class__ is str:
+        attrs[sc.GEN_AI_RESPONSE_ID] = response_id
+    attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] = tuple([str(c.finish_reason or "") for c in choices])
+    values = result.__dict__
+    tier = values.get("service_tier")
+    if tier.__class__ is str:
+        attrs[oa.OPENAI_RESPONSE_SERVICE_TIER] = tier
+    fingerprint = values.get("system_fingerprint")
+    if fingerprint.__class__ is str:
+        attrs[oa.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] = fingerprint
+    if capture:
+        attrs[sc.GEN_AI_OUTPUT_MESSAGES] = _content.dumps(_content.chat_output(choices, limit))
+    if usage is None:
+        return None, model
+    prompt = usage.prompt_tokens
+    completion = usage.completion_tokens
+    tokens = Tokens(
+        prompt if prompt.__class__ is int and prompt > 0 else 0,
+        completion if completion.__class__ is int and completion > 0 else 0,
+    )
+    details = usage.prompt_tokens_details
+    if details is not None:  # counts are ints or None in openai's models; _opt only guards odd servers
+        cached = details.cached_tokens
+        tokens.cached = cached if cached.__class__ is int else _opt(cached)
+        audio = details.audio_tokens
+        tokens.audio_input = audio if audio.__class__ is int else _opt(audio)
+    details = usage.completion_tokens_details
+    if details is not None:
+        reasoning = details.reasoning_tokens
+        tokens.reasoning = reasoning if reasoning.__class__ is int else _opt(reasoning)
+        audio = details.audio_tokens
+        tokens.audio_output = audio if audio.__class__ is int else _opt(audio)
+    extra = usage.__pydantic_extra__
+    if extra:
+        _provider_cost(extra.get("cost"), tokens)
+    return tokens, model
 
 
 def _tier_and_fingerprint(result: Any, attrs: Attributes) -> None:

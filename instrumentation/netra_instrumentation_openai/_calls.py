@@ -81,16 +81,26 @@ class Call:
         model: str | None = None
         if result is not None:
             tokens, model = response_attributes(self.endpoint, result, self.capture, self.limit, attrs)
-        self.finish_with(attrs, tokens, model, exc)
+        self.finish_with(attrs, tokens, model, exc, result)
 
     def finish_with(
-        self, attrs: Attributes, tokens: Tokens | None, model: str | None, exc: BaseException | None
+        self,
+        attrs: Attributes,
+        tokens: Tokens | None,
+        model: str | None,
+        exc: BaseException | None,
+        result: Any = None,
     ) -> None:
-        response = self.http_response
-        if response is not None:
-            request_id = response.headers.get("x-request-id")
-            if request_id:
-                attrs[sc.OPENAI_REQUEST_ID] = request_id
+        request_id = None
+        values = getattr(result, "__dict__", None) if result is not None else None
+        if values:
+            request_id = values.get("_request_id")  # openai copies x-request-id onto the model
+        if request_id is None:
+            response = self.http_response
+            if response is not None:
+                request_id = response.headers.get("x-request-id")
+        if request_id:
+            attrs[sc.OPENAI_REQUEST_ID] = request_id
         if self.retries:
             attrs[HTTP_REQUEST_RESEND_COUNT] = self.retries
         if tokens is not None:
@@ -157,7 +167,7 @@ def _retries(request: Any) -> int:
 class CallTracer:
     """Starts a span for each traced route and follows the result until the call is over."""
 
-    __slots__ = ("_azure", "_price", "_settings", "_tracer")
+    __slots__ = ("_azure", "_last_server", "_last_url", "_price", "_settings", "_tracer")
 
     def __init__(
         self, tracer: Tracer, settings: SettingsSource, price: PriceFn | None, azure: tuple[type, ...]
@@ -166,6 +176,9 @@ class CallTracer:
         self._settings = settings
         self._price = price
         self._azure = azure
+        # (host, port) of the last base URL seen: most processes talk to one endpoint
+        self._last_url: Any = None
+        self._last_server: tuple[str, int | None] = ("", None)
 
     def start(self, client: Any, options: Any, stream: bool) -> Call | None:
         """A :class:`Call` with its span started, or ``None`` when the route is not traced."""
@@ -189,10 +202,13 @@ class CallTracer:
                 body = {k: v for k, v in body.items() if k != "encoding_format"}  # not the caller's choice
             request_attributes(endpoint, body, attrs)
             base_url = client._base_url
-            host = base_url.host
+            if base_url is self._last_url:
+                host, port = self._last_server
+            else:
+                host, port = base_url.host, base_url.port
+                self._last_url, self._last_server = base_url, (host, port)
             if host:
                 attrs[SERVER_ADDRESS] = host
-                port = base_url.port
                 if port is not None:
                     attrs[SERVER_PORT] = port
             capture = settings.capture_content
@@ -295,6 +311,8 @@ RESULT_TYPES: dict[str, Any] = {}
 
 def _result_kind(result: Any) -> int:
     types = RESULT_TYPES
+    if isinstance(result, types["model"]):
+        return _MODEL
     if isinstance(result, types["stream"]):
         return _STREAM
     if isinstance(result, types["legacy"]):
