@@ -167,7 +167,7 @@ def _retries(request: Any) -> int:
 class CallTracer:
     """Starts a span for each traced route and follows the result until the call is over."""
 
-    __slots__ = ("_azure", "_last_server", "_last_url", "_price", "_settings", "_tracer")
+    __slots__ = ("_azure", "_last_server", "_price", "_settings", "_tracer")
 
     def __init__(
         self, tracer: Tracer, settings: SettingsSource, price: PriceFn | None, azure: tuple[type, ...]
@@ -176,9 +176,8 @@ class CallTracer:
         self._settings = settings
         self._price = price
         self._azure = azure
-        # (host, port) of the last base URL seen: most processes talk to one endpoint
-        self._last_url: Any = None
-        self._last_server: tuple[str, int | None] = ("", None)
+        # (base URL, host, port) of the last client seen: most processes talk to one endpoint
+        self._last_server: tuple[Any, str, int | None] = (None, "", None)
 
     def start(self, client: Any, options: Any, stream: bool) -> Call | None:
         """A :class:`Call` with its span started, or ``None`` when the route is not traced."""
@@ -202,11 +201,12 @@ class CallTracer:
                 body = {k: v for k, v in body.items() if k != "encoding_format"}  # not the caller's choice
             request_attributes(endpoint, body, attrs)
             base_url = client._base_url
-            if base_url is self._last_url:
-                host, port = self._last_server
+            last = self._last_server  # one tuple, replaced whole: safe across threads
+            if last[0] is base_url:
+                host, port = last[1], last[2]
             else:
                 host, port = base_url.host, base_url.port
-                self._last_url, self._last_server = base_url, (host, port)
+                self._last_server = (base_url, host, port)
             if host:
                 attrs[SERVER_ADDRESS] = host
                 if port is not None:
