@@ -10,8 +10,11 @@ attributes) and sent by ``--senders`` client processes in 512-span requests (the
     the one the exporter uses), POSTed concurrently over keep-alive connections — the server's rate;
   * ``exporter``: the real ``OTLPSpanExporter.export()`` in each client process (encoding included).
 Spans/s = spans acknowledged / wall time from first request to last acknowledgement (every request
-answers only once its spans are durable). The store is then checked: distinct spans == spans sent,
-after sending every request a second time (duplicate delivery).
+answers only once its spans are durable). In ``raw`` mode each sender sends all its requests, then all
+of them again (duplicate delivery, as an exporter retrying): the first pass alone (every span new:
+decoded, mapped, inserted) is reported separately and is what the budget is checked on; the second
+pass is answered from the server's digests of acknowledged bodies. The store is then checked:
+distinct spans == spans sent once.
 
 Query: N spans generated directly into a store (``INSERT ... SELECT FROM numbers()``: 100 tenants,
 4-span traces, 30 days, 1% of the spans inserted twice so ``FINAL`` has duplicates to collapse), then
@@ -105,7 +108,7 @@ def _make_spans(sender: int, n_batches: int) -> list[Any]:
     return [keep.spans[b * BATCH:(b + 1) * BATCH] for b in range(n_batches)]
 
 
-def _sender(args: tuple[int, int, str, str, Any, Any]) -> tuple[int, float, float]:
+def _sender(args: tuple[int, int, str, str, Any, Any]) -> tuple[int, float, float, float]:
     sender, n_batches, url, mode, ready, go = args
     batches = _make_spans(sender, n_batches)
     if mode == "raw":
@@ -117,11 +120,16 @@ def _sender(args: tuple[int, int, str, str, Any, Any]) -> tuple[int, float, floa
         go.wait()
         t0 = time.perf_counter()
         sent = 0
-        for body in bodies + bodies:  # every request twice: duplicate delivery
+        for body in bodies:
             r = client.post(url, content=body)
             r.raise_for_status()
             sent += BATCH
-        return sent, t0, time.perf_counter()
+        t_mid = time.perf_counter()
+        for body in bodies:  # every request again: duplicate delivery (an exporter retrying)
+            r = client.post(url, content=body)
+            r.raise_for_status()
+            sent += BATCH
+        return sent, t0, t_mid, time.perf_counter()
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.trace.export import SpanExportResult
 
@@ -134,7 +142,8 @@ def _sender(args: tuple[int, int, str, str, Any, Any]) -> tuple[int, float, floa
         if exp.export(b) is not SpanExportResult.SUCCESS:
             raise RuntimeError("export failed")
         sent += len(b)
-    return sent, t0, time.perf_counter()
+    t_end = time.perf_counter()
+    return sent, t0, t_end, t_end
 
 
 def bench_ingest(senders: int, batches_per_sender: int, mode: str) -> dict[str, float]:
@@ -158,14 +167,17 @@ def bench_ingest(senders: int, batches_per_sender: int, mode: str) -> dict[str, 
         cpu = sum(sum(p.cpu_times()[:2]) for p in [server, *server.children(recursive=True)])
         sent = sum(r[0] for r in results)
         start = min(r[1] for r in results)
-        end = max(r[2] for r in results)
+        mid = max(r[2] for r in results)
+        end = max(r[3] for r in results)
         unique = senders * batches_per_sender * BATCH
         with httpx.Client(headers={"x-api-key": KEY}, timeout=120) as c:
             total = c.get(f"http://127.0.0.1:{port}/api/usage/summary", params={"groupBy": "day"}).json()["data"]["total"]
         assert total["spanCount"] == unique, (total, unique)
         assert total["requestsCount"] == unique
         return {"spans_sent": sent, "unique": unique, "seconds": end - start, "spans_per_s": sent / (end - start),
-                "server_cpu_us_per_span": cpu / sent * 1e6}
+                # the first pass alone: every span new (parsed, priced, inserted)
+                "unique_seconds": mid - start, "unique_spans_per_s": unique / (mid - start),
+                "server_cpu_us_per_span": cpu / sent * 1e6, "server_cpu_s": cpu}
     finally:
         proc.terminate()
         proc.wait(timeout=60)
@@ -303,10 +315,12 @@ def main() -> int:
             r = bench_ingest(args.senders, args.batches, mode)
             print(f"ingest [{mode:8}] {args.senders} senders x {args.batches} x {BATCH} spans "
                   f"(+ the same again as duplicates: {mode == 'raw'}): {r['spans_sent']:,} spans in {r['seconds']:.2f} s "
-                  f"= {r['spans_per_s']:,.0f} spans/s; stored distinct {r['unique']:,}; server CPU (all its processes, "
-                  f"incl. startup) {r['server_cpu_us_per_span']:.0f} us/span")
+                  f"= {r['spans_per_s']:,.0f} spans/s; new spans only (first pass): {r['unique']:,} in "
+                  f"{r['unique_seconds']:.2f} s = {r['unique_spans_per_s']:,.0f} spans/s; stored distinct {r['unique']:,}; "
+                  f"server CPU (all its processes, incl. startup) {r['server_cpu_s']:.1f} s = "
+                  f"{r['server_cpu_us_per_span']:.0f} us/span sent")
             if mode == "raw":
-                ok &= r["spans_per_s"] >= 30_000
+                ok &= r["unique_spans_per_s"] >= 30_000
     if not args.ingest_only:
         for n in (int(x) for x in args.sizes.split(",")):
             r = bench_query(n)

@@ -20,9 +20,11 @@ append ``async def f(state: ServerState) -> None`` callables to ``hooks.on_start
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import importlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -61,6 +63,42 @@ class ServerState:
     owns_store: bool = True
     #: Parser processes for large export requests (None: parse in this process).
     parsers: Any = None
+    #: Bodies acknowledged lately (exporter retries are answered without parsing again).
+    acked: AckedBodies = field(default_factory=lambda: AckedBodies())
+
+
+class AckedBodies:
+    """Digests of export bodies whose spans are durable, with the answer given (rejected count and
+    message), for ``max_age`` seconds and at most ``max_entries``.
+
+    An exporter that timed out retries with the very same body; its spans are already stored, so
+    the receiver answers again without decoding and re-inserting them (the store would count them
+    once anyway). Keyed by project, content type, encoding and a 128-bit BLAKE2b digest of the body
+    as received.
+    """
+
+    def __init__(self, max_entries: int = 16_384, max_age: float = 600.0) -> None:
+        self.max_entries = max_entries
+        self.max_age = max_age
+        self._seen: OrderedDict[tuple[str, str, str, bytes], tuple[float, int, str]] = OrderedDict()
+        self.hits = 0
+
+    @staticmethod
+    def key(project_id: str, ctype: str, encoding: str, body: bytes) -> tuple[str, str, str, bytes]:
+        return (project_id, ctype, encoding, hashlib.blake2b(body, digest_size=16).digest())
+
+    def get(self, key: tuple[str, str, str, bytes]) -> tuple[int, str] | None:
+        hit = self._seen.get(key)
+        if hit is None or time.monotonic() - hit[0] > self.max_age:
+            return None
+        self.hits += 1
+        return hit[1], hit[2]
+
+    def put(self, key: tuple[str, str, str, bytes], rejected: int, message: str) -> None:
+        self._seen[key] = (time.monotonic(), rejected, message)
+        self._seen.move_to_end(key)
+        while len(self._seen) > self.max_entries:
+            self._seen.popitem(last=False)
 
 
 @dataclass
@@ -173,8 +211,13 @@ async def receive_traces(request: Request) -> Response:
         chunks.append(chunk)
     body = b"".join(chunks)
     encoding = request.headers.get("content-encoding", "")
+    acked_key = AckedBodies.key(ctx.project_id, ctype, encoding, body)
+    seen = state.acked.get(acked_key)
+    if seen is not None:  # a retry of a body whose spans are stored
+        return _otlp_ok(seen[0], seen[1], is_json)
     now_ms = time.time_ns() // 1_000_000
-
+    committer = state.committer
+    committer.decoding(+1)
     try:
         if len(body) <= 65536:
             batch = parse_export(body, ctype, encoding, limits, ctx.project_id, now_ms)
@@ -186,23 +229,30 @@ async def receive_traces(request: Request) -> Response:
             batch = await asyncio.to_thread(parse_export, body, ctype, encoding, limits, ctx.project_id, now_ms)
     except OtlpError as exc:
         return _otlp_error(exc.status, exc.message, is_json)
+    finally:
+        committer.decoding(-1)
     try:
-        await state.committer.submit(batch.data, batch.span_count)
+        await committer.submit(batch.data, batch.span_count)
     except Overloaded as exc:
         return _otlp_error(429, str(exc), is_json, {"Retry-After": str(exc.retry_after)})
     except StoreError as exc:
         return _otlp_error(503, f"the store could not write the spans ({exc}); retry", is_json, {"Retry-After": "2"})
+    state.acked.put(acked_key, batch.rejected, batch.rejected_message)
+    return _otlp_ok(batch.rejected, batch.rejected_message, is_json)
+
+
+def _otlp_ok(rejected: int, message: str, is_json: bool) -> Response:
     if is_json:
         out: dict[str, Any] = {}
-        if batch.rejected:
-            out["partialSuccess"] = {"rejectedSpans": str(batch.rejected), "errorMessage": batch.rejected_message}
+        if rejected:
+            out["partialSuccess"] = {"rejectedSpans": str(rejected), "errorMessage": message}
         return Response(orjson.dumps(out), media_type="application/json")
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
     resp = ExportTraceServiceResponse()
-    if batch.rejected:
-        resp.partial_success.rejected_spans = batch.rejected
-        resp.partial_success.error_message = batch.rejected_message
+    if rejected:
+        resp.partial_success.rejected_spans = rejected
+        resp.partial_success.error_message = message
     return Response(resp.SerializeToString(), media_type=_PB)
 
 

@@ -41,8 +41,22 @@ class _Pending:
 
 
 class GroupCommitter:
-    def __init__(self, store: Store, *, max_batch_spans: int = 100_000, max_pending_spans: int = 500_000) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        max_batch_spans: int = 100_000,
+        max_pending_spans: int = 500_000,
+        linger_seconds: float = 0.01,
+        linger_spans: int = 8192,
+    ) -> None:
         self.store = store
+        #: While requests are being decoded (:meth:`incoming`), the writer waits up to this long for
+        #: them before an INSERT of fewer than ``linger_spans`` spans: every INSERT has a fixed cost
+        #: (a new part, its merge later), so fewer, larger ones write more spans per second.
+        self.linger_seconds = linger_seconds
+        self.linger_spans = linger_spans
+        self._decoding = 0
         self.max_batch_spans = max_batch_spans
         self.max_pending_spans = max_pending_spans
         self._pending: list[_Pending] = []
@@ -67,6 +81,12 @@ class GroupCommitter:
         if self._task is not None:
             await self._task
         self._writer.shutdown(wait=True)
+
+    def decoding(self, delta: int) -> None:
+        """Count a request that is being decoded (+1) and will :meth:`submit` soon, or is done (-1)."""
+        self._decoding += delta
+        if delta < 0 and self._wakeup is not None:
+            self._wakeup.set()
 
     @property
     def pending_spans(self) -> int:
@@ -93,6 +113,7 @@ class GroupCommitter:
             await self._wakeup.wait()
             self._wakeup.clear()
             while self._pending:
+                await self._linger(loop)
                 batch: list[_Pending] = []
                 n = 0
                 while self._pending and (not batch or n + self._pending[0].spans <= self.max_batch_spans):
@@ -116,4 +137,18 @@ class GroupCommitter:
                 finally:
                     self._pending_spans -= n
             if self._stopping:
+                return
+
+    async def _linger(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Wait (briefly) for requests being decoded, so they join this INSERT."""
+        assert self._wakeup is not None
+        deadline = loop.time() + self.linger_seconds
+        while self._decoding > 0 and self._pending_spans < self.linger_spans and not self._stopping:
+            left = deadline - loop.time()
+            if left <= 0:
+                return
+            self._wakeup.clear()
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), left)
+            except TimeoutError:
                 return

@@ -12,7 +12,7 @@ import base64
 import binascii
 import gzip
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -47,6 +47,8 @@ class IngestBatch:
     span_count: int
     rejected: int
     rejected_message: str
+    #: ``(tenant_id, trace_id, span_id)`` of each row, in order (hex ids).
+    keys: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 #: The columns of a row built by :func:`build_rows`, in order (``JSONCompactEachRow``).
@@ -349,8 +351,106 @@ def _check_size(key: str, value: Any, limit: int, span_name: str) -> None:
         )
 
 
+def _attrs_fast(kvs: Any, limit: int, span_name: str) -> dict[str, Any]:
+    """Attributes as a dict (the hot path: scalars inline, anything else through :func:`_any`);
+    raises OtlpError for a value over ``limit`` bytes."""
+    out: dict[str, Any] = {}
+    quarter = limit >> 2
+    for kv in kvs:
+        v = kv.value
+        kind = v.WhichOneof("value")
+        if kind == "string_value":
+            s = v.string_value
+            if len(s) > quarter:
+                _check_size(kv.key, s, limit, span_name)
+            out[kv.key] = s
+        elif kind == "int_value":
+            out[kv.key] = v.int_value
+        elif kind == "double_value":
+            out[kv.key] = v.double_value
+        elif kind == "bool_value":
+            out[kv.key] = v.bool_value
+        else:
+            value = _any(v)
+            _check_size(kv.key, value, limit, span_name)
+            out[kv.key] = value
+    return out
+
+
+def _nonempty(v: Any) -> bool:
+    return v is not None and v != ""
+
+
+_T_TENANT, _T_TENANT2 = _TENANT_KEYS
+_T_SESSION, _T_SESSION2 = _SESSION_KEYS
+_T_USER, _T_USER2, _T_USER3 = _USER_KEYS
+_T_IN1, _T_IN2, _T_IN3 = _INPUT_KEYS
+_T_OUT1, _T_OUT2, _T_OUT3 = _OUTPUT_KEYS
+
+
+def _span_usage(attrs: dict[str, Any], start_ns: int) -> tuple[str, str, int, int, int, int, str | None, str, int, int]:
+    """model, provider, input/output/cached/reasoning tokens, cost (text), cost source, cost_unknown,
+    has_usage of a span that has a usage-bearing attribute."""
+    get = attrs.get
+    usage_items = _parse_usage(get(semconv.USAGE)) if semconv.USAGE in attrs else []
+    i_tok = _first_int(attrs, _INPUT_KEYS)
+    o_tok = _first_int(attrs, _OUTPUT_KEYS)
+    if i_tok is None and o_tok is None and usage_items:
+        for item in usage_items:
+            kind = str(item.get("usage_type", "")).lower()
+            units = _int(item.get("units_used")) or 0
+            if "input" in kind or "prompt" in kind:
+                i_tok = (i_tok or 0) + units
+            elif "output" in kind or "completion" in kind:
+                o_tok = (o_tok or 0) + units
+    i_tok = i_tok or 0
+    o_tok = o_tok or 0
+    cached = _int(get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)) or 0
+    reasoning = _int(get(semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)) or 0
+    model = _first(attrs, (semconv.GEN_AI_RESPONSE_MODEL, semconv.GEN_AI_REQUEST_MODEL))
+    if not model:
+        for item in usage_items:
+            if item.get("model"):
+                model = str(item["model"])
+                break
+    provider = _first(attrs, _PROVIDER_KEYS)
+
+    cost = _decimal(get(semconv.COST))
+    cost_source = str(get(semconv.COST_SOURCE, "")) if cost is not None else ""
+    if cost is None and usage_items:
+        costs = [_decimal(item.get("cost_in_usd")) for item in usage_items]
+        known = [c for c in costs if c is not None]
+        if known:
+            cost = sum(known, Decimal(0))
+            cost_source = str(get(semconv.COST_SOURCE, "")) or semconv.COST_SOURCE_USER
+    if cost is None and (i_tok or o_tok):
+        if model:
+            cost, cost_source = _price(model, provider, start_ns, i_tok, o_tok, cached, reasoning)
+        else:
+            cost_source = "unknown"
+    cost_unknown = cost is None
+    if cost_unknown and not cost_source:
+        cost_source = "unknown"
+    return (model, provider, i_tok, o_tok, cached, reasoning, _cost_str(cost) if cost is not None else None,
+            cost_source, int(cost_unknown), 1)
+
+
+def _plain_usage(attrs: dict[str, Any]) -> tuple[str, str, int, int, int, int, str | None, str, int, int]:
+    """The same for a span without usage-bearing attributes (it may still name a model)."""
+    get = attrs.get
+    model = _first(attrs, (semconv.GEN_AI_RESPONSE_MODEL, semconv.GEN_AI_REQUEST_MODEL))
+    cached = _int(get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)) or 0
+    reasoning = _int(get(semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)) or 0
+    return (model, _first(attrs, _PROVIDER_KEYS), 0, 0, cached, reasoning, None, "", 0, 0)
+
+
 def build_rows(req: ExportTraceServiceRequest, project_id: str, limits: Limits, now_ms: int) -> IngestBatch:
-    """Map every span of ``req`` to a row; raises :class:`OtlpError` for a limit or bad data."""
+    """Map every span of ``req`` to a row; raises :class:`OtlpError` for a limit or bad data.
+
+    Rows are ``JSONCompactEachRow`` of :data:`SPAN_COLUMNS`; the attribute maps, events and links are
+    written as JSON objects/arrays in place and stored as their text (the insert reads objects and
+    arrays as strings), so each span is serialized once.
+    """
     n_spans = sum(len(ss.spans) for rs in req.resource_spans for ss in rs.scope_spans)
     if n_spans > limits.max_spans_per_request:
         raise OtlpError(
@@ -359,14 +459,22 @@ def build_rows(req: ExportTraceServiceRequest, project_id: str, limits: Limits, 
     max_attr = limits.max_attribute_bytes
     ingested = f"{now_ms // 1000}.{now_ms % 1000:03d}"
     out: list[bytes] = []
+    keys: list[tuple[str, str, str]] = []
     rejected = 0
     reason = ""
     dumps = orjson.dumps
+    usage_bearing = _USAGE_BEARING
+    span_types = _SPAN_TYPES
+    kinds = _KINDS
+    statuses = _STATUS
+    min_ns, max_ns = _MIN_START_NS, _MAX_START_NS
     for rs in req.resource_spans:
         res_attrs = _attrs_checked(rs.resource.attributes, max_attr, "(resource)")
         service = str(res_attrs.get("service.name", ""))
         environment = _first(res_attrs, _ENV_KEYS)
-        res_json = dumps(res_attrs).decode()
+        res_tenant = _first(res_attrs, _TENANT_KEYS)
+        res_session = _first(res_attrs, _SESSION_KEYS)
+        res_user = _first(res_attrs, _USER_KEYS)
         for ss in rs.scope_spans:
             scope_name = ss.scope.name
             for sp in ss.spans:
@@ -377,106 +485,94 @@ def build_rows(req: ExportTraceServiceRequest, project_id: str, limits: Limits, 
                     reason = "spans need a 16-byte trace_id and an 8-byte span_id (not all zeros)"
                     continue
                 start_ns = sp.start_time_unix_nano
-                if not _MIN_START_NS <= start_ns <= _MAX_START_NS:
+                if not min_ns <= start_ns <= max_ns:
                     rejected += 1
                     reason = "spans need a start time between 2000 and 2261 (start_time_unix_nano)"
                     continue
-                end_ns = min(max(sp.end_time_unix_nano, start_ns), _MAX_START_NS)
-                attrs = _attrs_checked(sp.attributes, max_attr, sp.name)
-                span_type = str(attrs.get(semconv.SPAN_TYPE, "")).strip().lower()
-                if span_type not in _SPAN_TYPES:
-                    span_type = span_type[:32]
-                env = _first(attrs, _ENV_KEYS) or environment
-
-                has_usage = any(k in _USAGE_BEARING for k in attrs)
-                usage_items = _parse_usage(attrs.get(semconv.USAGE)) if semconv.USAGE in attrs else []
-                i_tok = _first_int(attrs, _INPUT_KEYS)
-                o_tok = _first_int(attrs, _OUTPUT_KEYS)
-                if i_tok is None and o_tok is None and usage_items:
-                    for item in usage_items:
-                        kind = str(item.get("usage_type", "")).lower()
-                        units = _int(item.get("units_used")) or 0
-                        if "input" in kind or "prompt" in kind:
-                            i_tok = (i_tok or 0) + units
-                        elif "output" in kind or "completion" in kind:
-                            o_tok = (o_tok or 0) + units
-                i_tok = i_tok or 0
-                o_tok = o_tok or 0
-                cached = _int(attrs.get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)) or 0
-                reasoning = _int(attrs.get(semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)) or 0
-                model = _first(attrs, (semconv.GEN_AI_RESPONSE_MODEL, semconv.GEN_AI_REQUEST_MODEL))
-                if not model:
-                    for item in usage_items:
-                        if item.get("model"):
-                            model = str(item["model"])
-                            break
-                provider = _first(attrs, _PROVIDER_KEYS)
-
-                cost = _decimal(attrs.get(semconv.COST))
-                cost_source = str(attrs.get(semconv.COST_SOURCE, "")) if cost is not None else ""
-                if cost is None and usage_items:
-                    costs = [_decimal(item.get("cost_in_usd")) for item in usage_items]
-                    known = [c for c in costs if c is not None]
-                    if known:
-                        cost = sum(known, Decimal(0))
-                        cost_source = str(attrs.get(semconv.COST_SOURCE, "")) or semconv.COST_SOURCE_USER
-                if cost is None and (i_tok or o_tok):
-                    if model:
-                        cost, cost_source = _price(model, provider, start_ns, i_tok, o_tok, cached, reasoning)
-                    else:
-                        cost_source = "unknown"
-                cost_unknown = has_usage and cost is None
-                if cost_unknown and not cost_source:
-                    cost_source = "unknown"
-
-                status_code = sp.status.code
-                events = [
-                    {"name": e.name, "timestamp": e.time_unix_nano, "attributes": _attrs(e.attributes)}
-                    for e in sp.events
-                ] if len(sp.events) else None
-                links = [
-                    {"trace_id": ln.trace_id.hex(), "span_id": ln.span_id.hex(), "attributes": _attrs(ln.attributes)}
-                    for ln in sp.links
-                ] if len(sp.links) else None
+                end_ns = sp.end_time_unix_nano
+                if end_ns < start_ns:
+                    end_ns = start_ns
+                elif end_ns > max_ns:
+                    end_ns = max_ns
+                name = sp.name
+                attrs = _attrs_fast(sp.attributes, max_attr, name)
+                get = attrs.get
+                span_type = get(semconv.SPAN_TYPE)
+                if span_type is None:
+                    span_type = ""
+                else:
+                    span_type = str(span_type).strip().lower()
+                    if span_type not in span_types:
+                        span_type = span_type[:32]
+                env = get(semconv.ENVIRONMENT)
+                if not _nonempty(env):
+                    env = _first(attrs, _ENV_KEYS) or environment
+                else:
+                    env = str(env)
+                tenant = get(_T_TENANT)
+                if not _nonempty(tenant):
+                    tenant = get(_T_TENANT2)
+                    tenant = str(tenant) if _nonempty(tenant) else res_tenant
+                else:
+                    tenant = str(tenant)
+                session = get(_T_SESSION)
+                if not _nonempty(session):
+                    session = get(_T_SESSION2)
+                    session = str(session) if _nonempty(session) else res_session
+                else:
+                    session = str(session)
+                user = get(_T_USER)
+                if not _nonempty(user):
+                    user = _first(attrs, _USER_KEYS) or res_user
+                else:
+                    user = str(user)
+                if usage_bearing.isdisjoint(attrs):
+                    usage = _plain_usage(attrs)
+                else:
+                    usage = _span_usage(attrs, start_ns)
+                covered = get(semconv.USAGE_COVERED)
+                status = sp.status
+                status_code = status.code
+                tid_hex = tid.hex()
+                sid_hex = sid.hex()
+                psid = sp.parent_span_id
                 row = [
                     project_id,
-                    _first(attrs, _TENANT_KEYS, res_attrs),
-                    _ts(start_ns),
-                    tid.hex(),
-                    sid.hex(),
-                    sp.parent_span_id.hex() if len(sp.parent_span_id) == 8 else "",
-                    _ts(end_ns),
+                    tenant,
+                    f"{start_ns // 1_000_000_000}.{start_ns % 1_000_000_000:09d}",
+                    tid_hex,
+                    sid_hex,
+                    psid.hex() if len(psid) == 8 else "",
+                    f"{end_ns // 1_000_000_000}.{end_ns % 1_000_000_000:09d}",
                     end_ns - start_ns,
-                    sp.name,
-                    _KINDS[sp.kind] if 0 <= sp.kind < len(_KINDS) else "UNSPECIFIED",
+                    name,
+                    kinds[sp.kind] if 0 <= sp.kind < 6 else "UNSPECIFIED",
                     span_type,
-                    _first(attrs, _SESSION_KEYS, res_attrs),
-                    _first(attrs, _USER_KEYS, res_attrs),
+                    session,
+                    user,
                     service,
                     env,
                     scope_name,
-                    _STATUS[status_code] if 0 <= status_code < 3 else "UNSET",
-                    sp.status.message,
-                    model,
-                    provider,
-                    i_tok,
-                    o_tok,
-                    cached,
-                    reasoning,
-                    _cost_str(cost) if cost is not None else None,
-                    cost_source,
-                    int(cost_unknown),
-                    int(has_usage),
-                    int(_truthy(attrs.get(semconv.USAGE_COVERED, False))),
-                    dumps(attrs).decode(),
-                    res_json,
-                    dumps(events).decode() if events else "[]",
-                    dumps(links).decode() if links else "[]",
+                    statuses[status_code] if 0 <= status_code < 3 else "UNSET",
+                    status.message,
+                    *usage,
+                    0 if covered is None else int(_truthy(covered)),
+                    attrs,
+                    res_attrs,
+                    [
+                        {"name": e.name, "timestamp": e.time_unix_nano, "attributes": _attrs(e.attributes)}
+                        for e in sp.events
+                    ] if len(sp.events) else [],
+                    [
+                        {"trace_id": ln.trace_id.hex(), "span_id": ln.span_id.hex(), "attributes": _attrs(ln.attributes)}
+                        for ln in sp.links
+                    ] if len(sp.links) else [],
                     ingested,
                 ]
                 out.append(dumps(row))
+                keys.append((tenant, tid_hex, sid_hex))
     data = b"\n".join(out) + b"\n" if out else b""
-    return IngestBatch(data, len(out), rejected, reason)
+    return IngestBatch(data, len(out), rejected, reason, keys)
 
 
 def parse_export(body: bytes, content_type: str, content_encoding: str, limits: Limits, project_id: str,

@@ -68,6 +68,9 @@ SESSION_SETTINGS: dict[str, int] = {
     "output_format_json_quote_decimals": 1,
     "output_format_json_quote_64bit_integers": 0,
     "do_not_merge_across_partitions_select_final": 1,
+    # span rows carry the attribute maps, events and links as JSON objects/arrays: store their text
+    "input_format_json_read_objects_as_strings": 1,
+    "input_format_json_read_arrays_as_strings": 1,
 }
 
 #: The billing rule as SQL: the span's usage counts in aggregates.
@@ -108,6 +111,9 @@ def _chdb_params(params: dict[str, Any] | None) -> dict[str, Any]:
         k: v.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n") if isinstance(v, str) else v
         for k, v in params.items()
     }
+
+
+_CHDB_INSERT_SETTINGS = "SETTINGS max_threads = 1, max_insert_threads = 1, input_format_parallel_parsing = 0"
 
 
 def _parse_rows(raw: bytes | str) -> list[dict[str, Any]]:
@@ -178,7 +184,8 @@ class ChdbBackend:
     def insert_rows(self, table: str, columns: tuple[str, ...], data: bytes, fmt: str) -> None:
         cols = f" ({', '.join(columns)})" if columns else ""
         try:
-            with self._conn().send_insert(f"INSERT INTO {table}{cols}", fmt) as ins:
+            # one thread: an insert is small, and parallel parsing doubles its CPU time in chDB
+            with self._conn().send_insert(f"INSERT INTO {table}{cols} {_CHDB_INSERT_SETTINGS}", fmt) as ins:
                 ins.append(data)
                 ins.finish()
         except StoreError:
@@ -733,7 +740,8 @@ class Store:
 
     def insert_spans(self, data: bytes) -> None:
         """Insert span rows (``IngestBatch.data`` from ``netra_server.otlp.build_rows``:
-        ``JSONCompactEachRow`` of ``SPAN_COLUMNS``); returns once they are durable."""
+        ``JSONCompactEachRow`` of ``SPAN_COLUMNS``, attribute maps as JSON objects); returns once they
+        are durable."""
         from netra_server.otlp import SPAN_COLUMNS
 
         self.backend.insert_rows("netra_spans", SPAN_COLUMNS, data, "JSONCompactEachRow")
