@@ -65,3 +65,38 @@ def test_quickstart_snippets_run_and_bill_the_tenant(server: RunningServer) -> N
     assert Decimal(cost) == (Decimal("0.075") + chat_cost).quantize(Decimal("0.000001"))
     trace_lines = [line for line in second.splitlines() if "meeting-summarization" in line]
     assert len(trace_lines) == 1
+
+
+README = QUICKSTART.parents[1] / "README.md"
+
+
+@pytest.mark.slow
+def test_readme_snippet_runs_and_reads_the_usage_back(server: RunningServer) -> None:
+    blocks = python_blocks(README.read_text())
+    assert len(blocks) == 1, "the README has one Python snippet"
+    with FakeOpenAIServer(config=FakeOpenAIConfig(latency_scale=0)) as fake:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("NETRA_", "OPENAI_", "OTEL_"))}
+        env.update(NETRA_API_KEY=server.api_key, NETRA_OTLP_ENDPOINT=server.base_url,
+                   OPENAI_API_KEY="sk-local-readme", OPENAI_BASE_URL=fake.base_url)
+        probe = ("from datetime import UTC, datetime, timedelta\nfrom netra import Netra\nNetra.init(app_name='x')\n"
+                 "end = datetime.now(UTC)\n"
+                 "usage = Netra.usage.get_tenant_usage('apex-legal', end - timedelta(hours=24), end)\n"
+                 "print(f'apex-legal: {usage.request_count} requests, {usage.token_count} tokens, "
+                 "${usage.total_cost:.6f}')\nNetra.shutdown()\n")
+        before = _figures(_run(probe, env))
+        after = _figures(_run(blocks[0], env))
+        served = fake.stats()["models"]["gpt-4o-mini-2024-07-18"]
+    assert served["requests"] == 1
+    chat_cost = price_tokens("gpt-4o-mini-2024-07-18", provider="openai", input_tokens=served["prompt_tokens"],
+                             output_tokens=served["completion_tokens"]).cost
+    assert chat_cost is not None
+    # the server is shared with the quickstart test: compare with what was there before the snippet ran
+    assert after[0] - before[0] == 2  # the transcription and the chat call
+    assert after[1] - before[1] == served["prompt_tokens"] + served["completion_tokens"]
+    assert after[2] - before[2] == (Decimal("0.075") + chat_cost).quantize(Decimal("0.000001"))
+
+
+def _figures(output: str) -> tuple[int, int, Decimal]:
+    found = re.search(r"apex-legal: (\d+) requests, (\d+) tokens, \$([\d.]+)", output)
+    assert found, output
+    return int(found.group(1)), int(found.group(2)), Decimal(found.group(3))
