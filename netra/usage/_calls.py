@@ -111,7 +111,12 @@ def _check_limit(limit: int | None) -> int | None:
 
 
 def _segment(value: str) -> str:
-    """Escape one path segment, so an id with '/', '?', '#' or spaces stays one segment."""
+    """Escape one path segment, so an id with '/', '?', '#' or spaces stays one segment.
+
+    An id that is exactly '.' or '..' is sent as '%2E' / '%2E%2E': a URL normaliser (httpx's, a
+    proxy's) would otherwise resolve it as a dot segment and ask for another route."""
+    if value in (".", ".."):
+        return value.replace(".", "%2E")
     return quote(value, safe="")
 
 
@@ -443,8 +448,9 @@ def interpret(
         )
     if status == 404:
         slash = (
-            " (An id in this request contains '/', sent escaped as %2F; a server or proxy that decodes it "
-            "before routing cannot find the route: avoid '/' in ids.)"
+            " (An id in this request contains '/', sent escaped as %2F. The Netra server takes it, but a proxy "
+            "in front of it that decodes %2F before passing the request on makes another path: have the "
+            "proxy pass the path unchanged, e.g. nginx `proxy_pass http://host:port;` without a URI part.)"
             if "%2F" in call.path
             else ""
         )

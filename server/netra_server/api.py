@@ -107,7 +107,7 @@ def _totals_json(t: UsageTotals) -> dict[str, Any]:
 # -- Netra-compatible ---------------------------------------------------------------------------------
 
 
-@router.get("/usage/sessions/{session_id}", tags=["netra-compatible"], summary="Usage of one session")
+@router.get("/usage/sessions/{session_id:path}", tags=["netra-compatible"], summary="Usage of one session")
 async def session_usage(
     request: Request, ctx: Auth, session_id: Annotated[str, Path()], start: StartTime = None, end: EndTime = None
 ) -> dict[str, Any]:
@@ -121,7 +121,7 @@ async def session_usage(
                      "totalCost": _money(t.total_cost)}}
 
 
-@router.get("/usage/tenants/{tenant_id}", tags=["netra-compatible"], summary="Usage of one tenant")
+@router.get("/usage/tenants/{tenant_id:path}", tags=["netra-compatible"], summary="Usage of one tenant")
 async def tenant_usage(
     request: Request, ctx: Auth, tenant_id: Annotated[str, Path()], start: StartTime = None, end: EndTime = None
 ) -> dict[str, Any]:
@@ -262,7 +262,7 @@ def _span_json(s: SpanRow, ctx: AuthContext, cursor: str) -> dict[str, Any]:
     }
 
 
-@router.get("/sdk/traces/{trace_id}/spans", tags=["netra-compatible"], summary="Spans of one trace")
+@router.get("/sdk/traces/{trace_id:path}/spans", tags=["netra-compatible"], summary="Spans of one trace")
 async def trace_spans(
     request: Request,
     ctx: Auth,
@@ -353,7 +353,7 @@ def _usage_of(s: SpanRow) -> dict[str, Any]:
             "cost": _money(s.cost) if s.cost is not None else None}
 
 
-@router.get("/api/traces/{trace_id}/usage", tags=["netra"], summary="Per-span usage of a trace, with descendant rollup")
+@router.get("/api/traces/{trace_id:path}/usage", tags=["netra"], summary="Per-span usage of a trace, with descendant rollup")
 async def trace_usage(request: Request, ctx: Auth, trace_id: Annotated[str, Path()]) -> dict[str, Any]:
     """Every span with its own usage (``own``, as recorded), whether it ``counted`` under the billing
     rule, and ``rollup``: the counted usage of the span and all its descendants (what the span cost).

@@ -204,3 +204,13 @@ def test_form_posts_need_the_csrf_token(server: RunningServer) -> None:
     with httpx.Client(base_url=server.base_url, cookies={"netra_key": "nk_000000000000_wrongwrongwrongwrongwrong"}) as c:
         r = c.get("/ui/")
         assert r.status_code == 303 and r.headers["location"].startswith("/ui/login")
+
+
+def test_trace_page_of_an_id_with_a_slash_is_the_dashboards_404(server: RunningServer) -> None:
+    with httpx.Client(base_url=server.base_url, cookies={"netra_key": server.api_key}) as c:
+        r = c.get("/ui/traces/abc%2Fdef")
+        assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+        assert "Trace not found" in r.text and "abc/def" in r.text
+        # an id with '/' in a query string reaches the page too (and matches nothing)
+        r = c.get("/ui/traces", params={"user_id": "org/team", "session_id": "a/b?c"})
+        assert r.status_code == 200 and 'value="org/team"' in r.text

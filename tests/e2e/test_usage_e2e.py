@@ -26,7 +26,7 @@ from netra_server.testing import RunningServer, run_server
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, set_span_in_context
 
 from netra import semconv
@@ -34,7 +34,6 @@ from netra.usage import (
     AsyncUsageClient,
     AuthenticationError,
     BadRequestError,
-    NotFoundError,
     PermissionDeniedError,
     UsageClient,
 )
@@ -466,12 +465,38 @@ def test_every_docs_example_runs(srv: RunningServer, data: Dataset) -> None:
     assert "refused: 401" in joined
 
 
-def test_an_id_with_a_slash_round_trips_or_fails_loudly(usage: UsageClient) -> None:
-    # The client escapes it (a/b -> a%2Fb). A server whose router decodes it before matching does not
-    # find the route: that must raise and say why, never answer None or another session's usage.
-    try:
-        got = usage.get_session_usage("a/b", "2020-01-01T00:00:00Z", "2100-01-01T00:00:00Z")
-    except NotFoundError as exc:
-        assert "contains '/'" in str(exc)
-    else:
-        assert got is not None and got.session_id == "a/b" and got.request_count == 0
+def test_ids_with_a_slash_round_trip(srv: RunningServer, data: Dataset, usage: UsageClient) -> None:
+    # The client escapes ids (org/team -> org%2Fteam); the server's routes take the escaped id whole.
+    tenant, session, user = "org/team", "org/team/call?1#2", "u/../x"
+    start = data.base_ns - 3600 * 10**9  # outside the other tests' windows
+    provider = TracerProvider(resource=Resource.create({"service.name": "usage-e2e-slash"}))
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=srv.otlp_endpoint, headers=srv.headers)))
+    tracer = provider.get_tracer("usage-e2e")
+    for i in range(3):
+        attrs = {**_context_attrs(tenant, session, user), semconv.GEN_AI_REQUEST_MODEL: "gpt-4o-mini",
+                 semconv.GEN_AI_USAGE_INPUT_TOKENS: 10 + i, semconv.GEN_AI_USAGE_OUTPUT_TOKENS: 1,
+                 semconv.COST: 0.25}
+        tracer.start_span("chat", attributes=attrs, start_time=start + i * 1000).end(end_time=start + i * 1000 + 500)
+    provider.shutdown()  # each span was exported (and acknowledged as durable) when it ended
+    window = (iso(start), iso(start + 10**9))
+
+    t = usage.get_tenant_usage(tenant, *window)
+    assert t is not None and (t.tenant_id, t.request_count, t.token_count, t.session_count) == (tenant, 3, 36, 1)
+    assert t.total_cost == 0.75
+    s = usage.get_session_usage(session, *window)
+    assert s is not None and (s.session_id, s.request_count, s.token_count) == (session, 3, 36)
+    traces = list(usage.iter_traces(*window, tenant_id=tenant, user_id=user))
+    assert len(traces) == 3 and {x.session_id for x in traces} == {session}
+    spans = usage.list_spans_by_trace_id(traces[0].id)
+    assert spans is not None and [x.tenant_id for x in spans.spans] == [tenant]
+    limited = srv.create_key(role="read", tenant_id=tenant)
+    with UsageClient(srv.base_url, limited) as own:
+        mine = own.get_tenant_usage(tenant, *window)
+        assert mine is not None and mine.request_count == 3
+        with pytest.raises(PermissionDeniedError):
+            own.get_tenant_usage("org", *window)
+    with pytest.raises(BadRequestError, match="32 hexadecimal"):  # a trace id with '/' is refused, not a 404
+        usage.list_spans_by_trace_id("a/b")
+    for dots in (".", ".."):  # not dot segments that a URL normaliser would resolve away
+        d = usage.get_tenant_usage(dots, *window)
+        assert d is not None and d.tenant_id == dots and d.request_count == 0

@@ -132,6 +132,15 @@ def test_ids_in_paths_are_escaped(driver: MakeDriver, server: ScriptedServer, me
     assert set(server.seen[0].query) == {"startTime", "endTime"}
 
 
+@pytest.mark.parametrize(("ident", "segment"), [(".", "%2E"), ("..", "%2E%2E"), ("...", "..."), ("a/..", "a%2F..")])
+def test_dot_ids_are_not_dot_segments(driver: MakeDriver, server: ScriptedServer, ident: str, segment: str) -> None:
+    # '.' and '..' as a whole segment would be resolved away by URL normalisation (another route)
+    body = {"data": {"tenant_id": ident, "tokenCount": 0, "requestsCount": 0, "sessionsCount": 0, "totalCost": 0}}
+    server.script([Reply(200, body)])
+    driver().call("get_tenant_usage", ident, START, END)
+    assert server.seen[0].raw_path == "/usage/tenants/" + segment
+
+
 def test_list_traces_body(driver: MakeDriver, server: ScriptedServer) -> None:
     server.script([Reply(200, {"data": {"data": [trace_item(1)], "pageInfo": {"hasNextPage": True}}})])
     page = driver().call(

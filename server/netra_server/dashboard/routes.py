@@ -323,7 +323,7 @@ async def traces(request: Request) -> HTMLResponse:
     )
 
 
-@router.get("/traces/{trace_id}")
+@router.get("/traces/{trace_id:path}")
 async def trace_detail(request: Request, trace_id: str) -> HTMLResponse:
     state, ctx = await _ctx(request)
     tid = trace_id.lower()
