@@ -11,6 +11,7 @@ Public API (stable; the dashboard and the alert evaluator call these)::
     page = store.list_traces(project_id, TraceQuery(window=window, limit=50))
     spans = store.trace_spans(project_id, trace_id)
     rows = store.query("SELECT ... WHERE project_id = {p:String}", {"p": project_id})  # raw, JSON rows
+    where, params = Store.span_filter(project_id, window, tenant_id="acme")  # for your own span SQL
 
 All methods are synchronous and thread-safe: each thread gets its own backend connection (chDB
 deadlocks when threads share one). In async code call them through ``await store.run(fn, *args)``,
@@ -749,7 +750,7 @@ class Store:
     # -- spans: reads ------------------------------------------------------------------------------
 
     @staticmethod
-    def _where(
+    def span_filter(
         project_id: str,
         window: Window | None = None,
         *,
@@ -759,6 +760,9 @@ class Store:
         trace_id: str | None = None,
         extra: Iterable[str] = (),
     ) -> tuple[str, dict[str, Any]]:
+        """The WHERE condition (without ``WHERE``) and its parameters for a read of ``netra_spans``:
+        the project, the window on span start, the given ids, and the ``extra`` SQL conditions (ANDed).
+        Parameter names start with ``w_``: the caller's own must not."""
         parts = ["project_id = {w_project:String}"]
         params: dict[str, Any] = {"w_project": project_id}
         if tenant_id is not None:
@@ -778,6 +782,8 @@ class Store:
             params["w_trace"] = trace_id
         parts.extend(extra)
         return " AND ".join(parts), params
+
+    _where = span_filter
 
     def usage_totals(
         self,

@@ -446,7 +446,7 @@ def metric_sql(rule: AlertRule, now: float) -> tuple[str, dict[str, Any]]:
             where.append(test)
     if rule.scope == "span" and rule.metric in ("cost", "tokens", "request_count"):
         where.append(COUNTED)
-    base, base_params = Store._where(rule.project_id, window, extra=where)
+    base, base_params = Store.span_filter(rule.project_id, window, extra=where)
     params.update(base_params)
     agg = _AGG[rule.aggregation or "p95"]
     if rule.scope == "span":
