@@ -33,8 +33,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from netra_server.app import ApiError, ServerState, _state, admin_auth, read_auth
+from netra_server.app import ApiError, ServerState, admin_auth, read_auth, state_of
 from netra_server.auth import ROLES, AuthContext
+from netra_server.rollup import UsageRollup, span_tree
 from netra_server.store import (
     SortField,
     SpanRow,
@@ -111,7 +112,7 @@ def _totals_json(t: UsageTotals) -> dict[str, Any]:
 async def session_usage(
     request: Request, ctx: Auth, session_id: Annotated[str, Path()], start: StartTime = None, end: EndTime = None
 ) -> dict[str, Any]:
-    state = _state(request)
+    state = state_of(request)
     window = _window(start, end)
     sid = _id(session_id, "session_id")
     t = await state.store.run(
@@ -125,7 +126,7 @@ async def session_usage(
 async def tenant_usage(
     request: Request, ctx: Auth, tenant_id: Annotated[str, Path()], start: StartTime = None, end: EndTime = None
 ) -> dict[str, Any]:
-    state = _state(request)
+    state = state_of(request)
     window = _window(start, end)
     tid = _tenant_scope(ctx, _id(tenant_id, "tenant_id"))
     t = await state.store.run(state.store.usage_totals, ctx.project_id, window, tenant_id=tid)
@@ -195,7 +196,7 @@ def _trace_json(t: TraceSummary, state: ServerState, ctx: AuthContext, cursor: s
 
 @router.post("/sdk/traces", tags=["netra-compatible"], summary="List traces (filters, pagination, sort)")
 async def list_traces(request: Request, ctx: Auth, body: TraceListRequest) -> dict[str, Any]:
-    state = _state(request)
+    state = state_of(request)
     window = _window(body.startTime, body.endTime)
     limits = state.settings.limits
     page = body.pagination
@@ -272,7 +273,7 @@ async def trace_spans(
     limit: Annotated[int, Query(ge=1)] = 100,
     span_name: Annotated[str | None, Query(alias="spanName", max_length=1024)] = None,
 ) -> dict[str, Any]:
-    state = _state(request)
+    state = state_of(request)
     tid = _trace_id(trace_id)
     if limit > state.settings.limits.max_page_limit:
         raise BadRequest(f"limit must be at most {state.settings.limits.max_page_limit}")
@@ -296,7 +297,7 @@ async def trace_spans(
 
 @router.get("/api/me", tags=["netra"], summary="The calling key: project, role, tenant limit")
 async def me(request: Request, ctx: Annotated[AuthContext, Depends(read_auth)]) -> dict[str, Any]:
-    state = _state(request)
+    state = state_of(request)
     project = await state.store.run(state.store.get_project, ctx.project_id)
     return {"data": {"key_id": ctx.key_id, "project_id": ctx.project_id, "organisation_id": ctx.organisation_id,
                      "project_name": project.name if project else "", "role": ctx.role, "tenant_id": ctx.tenant_id}}
@@ -315,7 +316,7 @@ async def usage_summary(
     """Each group: requestsCount, tokenCount (input + output), inputTokens, outputTokens, cachedTokens,
     totalCost (known costs), unpricedCount (counted spans with an unknown price), sessionsCount, spanCount.
     ``day`` is the UTC date of span start. Model groups cover counted spans only."""
-    state = _state(request)
+    state = state_of(request)
     window = _window(start, end)
     tenant = _tenant_scope(ctx, tenant_id)
     groups = await state.store.run(state.store.usage_summary, ctx.project_id, group_by, window, tenant_id=tenant, limit=limit)
@@ -335,7 +336,7 @@ async def latency(
 ) -> dict[str, Any]:
     """Per tenant: p50/p95/p99 of span duration (ms, exact) and the share of spans with status ERROR.
     ``scope``: ``root`` spans (one per trace), ``llm`` spans (billed model calls) or ``all``."""
-    state = _state(request)
+    state = state_of(request)
     window = _window(start, end)
     stats = await state.store.run(
         state.store.latency_stats, ctx.project_id, window, tenant_id=_tenant_scope(ctx, tenant_id), scope=scope
@@ -358,65 +359,32 @@ async def trace_usage(request: Request, ctx: Auth, trace_id: Annotated[str, Path
     """Every span with its own usage (``own``, as recorded), whether it ``counted`` under the billing
     rule, and ``rollup``: the counted usage of the span and all its descendants (what the span cost).
     The root spans' rollups add up to ``total``."""
-    state = _state(request)
+    state = state_of(request)
     tid = _trace_id(trace_id)
     spans, _ = await state.store.run(
         state.store.trace_spans, ctx.project_id, tid, tenant_id=_tenant_scope(ctx, None), limit=100_000
     )
     if not spans:
         raise ApiError(404, f"no spans of trace {tid} (in this project)")
-    ids = {s.span_id for s in spans}
-    children: dict[str, list[SpanRow]] = {}
-    for s in spans:
-        children.setdefault(s.parent_span_id if s.parent_span_id in ids else "", []).append(s)
-    rollup: dict[str, dict[str, Any]] = {}
-
-    def add(acc: dict[str, Any], other: dict[str, Any]) -> None:
-        for k in ("requestsCount", "inputTokens", "outputTokens", "cachedTokens", "unpricedCount"):
-            acc[k] += other[k]
-        acc["totalCost"] += other["totalCost"]
-
-    def zero() -> dict[str, Any]:
-        return {"requestsCount": 0, "inputTokens": 0, "outputTokens": 0, "cachedTokens": 0, "totalCost": Decimal(0),
-                "unpricedCount": 0}
-
-    # iterative post-order (traces may be deep)
-    order: list[SpanRow] = []
-    stack = list(children.get("", []))
-    while stack:
-        s = stack.pop()
-        order.append(s)
-        stack.extend(children.get(s.span_id, []))
-    for s in reversed(order):
-        acc = zero()
-        if s.counted:
-            acc["requestsCount"] = 1
-            acc["inputTokens"], acc["outputTokens"], acc["cachedTokens"] = s.input_tokens, s.output_tokens, s.cached_tokens
-            if s.cost is None:
-                acc["unpricedCount"] = 1
-            else:
-                acc["totalCost"] = s.cost
-        for c in children.get(s.span_id, []):
-            add(acc, rollup[c.span_id])
-        rollup[s.span_id] = acc
-    total = zero()
-    for s in children.get("", []):
-        add(total, rollup[s.span_id])
-
-    def out(acc: dict[str, Any]) -> dict[str, Any]:
-        return {**acc, "totalTokens": acc["inputTokens"] + acc["outputTokens"], "totalCost": _money(acc["totalCost"])}
-
+    tree = span_tree(spans)
     return {"data": {
         "trace_id": tid,
         "spans": [
             {"span_id": s.span_id, "parent_span_id": s.parent_span_id or None, "name": s.name, "span_type": s.span_type,
              "model": s.model, "start_time": iso_ns(s.start_ns), "tenant_id": s.tenant_id, "has_usage": s.has_usage,
              "covered": s.covered, "counted": s.counted, "cost_source": s.cost_source, "costUnknown": s.cost_unknown,
-             "own": _usage_of(s), "rollup": out(rollup[s.span_id])}
-            for s in order
+             "own": _usage_of(s), "rollup": _rollup_json(node.rollup)}
+            for node in tree.nodes
+            for s in (node.span,)
         ],
-        "total": out(total),
+        "total": _rollup_json(tree.total),
     }}
+
+
+def _rollup_json(r: UsageRollup) -> dict[str, Any]:
+    return {"requestsCount": r.request_count, "inputTokens": r.input_tokens, "outputTokens": r.output_tokens,
+            "cachedTokens": r.cached_tokens, "totalCost": _money(r.total_cost), "unpricedCount": r.unpriced_count,
+            "totalTokens": r.total_tokens}
 
 
 class KeyCreate(BaseModel):
@@ -434,14 +402,14 @@ def _key_json(rec: Any) -> dict[str, Any]:
 
 @router.get("/api/keys", tags=["keys"], summary="List the project's API keys (admin)")
 async def list_keys(request: Request, ctx: Admin) -> dict[str, Any]:
-    state = _state(request)
+    state = state_of(request)
     keys = await state.store.run(state.store.list_keys, ctx.project_id)
     return {"data": [_key_json(k) for k in keys]}
 
 
 @router.post("/api/keys", tags=["keys"], summary="Create an API key (admin); the key is shown once")
 async def create_key(request: Request, ctx: Admin, body: KeyCreate) -> dict[str, Any]:
-    state = _state(request)
+    state = state_of(request)
     if body.role not in ROLES:  # pragma: no cover - Literal already checks
         raise BadRequest("bad role")
     try:
@@ -455,7 +423,7 @@ async def create_key(request: Request, ctx: Admin, body: KeyCreate) -> dict[str,
 
 @router.delete("/api/keys/{key_id}", tags=["keys"], summary="Revoke an API key (admin)")
 async def revoke_key(request: Request, ctx: Admin, key_id: Annotated[str, Path(max_length=64)]) -> dict[str, Any]:
-    state = _state(request)
+    state = state_of(request)
     try:
         rec = await state.store.run(state.keys.revoke, key_id, project_id=ctx.project_id)
     except KeyError as exc:

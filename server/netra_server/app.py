@@ -13,8 +13,10 @@ Extensions: at creation the app imports ``netra_server.dashboard`` and ``netra_s
 exist and calls their ``install(app: FastAPI, hooks: Hooks) -> None``. ``install`` may add routes and
 append ``async def f(state: ServerState) -> None`` callables to ``hooks.on_startup`` /
 ``hooks.on_shutdown`` (run once the store is ready / before it closes). In a route, the state is
-``request.app.state.netra``. Auth for extension routes: ``Depends(read_auth)`` / ``Depends(admin_auth)``
-(they return an :class:`~netra_server.auth.AuthContext`).
+``state_of(request)`` (``request.app.state.netra``; it raises ``ApiError(503)`` while the server
+starts). Auth for extension routes: ``Depends(read_auth)`` / ``Depends(admin_auth)`` (they return an
+:class:`~netra_server.auth.AuthContext`); ``raise ApiError(status, message)`` answers
+``{"error": {"message": ...}}``.
 """
 
 from __future__ import annotations
@@ -43,7 +45,17 @@ from netra_server.otlp import OtlpError, parse_export
 from netra_server.store import Project, Store, StoreError, open_store
 from netra_server.validation import BadRequest, CursorCodec
 
-__all__ = ["Hooks", "ServerState", "admin_auth", "create_app", "error_response", "ingest_auth", "read_auth"]
+__all__ = [
+    "ApiError",
+    "Hooks",
+    "ServerState",
+    "admin_auth",
+    "create_app",
+    "error_response",
+    "ingest_auth",
+    "read_auth",
+    "state_of",
+]
 
 log = logging.getLogger("netra_server")
 
@@ -110,6 +122,8 @@ class Hooks:
 
 
 class ApiError(Exception):
+    """Raised in a route: the app answers ``status`` with ``{"error": {"message": message}}``."""
+
     def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
@@ -121,7 +135,9 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
     return JSONResponse({"error": {"message": message}}, status_code=status, headers=headers)
 
 
-def _state(request: Request) -> ServerState:
+def state_of(request: Request) -> ServerState:
+    """The running server's :class:`ServerState` (for routes of extensions); answers 503 while the
+    server is starting."""
     state: ServerState | None = getattr(request.app.state, "netra", None)
     if state is None:
         raise ApiError(503, "the server is starting; retry in a moment", {"Retry-After": "1"})
@@ -139,7 +155,7 @@ def _key_from(request: Request) -> str | None:
 
 
 async def _auth(request: Request) -> AuthContext:
-    state = _state(request)
+    state = state_of(request)
     key = _key_from(request)
     if not key:
         raise ApiError(401, "missing API key: send it as `x-api-key: <key>` or `Authorization: Bearer <key>`")
@@ -194,7 +210,7 @@ async def receive_traces(request: Request) -> Response:
     ctype = request.headers.get("content-type", "")
     is_json = ctype.split(";")[0].strip().lower() == "application/json"
     try:
-        state = _state(request)
+        state = state_of(request)
         ctx = await ingest_auth(request)
     except ApiError as exc:
         return _otlp_error(exc.status, exc.message, is_json, exc.headers)

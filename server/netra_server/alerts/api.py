@@ -21,7 +21,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from netra_server.app import ApiError, ServerState, _state, admin_auth, read_auth
+from netra_server.app import ApiError, ServerState, admin_auth, read_auth, state_of
 from netra_server.auth import AuthContext
 
 from .evaluator import AlertEvaluator
@@ -118,7 +118,7 @@ async def _states(request: Request, state: ServerState, project_id: str) -> dict
 
 @router.get("/rules", summary="List alert rules")
 async def list_rules(request: Request, ctx: Auth) -> dict[str, Any]:
-    state = _state(request)
+    state = state_of(request)
     rules = await state.store.run(AlertStorage(state.store).list_rules, ctx.project_id)
     states = await _states(request, state, ctx.project_id)
     return {"data": [rule_json(r, states.get(r.id)) for r in rules if visible(ctx, r)]}
@@ -126,7 +126,7 @@ async def list_rules(request: Request, ctx: Auth) -> dict[str, Any]:
 
 @router.post("/rules", summary="Create an alert rule (admin)", status_code=201)
 async def create_rule(request: Request, ctx: Admin) -> JSONResponse:
-    state = _state(request)
+    state = state_of(request)
     rule = parse_rule(await _body(request))
     stored = await state.store.run(AlertStorage(state.store).create_rule, ctx.project_id, rule)
     return JSONResponse({"data": rule_json(stored, None)}, status_code=201)
@@ -134,7 +134,7 @@ async def create_rule(request: Request, ctx: Admin) -> JSONResponse:
 
 @router.get("/rules/{rule_id}", summary="One alert rule")
 async def get_rule(request: Request, ctx: Auth, rule_id: RuleId) -> dict[str, Any]:
-    state = _state(request)
+    state = state_of(request)
     rule = await _rule_or_404(state, ctx, rule_id)
     states = await _states(request, state, ctx.project_id)
     return {"data": rule_json(rule, states.get(rule.id))}
@@ -142,7 +142,7 @@ async def get_rule(request: Request, ctx: Auth, rule_id: RuleId) -> dict[str, An
 
 @router.put("/rules/{rule_id}", summary="Replace an alert rule (admin)")
 async def replace_rule(request: Request, ctx: Admin, rule_id: RuleId) -> dict[str, Any]:
-    state = _state(request)
+    state = state_of(request)
     existing = await _rule_or_404(state, ctx, rule_id)
     rule = parse_rule(await _body(request))
     updated = await state.store.run(AlertStorage(state.store).update_rule, existing, rule)
@@ -151,7 +151,7 @@ async def replace_rule(request: Request, ctx: Admin, rule_id: RuleId) -> dict[st
 
 @router.patch("/rules/{rule_id}", summary="Change some fields of an alert rule (admin)")
 async def patch_rule(request: Request, ctx: Admin, rule_id: RuleId) -> dict[str, Any]:
-    state = _state(request)
+    state = state_of(request)
     existing = await _rule_or_404(state, ctx, rule_id)
     changes = await _body(request)
     if not isinstance(changes, dict):
@@ -166,7 +166,7 @@ async def patch_rule(request: Request, ctx: Admin, rule_id: RuleId) -> dict[str,
 
 @router.delete("/rules/{rule_id}", summary="Delete an alert rule (admin); its history is kept")
 async def delete_rule(request: Request, ctx: Admin, rule_id: RuleId) -> dict[str, Any]:
-    state = _state(request)
+    state = state_of(request)
     rule = await _rule_or_404(state, ctx, rule_id)
     await state.store.run(AlertStorage(state.store).delete_rule, rule)
     return {"data": {"id": rule.id, "deleted": True}}
@@ -179,7 +179,7 @@ async def history(
     rule_id: Annotated[str | None, Query(alias="ruleId", max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
-    state = _state(request)
+    state = state_of(request)
     storage = AlertStorage(state.store)
     rule_ids: list[str] | None = None
     if ctx.tenant_id is not None:  # only the events of the rules this key can see

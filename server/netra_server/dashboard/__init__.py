@@ -22,12 +22,12 @@ def install(app: FastAPI, hooks: Hooks) -> None:
     from fastapi.responses import RedirectResponse
     from starlette.staticfiles import StaticFiles
 
-    from .routes import LoginRequired, _Forbidden, forbidden, login_redirect, router
+    from .routes import Forbidden, LoginRequired, forbidden, login_redirect, router
 
     app.include_router(router)
     app.mount("/ui/static", StaticFiles(directory=Path(__file__).parent / "static"), name="netra-static")
     app.add_exception_handler(LoginRequired, login_redirect)
-    app.add_exception_handler(_Forbidden, forbidden)
+    app.add_exception_handler(Forbidden, forbidden)
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

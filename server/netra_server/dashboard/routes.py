@@ -36,13 +36,14 @@ from netra_server.alerts.model import (
     validation_message,
 )
 from netra_server.alerts.storage import AlertStorage
-from netra_server.app import ServerState, _state
+from netra_server.app import ServerState, state_of
 from netra_server.auth import AuthContext
+from netra_server.rollup import span_tree
 from netra_server.store import TraceQuery, TraceSummary
 
 from . import views
 
-__all__ = ["COOKIE", "LoginRequired", "router"]
+__all__ = ["COOKIE", "Forbidden", "LoginRequired", "router"]
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 COOKIE = "netra_key"
@@ -73,7 +74,7 @@ def login_redirect(request: Request, exc: Exception) -> Response:
 
 
 async def _ctx(request: Request) -> tuple[ServerState, AuthContext]:
-    state = _state(request)
+    state = state_of(request)
     key = request.cookies.get(COOKIE)
     if not key:
         raise LoginRequired()
@@ -95,16 +96,16 @@ async def _form(request: Request, state: ServerState, ctx: AuthContext) -> dict[
     """The urlencoded body of a form post, after the same-origin and CSRF checks."""
     origin = request.headers.get("origin")
     if origin and origin.rstrip("/") != f"{request.url.scheme}://{request.url.netloc}":
-        raise _Forbidden("cross-origin form post refused")
+        raise Forbidden("cross-origin form post refused")
     form = parse_qs((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
     token = (form.get("csrf") or [""])[0]
     if not hmac.compare_digest(token, await _csrf_token(state, ctx)):
-        raise _Forbidden("the form expired or did not come from this dashboard; reload the page and retry")
+        raise Forbidden("the form expired or did not come from this dashboard; reload the page and retry")
     return form
 
 
-class _Forbidden(Exception):
-    pass
+class Forbidden(Exception):
+    """A refused form post (cross-origin, or without the CSRF token): the handler answers 403."""
 
 
 def forbidden(request: Request, exc: Exception) -> Response:
@@ -186,7 +187,7 @@ def _login_html(target: str, error: str = "") -> HTMLResponse:
 
 @router.post("/login")
 async def login(request: Request) -> Response:
-    state = _state(request)
+    state = state_of(request)
     origin = request.headers.get("origin")
     if origin and origin.rstrip("/") != f"{request.url.scheme}://{request.url.netloc}":
         return HTMLResponse("<h1>403</h1><p>cross-origin login refused</p>", status_code=403)
@@ -337,12 +338,11 @@ async def trace_detail(request: Request, trace_id: str) -> HTMLResponse:
         html = await _page(request, state, ctx, "trace.html", "traces", trace_id=tid, nodes=[], missing=True)
         html.status_code = 404
         return html
-    nodes, start, end = views.span_tree(spans)
-    roots = [n for n in nodes if n.depth == 0]
+    tree = span_tree(spans)
     return await _page(
-        request, state, ctx, "trace.html", "traces", trace_id=tid, nodes=nodes, start_ns=start, end_ns=end,
-        total_cost=sum((n.subtree_cost for n in roots), Decimal(0)), total_tokens=sum(n.subtree_tokens for n in roots),
-        unpriced=sum(n.subtree_unpriced for n in roots), truncated=truncated, missing=False, root=nodes[0].span,
+        request, state, ctx, "trace.html", "traces", trace_id=tid, nodes=views.waterfall(tree),
+        start_ns=tree.start_ns, end_ns=tree.end_ns, total=tree.total, truncated=truncated, missing=False,
+        root=tree.nodes[0].span,
     )
 
 

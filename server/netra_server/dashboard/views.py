@@ -1,5 +1,5 @@
-"""View helpers of the dashboard: time ranges, chart geometry, the span tree with subtree rollups,
-money and duration formatting. No I/O here; the routes call the store and hand results to these."""
+"""View helpers of the dashboard: time ranges, chart geometry, the waterfall of a span tree (the tree
+and its rollups come from :mod:`netra_server.rollup`), money and duration formatting. No I/O here; the routes call the store and hand results to these."""
 
 from __future__ import annotations
 
@@ -11,19 +11,20 @@ from typing import Any, Literal
 
 import orjson
 
+from netra_server.rollup import SpanNode, SpanTree, UsageRollup
 from netra_server.store import SpanRow, UsageGroup, Window
 
 __all__ = [
     "RANGES",
     "Bar",
-    "SpanNode",
+    "SpanView",
     "TimeRange",
     "cost_chart",
     "fmt_duration_ns",
     "fmt_money",
     "parse_json",
-    "span_tree",
     "time_range",
+    "waterfall",
 ]
 
 Bucket = Literal["minute", "hour", "day"]
@@ -170,64 +171,47 @@ def cost_chart(r: TimeRange, window: Window, groups: list[UsageGroup], *, width:
 
 
 @dataclass
-class SpanNode:
-    span: SpanRow
-    depth: int
-    #: Counted usage of the span and its descendants (the billing rule: what the subtree cost).
-    subtree_cost: Decimal = Decimal(0)
-    subtree_tokens: int = 0
-    subtree_unpriced: int = 0
-    children: list[SpanNode] = field(default_factory=list)
+class SpanView:
+    """A span of the waterfall: the tree node (depth, children, subtree rollup from
+    :func:`netra_server.rollup.span_tree`) with its bar geometry and decoded attributes and events."""
+
+    node: SpanNode
     offset_pct: float = 0.0
     width_pct: float = 0.0
     attributes: dict[str, Any] = field(default_factory=dict)
     events: list[Any] = field(default_factory=list)
 
+    @property
+    def span(self) -> SpanRow:
+        return self.node.span
 
-def span_tree(spans: list[SpanRow]) -> tuple[list[SpanNode], int, int]:
-    """Spans in depth-first order (children by start time) with depth, waterfall geometry and subtree
-    rollups; and the trace's start and end (ns). A span whose parent is missing is a root."""
-    if not spans:
-        return [], 0, 0
-    ids = {s.span_id for s in spans}
-    nodes = {s.span_id: SpanNode(s, 0) for s in spans}
-    roots: list[SpanNode] = []
-    for s in sorted(spans, key=lambda s: (s.start_ns, s.span_id)):
-        node = nodes[s.span_id]
-        if s.parent_span_id and s.parent_span_id in ids and s.parent_span_id != s.span_id:
-            nodes[s.parent_span_id].children.append(node)
-        else:
-            roots.append(node)
-    start = min(s.start_ns for s in spans)
-    end = max(s.end_ns for s in spans)
-    total = max(end - start, 1)
-    order: list[SpanNode] = []
-    stack = [(n, 0) for n in reversed(roots)]
-    seen: set[str] = set()
-    while stack:  # iterative: traces can be deep
-        node, depth = stack.pop()
-        if node.span.span_id in seen:
-            continue
-        seen.add(node.span.span_id)
-        node.depth = depth
-        order.append(node)
-        stack.extend((c, depth + 1) for c in reversed(node.children))
-    for node in reversed(order):  # children before parents
+    @property
+    def depth(self) -> int:
+        return self.node.depth
+
+    @property
+    def children(self) -> list[SpanNode]:
+        return self.node.children
+
+    @property
+    def subtree(self) -> UsageRollup:
+        """Counted usage of the span and its descendants (the billing rule: what the subtree cost)."""
+        return self.node.rollup
+
+
+def waterfall(tree: SpanTree) -> list[SpanView]:
+    """The tree's spans in depth-first order (children by start time) with waterfall geometry."""
+    total = max(tree.end_ns - tree.start_ns, 1)
+    out = []
+    for node in tree.nodes:
         s = node.span
-        if s.counted:
-            node.subtree_tokens += s.input_tokens + s.output_tokens
-            if s.cost is None:
-                node.subtree_unpriced += 1
-            else:
-                node.subtree_cost += s.cost
-        for c in node.children:
-            node.subtree_cost += c.subtree_cost
-            node.subtree_tokens += c.subtree_tokens
-            node.subtree_unpriced += c.subtree_unpriced
-        node.offset_pct = (s.start_ns - start) / total * 100
-        node.width_pct = max((s.end_ns - s.start_ns) / total * 100, 0.4)
         attrs = parse_json(s.attributes)
-        node.attributes = attrs if isinstance(attrs, dict) else {}
         events = parse_json(s.events)
-        node.events = events if isinstance(events, list) else []
-    return order, start, end
+        out.append(SpanView(
+            node,
+            offset_pct=(s.start_ns - tree.start_ns) / total * 100,
+            width_pct=max((s.end_ns - s.start_ns) / total * 100, 0.4),
+            attributes=attrs if isinstance(attrs, dict) else {},
+            events=events if isinstance(events, list) else [],
+        ))
+    return out
