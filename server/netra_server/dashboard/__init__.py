@@ -24,6 +24,7 @@ def install(app: FastAPI, hooks: Hooks) -> None:
 
     from .routes import Forbidden, LoginRequired, forbidden, login_redirect, router
 
+    app.state.netra_dashboard_tenants = {}  # project id -> (expiry, tenants) of the tenant picker
     app.include_router(router)
     app.mount("/ui/static", StaticFiles(directory=Path(__file__).parent / "static"), name="netra-static")
     app.add_exception_handler(LoginRequired, login_redirect)

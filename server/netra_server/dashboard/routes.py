@@ -59,7 +59,6 @@ _env.globals["ranges"] = list(views.RANGES.values())
 
 _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 _CURSOR = re.compile(r"^(-?[0-9.]+)~([0-9a-f]{32})$")
-_TENANT_CACHE: dict[str, tuple[float, list[str]]] = {}
 
 
 class LoginRequired(Exception):
@@ -112,18 +111,19 @@ def forbidden(request: Request, exc: Exception) -> Response:
     return HTMLResponse(f"<h1>403</h1><p>{exc}</p>", status_code=403)
 
 
-async def _tenants(state: ServerState, ctx: AuthContext) -> list[str]:
-    """Tenants seen in the last 30 days (cached a minute per project); a limited key sees only its own."""
+async def _tenants(request: Request, state: ServerState, ctx: AuthContext) -> list[str]:
+    """Tenants seen in the last 30 days (cached a minute per project, per app); a limited key sees only its own."""
     if ctx.tenant_id is not None:
         return [ctx.tenant_id]
-    hit = _TENANT_CACHE.get(ctx.project_id)
+    cache: dict[str, tuple[float, list[str]]] = request.app.state.netra_dashboard_tenants
+    hit = cache.get(ctx.project_id)
     if hit is not None and hit[0] > time.monotonic():
         return hit[1]
     groups = await state.store.run(
         state.store.usage_summary, ctx.project_id, "tenant", views.window_of(views.RANGES["30d"]), limit=500
     )
     tenants = sorted(g.key for g in groups if g.key)
-    _TENANT_CACHE[ctx.project_id] = (time.monotonic() + 60, tenants)
+    cache[ctx.project_id] = (time.monotonic() + 60, tenants)
     return tenants
 
 
@@ -146,7 +146,7 @@ async def _page(
         active=active,
         tenant=tenant,
         range=rng,
-        tenants=await _tenants(state, ctx),
+        tenants=await _tenants(request, state, ctx),
         csrf=await _csrf_token(state, ctx),
         keep=lambda **kw: _keep(request, **kw),
         **context,
