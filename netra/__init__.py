@@ -5,7 +5,8 @@ from netra import Netra, SpanType, UsageModel
 Netra.init(app_name="meetingmind", environment="production")
 Netra.set_tenant_id("apex-legal")
 with Netra.start_span("meeting-summarization") as span:
-    span.set_usage([UsageModel(model="gpt-4o-mini", usage_type="chat", units_used=1580, cost_in_usd=0.0004)])
+    span.set_usage([UsageModel(model="gpt-4o-mini", usage_type="chat", units_used=1580, cost_in_usd=0.0004,
+                               input_tokens=1200, output_tokens=380)])
 ```
 
 ``import netra`` is light: the OpenTelemetry SDK, the exporter, instrumentations, prices and the usage

@@ -45,7 +45,10 @@ class UsageModel:
 
     ``model``: the model or resource used; ``usage_type``: e.g. ``"chat"``, ``"embedding"``,
     ``"transcription_minutes"``; ``units_used``: how many units of that type; ``cost_in_usd``: what it cost.
-    The token fields are optional and only written when set.
+    The token fields are optional and only written when set: give ``input_tokens`` / ``output_tokens``
+    (``cached_tokens``: the cached part of the input) for a model call, and the server counts them as
+    the span's tokens. Without them, ``units_used`` are tokens only if ``usage_type`` names their
+    direction (input/prompt, output/completion); units of a kind like ``"chat"`` are not tokens.
     """
 
     model: str

@@ -388,6 +388,38 @@ _T_IN1, _T_IN2, _T_IN3 = _INPUT_KEYS
 _T_OUT1, _T_OUT2, _T_OUT3 = _OUTPUT_KEYS
 
 
+_ITEM_TOKEN_KEYS = ("input_tokens", "output_tokens", "cached_tokens")
+
+
+def _usage_item_tokens(items: list[dict[str, Any]]) -> tuple[int | None, int | None, int | None]:
+    """Input, output and cached tokens of ``netra.usage`` items, summed (None: no item gave any).
+
+    An item with ``input_tokens`` / ``output_tokens`` / ``cached_tokens`` gives those (its
+    ``units_used`` is then not read as tokens). Otherwise its ``units_used`` are tokens only when its
+    ``usage_type`` names their direction: input/prompt -> input, output/completion -> output. Units
+    of any other kind ("chat", "embedding", "audio_minutes", "requests") are not tokens: the kind does
+    not say whether they count tokens, calls or minutes, nor which tokens (see docs/concepts.md)."""
+    i_tok = o_tok = cached = None
+    for item in items:
+        explicit = [_int(item.get(k)) for k in _ITEM_TOKEN_KEYS]
+        if any(v is not None for v in explicit):
+            i, o, c = explicit
+            if i is not None:
+                i_tok = (i_tok or 0) + i
+            if o is not None:
+                o_tok = (o_tok or 0) + o
+            if c is not None:
+                cached = (cached or 0) + c
+            continue
+        kind = str(item.get("usage_type", "")).lower()
+        units = _int(item.get("units_used")) or 0
+        if "input" in kind or "prompt" in kind:
+            i_tok = (i_tok or 0) + units
+        elif "output" in kind or "completion" in kind:
+            o_tok = (o_tok or 0) + units
+    return i_tok, o_tok, cached
+
+
 def _span_usage(attrs: dict[str, Any], start_ns: int) -> tuple[str, str, int, int, int, int, str | None, str, int, int]:
     """model, provider, input/output/cached/reasoning tokens, cost (text), cost source, cost_unknown,
     has_usage of a span that has a usage-bearing attribute."""
@@ -395,17 +427,14 @@ def _span_usage(attrs: dict[str, Any], start_ns: int) -> tuple[str, str, int, in
     usage_items = _parse_usage(get(semconv.USAGE)) if semconv.USAGE in attrs else []
     i_tok = _first_int(attrs, _INPUT_KEYS)
     o_tok = _first_int(attrs, _OUTPUT_KEYS)
+    cached_tok = _int(get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS))
     if i_tok is None and o_tok is None and usage_items:
-        for item in usage_items:
-            kind = str(item.get("usage_type", "")).lower()
-            units = _int(item.get("units_used")) or 0
-            if "input" in kind or "prompt" in kind:
-                i_tok = (i_tok or 0) + units
-            elif "output" in kind or "completion" in kind:
-                o_tok = (o_tok or 0) + units
+        i_tok, o_tok, item_cached = _usage_item_tokens(usage_items)
+        if cached_tok is None:
+            cached_tok = item_cached
     i_tok = i_tok or 0
     o_tok = o_tok or 0
-    cached = _int(get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)) or 0
+    cached = cached_tok or 0
     reasoning = _int(get(semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)) or 0
     model = _first(attrs, (semconv.GEN_AI_RESPONSE_MODEL, semconv.GEN_AI_REQUEST_MODEL))
     if not model:

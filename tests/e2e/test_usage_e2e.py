@@ -435,6 +435,48 @@ def test_set_usage_around_an_instrumented_openai_call_counts_once(srv: RunningSe
     assert usage_client is not None and usage_client.closed, "Netra.shutdown() must close Netra.usage"
 
 
+def test_set_usage_tokens_reach_the_tenants_totals(srv: RunningServer) -> None:
+    """UsageModel's input/output/cached tokens are the span's tokens on the server; units of a kind
+    that names no token direction ("chat", "audio_minutes") count as a request and a cost, not tokens."""
+    from netra import Netra, UsageModel
+    from netra._testing import reset
+
+    reset()
+    tenant = "explicit-tokens-tenant"
+    started = datetime.now(UTC) - timedelta(seconds=1)
+    try:
+        Netra.init(app_name="usage-e2e", endpoint=srv.base_url, api_key=srv.api_key, disable_batch=True)
+        with Netra.context(tenant_id=tenant, session_id="explicit-tokens-session", user_id="alice"):
+            with Netra.start_span("summarize") as span:
+                span.set_usage([UsageModel(model="my-llm", usage_type="chat", units_used=1580, cost_in_usd=0.0004,
+                                           input_tokens=1200, output_tokens=380, cached_tokens=200)])
+            with Netra.start_span("transcribe") as span:
+                span.set_usage([UsageModel(model="whisper-1", usage_type="audio_minutes", units_used=42,
+                                           cost_in_usd=0.252)])
+            with Netra.start_span("legacy-chat") as span:  # no token fields: 1580 units of "chat", not tokens
+                span.set_usage([UsageModel(model="my-llm", usage_type="chat", units_used=1580, cost_in_usd=0.001)])
+            with Netra.start_span("split-by-kind") as span:
+                span.set_usage([UsageModel(model="my-llm", usage_type="input_tokens", units_used=90, cost_in_usd=0.0),
+                                UsageModel(model="my-llm", usage_type="output_tokens", units_used=10, cost_in_usd=0.0)])
+        assert Netra.flush(30)
+        ended = datetime.now(UTC) + timedelta(seconds=1)
+        with UsageClient(srv.base_url, srv.api_key) as usage:
+            deadline = time.monotonic() + 30
+            while True:
+                t = usage.get_tenant_usage(tenant, started, ended)
+                if t is not None and t.request_count >= 4 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            assert t is not None
+            assert (t.request_count, t.token_count, t.session_count) == (4, 1200 + 380 + 90 + 10, 1)
+            assert Decimal(str(t.total_cost)) == Decimal("0.0004") + Decimal("0.252") + Decimal("0.001")
+            summary = usage.get_usage_summary(started, ended, group_by="tenant", tenant_id=tenant)
+            (group,) = summary.groups
+            assert (group.input_tokens, group.output_tokens, group.cached_tokens) == (1290, 390, 200)
+    finally:
+        reset()
+
+
 # ------------------------------------------------------------------------------------------------
 # The docs page: every example runs as it is.
 

@@ -84,6 +84,46 @@ def test_attribute_mapping_with_fallbacks(netra_server: RunningServer) -> None:
     assert (ex.model, ex.cost, ex.input_tokens, ex.output_tokens) == ("my-model", Decimal("0.75"), 70, 30)  # type: ignore[attr-defined]
 
 
+def test_explicit_usage_tokens_of_netra_usage_items(netra_server: RunningServer) -> None:
+    """input_tokens / output_tokens / cached_tokens of the items are read and summed; an item without
+    them falls back to its usage_type (input/prompt, output/completion); units of another kind
+    ("chat", "audio_minutes") are not tokens."""
+    provider, collect = record()
+    tracer = provider.get_tracer("t")
+
+    def items(*entries: dict[str, object]) -> str:
+        return json.dumps([{"model": "my-model", "cost_in_usd": 0.25, **e} for e in entries])
+
+    cases = {
+        "explicit": items({"usage_type": "chat", "units_used": 1580, "input_tokens": 1200, "output_tokens": 380,
+                           "cached_tokens": 200},
+                          {"usage_type": "chat", "units_used": 15, "input_tokens": 10, "output_tokens": 5}),
+        "mixed": items({"usage_type": "chat", "units_used": 999, "output_tokens": 7},
+                       {"usage_type": "prompt_tokens", "units_used": 30}),
+        "generic": items({"usage_type": "chat", "units_used": 1580}, {"usage_type": "audio_minutes", "units_used": 42}),
+        "measured-wins": items({"usage_type": "chat", "units_used": 1, "input_tokens": 1, "output_tokens": 1}),
+    }
+    with tracer.start_as_current_span("root") as root:
+        for name, usage in cases.items():
+            extra = {semconv.GEN_AI_USAGE_INPUT_TOKENS: 50, semconv.GEN_AI_USAGE_OUTPUT_TOKENS: 5} if name == "measured-wins" else {}
+            with tracer.start_as_current_span(name, attributes={semconv.USAGE: usage, **extra}):
+                pass
+    assert send(netra_server, collect.spans) is SpanExportResult.SUCCESS
+    spans = _spans_of(netra_server, format(root.get_span_context().trace_id, "032x"))
+
+    def tokens(name: str) -> tuple[int, int, int]:
+        s = spans[name]
+        return s.input_tokens, s.output_tokens, s.cached_tokens  # type: ignore[attr-defined]
+
+    assert tokens("explicit") == (1210, 385, 200)
+    assert tokens("mixed") == (30, 7, 0)
+    assert tokens("generic") == (0, 0, 0)
+    assert tokens("measured-wins") == (50, 5, 0)
+    for name in cases:
+        s = spans[name]
+        assert s.has_usage and s.counted and s.cost == Decimal("0.25") * (2 if name != "measured-wins" else 1)  # type: ignore[attr-defined]
+
+
 def test_priced_at_ingest_with_the_sdk_price_table_and_unknown_flagged(netra_server: RunningServer) -> None:
     provider, collect = record()
     tracer = provider.get_tracer("t")
