@@ -30,7 +30,8 @@ def _login(page: Any, srv: RunningServer, key: str) -> None:
     page.wait_for_url(re.compile(r"/ui/(\?.*)?$"))
 
 
-def test_login_overview_tenant_switch_waterfall_alert_rule(server: RunningServer, browser: Any) -> None:
+# `browser` before `server`: without Chromium the test skips (or fails in CI) before a server starts
+def test_login_overview_tenant_switch_waterfall_alert_rule(browser: Any, server: RunningServer) -> None:
     page = _page(browser)
     page.goto(server.base_url + "/ui/traces")
     assert "/ui/login" in page.url
@@ -167,7 +168,7 @@ def test_login_overview_tenant_switch_waterfall_alert_rule(server: RunningServer
     page.context.close()
 
 
-def test_tenant_limited_key_sees_only_its_tenant(server: RunningServer, browser: Any) -> None:
+def test_tenant_limited_key_sees_only_its_tenant(browser: Any, server: RunningServer) -> None:
     key = server.create_key("read", tenant_id="stratex-consulting", name="stratex portal")
     with server.client() as c:
         body = {"filters": [{"field": "tenant_id", "operator": "equals", "type": "string", "value": "apex-legal"}],
