@@ -11,6 +11,7 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import quote
@@ -342,7 +343,7 @@ def _server_message(body: Any, text: str) -> str | None:
             if isinstance(value, str):
                 return value
             if value is not None:
-                return json.dumps(value)[:500]
+                return json.dumps(value, default=float)[:500]  # only Decimal needs it
     snippet = text.strip()
     return snippet[:300] if snippet else None
 
@@ -390,7 +391,9 @@ def interpret(
     """Read one HTTP answer. ``attempts`` counts this one, for the messages."""
     text = content.decode("utf-8", errors="replace")
     try:
-        body: Any = json.loads(text) if text.strip() else None
+        # Fractional numbers as Decimal: money stays exact (the models read it as Decimal); integers
+        # stay int. No other number the models read is fractional.
+        body: Any = json.loads(text, parse_float=Decimal) if text.strip() else None
         decoded = text.strip() != ""
     except ValueError:
         body, decoded = None, False

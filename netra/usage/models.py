@@ -3,13 +3,22 @@
 Each has ``from_dict``, which accepts the wire JSON, ignores keys it does not know, and raises
 :class:`~netra.usage.errors.InvalidResponseError` naming the key when a required one is missing or
 has the wrong type.
+
+Money (``total_cost``, ``cost``) is a :class:`decimal.Decimal` in USD, exactly the digits the server
+sent: the server keeps costs as decimals and writes them as JSON numbers with their exact digits,
+and the client reads those numbers as ``Decimal`` (``json.loads(..., parse_float=Decimal)``), never
+as ``float``. A sum of floats drifts (``0.1 + 0.2 != 0.3``) and a float keeps only about 15
+significant digits, so a bill added up from float costs could be off by a fraction of a cent; a sum
+of these Decimals is exact. ``None`` where a cost is unknown (never 0). Counts stay ``int``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from netra.usage.errors import InvalidResponseError
@@ -61,7 +70,7 @@ class _Reader:
         value = self._get(key, True)
         if isinstance(value, str):
             return value
-        if isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
             return str(value)
         raise self._bad(key, value, "a string")
 
@@ -71,7 +80,7 @@ class _Reader:
             return None
         if isinstance(value, str):
             return value
-        if isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
             return str(value)
         raise self._bad(key, value, "a string or null")
 
@@ -81,6 +90,8 @@ class _Reader:
         if isinstance(value, int):
             return value
         if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
             return int(value)
         if isinstance(value, str):
             try:
@@ -99,27 +110,36 @@ class _Reader:
         value = self._get(key, False)
         return None if value is None else self._to_int(key, value)
 
-    def _to_float(self, key: str, value: Any) -> float:
-        if isinstance(value, bool):
-            raise self._bad(key, value, "a number")
-        if isinstance(value, int | float):
-            return float(value)
-        if isinstance(value, str):
+    def _to_money(self, key: str, value: Any) -> Decimal:
+        """A JSON number (read as ``Decimal`` or ``int``) or a decimal string, as an exact Decimal."""
+        if isinstance(value, Decimal):
+            money = value
+        elif isinstance(value, int) and not isinstance(value, bool):
+            return Decimal(value)
+        elif isinstance(value, str):
             try:
-                return float(value)
-            except ValueError:
-                pass
-        raise self._bad(key, value, "a number")
+                money = Decimal(value.strip())
+            except InvalidOperation:
+                raise self._bad(key, value, "an amount of money (a decimal number)") from None
+        elif isinstance(value, float) and math.isfinite(value):
+            # A float handed to from_dict by a caller (the client itself never makes one): the
+            # decimal it was written as (its shortest repr), not its binary expansion.
+            money = Decimal(repr(value))
+        else:
+            raise self._bad(key, value, "an amount of money (a decimal number)")
+        if not money.is_finite():
+            raise self._bad(key, value, "a finite amount of money")
+        return money
 
-    def float_(self, key: str) -> float:
+    def money(self, key: str) -> Decimal:
         value = self._get(key, True)
         if value is None:
-            raise self._bad(key, value, "a number")
-        return self._to_float(key, value)
+            raise self._bad(key, value, "an amount of money (a decimal number)")
+        return self._to_money(key, value)
 
-    def opt_float(self, key: str) -> float | None:
+    def opt_money(self, key: str) -> Decimal | None:
         value = self._get(key, False)
-        return None if value is None else self._to_float(key, value)
+        return None if value is None else self._to_money(key, value)
 
     def opt_bool(self, key: str) -> bool | None:
         value = self._get(key, False)
@@ -149,12 +169,13 @@ class _Reader:
 
 @dataclass(frozen=True, slots=True)
 class SessionUsageData:
-    """Usage of one session in a time window (``GET /usage/sessions/{session_id}``)."""
+    """Usage of one session in a time window (``GET /usage/sessions/{session_id}``); ``total_cost``
+    is exact USD (a :class:`~decimal.Decimal`)."""
 
     session_id: str
     token_count: int
     request_count: int
-    total_cost: float
+    total_cost: Decimal
 
     @classmethod
     def from_dict(cls, data: Any) -> SessionUsageData:
@@ -163,20 +184,21 @@ class SessionUsageData:
             session_id=r.str_("session_id"),
             token_count=r.int_("tokenCount"),
             request_count=r.int_("requestsCount"),
-            total_cost=r.float_("totalCost"),
+            total_cost=r.money("totalCost"),
         )
 
 
 @dataclass(frozen=True, slots=True)
 class TenantUsageData:
-    """Usage of one tenant in a time window (``GET /usage/tenants/{tenant_id}``)."""
+    """Usage of one tenant in a time window (``GET /usage/tenants/{tenant_id}``); ``total_cost`` is
+    exact USD (a :class:`~decimal.Decimal`)."""
 
     tenant_id: str
     organisation_id: str | None
     token_count: int
     request_count: int
     session_count: int
-    total_cost: float
+    total_cost: Decimal
 
     @classmethod
     def from_dict(cls, data: Any) -> TenantUsageData:
@@ -187,13 +209,14 @@ class TenantUsageData:
             token_count=r.int_("tokenCount"),
             request_count=r.int_("requestsCount"),
             session_count=r.int_("sessionsCount"),
-            total_cost=r.float_("totalCost"),
+            total_cost=r.money("totalCost"),
         )
 
 
 @dataclass(frozen=True, slots=True)
 class TraceSummary:
-    """One trace in a :class:`TracesPage` (``POST /sdk/traces``)."""
+    """One trace in a :class:`TracesPage` (``POST /sdk/traces``); ``total_cost`` is exact USD (a
+    :class:`~decimal.Decimal`), ``None`` if the server sent none."""
 
     id: str
     name: str
@@ -213,7 +236,7 @@ class TraceSummary:
     completion_tokens: int | None = None
     cached_tokens: int | None = None
     total_tokens: int | None = None
-    total_cost: float | None = None
+    total_cost: Decimal | None = None
     has_error: bool | None = None
     service: str | None = None
 
@@ -239,7 +262,7 @@ class TraceSummary:
             completion_tokens=r.opt_int("completion_tokens"),
             cached_tokens=r.opt_int("cached_tokens"),
             total_tokens=r.opt_int("total_tokens"),
-            total_cost=r.opt_float("total_cost"),
+            total_cost=r.opt_money("total_cost"),
             has_error=r.opt_bool("has_error"),
             service=r.opt_str("service"),
         )
@@ -254,10 +277,19 @@ class TracesPage:
     next_cursor: str | None = None
 
 
+def _plain_number(value: Any) -> float:
+    """For ``json.dumps``: a number the client read as ``Decimal`` (not money) back as the float it was."""
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 def _json_text(value: Any) -> str | None:
+    """Attributes / events as JSON text: as sent when the server sends text (this server does), else
+    re-encoded (their numbers as they were before the client read them as Decimal)."""
     if value is None or isinstance(value, str):
         return value
-    return json.dumps(value)
+    return json.dumps(value, default=_plain_number)
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,7 +297,8 @@ class TraceSpan:
     """One span in a :class:`SpansPage` (``GET /sdk/traces/{trace_id}/spans``).
 
     ``attributes`` and ``events`` are JSON text, as on the wire; :meth:`attributes_dict` and
-    :meth:`events_list` decode them.
+    :meth:`events_list` decode them. ``total_cost`` is exact USD (a :class:`~decimal.Decimal`),
+    ``None`` when the span's price is unknown.
     """
 
     id: str
@@ -289,7 +322,7 @@ class TraceSpan:
     completion_tokens: int | None = None
     cached_tokens: int | None = None
     total_tokens: int | None = None
-    total_cost: float | None = None
+    total_cost: Decimal | None = None
     status: str | None = None
     attributes: str | None = None
     events: str | None = None
@@ -320,7 +353,7 @@ class TraceSpan:
             completion_tokens=r.opt_int("completion_tokens"),
             cached_tokens=r.opt_int("cached_tokens"),
             total_tokens=r.opt_int("total_tokens"),
-            total_cost=r.opt_float("total_cost"),
+            total_cost=r.opt_money("total_cost"),
             status=r.opt_str("status"),
             attributes=_json_text(r.obj("attributes", required=False)),
             events=_json_text(r.obj("events", required=False)),
@@ -363,8 +396,8 @@ class SpansPage:
 class UsageTotals:
     """Usage under the billing rule: each unit counted once (``docs/design.md``).
 
-    ``token_count`` is input + output tokens; ``total_cost`` sums the known costs and
-    ``unpriced_count`` says how many counted spans have no known price.
+    ``token_count`` is input + output tokens; ``total_cost`` sums the known costs (exact USD, a
+    :class:`~decimal.Decimal`) and ``unpriced_count`` says how many counted spans have no known price.
     """
 
     request_count: int
@@ -372,7 +405,7 @@ class UsageTotals:
     input_tokens: int
     output_tokens: int
     cached_tokens: int
-    total_cost: float
+    total_cost: Decimal
     unpriced_count: int
     session_count: int
     span_count: int
@@ -385,7 +418,7 @@ class UsageTotals:
             "input_tokens": r.int_("inputTokens"),
             "output_tokens": r.int_("outputTokens"),
             "cached_tokens": r.int_("cachedTokens"),
-            "total_cost": r.float_("totalCost"),
+            "total_cost": r.money("totalCost"),
             "unpriced_count": r.int_("unpricedCount"),
             "session_count": r.int_("sessionsCount"),
             "span_count": r.int_("spanCount"),
@@ -428,13 +461,14 @@ class UsageSummary:
 
 @dataclass(frozen=True, slots=True)
 class SpanOwnUsage:
-    """The usage a span recorded itself (whether or not it counted)."""
+    """The usage a span recorded itself (whether or not it counted); ``cost`` is exact USD (a
+    :class:`~decimal.Decimal`), ``None`` when its price is unknown."""
 
     input_tokens: int
     output_tokens: int
     cached_tokens: int
     total_tokens: int
-    cost: float | None
+    cost: Decimal | None
 
     @classmethod
     def from_dict(cls, data: Any) -> SpanOwnUsage:
@@ -444,20 +478,21 @@ class SpanOwnUsage:
             output_tokens=r.int_("outputTokens"),
             cached_tokens=r.int_("cachedTokens"),
             total_tokens=r.int_("totalTokens"),
-            cost=r.opt_float("cost"),
+            cost=r.opt_money("cost"),
         )
 
 
 @dataclass(frozen=True, slots=True)
 class UsageRollup:
-    """Counted usage of a span and all its descendants: what the span cost."""
+    """Counted usage of a span and all its descendants: what the span cost (``total_cost``: exact
+    USD, a :class:`~decimal.Decimal`, known costs only; ``unpriced_count`` spans had no price)."""
 
     request_count: int
     input_tokens: int
     output_tokens: int
     cached_tokens: int
     total_tokens: int
-    total_cost: float
+    total_cost: Decimal
     unpriced_count: int
 
     @classmethod
@@ -469,7 +504,7 @@ class UsageRollup:
             output_tokens=r.int_("outputTokens"),
             cached_tokens=r.int_("cachedTokens"),
             total_tokens=r.int_("totalTokens"),
-            total_cost=r.float_("totalCost"),
+            total_cost=r.money("totalCost"),
             unpriced_count=r.int_("unpricedCount"),
         )
 

@@ -16,6 +16,11 @@ rule (``docs/design.md``): a span counts iff it has usage and is not covered; a 
 counts once; ``totalCost`` sums known costs and our routes report ``unpricedCount`` (counted spans
 whose price is unknown) beside it.
 
+Money is exact: costs stay ``Decimal`` from the store to the answer, and the routes that answer money
+return :class:`~netra_server.responses.ExactJSONResponse`, which writes each one as a JSON number with
+its exact digits (never a float rounded to ~15 significant digits). A span whose price is unknown has
+``null``, never ``0``.
+
 Pagination: a page's items carry a ``cursor``; pass the last item's ``cursor`` with the same
 ``direction`` to read on. ``down`` reads forward in the sort order; ``up`` reads backward from the
 cursor and returns the items nearest the cursor first (so its last item continues upward). ``up``
@@ -27,7 +32,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -35,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from netra_server.app import ApiError, ServerState, admin_auth, read_auth, state_of
 from netra_server.auth import ROLES, AuthContext
+from netra_server.responses import ExactJSONResponse
 from netra_server.rollup import UsageRollup, span_tree
 from netra_server.store import (
     SortField,
@@ -87,10 +92,6 @@ def _tenant_scope(ctx: AuthContext, tenant_id: str | None) -> str | None:
     return ctx.tenant_id
 
 
-def _money(d: Decimal) -> float:
-    return float(d)
-
-
 def _totals_json(t: UsageTotals) -> dict[str, Any]:
     return {
         "requestsCount": t.request_count,
@@ -98,7 +99,7 @@ def _totals_json(t: UsageTotals) -> dict[str, Any]:
         "inputTokens": t.input_tokens,
         "outputTokens": t.output_tokens,
         "cachedTokens": t.cached_tokens,
-        "totalCost": _money(t.total_cost),
+        "totalCost": t.total_cost,
         "unpricedCount": t.unpriced_count,
         "sessionsCount": t.session_count,
         "spanCount": t.span_count,
@@ -108,31 +109,33 @@ def _totals_json(t: UsageTotals) -> dict[str, Any]:
 # -- Netra-compatible ---------------------------------------------------------------------------------
 
 
-@router.get("/usage/sessions/{session_id:path}", tags=["netra-compatible"], summary="Usage of one session")
+@router.get("/usage/sessions/{session_id:path}", tags=["netra-compatible"], summary="Usage of one session",
+             response_class=ExactJSONResponse)
 async def session_usage(
     request: Request, ctx: Auth, session_id: Annotated[str, Path()], start: StartTime = None, end: EndTime = None
-) -> dict[str, Any]:
+) -> ExactJSONResponse:
     state = state_of(request)
     window = _window(start, end)
     sid = _id(session_id, "session_id")
     t = await state.store.run(
         state.store.usage_totals, ctx.project_id, window, session_id=sid, tenant_id=_tenant_scope(ctx, None)
     )
-    return {"data": {"session_id": sid, "tokenCount": t.token_count, "requestsCount": t.request_count,
-                     "totalCost": _money(t.total_cost)}}
+    return ExactJSONResponse({"data": {"session_id": sid, "tokenCount": t.token_count,
+                                       "requestsCount": t.request_count, "totalCost": t.total_cost}})
 
 
-@router.get("/usage/tenants/{tenant_id:path}", tags=["netra-compatible"], summary="Usage of one tenant")
+@router.get("/usage/tenants/{tenant_id:path}", tags=["netra-compatible"], summary="Usage of one tenant",
+             response_class=ExactJSONResponse)
 async def tenant_usage(
     request: Request, ctx: Auth, tenant_id: Annotated[str, Path()], start: StartTime = None, end: EndTime = None
-) -> dict[str, Any]:
+) -> ExactJSONResponse:
     state = state_of(request)
     window = _window(start, end)
     tid = _tenant_scope(ctx, _id(tenant_id, "tenant_id"))
     t = await state.store.run(state.store.usage_totals, ctx.project_id, window, tenant_id=tid)
-    return {"data": {"tenant_id": tenant_id, "organisation_id": ctx.organisation_id, "tokenCount": t.token_count,
-                     "requestsCount": t.request_count, "sessionsCount": t.session_count,
-                     "totalCost": _money(t.total_cost)}}
+    return ExactJSONResponse({"data": {"tenant_id": tenant_id, "organisation_id": ctx.organisation_id,
+                                       "tokenCount": t.token_count, "requestsCount": t.request_count,
+                                       "sessionsCount": t.session_count, "totalCost": t.total_cost}})
 
 
 class TraceFilter(BaseModel):
@@ -188,14 +191,15 @@ def _trace_json(t: TraceSummary, state: ServerState, ctx: AuthContext, cursor: s
         "completion_tokens": t.completion_tokens,
         "cached_tokens": t.cached_tokens,
         "total_tokens": t.total_tokens,
-        "total_cost": _money(t.total_cost),
+        "total_cost": t.total_cost,
         "has_error": t.has_error,
         "service": t.service,
     }
 
 
-@router.post("/sdk/traces", tags=["netra-compatible"], summary="List traces (filters, pagination, sort)")
-async def list_traces(request: Request, ctx: Auth, body: TraceListRequest) -> dict[str, Any]:
+@router.post("/sdk/traces", tags=["netra-compatible"], summary="List traces (filters, pagination, sort)",
+              response_class=ExactJSONResponse)
+async def list_traces(request: Request, ctx: Auth, body: TraceListRequest) -> ExactJSONResponse:
     state = state_of(request)
     window = _window(body.startTime, body.endTime)
     limits = state.settings.limits
@@ -231,7 +235,7 @@ async def list_traces(request: Request, ctx: Auth, body: TraceListRequest) -> di
         _trace_json(t, state, ctx, state.cursors.encode(scope, [t.sort_value(sort_field), t.trace_id]))
         for t in result.items
     ]
-    return {"data": {"data": items, "pageInfo": {"hasNextPage": result.has_more}}}
+    return ExactJSONResponse({"data": {"data": items, "pageInfo": {"hasNextPage": result.has_more}}})
 
 
 def _span_json(s: SpanRow, ctx: AuthContext, cursor: str) -> dict[str, Any]:
@@ -254,7 +258,7 @@ def _span_json(s: SpanRow, ctx: AuthContext, cursor: str) -> dict[str, Any]:
         "completion_tokens": s.output_tokens,
         "cached_tokens": s.cached_tokens,
         "total_tokens": s.input_tokens + s.output_tokens,
-        "total_cost": _money(s.cost) if s.cost is not None else None,
+        "total_cost": s.cost,
         "status": s.status_code,
         "attributes": s.attributes,
         "events": s.events,
@@ -263,7 +267,8 @@ def _span_json(s: SpanRow, ctx: AuthContext, cursor: str) -> dict[str, Any]:
     }
 
 
-@router.get("/sdk/traces/{trace_id:path}/spans", tags=["netra-compatible"], summary="Spans of one trace")
+@router.get("/sdk/traces/{trace_id:path}/spans", tags=["netra-compatible"], summary="Spans of one trace",
+             response_class=ExactJSONResponse)
 async def trace_spans(
     request: Request,
     ctx: Auth,
@@ -272,7 +277,7 @@ async def trace_spans(
     direction: Annotated[Literal["up", "down"], Query()] = "down",
     limit: Annotated[int, Query(ge=1)] = 100,
     span_name: Annotated[str | None, Query(alias="spanName", max_length=1024)] = None,
-) -> dict[str, Any]:
+) -> ExactJSONResponse:
     state = state_of(request)
     tid = _trace_id(trace_id)
     if limit > state.settings.limits.max_page_limit:
@@ -289,7 +294,7 @@ async def trace_spans(
         span_name=span_name or None, after=after, direction=direction, limit=limit,
     )
     items = [_span_json(s, ctx, state.cursors.encode(scope, [s.start_ns, s.span_id])) for s in spans]
-    return {"data": {"data": items, "pageInfo": {"hasNextPage": more}}}
+    return ExactJSONResponse({"data": {"data": items, "pageInfo": {"hasNextPage": more}}})
 
 
 # -- ours ---------------------------------------------------------------------------------------------
@@ -303,7 +308,8 @@ async def me(request: Request, ctx: Annotated[AuthContext, Depends(read_auth)]) 
                      "project_name": project.name if project else "", "role": ctx.role, "tenant_id": ctx.tenant_id}}
 
 
-@router.get("/api/usage/summary", tags=["netra"], summary="Usage grouped by tenant, model, user, session or day")
+@router.get("/api/usage/summary", tags=["netra"], summary="Usage grouped by tenant, model, user, session or day",
+             response_class=ExactJSONResponse)
 async def usage_summary(
     request: Request,
     ctx: Auth,
@@ -312,7 +318,7 @@ async def usage_summary(
     end: EndTime = None,
     tenant_id: Annotated[str | None, Query(alias="tenantId", max_length=_ID_MAX)] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-) -> dict[str, Any]:
+) -> ExactJSONResponse:
     """Each group: requestsCount, tokenCount (input + output), inputTokens, outputTokens, cachedTokens,
     totalCost (known costs), unpricedCount (counted spans with an unknown price), sessionsCount, spanCount.
     ``day`` is the UTC date of span start. Model groups cover counted spans only."""
@@ -321,8 +327,11 @@ async def usage_summary(
     tenant = _tenant_scope(ctx, tenant_id)
     groups = await state.store.run(state.store.usage_summary, ctx.project_id, group_by, window, tenant_id=tenant, limit=limit)
     total = await state.store.run(state.store.usage_totals, ctx.project_id, window, tenant_id=tenant)
-    return {"data": {"groupBy": group_by, "groups": [{"key": g.key, **_totals_json(g.totals)} for g in groups],
-                     "total": _totals_json(total)}}
+    return ExactJSONResponse({"data": {
+        "groupBy": group_by,
+        "groups": [{"key": g.key, **_totals_json(g.totals)} for g in groups],
+        "total": _totals_json(total),
+    }})
 
 
 @router.get("/api/latency", tags=["netra"], summary="Latency percentiles and error rate per tenant")
@@ -351,11 +360,12 @@ async def latency(
 def _usage_of(s: SpanRow) -> dict[str, Any]:
     return {"inputTokens": s.input_tokens, "outputTokens": s.output_tokens, "cachedTokens": s.cached_tokens,
             "totalTokens": s.input_tokens + s.output_tokens,
-            "cost": _money(s.cost) if s.cost is not None else None}
+            "cost": s.cost}
 
 
-@router.get("/api/traces/{trace_id:path}/usage", tags=["netra"], summary="Per-span usage of a trace, with descendant rollup")
-async def trace_usage(request: Request, ctx: Auth, trace_id: Annotated[str, Path()]) -> dict[str, Any]:
+@router.get("/api/traces/{trace_id:path}/usage", tags=["netra"], summary="Per-span usage of a trace, with descendant rollup",
+             response_class=ExactJSONResponse)
+async def trace_usage(request: Request, ctx: Auth, trace_id: Annotated[str, Path()]) -> ExactJSONResponse:
     """Every span with its own usage (``own``, as recorded), whether it ``counted`` under the billing
     rule, and ``rollup``: the counted usage of the span and all its descendants (what the span cost).
     The root spans' rollups add up to ``total``."""
@@ -367,7 +377,7 @@ async def trace_usage(request: Request, ctx: Auth, trace_id: Annotated[str, Path
     if not spans:
         raise ApiError(404, f"no spans of trace {tid} (in this project)")
     tree = span_tree(spans)
-    return {"data": {
+    return ExactJSONResponse({"data": {
         "trace_id": tid,
         "spans": [
             {"span_id": s.span_id, "parent_span_id": s.parent_span_id or None, "name": s.name, "span_type": s.span_type,
@@ -378,12 +388,12 @@ async def trace_usage(request: Request, ctx: Auth, trace_id: Annotated[str, Path
             for s in (node.span,)
         ],
         "total": _rollup_json(tree.total),
-    }}
+    }})
 
 
 def _rollup_json(r: UsageRollup) -> dict[str, Any]:
     return {"requestsCount": r.request_count, "inputTokens": r.input_tokens, "outputTokens": r.output_tokens,
-            "cachedTokens": r.cached_tokens, "totalCost": _money(r.total_cost), "unpricedCount": r.unpriced_count,
+            "cachedTokens": r.cached_tokens, "totalCost": r.total_cost, "unpricedCount": r.unpriced_count,
             "totalTokens": r.total_tokens}
 
 

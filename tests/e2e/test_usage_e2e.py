@@ -222,7 +222,7 @@ def test_tenant_totals_are_exact(usage: UsageClient, data: Dataset) -> None:
         assert got.token_count == expected.tokens
         assert got.request_count == expected.requests
         assert got.session_count == len(expected.sessions)
-        assert got.total_cost == float(expected.cost)
+        assert got.total_cost == expected.cost
 
 
 def test_session_totals_are_exact(usage: UsageClient, data: Dataset) -> None:
@@ -232,7 +232,7 @@ def test_session_totals_are_exact(usage: UsageClient, data: Dataset) -> None:
         got = usage.get_session_usage(session, start, end)
         assert got is not None
         assert (got.session_id, got.token_count, got.request_count) == (session, expected.tokens, expected.requests)
-        assert got.total_cost == float(expected.cost)
+        assert got.total_cost == expected.cost
 
 
 def test_window_bounds_are_inclusive_and_empty_windows_are_zero(usage: UsageClient, data: Dataset) -> None:
@@ -243,16 +243,16 @@ def test_window_bounds_are_inclusive_and_empty_windows_are_zero(usage: UsageClie
     assert first is not None and first.request_count == 1 and first.token_count == 100 + 20
     nobody = usage.get_tenant_usage("no-such-tenant", *data.window)
     assert nobody is not None
-    assert (nobody.token_count, nobody.request_count, nobody.session_count, nobody.total_cost) == (0, 0, 0, 0.0)
+    assert (nobody.token_count, nobody.request_count, nobody.session_count, nobody.total_cost) == (0, 0, 0, Decimal(0))
     later = datetime.now(UTC) + timedelta(days=1)
     empty = usage.get_session_usage("meeting-0", later, later + timedelta(hours=1))
-    assert empty is not None and empty.request_count == 0 and empty.total_cost == 0.0
+    assert empty is not None and empty.request_count == 0 and empty.total_cost == Decimal(0)
 
 
 def test_summary_matches_the_per_tenant_reads(usage: UsageClient, data: Dataset) -> None:
     summary = usage.get_usage_summary(*data.window, group_by="tenant")
     got = {g.key: (g.token_count, g.request_count, g.total_cost) for g in summary.groups}
-    assert got == {t: (e.tokens, e.requests, float(e.cost)) for t, e in data.by_tenant.items()}
+    assert got == {t: (e.tokens, e.requests, e.cost) for t, e in data.by_tenant.items()}
     assert summary.total.request_count == N_TRACES
     assert summary.total.session_count == 60
     by_model = usage.get_usage_summary(*data.window, group_by="model")
@@ -263,7 +263,7 @@ def test_summary_matches_the_per_tenant_reads(usage: UsageClient, data: Dataset)
 async def test_async_client_reads_the_same(srv: RunningServer, data: Dataset) -> None:
     async with AsyncUsageClient(srv.base_url, srv.api_key) as usage:
         tenant = await usage.get_tenant_usage(TENANTS[1], *data.window)
-        assert tenant is not None and tenant.total_cost == float(data.by_tenant[TENANTS[1]].cost)
+        assert tenant is not None and tenant.total_cost == data.by_tenant[TENANTS[1]].cost
         ids = [t.id async for t in usage.iter_traces(*data.window, limit=64, direction="up")]
         assert ids == data.trace_ids
         spans = [s.id async for s in usage.iter_spans_by_trace_id(data.deep_trace_id, limit=17)]
@@ -323,7 +323,7 @@ def test_walks_the_spans_of_a_deep_trace(usage: UsageClient, data: Dataset) -> N
     assert tu is not None
     assert tu.total.request_count == DEEP_LEVELS
     assert tu.total.total_tokens == data.deep_tokens
-    assert tu.total.total_cost == float(data.deep_cost)
+    assert tu.total.total_cost == data.deep_cost
     root = next(s for s in tu.spans if s.parent_span_id is None)
     assert root.name == "level-0" and root.rollup == tu.total
     deepest = next(s for s in tu.spans if s.name == f"level-{DEEP_LEVELS - 1}")
@@ -524,7 +524,7 @@ def test_ids_with_a_slash_round_trip(srv: RunningServer, data: Dataset, usage: U
 
     t = usage.get_tenant_usage(tenant, *window)
     assert t is not None and (t.tenant_id, t.request_count, t.token_count, t.session_count) == (tenant, 3, 36, 1)
-    assert t.total_cost == 0.75
+    assert t.total_cost == Decimal("0.75")
     s = usage.get_session_usage(session, *window)
     assert s is not None and (s.session_id, s.request_count, s.token_count) == (session, 3, 36)
     traces = list(usage.iter_traces(*window, tenant_id=tenant, user_id=user))

@@ -9,6 +9,7 @@ import builtins
 import socket
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -94,7 +95,7 @@ def test_session_usage_request_and_result(driver: MakeDriver, server: ScriptedSe
     d = driver()
     start = datetime(2025, 1, 1, 1, 0, tzinfo=timezone(timedelta(hours=1)))  # = 00:00Z
     result = d.call("get_session_usage", "s-1", start, "2025-01-31T23:59:59.250+00:00")
-    assert result == SessionUsageData(session_id="s-1", token_count=1500, request_count=3, total_cost=0.0123)
+    assert result == SessionUsageData(session_id="s-1", token_count=1500, request_count=3, total_cost=Decimal("0.0123"))
     (seen,) = server.seen
     assert seen.method == "GET"
     assert seen.raw_path == "/usage/sessions/s-1"
@@ -107,7 +108,8 @@ def test_tenant_usage_ignores_extra_keys(driver: MakeDriver, server: ScriptedSer
     server.script([Reply(200, TENANT_OK)])
     result = driver().call("get_tenant_usage", "acme", START, END)
     assert result == TenantUsageData(
-        tenant_id="acme", organisation_id="org-1", token_count=42, request_count=2, session_count=1, total_cost=0.5
+        tenant_id="acme", organisation_id="org-1", token_count=42, request_count=2, session_count=1,
+        total_cost=Decimal("0.5"),
     )
     assert server.seen[0].raw_path == "/usage/tenants/acme"
 
@@ -115,7 +117,7 @@ def test_tenant_usage_ignores_extra_keys(driver: MakeDriver, server: ScriptedSer
 def test_zero_usage_is_zero_not_none(driver: MakeDriver, server: ScriptedServer) -> None:
     body = {"data": {"session_id": "quiet", "tokenCount": 0, "requestsCount": 0, "totalCost": 0}}
     server.script([Reply(200, body)])
-    assert driver().call("get_session_usage", "quiet", START, END) == SessionUsageData("quiet", 0, 0, 0.0)
+    assert driver().call("get_session_usage", "quiet", START, END) == SessionUsageData("quiet", 0, 0, Decimal(0))
 
 
 @pytest.mark.parametrize(
@@ -183,6 +185,40 @@ def test_list_spans_query(driver: MakeDriver, server: ScriptedServer) -> None:
     assert page.spans[0].parent_span_id is None
     assert page.spans[1].attributes_dict() == {"netra.tenant_id": "acme"}
     assert page.has_next_page is False and page.next_cursor == "s0001"
+
+
+def test_money_is_read_with_its_exact_digits(driver: MakeDriver, server: ScriptedServer) -> None:
+    # 18 significant digits: a float would round it (to 12345678.012345679), and the costs below
+    # add up exactly only as decimals (0.1 + 0.2 != 0.3 in binary).
+    total = "12345678.0123456789"
+    assert Decimal(float(total)) != Decimal(total)
+    session = '{"data": {"session_id": "s", "tokenCount": 9007199254740993, "requestsCount": 2, "totalCost": %s}}'
+    traces = (
+        '{"data": {"data": ['
+        '{"id": "t1", "name": "a", "kind": "k", "latency_ms": 1, "start_time": "s", "end_time": "e", "cursor": "c1",'
+        ' "organisation_id": null, "project_id": "p", "total_cost": 0.1, "total_tokens": 3},'
+        '{"id": "t2", "name": "b", "kind": "k", "latency_ms": 2, "start_time": "s", "end_time": "e", "cursor": "c2",'
+        ' "organisation_id": null, "project_id": "p", "total_cost": 0.2, "total_tokens": 4}'
+        '], "pageInfo": {"hasNextPage": false}}}'
+    )
+    spans = (
+        '{"data": {"data": [{"id": "s1", "trace_id": "t1", "name": "n", "kind": "k", "cursor": "c", "created_at": null,'
+        ' "organisation_id": null, "project_id": "p", "total_cost": null,'
+        ' "attributes": {"temperature": 0.7, "n": 2}, "events": []}], "pageInfo": {"hasNextPage": false}}}'
+    )
+    server.script([Reply(200, session % total), Reply(200, traces), Reply(200, spans)])
+    d = driver()
+    usage = d.call("get_session_usage", "s", START, END)
+    assert type(usage.total_cost) is Decimal and usage.total_cost == Decimal(total)
+    assert usage.token_count == 9007199254740993 and type(usage.token_count) is int  # over 2**53: still exact
+    page = d.call("list_traces", START, END)
+    costs = [t.total_cost for t in page.traces]
+    assert all(type(c) is Decimal for c in costs) and sum(costs) == Decimal("0.3")
+    assert [type(t.total_tokens) for t in page.traces] == [int, int]
+    span = d.call("list_spans_by_trace_id", "t1").spans[0]
+    assert span.total_cost is None  # an unknown price stays unknown
+    # Numbers that are not money come back as they were sent (a float stays a float).
+    assert span.attributes_dict() == {"temperature": 0.7, "n": 2}
 
 
 def test_headers_from_environment(
@@ -320,7 +356,7 @@ def test_slow_answer_then_fast_answer(driver: MakeDriver, server: ScriptedServer
 
 def test_truncated_body_is_retried(driver: MakeDriver, server: ScriptedServer) -> None:
     server.script([Reply(200, SESSION_OK, truncate=True), Reply(200, SESSION_OK)])
-    assert driver().call("get_session_usage", "s-1", START, END).total_cost == 0.0123
+    assert driver().call("get_session_usage", "s-1", START, END).total_cost == Decimal("0.0123")
     assert len(server.seen) == 2
 
 
@@ -582,8 +618,8 @@ def test_usage_summary(driver: MakeDriver, server: ScriptedServer) -> None:
     assert seen.query == {"groupBy": "model", "startTime": START, "endTime": END, "tenantId": "acme", "limit": "10"}
     assert summary.group_by == "model"
     assert [(g.key, g.total_cost, g.input_tokens) for g in summary.groups] == [
-        ("gpt-4o", 0.75, 20),
-        ("gpt-4o-mini", 0.0, 20),
+        ("gpt-4o", Decimal("0.75"), 20),
+        ("gpt-4o-mini", Decimal(0), 20),
     ]
     assert summary.total.request_count == 4
 
@@ -632,8 +668,8 @@ def test_trace_usage(driver: MakeDriver, server: ScriptedServer) -> None:
     usage = d.call("get_trace_usage", "a" * 32)
     assert server.seen[0].raw_path == f"/api/traces/{'a' * 32}/usage"
     root = usage.span("b" * 16)
-    assert (root.covered, root.counted, root.own.cost, root.rollup.total_tokens) == (True, False, 0.01, 15)
-    assert usage.total.total_cost == 0.01
+    assert (root.covered, root.counted, root.own.cost, root.rollup.total_tokens) == (True, False, Decimal("0.01"), 15)
+    assert usage.total.total_cost == Decimal("0.01")
     assert d.call("get_trace_usage", "c" * 32) is None
     # The server's generic route miss is a wrong URL, not a missing trace.
     with pytest.raises(NotFoundError, match="base URL"):

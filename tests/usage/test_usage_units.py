@@ -5,14 +5,17 @@ from __future__ import annotations
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 
 import pytest
 
 from netra.usage import (
     InvalidResponseError,
+    SpanOwnUsage,
     TraceSpan,
     TraceSummary,
     UsageClient,
+    UsageTotals,
     base_url_from_endpoint,
 )
 from netra.usage._calls import parse_retry_after, retry_delay
@@ -129,7 +132,7 @@ def test_models_tolerate_extra_keys_and_name_missing_ones() -> None:
         "new_key": 1,
     }
     summary = TraceSummary.from_dict(item)
-    assert (summary.latency_ms, summary.total_cost, summary.prompt_tokens, summary.has_error) == (12, 0.5, 3, False)
+    assert (summary.latency_ms, summary.total_cost, summary.prompt_tokens, summary.has_error) == (12, Decimal("0.5"), 3, False)
     with pytest.raises(InvalidResponseError, match="no 'cursor' key"):
         TraceSummary.from_dict({k: v for k, v in item.items() if k != "cursor"})
     with pytest.raises(InvalidResponseError, match="latency_ms=True"):
@@ -147,6 +150,44 @@ def test_models_tolerate_extra_keys_and_name_missing_ones() -> None:
     )
     assert span.attributes_dict() == {"a": 1} and span.events_list() == [{"name": "e"}]
     assert span.created_at is None and span.parent_span_id is None
+
+
+TOTALS = {"requestsCount": 1, "tokenCount": 3, "inputTokens": 2, "outputTokens": 1, "cachedTokens": 0,
+          "unpricedCount": 0, "sessionsCount": 1, "spanCount": 1}
+
+
+@pytest.mark.parametrize(
+    ("wire", "money"),
+    [
+        (Decimal("12345678.0123456789"), Decimal("12345678.0123456789")),  # a JSON number read as Decimal
+        (0, Decimal(0)),  # a whole number arrives as int
+        (7, Decimal(7)),
+        ("0.3970410000", Decimal("0.397041")),  # a decimal string (other servers)
+        (0.1, Decimal("0.1")),  # a float a caller passes: the decimal it was written as, not 0.1000000000000000055...
+    ],
+)
+def test_money_is_an_exact_decimal(wire: object, money: Decimal) -> None:
+    got = UsageTotals.from_dict({**TOTALS, "totalCost": wire}).total_cost
+    assert type(got) is Decimal and got == money
+    assert TraceSummary.from_dict(
+        {"id": "t", "name": "n", "kind": "k", "latency_ms": 1, "start_time": "a", "end_time": "b", "cursor": "c",
+         "total_cost": wire}
+    ).total_cost == money
+
+
+@pytest.mark.parametrize("wire", [True, "a lot", "NaN", "Infinity", float("nan"), float("inf"), [1], Decimal("NaN")])
+def test_money_that_is_not_an_amount_is_an_error(wire: object) -> None:
+    with pytest.raises(InvalidResponseError, match="totalCost="):
+        UsageTotals.from_dict({**TOTALS, "totalCost": wire})
+    with pytest.raises(InvalidResponseError, match="cost="):
+        SpanOwnUsage.from_dict({"inputTokens": 1, "outputTokens": 1, "cachedTokens": 0, "totalTokens": 2, "cost": wire})
+
+
+def test_unknown_cost_stays_none() -> None:
+    own = SpanOwnUsage.from_dict({"inputTokens": 1, "outputTokens": 1, "cachedTokens": 0, "totalTokens": 2, "cost": None})
+    assert own.cost is None
+    with pytest.raises(InvalidResponseError, match="totalCost=None"):
+        UsageTotals.from_dict({**TOTALS, "totalCost": None})  # a total is a number (0 when nothing is priced)
 
 
 def test_import_is_light() -> None:
