@@ -261,6 +261,8 @@ with AlertsClient(NETRA_ENDPOINT, NETRA_API_KEY) as alerts:
 
 `Netra.flush()` sends the spans still queued; the server acknowledges a batch only once it is stored. Then
 `Netra.usage` reads each tenant's usage back: requests (calls whose usage counts), sessions, tokens and cost.
+The cost is a `Decimal` in USD with every digit the server stored: money is never a float on the way, so a
+bill added up from these amounts is exact.
 """),
         code("""
 Netra.flush()
@@ -293,7 +295,8 @@ for tenant in TENANTS.values():
 ## 9. Every call counted once
 
 Each served request has two spans with usage: `meeting-summarization` (its `set_usage`) and the OpenAI call
-below it. The trace's usage shows which one counts.
+below it. The trace's usage shows which one counts. Then each tenant's figures from the server are compared
+with the application's own sums, the cost to the last digit (`==` on `Decimal`s, no tolerance).
 """),
         code("""
 trace = Netra.usage.get_trace_usage(first.trace_id)
@@ -304,7 +307,7 @@ print(f"trace total: {trace.total.request_count} request, {trace.total.total_tok
 for tenant in TENANTS.values():
     mine, theirs = local[tenant.id], server_usage[tenant.id]
     same = (theirs.request_count == mine["requests"] and theirs.token_count == mine["tokens"]
-            and abs(Decimal(str(theirs.total_cost)) - mine["cost"]) < Decimal("0.000001"))
+            and theirs.total_cost == mine["cost"])
     print(f"{tenant.name:20} server {theirs.request_count} requests / {theirs.total_cost:.6f} USD, "
           f"app {mine['requests']} / {mine['cost']:.6f}: {'consistent' if same else 'MISMATCH'}")
 """),

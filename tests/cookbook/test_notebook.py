@@ -46,7 +46,7 @@ for _r in results:
     }
     _tu = Netra.usage.get_trace_usage(_r.trace_id)
     _entry["trace_requests"] = _tu.total.request_count
-    _entry["trace_cost"] = _tu.total.total_cost
+    _entry["trace_cost"] = str(_tu.total.total_cost)  # a Decimal: its exact digits
     _entry["counted_spans"] = [s.name for s in _tu.spans if s.counted]
     _entry["usage_spans"] = [s.name for s in _tu.spans if s.has_usage]
     _spans = list(Netra.usage.iter_spans_by_trace_id(_r.trace_id))
@@ -57,7 +57,7 @@ for _r in results:
 print("NOTEBOOK_STATE " + _json.dumps({
     "calls": _calls,
     "server_usage": {t: {"requests": u.request_count, "sessions": u.session_count, "tokens": u.token_count,
-                         "cost": u.total_cost} for t, u in server_usage.items()},
+                         "cost": str(u.total_cost)} for t, u in server_usage.items()},
     "sla": sla,
     "server_p95": server_p95,
     "tiers": {t.id: {"sla_ms": t.tier.sla_p95_ms, "limit": t.tier.calls_per_minute} for t in TENANTS.values()},
@@ -131,7 +131,7 @@ def test_notebook_runs_offline_and_its_numbers_add_up(monkeypatch: pytest.Monkey
         assert len(c["span_names"]) == 2 and len(c["counted_spans"]) == 1
         assert c["counted_spans"][0] != "meeting-summarization"
         assert c["trace_requests"] == 1
-        assert Decimal(str(c["trace_cost"])).quantize(Decimal("1e-9")) == expected.quantize(Decimal("1e-9"))
+        assert Decimal(c["trace_cost"]) == expected  # exact, no rounding on the way
         # SLA flag and event follow the latency
         over = c["sla_ms"] is not None and c["latency_ms"] > c["sla_ms"]
         assert c["sla_breached"] == over
@@ -144,7 +144,7 @@ def test_notebook_runs_offline_and_its_numbers_add_up(monkeypatch: pytest.Monkey
         assert got["tokens"] == sum(c["input_tokens"] + c["output_tokens"] for c in served)
         assert got["sessions"] == len({c["session_id"] for c in cs})
         cost = sum((Decimal(c["cost_usd"]) for c in served), Decimal(0))
-        assert Decimal(str(got["cost"])).quantize(Decimal("1e-9")) == cost.quantize(Decimal("1e-9"))
+        assert Decimal(got["cost"]) == cost
 
         sla = state["sla"][tenant]
         latencies = sorted(c["latency_ms"] for c in served)

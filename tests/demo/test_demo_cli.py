@@ -16,6 +16,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -76,7 +77,8 @@ def test_demo_starts_the_embedded_server_and_prints_the_report(tmp_path: Path) -
     assert served + limited == 120
     assert int(_number(rows["techstart-inc"][3])) > 0  # the starter tier rejects calls over its limit
     assert all(_number(r[5]) > 0 and _number(r[6]) > 0 for r in rows.values())
-    assert re.search(r"Cost check: the server's total \$[\d.]+ matches the sum of the \d+ per-call costs", out)
+    assert re.search(r"Cost check: the server's total \$[\d.]+ matches the sum of the \d+ per-call costs "
+                     r"\(\$[\d.]+\), to the last digit: \d+\.\d+ USD", out)
     assert re.search(r"Dashboard: http://127\.0\.0\.1:\d+/", out)
     assert "Summarizing 120 meetings" in out
     assert "the server has" not in out and "calls failed" not in out  # traces match the calls made
@@ -122,7 +124,9 @@ def test_demo_against_a_running_server_reports_what_the_server_stores(tmp_path: 
             assert int(_number(cells[2])) == got.request_count
             assert int(_number(cells[4])) == got.session_count
             assert int(_number(cells[5])) == got.token_count
-            assert _number(cells[6]) == pytest.approx(got.total_cost, abs=1e-6)  # printed with 6 decimals
+            # printed rounded to 6 decimals below a dollar, 4 above; the client's amount is exact
+            shown = got.total_cost.quantize(Decimal("1e-6") if got.total_cost < 1 else Decimal("1e-4"))
+            assert Decimal(re.sub(r"[$,]", "", cells[6])) == shown
     with srv.client() as http:
         rules = http.get("/api/alerts/rules").json()["data"]
     names = sorted(r["name"] for r in rules)

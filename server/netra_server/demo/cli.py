@@ -347,7 +347,7 @@ class TenantReport:
     requests: int
     sessions: int
     tokens: int
-    cost: float
+    cost: Decimal  # USD, exact (the server's sum of the counted calls' costs)
     p95_ms: float | None
     traces: int  # every meeting is one trace (server)
     error_traces: int  # traces with an error status: rejected or failed calls (server)
@@ -389,7 +389,7 @@ def read_report(usage: Any, start: datetime, end: datetime, local: Mapping[str, 
             requests=data.request_count if data else 0,
             sessions=data.session_count if data else 0,
             tokens=data.token_count if data else 0,
-            cost=data.total_cost if data else 0.0,
+            cost=data.total_cost if data else Decimal(0),
             p95_ms=percentile(latencies, 95) if latencies else None,
             traces=traces,
             error_traces=errors,
@@ -416,7 +416,8 @@ def wait_until_stored(usage: Any, start: datetime, expected: Mapping[str, int], 
         time.sleep(0.25)
 
 
-def _money(value: float | Decimal) -> str:
+def _money(value: Decimal) -> str:
+    """For the table only (rounded to 6 or 4 decimals); the cost check compares the exact amounts."""
     return f"${value:,.6f}" if value < 1 else f"${value:,.4f}"
 
 
@@ -440,7 +441,7 @@ def print_report(console: Any, reports: Sequence[TenantReport], notes: Sequence[
     table.add_section()
     table.add_row("Total", "", f"{sum(r.requests for r in reports):,}", f"{sum(r.rate_limited for r in reports):,}",
                   f"{sum(r.sessions for r in reports):,}", f"{sum(r.tokens for r in reports):,}",
-                  _money(sum(r.cost for r in reports)), "", "", "", "")
+                  _money(sum((r.cost for r in reports), Decimal(0))), "", "", "", "")
     console.print()
     console.print(table)
     console.print("Limited: calls rejected by the tier's calls-per-minute limit (not sent, not billed). "
@@ -551,12 +552,16 @@ def _run(args: argparse.Namespace, server: DemoServer, counts: Mapping[str, int]
         rejected = sum(v.rate_limited for v in local.values())
         failed = sum(v.errors for v in local.values())
         local_cost = sum((v.cost_usd for v in local.values()), Decimal(0))
-        server_cost = sum(r.cost for r in reports)
-        check = "matches" if abs(float(local_cost) - server_cost) < 1e-6 else "DOES NOT match"
+        server_cost = sum((r.cost for r in reports), Decimal(0))
+        # Exact: the server keeps and sends costs as decimals, and Netra.usage reads them as Decimal.
+        if server_cost == local_cost:
+            check, exact = "matches", f", to the last digit: {server_cost:f} USD"
+        else:
+            check, exact = "DOES NOT match", f": {server_cost:f} USD vs {local_cost:f} USD"
         notes = [
             f"Model: {model_source}; prices: netra.pricing ({price_table_version()}).",
             f"Cost check: the server's total {_money(server_cost)} {check} the sum of the "
-            f"{sum(v.requests for v in local.values())} per-call costs ({_money(local_cost)}).",
+            f"{sum(v.requests for v in local.values())} per-call costs ({_money(local_cost)}){exact}.",
             f"Rate limits were applied on a simulated {SIMULATED_MINUTES}-minute arrival schedule "
             f"(bursts from {', '.join(TENANTS[t].name for t in _BURSTS)}): {queued} calls waited for a slot "
             f"(the wait is simulated, not slept), {rejected} were rejected (no slot within the tier's queue time: "
