@@ -21,6 +21,10 @@ return :class:`~netra_server.responses.ExactJSONResponse`, which writes each one
 its exact digits (never a float rounded to ~15 significant digits). A span whose price is unknown has
 ``null``, never ``0``.
 
+The answers' shapes are the pydantic models of :mod:`netra_server.wire`, given as ``response_model``
+for the OpenAPI document only: every route returns its ``ExactJSONResponse`` itself, which FastAPI
+sends as it is (no validation, no re-serialization).
+
 Pagination: a page's items carry a ``cursor``; pass the last item's ``cursor`` with the same
 ``direction`` to read on. ``down`` reads forward in the sort order; ``up`` reads backward from the
 cursor and returns the items nearest the cursor first (so its last item continues upward). ``up``
@@ -37,6 +41,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from netra_server import wire
 from netra_server.app import ApiError, ServerState, admin_auth, read_auth, state_of
 from netra_server.auth import ROLES, AuthContext
 from netra_server.responses import ExactJSONResponse
@@ -50,6 +55,7 @@ from netra_server.store import (
     Window,
 )
 from netra_server.validation import BadRequest, iso_ms, iso_ns, parse_time
+from netra_server.wire import errors
 
 router = APIRouter()
 
@@ -110,7 +116,8 @@ def _totals_json(t: UsageTotals) -> dict[str, Any]:
 
 
 @router.get("/usage/sessions/{session_id:path}", tags=["netra-compatible"], summary="Usage of one session",
-             response_class=ExactJSONResponse)
+             response_class=ExactJSONResponse, response_model=wire.SessionUsageResponse,
+             responses=errors(400, 401, 403, 503))
 async def session_usage(
     request: Request, ctx: Auth, session_id: Annotated[str, Path()], start: StartTime = None, end: EndTime = None
 ) -> ExactJSONResponse:
@@ -125,7 +132,8 @@ async def session_usage(
 
 
 @router.get("/usage/tenants/{tenant_id:path}", tags=["netra-compatible"], summary="Usage of one tenant",
-             response_class=ExactJSONResponse)
+             response_class=ExactJSONResponse, response_model=wire.TenantUsageResponse,
+             responses=errors(400, 401, 403, 503))
 async def tenant_usage(
     request: Request, ctx: Auth, tenant_id: Annotated[str, Path()], start: StartTime = None, end: EndTime = None
 ) -> ExactJSONResponse:
@@ -198,7 +206,8 @@ def _trace_json(t: TraceSummary, state: ServerState, ctx: AuthContext, cursor: s
 
 
 @router.post("/sdk/traces", tags=["netra-compatible"], summary="List traces (filters, pagination, sort)",
-              response_class=ExactJSONResponse)
+              response_class=ExactJSONResponse, response_model=wire.TracesResponse,
+              responses=errors(400, 401, 403, 503))
 async def list_traces(request: Request, ctx: Auth, body: TraceListRequest) -> ExactJSONResponse:
     state = state_of(request)
     window = _window(body.startTime, body.endTime)
@@ -268,7 +277,8 @@ def _span_json(s: SpanRow, ctx: AuthContext, cursor: str) -> dict[str, Any]:
 
 
 @router.get("/sdk/traces/{trace_id:path}/spans", tags=["netra-compatible"], summary="Spans of one trace",
-             response_class=ExactJSONResponse)
+             response_class=ExactJSONResponse, response_model=wire.TraceSpansResponse,
+             responses=errors(400, 401, 403, 503))
 async def trace_spans(
     request: Request,
     ctx: Auth,
@@ -300,16 +310,19 @@ async def trace_spans(
 # -- ours ---------------------------------------------------------------------------------------------
 
 
-@router.get("/api/me", tags=["netra"], summary="The calling key: project, role, tenant limit")
-async def me(request: Request, ctx: Annotated[AuthContext, Depends(read_auth)]) -> dict[str, Any]:
+@router.get("/api/me", tags=["netra"], summary="The calling key: project, role, tenant limit",
+             response_class=ExactJSONResponse, response_model=wire.MeResponse, responses=errors(401, 403, 503))
+async def me(request: Request, ctx: Annotated[AuthContext, Depends(read_auth)]) -> ExactJSONResponse:
     state = state_of(request)
     project = await state.store.run(state.store.get_project, ctx.project_id)
-    return {"data": {"key_id": ctx.key_id, "project_id": ctx.project_id, "organisation_id": ctx.organisation_id,
-                     "project_name": project.name if project else "", "role": ctx.role, "tenant_id": ctx.tenant_id}}
+    return ExactJSONResponse({"data": {
+        "key_id": ctx.key_id, "project_id": ctx.project_id, "organisation_id": ctx.organisation_id,
+        "project_name": project.name if project else "", "role": ctx.role, "tenant_id": ctx.tenant_id}})
 
 
 @router.get("/api/usage/summary", tags=["netra"], summary="Usage grouped by tenant, model, user, session or day",
-             response_class=ExactJSONResponse)
+             response_class=ExactJSONResponse, response_model=wire.UsageSummaryResponse,
+             responses=errors(400, 401, 403, 503))
 async def usage_summary(
     request: Request,
     ctx: Auth,
@@ -334,7 +347,9 @@ async def usage_summary(
     }})
 
 
-@router.get("/api/latency", tags=["netra"], summary="Latency percentiles and error rate per tenant")
+@router.get("/api/latency", tags=["netra"], summary="Latency percentiles and error rate per tenant",
+             response_class=ExactJSONResponse, response_model=wire.LatencyResponse,
+             responses=errors(400, 401, 403, 503))
 async def latency(
     request: Request,
     ctx: Auth,
@@ -342,7 +357,7 @@ async def latency(
     end: EndTime = None,
     tenant_id: Annotated[str | None, Query(alias="tenantId", max_length=_ID_MAX)] = None,
     scope: Annotated[Literal["root", "llm", "all"], Query()] = "root",
-) -> dict[str, Any]:
+) -> ExactJSONResponse:
     """Per tenant: p50/p95/p99 of span duration (ms, exact) and the share of spans with status ERROR.
     ``scope``: ``root`` spans (one per trace), ``llm`` spans (billed model calls) or ``all``."""
     state = state_of(request)
@@ -350,11 +365,11 @@ async def latency(
     stats = await state.store.run(
         state.store.latency_stats, ctx.project_id, window, tenant_id=_tenant_scope(ctx, tenant_id), scope=scope
     )
-    return {"data": [
+    return ExactJSONResponse({"data": [
         {"tenant_id": s.tenant_id, "spanCount": s.span_count, "errorCount": s.error_count, "errorRate": s.error_rate,
          "p50Ms": s.p50_ms, "p95Ms": s.p95_ms, "p99Ms": s.p99_ms}
         for s in stats
-    ]}
+    ]})
 
 
 def _usage_of(s: SpanRow) -> dict[str, Any]:
@@ -364,7 +379,8 @@ def _usage_of(s: SpanRow) -> dict[str, Any]:
 
 
 @router.get("/api/traces/{trace_id:path}/usage", tags=["netra"], summary="Per-span usage of a trace, with descendant rollup",
-             response_class=ExactJSONResponse)
+             response_class=ExactJSONResponse, response_model=wire.TraceUsageResponse,
+             responses=errors(400, 401, 403, 404, 503, e404="No span of this trace in the project (or the key's tenant)"))
 async def trace_usage(request: Request, ctx: Auth, trace_id: Annotated[str, Path()]) -> ExactJSONResponse:
     """Every span with its own usage (``own``, as recorded), whether it ``counted`` under the billing
     rule, and ``rollup``: the counted usage of the span and all its descendants (what the span cost).
@@ -410,15 +426,18 @@ def _key_json(rec: Any) -> dict[str, Any]:
     return d
 
 
-@router.get("/api/keys", tags=["keys"], summary="List the project's API keys (admin)")
-async def list_keys(request: Request, ctx: Admin) -> dict[str, Any]:
+@router.get("/api/keys", tags=["keys"], summary="List the project's API keys (admin)",
+             response_class=ExactJSONResponse, response_model=wire.ApiKeysResponse, responses=errors(401, 403, 503))
+async def list_keys(request: Request, ctx: Admin) -> ExactJSONResponse:
     state = state_of(request)
     keys = await state.store.run(state.store.list_keys, ctx.project_id)
-    return {"data": [_key_json(k) for k in keys]}
+    return ExactJSONResponse({"data": [_key_json(k) for k in keys]})
 
 
-@router.post("/api/keys", tags=["keys"], summary="Create an API key (admin); the key is shown once")
-async def create_key(request: Request, ctx: Admin, body: KeyCreate) -> dict[str, Any]:
+@router.post("/api/keys", tags=["keys"], summary="Create an API key (admin); the key is shown once",
+              response_class=ExactJSONResponse, response_model=wire.NewApiKeyResponse,
+              responses=errors(400, 401, 403, 503))
+async def create_key(request: Request, ctx: Admin, body: KeyCreate) -> ExactJSONResponse:
     state = state_of(request)
     if body.role not in ROLES:  # pragma: no cover - Literal already checks
         raise BadRequest("bad role")
@@ -428,14 +447,16 @@ async def create_key(request: Request, ctx: Admin, body: KeyCreate) -> dict[str,
         )
     except ValueError as exc:
         raise BadRequest(str(exc)) from exc
-    return {"data": {"key": key, **_key_json(rec)}}
+    return ExactJSONResponse({"data": {"key": key, **_key_json(rec)}})
 
 
-@router.delete("/api/keys/{key_id}", tags=["keys"], summary="Revoke an API key (admin)")
-async def revoke_key(request: Request, ctx: Admin, key_id: Annotated[str, Path(max_length=64)]) -> dict[str, Any]:
+@router.delete("/api/keys/{key_id}", tags=["keys"], summary="Revoke an API key (admin)",
+                response_class=ExactJSONResponse, response_model=wire.ApiKeyResponse,
+                responses=errors(400, 401, 403, 404, 503, e404="No such key in this project"))
+async def revoke_key(request: Request, ctx: Admin, key_id: Annotated[str, Path(max_length=64)]) -> ExactJSONResponse:
     state = state_of(request)
     try:
         rec = await state.store.run(state.keys.revoke, key_id, project_id=ctx.project_id)
     except KeyError as exc:
         raise ApiError(404, f"no API key {key_id!r} in this project") from exc
-    return {"data": _key_json(rec)}
+    return ExactJSONResponse({"data": _key_json(rec)})

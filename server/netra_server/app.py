@@ -12,7 +12,9 @@ default project) once the app has started.
 Extensions: at creation the app imports ``netra_server.dashboard`` and ``netra_server.alerts`` if they
 exist and calls their ``install(app: FastAPI, hooks: Hooks) -> None``. ``install`` may add routes and
 append ``async def f(state: ServerState) -> None`` callables to ``hooks.on_startup`` /
-``hooks.on_shutdown`` (run once the store is ready / before it closes). In a route, the state is
+``hooks.on_shutdown`` (run once the store is ready / before it closes), and pydantic models to
+``hooks.openapi_models`` (their schemas join the OpenAPI components, for a request body a route reads
+itself and refers to as ``#/components/schemas/<Model>``). In a route, the state is
 ``state_of(request)`` (``request.app.state.netra``; it raises ``ApiError(503)`` while the server
 starts). Auth for extension routes: ``Depends(read_auth)`` / ``Depends(admin_auth)`` (they return an
 :class:`~netra_server.auth.AuthContext`); ``raise ApiError(status, message)`` answers
@@ -36,6 +38,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from netra_server.auth import AuthContext, KeyManager
@@ -44,6 +47,7 @@ from netra_server.ingest import GroupCommitter, Overloaded
 from netra_server.otlp import OtlpError, parse_export
 from netra_server.store import Project, Store, StoreError, open_store
 from netra_server.validation import BadRequest, CursorCodec
+from netra_server.wire import ErrorResponse
 
 __all__ = [
     "ApiError",
@@ -119,6 +123,8 @@ class Hooks:
 
     on_startup: list[Callable[[ServerState], Awaitable[None]]] = field(default_factory=list)
     on_shutdown: list[Callable[[ServerState], Awaitable[None]]] = field(default_factory=list)
+    #: Models whose JSON schemas (validation mode) are added to the OpenAPI components.
+    openapi_models: list[type[BaseModel]] = field(default_factory=list)
 
 
 class ApiError(Exception):
@@ -272,6 +278,13 @@ def _otlp_ok(rejected: int, message: str, is_json: bool) -> Response:
     return Response(resp.SerializeToString(), media_type=_PB)
 
 
+_ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
+#: An OTLP error: google.rpc.Status for a protobuf request, ``{"error": {"message"}}`` for a JSON one.
+_OTLP_ERROR = {
+    "application/x-protobuf": {"schema": {"type": "string", "format": "binary", "description": "google.rpc.Status"}},
+    "application/json": {"schema": _ERROR_REF},
+}
+
 _OTLP_OPENAPI: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -281,14 +294,52 @@ _OTLP_OPENAPI: dict[str, Any] = {
         },
     },
     "responses": {
-        "200": {"description": "ExportTraceServiceResponse; the spans are durable"},
-        "400": {"description": "not an OTLP request, or an attribute over the limit"},
-        "401": {"description": "missing or wrong API key"},
-        "413": {"description": "body or span count over the limit"},
-        "429": {"description": "overloaded; retry after Retry-After seconds"},
-        "503": {"description": "the store is unavailable; retry after Retry-After seconds"},
+        "200": {
+            "description": "ExportTraceServiceResponse (in the request's encoding); the spans are durable",
+            "content": {
+                "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
+                "application/json": {"schema": {
+                    "type": "object",
+                    "properties": {"partialSuccess": {
+                        "type": "object",
+                        "description": "Present when some spans were rejected (no trace id, span id or start time)",
+                        "properties": {"rejectedSpans": {"type": "string", "description": "A count (int64 as a string)"},
+                                       "errorMessage": {"type": "string"}},
+                    }},
+                }},
+            },
+        },
+        "400": {"description": "not an OTLP request, or an attribute over the limit", "content": _OTLP_ERROR},
+        "401": {"description": "missing or wrong API key", "content": _OTLP_ERROR},
+        "403": {"description": "the key may not send spans (a read key)", "content": _OTLP_ERROR},
+        "413": {"description": "body or span count over the limit", "content": _OTLP_ERROR},
+        "415": {"description": "another content type or encoding", "content": _OTLP_ERROR},
+        "429": {"description": "overloaded; retry after Retry-After seconds", "content": _OTLP_ERROR},
+        "503": {"description": "the store is unavailable; retry after Retry-After seconds", "content": _OTLP_ERROR},
     },
 }
+
+
+def _finish_openapi(schema: dict[str, Any], models: list[type[BaseModel]]) -> None:
+    """Fix up FastAPI's document: the server answers a request that fails validation with ``400``
+    and :class:`~netra_server.wire.ErrorResponse`, never FastAPI's ``422``; ``models`` (and the
+    error model) join the components."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    extra: list[type[BaseModel]] = [ErrorResponse, *models]
+    for model in extra:
+        js = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, sub in js.pop("$defs", {}).items():
+            components.setdefault(name, sub)
+        components.setdefault(model.__name__, js)
+    for ops in schema.get("paths", {}).values():
+        for op in ops.values():
+            responses = op.get("responses", {})
+            if responses.pop("422", None) is not None and "400" not in responses:
+                responses["400"] = {"description": "Bad input; the message says what to send",
+                                    "content": {"application/json": {"schema": _ERROR_REF}}}
+    for name in ("HTTPValidationError", "ValidationError"):  # unused once the 422s are gone
+        if b'"#/components/schemas/' + name.encode() + b'"' not in orjson.dumps(schema):
+            components.pop(name, None)
 
 
 def _warm_parser() -> None:
@@ -434,6 +485,15 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
         return {"status": "ok"}
 
     app.include_router(api_router)
+
+    fastapi_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            _finish_openapi(fastapi_openapi(), hooks.openapi_models)
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     for module in _import_extensions():
         install = getattr(module, "install", None)

@@ -35,8 +35,10 @@ def install(app: FastAPI, hooks: Hooks) -> None:
     """Mount ``/api/alerts`` and run the evaluator while the server runs (see ``netra_server.app``)."""
     from .api import router
     from .evaluator import AlertEvaluator
+    from .model import RuleInput
 
     app.include_router(router)
+    hooks.openapi_models.append(RuleInput)  # the body of POST/PUT /api/alerts/rules
     app.state.netra_alerts = None
 
     async def start(state: ServerState) -> None:

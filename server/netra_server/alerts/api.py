@@ -18,12 +18,14 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from netra_server.app import ApiError, ServerState, admin_auth, read_auth, state_of
 from netra_server.auth import AuthContext
+from netra_server.responses import ExactJSONResponse
+from netra_server.wire import errors
 
+from . import wire
 from .evaluator import AlertEvaluator
 from .model import AlertRule, RuleError, RuleInput, describe_rule, validation_message
 from .state import AlertEvent, RuleState
@@ -36,6 +38,14 @@ router = APIRouter(prefix="/api/alerts", tags=["alerts"])
 Auth = Annotated[AuthContext, Depends(read_auth)]
 Admin = Annotated[AuthContext, Depends(admin_auth)]
 RuleId = Annotated[str, Path(max_length=64)]
+
+_NO_RULE = "No such alert rule in this project (or not visible to this key's tenant)"
+#: The rule bodies are read by the routes themselves (for messages that say what to fix), so their
+#: schema is given here; ``RuleInput`` is added to the components by :func:`netra_server.app.create_app`.
+_RULE_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": {"$ref": "#/components/schemas/RuleInput"}}}}}
+_PATCH_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": {"type": "object", "description": "Some fields of RuleInput; the others keep their values"}}}}}
 
 
 def evaluator_of(request: Request) -> AlertEvaluator | None:
@@ -116,41 +126,48 @@ async def _states(request: Request, state: ServerState, project_id: str) -> dict
     return stored
 
 
-@router.get("/rules", summary="List alert rules")
-async def list_rules(request: Request, ctx: Auth) -> dict[str, Any]:
+@router.get("/rules", summary="List alert rules", response_class=ExactJSONResponse,
+            response_model=wire.AlertRulesResponse, responses=errors(401, 403, 503))
+async def list_rules(request: Request, ctx: Auth) -> ExactJSONResponse:
     state = state_of(request)
     rules = await state.store.run(AlertStorage(state.store).list_rules, ctx.project_id)
     states = await _states(request, state, ctx.project_id)
-    return {"data": [rule_json(r, states.get(r.id)) for r in rules if visible(ctx, r)]}
+    return ExactJSONResponse({"data": [rule_json(r, states.get(r.id)) for r in rules if visible(ctx, r)]})
 
 
-@router.post("/rules", summary="Create an alert rule (admin)", status_code=201)
-async def create_rule(request: Request, ctx: Admin) -> JSONResponse:
+@router.post("/rules", summary="Create an alert rule (admin)", status_code=201, response_class=ExactJSONResponse,
+             response_model=wire.AlertRuleResponse, responses=errors(400, 401, 403, 503), openapi_extra=_RULE_BODY)
+async def create_rule(request: Request, ctx: Admin) -> ExactJSONResponse:
     state = state_of(request)
     rule = parse_rule(await _body(request))
     stored = await state.store.run(AlertStorage(state.store).create_rule, ctx.project_id, rule)
-    return JSONResponse({"data": rule_json(stored, None)}, status_code=201)
+    return ExactJSONResponse({"data": rule_json(stored, None)}, status_code=201)
 
 
-@router.get("/rules/{rule_id}", summary="One alert rule")
-async def get_rule(request: Request, ctx: Auth, rule_id: RuleId) -> dict[str, Any]:
+@router.get("/rules/{rule_id}", summary="One alert rule", response_class=ExactJSONResponse,
+            response_model=wire.AlertRuleResponse, responses=errors(400, 401, 403, 404, 503, e404=_NO_RULE))
+async def get_rule(request: Request, ctx: Auth, rule_id: RuleId) -> ExactJSONResponse:
     state = state_of(request)
     rule = await _rule_or_404(state, ctx, rule_id)
     states = await _states(request, state, ctx.project_id)
-    return {"data": rule_json(rule, states.get(rule.id))}
+    return ExactJSONResponse({"data": rule_json(rule, states.get(rule.id))})
 
 
-@router.put("/rules/{rule_id}", summary="Replace an alert rule (admin)")
-async def replace_rule(request: Request, ctx: Admin, rule_id: RuleId) -> dict[str, Any]:
+@router.put("/rules/{rule_id}", summary="Replace an alert rule (admin)", response_class=ExactJSONResponse,
+            response_model=wire.AlertRuleResponse, responses=errors(400, 401, 403, 404, 503, e404=_NO_RULE),
+            openapi_extra=_RULE_BODY)
+async def replace_rule(request: Request, ctx: Admin, rule_id: RuleId) -> ExactJSONResponse:
     state = state_of(request)
     existing = await _rule_or_404(state, ctx, rule_id)
     rule = parse_rule(await _body(request))
     updated = await state.store.run(AlertStorage(state.store).update_rule, existing, rule)
-    return {"data": rule_json(updated, None)}
+    return ExactJSONResponse({"data": rule_json(updated, None)})
 
 
-@router.patch("/rules/{rule_id}", summary="Change some fields of an alert rule (admin)")
-async def patch_rule(request: Request, ctx: Admin, rule_id: RuleId) -> dict[str, Any]:
+@router.patch("/rules/{rule_id}", summary="Change some fields of an alert rule (admin)",
+              response_class=ExactJSONResponse, response_model=wire.AlertRuleResponse,
+              responses=errors(400, 401, 403, 404, 503, e404=_NO_RULE), openapi_extra=_PATCH_BODY)
+async def patch_rule(request: Request, ctx: Admin, rule_id: RuleId) -> ExactJSONResponse:
     state = state_of(request)
     existing = await _rule_or_404(state, ctx, rule_id)
     changes = await _body(request)
@@ -161,24 +178,28 @@ async def patch_rule(request: Request, ctx: Admin, rule_id: RuleId) -> dict[str,
         current.pop("aggregation", None)  # let a metric change pick its own aggregation
     rule = parse_rule({**current, **changes})
     updated = await state.store.run(AlertStorage(state.store).update_rule, existing, rule)
-    return {"data": rule_json(updated, None)}
+    return ExactJSONResponse({"data": rule_json(updated, None)})
 
 
-@router.delete("/rules/{rule_id}", summary="Delete an alert rule (admin); its history is kept")
-async def delete_rule(request: Request, ctx: Admin, rule_id: RuleId) -> dict[str, Any]:
+@router.delete("/rules/{rule_id}", summary="Delete an alert rule (admin); its history is kept",
+               response_class=ExactJSONResponse, response_model=wire.DeletedRuleResponse,
+               responses=errors(400, 401, 403, 404, 503, e404=_NO_RULE))
+async def delete_rule(request: Request, ctx: Admin, rule_id: RuleId) -> ExactJSONResponse:
     state = state_of(request)
     rule = await _rule_or_404(state, ctx, rule_id)
     await state.store.run(AlertStorage(state.store).delete_rule, rule)
-    return {"data": {"id": rule.id, "deleted": True}}
+    return ExactJSONResponse({"data": {"id": rule.id, "deleted": True}})
 
 
-@router.get("/history", summary="Alert history: firing and resolved events, newest first")
+@router.get("/history", summary="Alert history: firing and resolved events, newest first",
+            response_class=ExactJSONResponse, response_model=wire.AlertEventsResponse,
+            responses=errors(400, 401, 403, 503))
 async def history(
     request: Request,
     ctx: Auth,
     rule_id: Annotated[str | None, Query(alias="ruleId", max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> dict[str, Any]:
+) -> ExactJSONResponse:
     state = state_of(request)
     storage = AlertStorage(state.store)
     rule_ids: list[str] | None = None
@@ -188,14 +209,16 @@ async def history(
     events = await state.store.run(storage.events, ctx.project_id, rule_id=rule_id, rule_ids=rule_ids, limit=limit)
     ids = sorted({e.rule_id for e in events})
     deliveries = await state.store.run(storage.deliveries, ctx.project_id, rule_ids=ids) if ids else []
-    return {"data": [event_json(e, deliveries) for e in events]}
+    return ExactJSONResponse({"data": [event_json(e, deliveries) for e in events]})
 
 
-@router.post("/evaluate", summary="Evaluate every enabled rule now (admin); returns the new events")
-async def evaluate_now(request: Request, ctx: Admin) -> dict[str, Any]:
+@router.post("/evaluate", summary="Evaluate every enabled rule now (admin); returns the new events",
+             response_class=ExactJSONResponse, response_model=wire.AlertEventsResponse,
+             responses=errors(401, 403, 409, 503, e409="Alert evaluation is off in this process (--no-alerts)"))
+async def evaluate_now(request: Request, ctx: Admin) -> ExactJSONResponse:
     ev = evaluator_of(request)
     if ev is None:
         raise ApiError(409, "alert evaluation is off in this server process (started with --no-alerts)")
     events = await ev.run_due(force=True)
-    return {"data": [event_json(e, []) for e in events if e.project_id == ctx.project_id]}
+    return ExactJSONResponse({"data": [event_json(e, []) for e in events if e.project_id == ctx.project_id]})
 
