@@ -119,6 +119,7 @@ SELECT event_id, contact_key, any(contact) AS contact, max(ok) AS ok, count() AS
 FROM netra_alert_deliveries
 WHERE project_id = {{p:String}} {where}
 GROUP BY event_id, contact_key
+ORDER BY event_id, contact_key
 """
 
 #: Failed notifications are retried on each evaluation for this long, at most this many times.
