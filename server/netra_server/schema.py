@@ -11,9 +11,19 @@ Tables (all names start with ``netra_`` so a shared ClickHouse database stays ti
 ``netra_spans``
     One row per span. ``ReplacingMergeTree`` keyed by ``(project_id, tenant_id, start_time, trace_id,
     span_id)``: a span delivered twice has the same key, and every query reads with ``FINAL``, so it is
-    stored and counted once (exact, also with several server processes writing). Partitioned by month
-    of the span start, so ``FINAL`` never merges across partitions. Promoted columns for everything the
-    API filters, groups or sums on; ``cost`` is ``Decimal(18, 10)`` USD, NULL when the price is unknown.
+    stored and counted once (exact, also with several server processes writing). Partitioned by UTC day
+    of the span start (``core-0002``; ``core-0001`` made monthly partitions): ``FINAL`` never merges
+    across partitions, past days settle into few parts, and a day is the unit of the rollups below.
+    Promoted columns for everything the API filters, groups or sums on; ``cost`` is ``Decimal(18, 10)``
+    USD, NULL when the price is unknown.
+``netra_usage_daily``, ``netra_latency_daily``, ``netra_traces_daily``, ``netra_rollup_days``
+    Rollups of whole days (``netra_server.rollups``): usage sums per project, day, tenant, user, model
+    and session; exact duration quantile states per project, day, scope and tenant; per-trace summaries
+    per project, day and (tenant, user, session) of the trace's spans; computed from
+    ``netra_spans FINAL`` one day partition at a time. ``netra_rollup_days`` records each computation
+    with a fingerprint of the day partition's parts; a query uses a day's rollup only while the
+    partition still has exactly those parts (any insert, merge, TTL delete or mutation changes them),
+    and reads every other day, and the cut edges of its window, from ``netra_spans FINAL``.
 ``netra_projects``, ``netra_api_keys``, ``netra_meta``
     Projects, hashed API keys and server-wide values (the cursor-signing secret). ``ReplacingMergeTree``
     with a version column: an update is an insert of a newer version.
@@ -21,7 +31,9 @@ Tables (all names start with ``netra_`` so a shared ClickHouse database stays ti
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 __all__ = ["MIGRATIONS", "Migration", "register_migration"]
 
@@ -112,14 +124,143 @@ CREATE TABLE IF NOT EXISTS netra_meta (
 """
 
 
+#: ``netra_spans`` as ``core-0002`` rebuilds it: partitioned by UTC day (``toDate32``: 1900-2299, the
+#: range of accepted span start times) instead of month; same columns, key and indexes.
+SPANS_DAILY_DDL = SPANS_DDL.replace("netra_spans (", "{table} (").replace(
+    "PARTITION BY toYYYYMM(start_time)", "PARTITION BY toDate32(start_time)"
+)
+
+ROLLUP_DAYS_DDL = """
+CREATE TABLE IF NOT EXISTS netra_rollup_days (
+    day Date32,
+    parts_hash UInt64,
+    rollup_id UInt64,
+    computed_at DateTime64(3, 'UTC')
+) ENGINE = MergeTree ORDER BY (day, computed_at)
+"""
+
+USAGE_DAILY_DDL = """
+CREATE TABLE IF NOT EXISTS netra_usage_daily (
+    project_id LowCardinality(String),
+    day Date32,
+    rollup_id UInt64,
+    tenant_id String,
+    user_id String,
+    model LowCardinality(String),
+    session_id String,
+    span_count UInt64,
+    request_count UInt64,
+    input_tokens UInt64,
+    output_tokens UInt64,
+    cached_tokens UInt64,
+    cost Decimal(38, 10),
+    unpriced_count UInt64
+) ENGINE = MergeTree ORDER BY (project_id, tenant_id, day, rollup_id, user_id, model, session_id)
+"""
+
+LATENCY_DAILY_DDL = """
+CREATE TABLE IF NOT EXISTS netra_latency_daily (
+    project_id LowCardinality(String),
+    scope LowCardinality(String),
+    day Date32,
+    rollup_id UInt64,
+    tenant_id String,
+    span_count UInt64,
+    error_count UInt64,
+    durations AggregateFunction(quantilesExact(0.5, 0.95, 0.99), Int64)
+) ENGINE = MergeTree ORDER BY (project_id, scope, tenant_id, day, rollup_id)
+"""
+
+TRACES_DAILY_DDL = """
+CREATE TABLE IF NOT EXISTS netra_traces_daily (
+    project_id LowCardinality(String),
+    tenant_id String,
+    day Date32,
+    rollup_id UInt64,
+    trace_id String,
+    user_id String,
+    session_id String,
+    start_time DateTime64(9, 'UTC'),
+    end_time DateTime64(9, 'UTC'),
+    first_child UInt8,
+    first_start DateTime64(9, 'UTC'),
+    first_span_id String,
+    name String,
+    kind LowCardinality(String),
+    service LowCardinality(String),
+    environment LowCardinality(String),
+    models Array(LowCardinality(String)),
+    prompt_tokens UInt64,
+    completion_tokens UInt64,
+    cached_tokens UInt64,
+    cost Decimal(38, 10),
+    unpriced_count UInt64,
+    has_error UInt8,
+    span_count UInt64,
+    INDEX idx_trace trace_id TYPE bloom_filter(0.0001) GRANULARITY 1
+) ENGINE = MergeTree ORDER BY (project_id, tenant_id, day, rollup_id, trace_id)
+SETTINGS index_granularity = 1024
+"""
+
+
+class _Runs(Protocol):
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]: ...
+
+    def command(self, sql: str, params: dict[str, Any] | None = None) -> None: ...
+
+
+def partition_spans_by_day(store: _Runs) -> None:
+    """Rebuild ``netra_spans`` partitioned by day (``core-0002``), keeping every row and the TTL.
+
+    Copies the rows into a new table, swaps the names, copies again what other server processes wrote
+    to the old table meanwhile (a copy of a row already there collapses like any duplicate), then
+    drops the old table. Resumes an interrupted rebuild. Leaves alone a ``netra_spans`` that is not a
+    ``ReplacingMergeTree`` partitioned by month (e.g. a cluster's ``Distributed`` table, whose local
+    tables the operator creates: see docs/deployment.md).
+    """
+    def table(name: str) -> dict[str, Any] | None:
+        rows = store.query(
+            "SELECT engine, partition_key FROM system.tables WHERE database = currentDatabase() AND name = {n:String}",
+            {"n": name},
+        )
+        return rows[0] if rows else None
+
+    spans = table("netra_spans")
+    if spans is None:
+        return
+    if spans["engine"] == "ReplacingMergeTree" and spans["partition_key"].startswith("toYYYYMM"):
+        retention = store.query("SELECT value FROM netra_meta FINAL WHERE key = 'retention_days'")
+        days = int(retention[0]["value"]) if retention and str(retention[0]["value"]).isdigit() else 0
+        ttl = f"\nTTL toDateTime(start_time) + INTERVAL {days} DAY" if days else ""
+        store.command("DROP TABLE IF EXISTS netra_spans_rebuild")  # a copy left by an interrupted rebuild
+        store.command(SPANS_DAILY_DDL.format(table="netra_spans_rebuild") + ttl)
+        # rows ingested from an hour before the copy on (server clocks may differ) are copied again below
+        since = store.query("SELECT toString(now64(3, 'UTC') - INTERVAL 1 HOUR) AS t")[0]["t"]
+        store.command("INSERT INTO netra_spans_rebuild SELECT * FROM netra_spans")
+        store.command("RENAME TABLE netra_spans TO netra_spans_monthly, netra_spans_rebuild TO netra_spans")
+        tail = "WHERE ingested_at >= toDateTime64({since:String}, 3, 'UTC')"
+    elif table("netra_spans_monthly") is not None:
+        since, tail = "", ""  # a rebuild stopped after the swap: copy everything again
+    else:
+        return
+    # what other processes wrote to the old table during the copy (copies of rows already there collapse)
+    store.command(f"INSERT INTO netra_spans SELECT * FROM netra_spans_monthly {tail}", {"since": since} if tail else None)
+    store.command("DROP TABLE netra_spans_monthly")
+
+
 @dataclass(frozen=True)
 class Migration:
     id: str
     statements: tuple[str, ...]
+    #: Run after the statements, with the store (for what DDL alone cannot do, e.g. copying rows).
+    run: Callable[[Any], None] | None = None
 
 
 MIGRATIONS: list[Migration] = [
     Migration("core-0001", (SPANS_DDL, PROJECTS_DDL, API_KEYS_DDL, META_DDL)),
+    Migration(
+        "core-0002", (ROLLUP_DAYS_DDL, USAGE_DAILY_DDL, LATENCY_DAILY_DDL, TRACES_DAILY_DDL), partition_spans_by_day
+    ),
 ]
 
 

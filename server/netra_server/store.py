@@ -23,6 +23,10 @@ dialect with server-side parameters ``{name:Type}``, rows exchanged as ``JSONEac
 Every read of ``netra_spans`` uses ``FINAL`` (the table is a ``ReplacingMergeTree`` keyed by the span's
 identity), so a span delivered twice is counted once. The billing rule: a span *counts* iff it has
 usage and is not covered (``has_usage = 1 AND covered = 0``); see ``docs/design.md``.
+
+Usage totals and summaries (except by hour and minute) and latency percentiles read whole days of
+their window from daily rollups while those are valid, and the rest from ``netra_spans FINAL``
+(``netra_server.rollups``; the server refreshes them in the background, :meth:`Store.refresh_rollups`).
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from urllib.parse import unquote, urlparse
 
 import orjson
 
-from netra_server import schema
+from netra_server import rollups, schema
 
 __all__ = [
     "ApiKeyRecord",
@@ -72,6 +76,8 @@ SESSION_SETTINGS: dict[str, int] = {
     # span rows carry the attribute maps, events and links as JSON objects/arrays: store their text
     "input_format_json_read_objects_as_strings": 1,
     "input_format_json_read_arrays_as_strings": 1,
+    # spans are partitioned by day: one export may carry spans of many days (backfills, odd clocks)
+    "max_partitions_per_insert_block": 0,
 }
 
 #: The billing rule as SQL: the span's usage counts in aggregates.
@@ -472,8 +478,6 @@ _TOTALS_COLUMNS = f"""
     count() AS u_span_count
 """
 
-SQL_USAGE_TOTALS = f"SELECT {_TOTALS_COLUMNS} FROM netra_spans FINAL WHERE {{where}}"
-
 SQL_USAGE_SUMMARY = f"""
 SELECT {{key}} AS group_key, {_TOTALS_COLUMNS}
 FROM netra_spans FINAL
@@ -488,56 +492,80 @@ _GROUP_KEYS: dict[str, str] = {
     "user": "user_id",
     "model": "model",
     "session": "session_id",
-    "day": "toString(toDate(start_time, 'UTC'))",
+    "day": "toString(toDate32(start_time))",
     "hour": "toString(toStartOfHour(start_time, 'UTC'))",
     "minute": "toString(toStartOfMinute(start_time, 'UTC'))",
 }
 
+#: Grouped totals over ``rollups.usage_source`` rows.
+SQL_USAGE_SUMMARY_ROLLUP = """
+SELECT {key} AS group_key, {totals}
+FROM ({source})
+GROUP BY group_key
+ORDER BY {order}
+LIMIT {{limit:UInt32}}
+"""
+
+_ROLLUP_GROUP_KEYS: dict[str, str] = {
+    "tenant": "r_tenant",
+    "user": "r_user",
+    "model": "r_model",
+    "session": "r_session",
+    "day": "toString(r_day)",
+}
+
+#: Per tenant over ``rollups.latency_source`` rows (quantile states merge exactly).
 SQL_LATENCY = """
 SELECT
-    tenant_id,
-    count() AS span_count,
-    countIf(status_code = 'ERROR') AS error_count,
-    quantilesExact(0.5, 0.95, 0.99)(duration_ns) AS q
-FROM netra_spans FINAL
-WHERE {where}
+    l_tenant AS tenant_id,
+    sum(l_spans) AS span_count,
+    sum(l_errors) AS error_count,
+    quantilesExactMerge(0.5, 0.95, 0.99)(l_q) AS q
+FROM ({source})
 GROUP BY tenant_id
 ORDER BY tenant_id
 LIMIT 10000
 """
 
-_ROOT_FIRST = "(parent_span_id != '', start_time, span_id)"
-
-SQL_LIST_TRACES = f"""
-WITH {COUNTED} AS c
-SELECT
-    trace_id AS t_trace_id,
-    argMin(name, {_ROOT_FIRST}) AS t_name,
-    argMin(kind, {_ROOT_FIRST}) AS t_kind,
-    argMin(service, {_ROOT_FIRST}) AS t_service,
-    toUnixTimestamp64Nano(min(start_time)) AS t_start_ns,
-    toUnixTimestamp64Nano(max(end_time)) AS t_end_ns,
-    t_end_ns - t_start_ns AS t_latency_ns,
-    anyIf(session_id, session_id != '') AS t_session_id,
-    anyIf(tenant_id, tenant_id != '') AS t_tenant_id,
-    anyIf(user_id, user_id != '') AS t_user_id,
-    anyIf(environment, environment != '') AS t_environment,
-    arraySort(groupUniqArrayIf(model, model != '')) AS t_models,
-    sumIf(input_tokens, c) AS t_prompt_tokens,
-    sumIf(output_tokens, c) AS t_completion_tokens,
-    sumIf(cached_tokens, c) AS t_cached_tokens,
-    t_prompt_tokens + t_completion_tokens AS t_total_tokens,
-    ifNull(sumIf(cost, c), toDecimal128(0, 10)) AS t_total_cost,
-    countIf(c AND cost IS NULL) AS t_unpriced_count,
-    max(status_code = 'ERROR') AS t_has_error,
-    count() AS t_span_count
-FROM netra_spans FINAL
-WHERE {{where}}
-GROUP BY trace_id
-{{having}}
-ORDER BY {{sort}} {{order}}, t_trace_id {{order}}
-LIMIT {{{{limit:UInt32}}}}
+#: Trace summaries over ``rollups.trace_source`` rows.
+SQL_LIST_TRACES = """
+SELECT {columns}
+FROM ({source})
+GROUP BY x_trace
+{having}
+ORDER BY {sort} {order}, t_trace_id {order}
+LIMIT {{limit:UInt32}}
 """
+
+#: The first traces by one sort key over ``rollups.trace_source`` rows (the key computed as in
+#: :data:`rollups.TRACE_COLUMNS`).
+#: Rows of ``rollups.trace_source`` (a slice) in start order: each row's trace and start.
+SQL_TRACE_CANDIDATES = """
+SELECT x_trace AS t_trace_id, toUnixTimestamp64Nano(x_start) AS t_start_ns
+FROM ({source})
+{cursor}
+ORDER BY t_start_ns {order}, t_trace_id {order}
+LIMIT {{limit:UInt32}}
+"""
+
+SQL_TRACE_KEYS = """
+SELECT x_trace AS t_trace_id, {key}
+FROM ({source})
+GROUP BY x_trace
+{having}
+ORDER BY {sort} {order}, t_trace_id {order}
+LIMIT {{limit:UInt32}}
+"""
+
+_TRACE_KEYS: dict[str, str] = {
+    "start_time": "toUnixTimestamp64Nano(min(x_start)) AS t_start_ns",
+    "latency": "toUnixTimestamp64Nano(max(x_end)) - toUnixTimestamp64Nano(min(x_start)) AS t_latency_ns",
+    "tokens": "sum(x_prompt) + sum(x_completion) AS t_total_tokens",
+    "cost": "sum(x_cost) AS t_total_cost",
+}
+
+#: Trace ids (hex, so a comma never occurs in one) as one string parameter.
+_IN_TRACES = "trace_id IN (SELECT arrayJoin(splitByChar(',', {t_ids:String})))"
 
 _TRACE_SORT: dict[str, tuple[str, str]] = {
     # sort field -> (expression, cursor parameter as SQL)
@@ -610,10 +638,13 @@ def _version() -> int:
 class Store:
     """All reads and writes of the server. Construct with :func:`open_store`."""
 
-    def __init__(self, backend: Backend, *, threads: int = 4) -> None:
+    def __init__(self, backend: Backend, *, threads: int = 4, use_rollups: bool = True) -> None:
         self.backend = backend
         self._executor = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="netra-store")
         self._closed = False
+        #: Read whole days from the daily rollups when they are valid (False: every read from the spans).
+        self.use_rollups = use_rollups
+        self._rollups_supported: bool | None = None
 
     @property
     def kind(self) -> str:
@@ -656,12 +687,38 @@ class Store:
                 continue
             for statement in migration.statements:
                 self.command(statement)
+            if migration.run is not None:
+                migration.run(self)
             self.command(
                 f"INSERT INTO {schema.MIGRATIONS_TABLE} (id) VALUES ({{id:String}})", {"id": migration.id}
             )
             applied.append(migration.id)
         self.set_retention(retention_days)
+        self._rollups_supported = None
         return applied
+
+    # -- rollups -----------------------------------------------------------------------------------
+
+    def rollups_supported(self) -> bool:
+        """Whether ``netra_spans`` is partitioned by day in this store (so rollups can be used)."""
+        if self._rollups_supported is None:
+            try:
+                self._rollups_supported = rollups.supported(self)
+            except StoreError:
+                return False
+        return self._rollups_supported
+
+    def refresh_rollups(self, *, settle_seconds: float = 60.0, max_days: int | None = None) -> list[str]:
+        """Compute the daily rollups of days that changed and have settled (no new part for
+        ``settle_seconds``); returns the days computed. See ``netra_server.rollups``."""
+        if not self.rollups_supported():
+            return []
+        return rollups.refresh(self, settle_seconds=settle_seconds, max_days=max_days)
+
+    def _plan(self, window: Window) -> rollups.Plan:
+        if not self.rollups_supported():
+            return rollups.Plan.all_raw(window.start_ns, window.end_ns)
+        return rollups.plan(self, window.start_ns, window.end_ns, use_rollups=self.use_rollups)
 
     def set_retention(self, retention_days: int | None) -> None:
         """Set (or remove, with None) the TTL of ``netra_spans``; a no-op when unchanged."""
@@ -750,6 +807,26 @@ class Store:
     # -- spans: reads ------------------------------------------------------------------------------
 
     @staticmethod
+    def _filters(
+        project_id: str,
+        *,
+        tenant_id: str | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        trace_id: str | None = None,
+    ) -> tuple[list[str], dict[str, Any]]:
+        """Conditions on columns that ``netra_spans`` and the rollup tables share (``trace_id``: not
+        ``netra_usage_daily``)."""
+        parts = ["project_id = {w_project:String}"]
+        params: dict[str, Any] = {"w_project": project_id}
+        for column, name, value in (("tenant_id", "w_tenant", tenant_id), ("session_id", "w_session", session_id),
+                                    ("user_id", "w_user", user_id), ("trace_id", "w_trace", trace_id)):
+            if value is not None:
+                parts.append(f"{column} = {{{name}:String}}")
+                params[name] = value
+        return parts, params
+
+    @staticmethod
     def span_filter(
         project_id: str,
         window: Window | None = None,
@@ -795,8 +872,10 @@ class Store:
         user_id: str | None = None,
     ) -> UsageTotals:
         """Totals under the billing rule for the spans matching the filters in the window."""
-        where, params = self._where(project_id, window, tenant_id=tenant_id, session_id=session_id, user_id=user_id)
-        return _totals(self.query(SQL_USAGE_TOTALS.format(where=where), params)[0])
+        where, params = self._filters(project_id, tenant_id=tenant_id, session_id=session_id, user_id=user_id)
+        source = rollups.usage_source(self._plan(window), where, params, counted_only=False)
+        sql = f"SELECT {rollups.usage_totals_columns(counted_only=False)} FROM ({source})"
+        return _totals(self.query(sql, params)[0])
 
     def usage_summary(
         self,
@@ -815,11 +894,21 @@ class Store:
         key = _GROUP_KEYS.get(group_by)
         if key is None:
             raise ValueError(f"group_by must be one of {sorted(_GROUP_KEYS)}, not {group_by!r}")
-        extra = [COUNTED] if group_by == "model" else []
-        where, params = self._where(project_id, window, tenant_id=tenant_id, extra=extra)
         order = "group_key" if group_by in ("day", "hour", "minute") else "u_total_cost DESC, u_token_count DESC, group_key"
-        params["limit"] = limit
-        rows = self.query(SQL_USAGE_SUMMARY.format(key=key, where=where, order=order), params)
+        counted_only = group_by == "model"
+        if group_by in ("hour", "minute"):  # finer than a day: from the spans
+            where_sql, params = self.span_filter(project_id, window, tenant_id=tenant_id)
+            params["limit"] = limit
+            rows = self.query(SQL_USAGE_SUMMARY.format(key=key, where=where_sql, order=order), params)
+        else:
+            where, params = self._filters(project_id, tenant_id=tenant_id)
+            source = rollups.usage_source(self._plan(window), where, params, counted_only=counted_only)
+            params["limit"] = limit
+            sql = SQL_USAGE_SUMMARY_ROLLUP.format(
+                key=_ROLLUP_GROUP_KEYS[group_by], totals=rollups.usage_totals_columns(counted_only=counted_only),
+                source=source, order=order,
+            )
+            rows = self.query(sql, params)
         return [UsageGroup(str(r["group_key"]), _totals(r)) for r in rows]
 
     def latency_stats(
@@ -835,12 +924,12 @@ class Store:
         ``scope``: ``root`` spans (one per trace: the request as the user saw it), ``llm`` spans (the
         billed model calls: counted spans with a model), or ``all`` spans.
         """
-        extra = {"root": ["parent_span_id = ''"], "llm": [COUNTED, "model != ''"], "all": []}.get(scope)
-        if extra is None:
+        if scope not in rollups.LATENCY_SCOPES:
             raise ValueError(f"scope must be root, llm or all, not {scope!r}")
-        where, params = self._where(project_id, window, tenant_id=tenant_id, extra=extra)
+        where, params = self._filters(project_id, tenant_id=tenant_id)
+        source = rollups.latency_source(self._plan(window), scope, where, params)
         out = []
-        for r in self.query(SQL_LATENCY.format(where=where), params):
+        for r in self.query(SQL_LATENCY.format(source=source), params):
             n = int(r["span_count"])
             errors = int(r["error_count"])
             q = [float(x) / 1e6 for x in r["q"]]
@@ -848,22 +937,26 @@ class Store:
         return out
 
     def list_traces(self, project_id: str, q: TraceQuery) -> TracePage:
-        """One page of trace summaries (see :class:`TraceQuery`); totals follow the billing rule."""
-        sort_expr, cursor_param = _TRACE_SORT[q.sort_field]
-        where, params = self._where(
-            project_id, q.window, tenant_id=q.tenant_id, session_id=q.session_id, user_id=q.user_id,
-            trace_id=q.trace_id,
-        )
+        """One page of trace summaries (see :class:`TraceQuery`); totals follow the billing rule.
+
+        Traces are aggregated from the daily trace rollups and the spans of the window's other days:
+        first only the sort key of each trace, to find the page, then the summaries of the page's
+        traces. Ordered by start time (the default), the page is found from the newest (or oldest) end
+        of the window on, without reading all of it: see :meth:`_traces_by_start`."""
         forward = q.direction == "down"
         ascending = (q.sort_order == "asc") == forward
-        order = "ASC" if ascending else "DESC"
-        having = ""
-        if q.after is not None:
-            op = ">" if ascending else "<"
-            having = f"HAVING ({sort_expr}, t_trace_id) {op} ({cursor_param}, {{c_id:String}})"
-            params["c_val"], params["c_id"] = q.after
-        params["limit"] = q.limit + 1
-        rows = self.query(SQL_LIST_TRACES.format(where=where, having=having, sort=sort_expr, order=order), params)
+        where, params = self._filters(
+            project_id, tenant_id=q.tenant_id, session_id=q.session_id, user_id=q.user_id, trace_id=q.trace_id
+        )
+        plan = self._plan(q.window)
+        page = q.limit + 1
+        if q.trace_id is not None:
+            rows = self._trace_rows(plan, where, params, q.sort_field, ascending, q.after, page)
+        elif q.sort_field == "start_time":
+            rows = self._traces_by_start(plan, where, params, q, ascending)
+        else:  # the sort key of every trace, then the summaries of the page's
+            ids = [r["t_trace_id"] for r in self._trace_keys(plan, where, params, q.sort_field, ascending, q.after, page)]
+            rows = self._trace_rows(plan, where, params, q.sort_field, ascending, q.after, page, ids) if ids else []
         items = [
             TraceSummary(
                 trace_id=r["t_trace_id"], name=r["t_name"], kind=r["t_kind"], start_ns=int(r["t_start_ns"]),
@@ -878,6 +971,123 @@ class Store:
             for r in rows
         ]
         return TracePage(items[: q.limit], len(items) > q.limit)
+
+    def _trace_rows(
+        self,
+        plan: rollups.Plan,
+        where: list[str],
+        params: dict[str, Any],
+        sort_field: SortField,
+        ascending: bool,
+        after: tuple[str, str] | None,
+        limit: int,
+        trace_ids: list[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Trace summary rows over ``plan`` in sort order after the cursor ``after`` (only the traces
+        ``trace_ids`` when given)."""
+        sort_expr, cursor_param = _TRACE_SORT[sort_field]
+        params = dict(params)
+        where = list(where)
+        if trace_ids is not None:
+            where.append(_IN_TRACES)
+            params["t_ids"] = ",".join(trace_ids)
+        order = "ASC" if ascending else "DESC"
+        having = ""
+        if after is not None:
+            having = f"HAVING ({sort_expr}, t_trace_id) {'>' if ascending else '<'} ({cursor_param}, {{c_id:String}})"
+            params["c_val"], params["c_id"] = after
+        params["limit"] = limit
+        source = rollups.trace_source(plan, where, params)
+        sql = SQL_LIST_TRACES.format(columns=rollups.TRACE_COLUMNS, source=source, having=having, sort=sort_expr, order=order)
+        return self.query(sql, params)
+
+    def _trace_keys(
+        self,
+        plan: rollups.Plan,
+        where: list[str],
+        params: dict[str, Any],
+        sort_field: SortField,
+        ascending: bool,
+        after: tuple[str, str] | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        """``t_trace_id`` and the sort key (``t_start_ns``, ``t_latency_ns``, ``t_total_tokens`` or
+        ``t_total_cost``, as :data:`SQL_LIST_TRACES` computes them) of the first ``limit`` traces."""
+        sort_expr, cursor_param = _TRACE_SORT[sort_field]
+        params = dict(params)
+        order = "ASC" if ascending else "DESC"
+        having = ""
+        if after is not None:
+            having = f"HAVING ({sort_expr}, t_trace_id) {'>' if ascending else '<'} ({cursor_param}, {{c_id:String}})"
+            params["c_val"], params["c_id"] = after
+        params["limit"] = limit
+        source = rollups.trace_source(plan, where, params)
+        sql = SQL_TRACE_KEYS.format(key=_TRACE_KEYS[sort_field], source=source, having=having, sort=sort_expr, order=order)
+        return self.query(sql, params)
+
+    def _traces_by_start(
+        self, plan: rollups.Plan, where: list[str], params: dict[str, Any], q: TraceQuery, ascending: bool
+    ) -> list[dict[str, Any]]:
+        """The page of trace summaries ordered by start time (a trace starts at its earliest span in
+        the window), without aggregating every trace of the window.
+
+        Rows (rollup rows of a trace, or spans) of a *slice* of the window next to where the page
+        starts (the newest hour with data for newest-first, then 8x wider; rollup days whole) give
+        candidates: the traces of the first ``n`` rows by start. The page is the first of the
+        candidates by their exact start over the whole window. A trace that is no candidate has no
+        row in those ``n``: all its rows in the slice come after the ``n``-th row, and its start is
+        no later than any of its rows, or before the slice (newest-first); or its start is after the
+        ``n``-th row or after the slice (oldest-first; a start before the slice is before the cursor).
+        So the page is exact when its last trace is not past that bound; otherwise ``n`` grows (when
+        the slice had more than ``n`` rows) or the slice widens.
+        """
+        page = q.limit + 1
+        lo, hi = q.window.start_ns, q.window.end_ns
+        intervals = [*plan.raw, *((d * rollups.DAY_NS, (d + 1) * rollups.DAY_NS - 1) for d in plan.days)]
+        if not intervals:
+            return []
+        lo, hi = max(lo, min(i[0] for i in intervals)), min(hi, max(i[1] for i in intervals))  # days with spans
+        after: tuple[int, str] | None = None
+        if q.after is not None:
+            after = (int(q.after[0]), q.after[1])
+            lo, hi = (max(lo, after[0]), hi) if ascending else (lo, min(hi, after[0]))
+        order = "ASC" if ascending else "DESC"
+        width, n = 3600 * 1_000_000_000, 4 * page
+        while lo <= hi:
+            a, b = (lo, min(hi, lo + width)) if ascending else (max(lo, hi - width), hi)
+            a, b = plan.widen(a, b)
+            covers_all = (b >= hi) if ascending else (a <= lo)
+            cparams = {**params, "limit": n}
+            cursor = ""
+            if after is not None:
+                cursor = f"WHERE (t_start_ns, t_trace_id) {'>' if ascending else '<'} ({{c_val:Int64}}, {{c_id:String}})"
+                cparams["c_val"], cparams["c_id"] = after
+            source = rollups.trace_source(plan.restrict(a, b), where, cparams)
+            cand = self.query(SQL_TRACE_CANDIDATES.format(source=source, cursor=cursor, order=order), cparams)
+            full = len(cand) == n
+            ids = list(dict.fromkeys(r["t_trace_id"] for r in cand))
+            rows = []
+            if ids:  # the candidates' starts over the whole window, then the page's summaries
+                keys = self._trace_keys(
+                    plan, [*where, _IN_TRACES], {**params, "t_ids": ",".join(ids)}, "start_time", ascending, q.after, page
+                )
+                ids = [r["t_trace_id"] for r in keys]
+                rows = self._trace_rows(plan, where, params, "start_time", ascending, q.after, page, ids) if ids else []
+            if len(rows) == page:
+                last = (int(rows[-1]["t_start_ns"]), rows[-1]["t_trace_id"])
+                nth = (int(cand[-1]["t_start_ns"]), cand[-1]["t_trace_id"])
+                if ascending:
+                    if not full or last <= nth:
+                        return rows
+                elif (not full or last >= nth) and last[0] >= a:
+                    return rows
+            elif covers_all and not full:
+                return rows  # every trace after the cursor was a candidate
+            if full:
+                n *= 4
+            else:
+                width *= 8
+        return []
 
     def trace_spans(
         self,
