@@ -386,6 +386,21 @@ def _import_extensions() -> list[Any]:
     return _extension_modules
 
 
+async def _refresh_rollups(state: ServerState) -> None:
+    """Keep the daily rollups current (``Store.refresh_rollups``) while the server runs."""
+    settings = state.settings
+    while True:
+        try:
+            days = await state.store.run(state.store.refresh_rollups, settle_seconds=settings.rollup_settle_seconds)
+            if days:
+                log.info("rolled up %d day(s): %s", len(days), ", ".join(days))
+        except StoreError as exc:
+            log.warning("rollup refresh failed (reads stay exact, from the spans): %s", exc)
+        except Exception:
+            log.exception("rollup refresh failed")
+        await asyncio.sleep(settings.rollup_interval)
+
+
 def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     """The server as an ASGI app. Without ``store`` the app opens the configured one at startup."""
     from netra_server.api import router as api_router
@@ -412,11 +427,17 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
             loop = asyncio.get_running_loop()
             await asyncio.gather(*(loop.run_in_executor(state.parsers, _warm_parser) for _ in range(workers)))
         app.state.netra = state
+        refresher = (
+            asyncio.get_running_loop().create_task(_refresh_rollups(state), name="netra-rollups")
+            if settings.rollup_interval > 0 else None
+        )
         try:
             for fn in hooks.on_startup:
                 await fn(state)
             yield
         finally:
+            if refresher is not None:
+                refresher.cancel()
             for fn in hooks.on_shutdown:
                 try:
                     await fn(state)

@@ -62,6 +62,8 @@ def _add_serve(sub: Any) -> None:
                    help="processes decoding large OTLP requests (default: one per core, at most 4; 0: none)")
     p.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
     p.add_argument("--no-alerts", action="store_true", help="do not evaluate alert rules here (one evaluator per store)")
+    p.add_argument("--rollup-interval", type=float, default=float(os.environ.get("NETRA_ROLLUP_INTERVAL", "30")),
+                   help="seconds between refreshes of the daily rollups (default 30; 0: none in this process)")
     p.set_defaults(func=serve)
 
 
@@ -77,6 +79,7 @@ def _settings(args: argparse.Namespace) -> Any:
         api_key=getattr(args, "api_key", None),
         project_name=getattr(args, "project_name", "default"),
         parse_workers=getattr(args, "parse_workers", None),
+        rollup_interval=getattr(args, "rollup_interval", 30.0),
     )
 
 

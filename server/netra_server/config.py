@@ -74,6 +74,12 @@ class Settings:
     parse_workers: int | None = None
     #: Print the first-start banner (project and key) to stdout.
     announce: bool = True
+    #: Seconds between background refreshes of the daily rollups (``netra_server.rollups``): days whose
+    #: spans changed are rolled up again once they have settled. 0: no refresh here (reads stay exact,
+    #: days without a valid rollup are read from the spans).
+    rollup_interval: float = 30.0
+    #: A day is rolled up once its partition has had no new part for this many seconds.
+    rollup_settle_seconds: float = 60.0
 
     def resolved_parse_workers(self) -> int:
         if self.parse_workers is not None:

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from netra_server.testing import RunningServer
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.trace import Status, StatusCode, set_span_in_context
 
@@ -24,6 +25,10 @@ HOUR = 3600 * SEC
 PRICED_AT_INGEST = price_tokens("gpt-4o-mini", provider="openai", input_tokens=500, output_tokens=100,
                                 at=datetime.fromtimestamp((T0 + 20 * SEC) / 1e9, tz=UTC)).cost
 assert PRICED_AT_INGEST is not None
+
+
+#: The spans the fixture sent (once, then the first three again).
+SENT: list[ReadableSpan] = []
 
 
 def iso(ns: int) -> str:
@@ -68,6 +73,7 @@ def data(netra_server: RunningServer) -> Iterator[RunningServer]:
          semconv.GEN_AI_USAGE_INPUT_TOKENS: 2000, semconv.GEN_AI_USAGE_OUTPUT_TOKENS: 300, semconv.COST: 0.01})
     r4.end(end_time=T0 + 32 * SEC)
     spans = collect.spans
+    SENT[:] = spans
     assert send(netra_server, spans) is SpanExportResult.SUCCESS
     assert send(netra_server, spans[:3], gzip=True) is SpanExportResult.SUCCESS  # a retried delivery
     provider.shutdown()
@@ -196,3 +202,35 @@ def test_openapi_documents_the_routes(data: RunningServer) -> None:
                  "/sdk/traces/{trace_id}/spans", "/api/usage/summary", "/api/latency", "/api/traces/{trace_id}/usage"):
         assert path in spec["paths"], path
     assert httpx.get(data.base_url + "/docs").status_code == 200
+
+
+def test_every_route_answers_the_same_from_the_daily_rollup(data: RunningServer) -> None:
+    """The server's background refresher rolls up settled days; no answer changes, also when a
+    duplicate delivery lands in the rolled-up day afterwards (that day is then read from the spans)."""
+    from netra_server.store import Store, Window
+
+    store = data.store
+    assert isinstance(store, Store)
+    day = T0 // (86_400 * SEC)
+
+    def answers() -> list[Any]:
+        with data.client() as c:
+            out = [c.get("/usage/tenants/apex").json(), c.get("/usage/sessions/s-a1").json(),
+                   c.get("/api/latency", params={"scope": "all"}).json(), c.get("/api/latency").json()]
+            out += [c.get("/api/usage/summary", params={"groupBy": g}).json()
+                    for g in ("tenant", "model", "user", "session", "day")]
+            for sort in ("start_time", "latency", "cost", "tokens"):
+                out.append(c.post("/sdk/traces", json={"sortField": sort, "pagination": {"limit": 2}}).json())
+        return out
+
+    before = answers()
+    assert store._plan(Window.all()).days == {}
+    assert store.refresh_rollups(settle_seconds=0) == ["2026-01-01"]
+    assert set(store._plan(Window.all()).days) == {day}
+    assert answers() == before
+    # a rebatched retry (other spans in the body than any delivery before): parsed and inserted again
+    assert send(data, [SENT[4], SENT[1], SENT[0]]) is SpanExportResult.SUCCESS
+    assert store._plan(Window.all()).days == {}
+    assert answers() == before
+    assert store.refresh_rollups(settle_seconds=0) == ["2026-01-01"]
+    assert answers() == before
