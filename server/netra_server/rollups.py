@@ -146,23 +146,20 @@ class Plan:
         return f"({' OR '.join(parts)})"
 
 
-#: The day partitions of ``netra_spans`` in a range of days, each with the rollup id of its latest
-#: computation if that computation saw the same parts (else 0).
+#: The day partitions of ``netra_spans`` in a range of days with their fingerprints (``rollup_id`` 0),
+#: and the latest rollup computation of each day in the range with the fingerprint it saw.
 SQL_DAYS = """
-SELECT toString(p.day) AS day, if(r.rid != 0 AND r.h = p.h, r.rid, 0) AS rollup_id
-FROM (
-    SELECT toDate32(partition) AS day, sipHash64(arrayStringConcat(arraySort(groupArray(name)), ',')) AS h
-    FROM system.parts
-    WHERE database = currentDatabase() AND table = 'netra_spans' AND active
-    GROUP BY partition
-    HAVING day >= {v_first:Date32} AND day <= {v_last:Date32}
-) AS p
-LEFT JOIN (
-    SELECT day, argMax(rollup_id, computed_at) AS rid, argMax(parts_hash, computed_at) AS h
-    FROM netra_rollup_days
-    WHERE day >= {v_first:Date32} AND day <= {v_last:Date32}
-    GROUP BY day
-) AS r ON p.day = r.day
+SELECT 'partition' AS what, toString(toDate32(partition)) AS day,
+    sipHash64(arrayStringConcat(arraySort(groupArray(name)), ',')) AS parts_hash, toUInt64(0) AS rollup_id
+FROM system.parts
+WHERE database = currentDatabase() AND table = 'netra_spans' AND active
+GROUP BY partition
+HAVING toDate32(partition) >= {v_first:Date32} AND toDate32(partition) <= {v_last:Date32}
+UNION ALL
+SELECT 'rollup', toString(day), argMax(parts_hash, computed_at), argMax(rollup_id, computed_at)
+FROM netra_rollup_days
+WHERE day >= {v_first:Date32} AND day <= {v_last:Date32}
+GROUP BY day
 """
 
 
@@ -173,13 +170,15 @@ def plan(runner: _Runs, start_ns: int, end_ns: int, *, use_rollups: bool = True)
         return Plan({}, ())
     first, last = start_ns // DAY_NS, end_ns // DAY_NS
     rows = runner.query(SQL_DAYS, {"v_first": day_str(first), "v_last": day_str(last)})
+    computed = {r["day"]: r for r in rows if r["what"] == "rollup"}
     days: dict[int, int] = {}
     raw: list[tuple[int, int]] = []
-    for r in sorted(rows, key=lambda r: r["day"]):
+    for r in sorted((r for r in rows if r["what"] == "partition"), key=lambda r: r["day"]):
         d = day_num(r["day"])
         a, b = d * DAY_NS, (d + 1) * DAY_NS - 1
-        if use_rollups and int(r["rollup_id"]) and start_ns <= a and b <= end_ns:
-            days[d] = int(r["rollup_id"])
+        rollup = computed.get(r["day"])
+        if use_rollups and rollup is not None and rollup["parts_hash"] == r["parts_hash"] and start_ns <= a and b <= end_ns:
+            days[d] = int(rollup["rollup_id"])
             continue
         a, b = max(a, start_ns), min(b, end_ns)
         if raw and raw[-1][1] + 1 == a:

@@ -1066,13 +1066,15 @@ class Store:
             cand = self.query(SQL_TRACE_CANDIDATES.format(source=source, cursor=cursor, order=order), cparams)
             full = len(cand) == n
             ids = list(dict.fromkeys(r["t_trace_id"] for r in cand))
-            rows = []
-            if ids:  # the candidates' starts over the whole window, then the page's summaries
+            if not full and not covers_all and len(ids) < page:  # too few traces in the slice for a page
+                width = max(2 * (b - a + 1), (b - a + 1) * 2 * n // max(1, len(cand)))
+                continue
+            if len(ids) > page:  # the candidates' starts over the whole window first: the page's ids
                 keys = self._trace_keys(
                     plan, [*where, _IN_TRACES], {**params, "t_ids": ",".join(ids)}, "start_time", ascending, q.after, page
                 )
                 ids = [r["t_trace_id"] for r in keys]
-                rows = self._trace_rows(plan, where, params, "start_time", ascending, q.after, page, ids) if ids else []
+            rows = self._trace_rows(plan, where, params, "start_time", ascending, q.after, page, ids) if ids else []
             if len(rows) == page:
                 last = (int(rows[-1]["t_start_ns"]), rows[-1]["t_trace_id"])
                 nth = (int(cand[-1]["t_start_ns"]), cand[-1]["t_trace_id"])
@@ -1085,8 +1087,8 @@ class Store:
                 return rows  # every trace after the cursor was a candidate
             if full:
                 n *= 4
-            else:
-                width *= 8
+            else:  # wider than the slice was (a rollup day makes it a whole day)
+                width = 8 * (b - a + 1)
         return []
 
     def trace_spans(
