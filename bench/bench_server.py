@@ -21,11 +21,14 @@ Query: N spans generated directly into a store (``INSERT ... SELECT FROM numbers
 1,000 users (each in one tenant), sessions of 10 traces of one user, 4-span traces (a root and three
 LLM calls, one of them covered), 30 days, 1% of the spans inserted twice so ``FINAL`` has duplicates to
 collapse). The tenant-usage query (``/usage/tenants/{id}``) is timed right after the inserts (many
-unmerged parts); then the parts are merged (``OPTIMIZE ... FINAL``, the state background merges
-reach) and every aggregate behind the API and the dashboard is timed as the routes call it (``Store``
-methods): usage totals and summaries (by tenant, model, user, day; a window cut in the middle of days;
-hourly over the last 24 h), latency percentiles per tenant, trace lists, one trace's spans; then the
-tenant-usage HTTP route through a running server. Medians of ``--repeats`` runs after a warm-up (at
+unmerged parts, no rollups); then the parts are merged (``OPTIMIZE ... FINAL``, the state background
+merges reach), the days are rolled up (``Store.refresh_rollups``, what the server does in the
+background once a day has settled) and every aggregate behind the API and the dashboard is timed as
+the routes call it (``Store`` methods): usage totals and summaries (by tenant, model, user, day; a
+window cut in the middle of days; hourly over the last 24 h), latency percentiles per tenant, trace
+lists, one trace's spans. Then the spans of the last two hours are delivered again (the last day now
+has a new part, as the day being written does: it is read from the spans) and a few queries are timed
+again; then the tenant-usage HTTP route through a running server. Medians of ``--repeats`` runs after a warm-up (at
 least 3 runs for a slow query). ``--data-dir DIR`` keeps the generated stores (``DIR/q<N>``) for the
 next run, which reuses them.
 
@@ -287,9 +290,10 @@ def bench_query(n: int, repeats: int = 7, data_dir: Path | None = None) -> dict[
     keep = data_dir is not None
     folder = (data_dir / f"q{n}") if data_dir is not None else Path(tempfile.mkdtemp(prefix="netra-bench-query-"))
     settings = Settings(data_dir=folder / "data", api_key=KEY, announce=False)
-    store, project, _ = prepare_store(settings)
+    t = time.perf_counter()
+    store, project, _ = prepare_store(settings)  # (migrates a store kept from an older version)
     pid = project.project_id
-    out: dict[str, Any] = {"spans": n, "timings": {}}
+    out: dict[str, Any] = {"spans": n, "timings": {}, "live": {}, "open_s": time.perf_counter() - t}
     try:
         window = Window(T0, T0 + 31 * DAY_NS)
         tenant_spans = n // 100
@@ -309,11 +313,29 @@ def bench_query(n: int, repeats: int = 7, data_dir: Path | None = None) -> dict[
         store.command("OPTIMIZE TABLE netra_spans FINAL SETTINGS optimize_skip_merged_partitions = 1")
         out["optimize_s"] = time.perf_counter() - t
         assert store.usage_totals(pid, window, tenant_id="tenant-7") == totals
+        t = time.perf_counter()
+        # what the server's background refresher does once the days have settled
+        out["rolled_up_days"] = len(store.refresh_rollups(settle_seconds=0))
+        out["rollup_s"] = time.perf_counter() - t
+        assert store.usage_totals(pid, window, tenant_id="tenant-7") == totals
         for name, fn in _queries(store, pid, n):
             out["timings"][name] = _timed(fn, repeats)
             print(f"  {n:,} spans: {name:40} {out['timings'][name][0]:9.1f} ms median "
                   f"(min {out['timings'][name][1]:.1f})", flush=True)
         out["tenant_usage_ms"] = out["timings"]["tenant usage"][0]
+        # the last day being written: the spans of its last two hours delivered again (a new part there,
+        # so that day is read from the spans, FINAL collapsing the copies); the figures must not move
+        step = 30 * DAY_NS // (n // 4)
+        again = (2 * HOUR_NS // step) * 4
+        store.command(GEN_SQL, {"p": pid, "t0": T0, "step": step, "start": n - again, "n": again})
+        assert store.usage_totals(pid, window, tenant_id="tenant-7") == totals
+        live = ("tenant usage", "project totals", "summary by tenant", "latency per tenant (root)",
+                "list traces (all tenants)")
+        for name, fn in _queries(store, pid, n):
+            if name in live:
+                out["live"][name] = _timed(fn, repeats)
+                print(f"  {n:,} spans, last day being written: {name:26} {out['live'][name][0]:9.1f} ms median "
+                      f"(min {out['live'][name][1]:.1f})", flush=True)
     finally:
         store.close()
     # the HTTP route end to end (server process on the same folder)
@@ -371,8 +393,9 @@ def main() -> int:
             q = bench_query(n, args.repeats, args.data_dir)
             made = (f"generated in {q['generate_s']:.1f} s, 1% duplicated; tenant usage right after the inserts: "
                     f"{q['tenant_usage_fresh_ms']:.1f} ms" if "generate_s" in q else "reused from --data-dir")
-            print(f"query over {n:,} spans ({made}); merged: tenant usage {q['tenant_usage_ms']:.1f} ms "
-                  f"(HTTP route: {q['tenant_usage_http_ms']:.1f} ms)")
+            print(f"query over {n:,} spans ({made}); opened (and migrated) in {q['open_s']:.1f} s, merged in "
+                  f"{q['optimize_s']:.1f} s, {q['rolled_up_days']} days rolled up in {q['rollup_s']:.1f} s; "
+                  f"tenant usage {q['tenant_usage_ms']:.1f} ms (HTTP route: {q['tenant_usage_http_ms']:.1f} ms)")
             worst = max(q["timings"].items(), key=lambda kv: kv[1][0])
             print(f"  slowest: {worst[0]} {worst[1][0]:.1f} ms")
             if n >= 10_000_000:
