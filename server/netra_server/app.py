@@ -386,19 +386,23 @@ def _import_extensions() -> list[Any]:
     return _extension_modules
 
 
-async def _refresh_rollups(state: ServerState) -> None:
-    """Keep the daily rollups current (``Store.refresh_rollups``) while the server runs."""
+async def _refresh_rollups(state: ServerState, days_per_call: int = 4) -> None:
+    """Keep the daily rollups current (``Store.refresh_rollups``) while the server runs: a few days per
+    call (so a shutdown waits for at most those), again at once while days are left."""
     settings = state.settings
     while True:
+        days: list[str] = []
         try:
-            days = await state.store.run(state.store.refresh_rollups, settle_seconds=settings.rollup_settle_seconds)
+            days = await state.store.run(
+                state.store.refresh_rollups, settle_seconds=settings.rollup_settle_seconds, max_days=days_per_call
+            )
             if days:
                 log.info("rolled up %d day(s): %s", len(days), ", ".join(days))
         except StoreError as exc:
             log.warning("rollup refresh failed (reads stay exact, from the spans): %s", exc)
         except Exception:
             log.exception("rollup refresh failed")
-        await asyncio.sleep(settings.rollup_interval)
+        await asyncio.sleep(0 if len(days) == days_per_call else settings.rollup_interval)
 
 
 def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:

@@ -382,7 +382,8 @@ INSERT INTO netra_traces_daily (project_id, tenant_id, day, rollup_id, trace_id,
     completion_tokens, cached_tokens, cost, unpriced_count, has_error, span_count)
 SELECT
     project_id, tenant_id, toDate32(start_time) AS d, {{rid:UInt64}}, trace_id, user_id, session_id,
-    min(start_time), max(end_time), (min({_FIRST}) AS f).1, f.2, f.3,
+    min(start_time), max(end_time), tupleElement(min({_FIRST}), 1), tupleElement(min({_FIRST}), 2),
+    tupleElement(min({_FIRST}), 3),
     argMin(name, {_FIRST}), argMin(kind, {_FIRST}), argMin(service, {_FIRST}),
     anyIf(environment, environment != ''), groupUniqArrayIf(model, model != ''),
     sumIf(input_tokens, {_C}), sumIf(output_tokens, {_C}), sumIf(cached_tokens, {_C}),
