@@ -840,27 +840,14 @@ class Store:
         """The WHERE condition (without ``WHERE``) and its parameters for a read of ``netra_spans``:
         the project, the window on span start, the given ids, and the ``extra`` SQL conditions (ANDed).
         Parameter names start with ``w_``: the caller's own must not."""
-        parts = ["project_id = {w_project:String}"]
-        params: dict[str, Any] = {"w_project": project_id}
-        if tenant_id is not None:
-            parts.append("tenant_id = {w_tenant:String}")
-            params["w_tenant"] = tenant_id
+        parts, params = Store._filters(
+            project_id, tenant_id=tenant_id, session_id=session_id, user_id=user_id, trace_id=trace_id
+        )
         if window is not None:
             parts.append(_WINDOW_SQL)
             params.update(window.params())
-        if session_id is not None:
-            parts.append("session_id = {w_session:String}")
-            params["w_session"] = session_id
-        if user_id is not None:
-            parts.append("user_id = {w_user:String}")
-            params["w_user"] = user_id
-        if trace_id is not None:
-            parts.append("trace_id = {w_trace:String}")
-            params["w_trace"] = trace_id
         parts.extend(extra)
         return " AND ".join(parts), params
-
-    _where = span_filter
 
     def usage_totals(
         self,
@@ -972,6 +959,19 @@ class Store:
         ]
         return TracePage(items[: q.limit], len(items) > q.limit)
 
+    @staticmethod
+    def _trace_order(
+        sort_field: SortField, ascending: bool, after: tuple[str, str] | None, params: dict[str, Any]
+    ) -> tuple[str, str, str]:
+        """The sort expression, ``ASC``/``DESC`` and the ``HAVING`` clause that starts after the cursor
+        ``after`` (its values go into ``params``) for a trace aggregation ordered by ``sort_field``."""
+        sort_expr, cursor_param = _TRACE_SORT[sort_field]
+        having = ""
+        if after is not None:
+            having = f"HAVING ({sort_expr}, t_trace_id) {'>' if ascending else '<'} ({cursor_param}, {{c_id:String}})"
+            params["c_val"], params["c_id"] = after
+        return sort_expr, "ASC" if ascending else "DESC", having
+
     def _trace_rows(
         self,
         plan: rollups.Plan,
@@ -985,17 +985,12 @@ class Store:
     ) -> list[dict[str, Any]]:
         """Trace summary rows over ``plan`` in sort order after the cursor ``after`` (only the traces
         ``trace_ids`` when given)."""
-        sort_expr, cursor_param = _TRACE_SORT[sort_field]
         params = dict(params)
         where = list(where)
         if trace_ids is not None:
             where.append(_IN_TRACES)
             params["t_ids"] = ",".join(trace_ids)
-        order = "ASC" if ascending else "DESC"
-        having = ""
-        if after is not None:
-            having = f"HAVING ({sort_expr}, t_trace_id) {'>' if ascending else '<'} ({cursor_param}, {{c_id:String}})"
-            params["c_val"], params["c_id"] = after
+        sort_expr, order, having = self._trace_order(sort_field, ascending, after, params)
         params["limit"] = limit
         source = rollups.trace_source(plan, where, params)
         sql = SQL_LIST_TRACES.format(columns=rollups.TRACE_COLUMNS, source=source, having=having, sort=sort_expr, order=order)
@@ -1013,13 +1008,8 @@ class Store:
     ) -> list[dict[str, Any]]:
         """``t_trace_id`` and the sort key (``t_start_ns``, ``t_latency_ns``, ``t_total_tokens`` or
         ``t_total_cost``, as :data:`SQL_LIST_TRACES` computes them) of the first ``limit`` traces."""
-        sort_expr, cursor_param = _TRACE_SORT[sort_field]
         params = dict(params)
-        order = "ASC" if ascending else "DESC"
-        having = ""
-        if after is not None:
-            having = f"HAVING ({sort_expr}, t_trace_id) {'>' if ascending else '<'} ({cursor_param}, {{c_id:String}})"
-            params["c_val"], params["c_id"] = after
+        sort_expr, order, having = self._trace_order(sort_field, ascending, after, params)
         params["limit"] = limit
         source = rollups.trace_source(plan, where, params)
         sql = SQL_TRACE_KEYS.format(key=_TRACE_KEYS[sort_field], source=source, having=having, sort=sort_expr, order=order)
@@ -1112,7 +1102,7 @@ class Store:
         if after is not None:
             extra.append(f"(toUnixTimestamp64Nano(start_time), span_id) {'>' if forward else '<'} ({{c_val:Int64}}, {{c_id:String}})")
             params["c_val"], params["c_id"] = after
-        where, wparams = self._where(project_id, None, tenant_id=tenant_id, trace_id=trace_id, extra=extra)
+        where, wparams = self.span_filter(project_id, None, tenant_id=tenant_id, trace_id=trace_id, extra=extra)
         params.update(wparams)
         params["limit"] = limit + 1
         rows = self.query(SQL_TRACE_SPANS.format(where=where, order="ASC" if forward else "DESC"), params)
