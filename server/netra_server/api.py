@@ -45,7 +45,6 @@ from netra_server import wire
 from netra_server.app import ApiError, ServerState, admin_auth, read_auth, state_of
 from netra_server.auth import ROLES, AuthContext
 from netra_server.responses import ExactJSONResponse
-from netra_server.rollup import UsageRollup, span_tree
 from netra_server.store import (
     SortField,
     SpanRow,
@@ -54,10 +53,12 @@ from netra_server.store import (
     UsageTotals,
     Window,
 )
+from netra_server.trace_tree import UsageRollup, span_tree
 from netra_server.validation import BadRequest, iso_ms, iso_ns, parse_time
 from netra_server.wire import errors
 
-router = APIRouter()
+#: Every route returns its ExactJSONResponse (Decimals as exact numbers) itself.
+router = APIRouter(default_response_class=ExactJSONResponse)
 
 _TRACE_ID_RE = re.compile(r"^[0-9a-fA-F]{32}$")
 _ID_MAX = 256
@@ -116,7 +117,7 @@ def _totals_json(t: UsageTotals) -> dict[str, Any]:
 
 
 @router.get("/usage/sessions/{session_id:path}", tags=["netra-compatible"], summary="Usage of one session",
-             response_class=ExactJSONResponse, response_model=wire.SessionUsageResponse,
+             response_model=wire.SessionUsageResponse,
              responses=errors(400, 401, 403, 503))
 async def session_usage(
     request: Request, ctx: Auth, session_id: Annotated[str, Path()], start: StartTime = None, end: EndTime = None
@@ -132,7 +133,7 @@ async def session_usage(
 
 
 @router.get("/usage/tenants/{tenant_id:path}", tags=["netra-compatible"], summary="Usage of one tenant",
-             response_class=ExactJSONResponse, response_model=wire.TenantUsageResponse,
+             response_model=wire.TenantUsageResponse,
              responses=errors(400, 401, 403, 503))
 async def tenant_usage(
     request: Request, ctx: Auth, tenant_id: Annotated[str, Path()], start: StartTime = None, end: EndTime = None
@@ -206,7 +207,7 @@ def _trace_json(t: TraceSummary, state: ServerState, ctx: AuthContext, cursor: s
 
 
 @router.post("/sdk/traces", tags=["netra-compatible"], summary="List traces (filters, pagination, sort)",
-              response_class=ExactJSONResponse, response_model=wire.TracesResponse,
+              response_model=wire.TracesResponse,
               responses=errors(400, 401, 403, 503))
 async def list_traces(request: Request, ctx: Auth, body: TraceListRequest) -> ExactJSONResponse:
     state = state_of(request)
@@ -277,7 +278,7 @@ def _span_json(s: SpanRow, ctx: AuthContext, cursor: str) -> dict[str, Any]:
 
 
 @router.get("/sdk/traces/{trace_id:path}/spans", tags=["netra-compatible"], summary="Spans of one trace",
-             response_class=ExactJSONResponse, response_model=wire.TraceSpansResponse,
+             response_model=wire.TraceSpansResponse,
              responses=errors(400, 401, 403, 503))
 async def trace_spans(
     request: Request,
@@ -311,7 +312,7 @@ async def trace_spans(
 
 
 @router.get("/api/me", tags=["netra"], summary="The calling key: project, role, tenant limit",
-             response_class=ExactJSONResponse, response_model=wire.MeResponse, responses=errors(401, 403, 503))
+             response_model=wire.MeResponse, responses=errors(401, 403, 503))
 async def me(request: Request, ctx: Annotated[AuthContext, Depends(read_auth)]) -> ExactJSONResponse:
     state = state_of(request)
     project = await state.store.run(state.store.get_project, ctx.project_id)
@@ -321,7 +322,7 @@ async def me(request: Request, ctx: Annotated[AuthContext, Depends(read_auth)]) 
 
 
 @router.get("/api/usage/summary", tags=["netra"], summary="Usage grouped by tenant, model, user, session or day",
-             response_class=ExactJSONResponse, response_model=wire.UsageSummaryResponse,
+             response_model=wire.UsageSummaryResponse,
              responses=errors(400, 401, 403, 503))
 async def usage_summary(
     request: Request,
@@ -348,7 +349,7 @@ async def usage_summary(
 
 
 @router.get("/api/latency", tags=["netra"], summary="Latency percentiles and error rate per tenant",
-             response_class=ExactJSONResponse, response_model=wire.LatencyResponse,
+             response_model=wire.LatencyResponse,
              responses=errors(400, 401, 403, 503))
 async def latency(
     request: Request,
@@ -379,7 +380,7 @@ def _usage_of(s: SpanRow) -> dict[str, Any]:
 
 
 @router.get("/api/traces/{trace_id:path}/usage", tags=["netra"], summary="Per-span usage of a trace, with descendant rollup",
-             response_class=ExactJSONResponse, response_model=wire.TraceUsageResponse,
+             response_model=wire.TraceUsageResponse,
              responses=errors(400, 401, 403, 404, 503, e404="No span of this trace in the project (or the key's tenant)"))
 async def trace_usage(request: Request, ctx: Auth, trace_id: Annotated[str, Path()]) -> ExactJSONResponse:
     """Every span with its own usage (``own``, as recorded), whether it ``counted`` under the billing
@@ -427,7 +428,7 @@ def _key_json(rec: Any) -> dict[str, Any]:
 
 
 @router.get("/api/keys", tags=["keys"], summary="List the project's API keys (admin)",
-             response_class=ExactJSONResponse, response_model=wire.ApiKeysResponse, responses=errors(401, 403, 503))
+             response_model=wire.ApiKeysResponse, responses=errors(401, 403, 503))
 async def list_keys(request: Request, ctx: Admin) -> ExactJSONResponse:
     state = state_of(request)
     keys = await state.store.run(state.store.list_keys, ctx.project_id)
@@ -435,7 +436,7 @@ async def list_keys(request: Request, ctx: Admin) -> ExactJSONResponse:
 
 
 @router.post("/api/keys", tags=["keys"], summary="Create an API key (admin); the key is shown once",
-              response_class=ExactJSONResponse, response_model=wire.NewApiKeyResponse,
+              response_model=wire.NewApiKeyResponse,
               responses=errors(400, 401, 403, 503))
 async def create_key(request: Request, ctx: Admin, body: KeyCreate) -> ExactJSONResponse:
     state = state_of(request)
@@ -451,7 +452,7 @@ async def create_key(request: Request, ctx: Admin, body: KeyCreate) -> ExactJSON
 
 
 @router.delete("/api/keys/{key_id}", tags=["keys"], summary="Revoke an API key (admin)",
-                response_class=ExactJSONResponse, response_model=wire.ApiKeyResponse,
+                response_model=wire.ApiKeyResponse,
                 responses=errors(400, 401, 403, 404, 503, e404="No such key in this project"))
 async def revoke_key(request: Request, ctx: Admin, key_id: Annotated[str, Path(max_length=64)]) -> ExactJSONResponse:
     state = state_of(request)

@@ -33,7 +33,7 @@ from .storage import AlertStorage, Delivery
 
 __all__ = ["evaluator_of", "router", "rule_json", "visible"]
 
-router = APIRouter(prefix="/api/alerts", tags=["alerts"])
+router = APIRouter(prefix="/api/alerts", tags=["alerts"], default_response_class=ExactJSONResponse)
 
 Auth = Annotated[AuthContext, Depends(read_auth)]
 Admin = Annotated[AuthContext, Depends(admin_auth)]
@@ -126,7 +126,7 @@ async def _states(request: Request, state: ServerState, project_id: str) -> dict
     return stored
 
 
-@router.get("/rules", summary="List alert rules", response_class=ExactJSONResponse,
+@router.get("/rules", summary="List alert rules",
             response_model=wire.AlertRulesResponse, responses=errors(401, 403, 503))
 async def list_rules(request: Request, ctx: Auth) -> ExactJSONResponse:
     state = state_of(request)
@@ -135,7 +135,7 @@ async def list_rules(request: Request, ctx: Auth) -> ExactJSONResponse:
     return ExactJSONResponse({"data": [rule_json(r, states.get(r.id)) for r in rules if visible(ctx, r)]})
 
 
-@router.post("/rules", summary="Create an alert rule (admin)", status_code=201, response_class=ExactJSONResponse,
+@router.post("/rules", summary="Create an alert rule (admin)", status_code=201,
              response_model=wire.AlertRuleResponse, responses=errors(400, 401, 403, 503), openapi_extra=_RULE_BODY)
 async def create_rule(request: Request, ctx: Admin) -> ExactJSONResponse:
     state = state_of(request)
@@ -144,7 +144,7 @@ async def create_rule(request: Request, ctx: Admin) -> ExactJSONResponse:
     return ExactJSONResponse({"data": rule_json(stored, None)}, status_code=201)
 
 
-@router.get("/rules/{rule_id}", summary="One alert rule", response_class=ExactJSONResponse,
+@router.get("/rules/{rule_id}", summary="One alert rule",
             response_model=wire.AlertRuleResponse, responses=errors(400, 401, 403, 404, 503, e404=_NO_RULE))
 async def get_rule(request: Request, ctx: Auth, rule_id: RuleId) -> ExactJSONResponse:
     state = state_of(request)
@@ -153,7 +153,7 @@ async def get_rule(request: Request, ctx: Auth, rule_id: RuleId) -> ExactJSONRes
     return ExactJSONResponse({"data": rule_json(rule, states.get(rule.id))})
 
 
-@router.put("/rules/{rule_id}", summary="Replace an alert rule (admin)", response_class=ExactJSONResponse,
+@router.put("/rules/{rule_id}", summary="Replace an alert rule (admin)",
             response_model=wire.AlertRuleResponse, responses=errors(400, 401, 403, 404, 503, e404=_NO_RULE),
             openapi_extra=_RULE_BODY)
 async def replace_rule(request: Request, ctx: Admin, rule_id: RuleId) -> ExactJSONResponse:
@@ -165,7 +165,7 @@ async def replace_rule(request: Request, ctx: Admin, rule_id: RuleId) -> ExactJS
 
 
 @router.patch("/rules/{rule_id}", summary="Change some fields of an alert rule (admin)",
-              response_class=ExactJSONResponse, response_model=wire.AlertRuleResponse,
+              response_model=wire.AlertRuleResponse,
               responses=errors(400, 401, 403, 404, 503, e404=_NO_RULE), openapi_extra=_PATCH_BODY)
 async def patch_rule(request: Request, ctx: Admin, rule_id: RuleId) -> ExactJSONResponse:
     state = state_of(request)
@@ -182,7 +182,7 @@ async def patch_rule(request: Request, ctx: Admin, rule_id: RuleId) -> ExactJSON
 
 
 @router.delete("/rules/{rule_id}", summary="Delete an alert rule (admin); its history is kept",
-               response_class=ExactJSONResponse, response_model=wire.DeletedRuleResponse,
+               response_model=wire.DeletedRuleResponse,
                responses=errors(400, 401, 403, 404, 503, e404=_NO_RULE))
 async def delete_rule(request: Request, ctx: Admin, rule_id: RuleId) -> ExactJSONResponse:
     state = state_of(request)
@@ -192,7 +192,7 @@ async def delete_rule(request: Request, ctx: Admin, rule_id: RuleId) -> ExactJSO
 
 
 @router.get("/history", summary="Alert history: firing and resolved events, newest first",
-            response_class=ExactJSONResponse, response_model=wire.AlertEventsResponse,
+            response_model=wire.AlertEventsResponse,
             responses=errors(400, 401, 403, 503))
 async def history(
     request: Request,
@@ -213,7 +213,7 @@ async def history(
 
 
 @router.post("/evaluate", summary="Evaluate every enabled rule now (admin); returns the new events",
-             response_class=ExactJSONResponse, response_model=wire.AlertEventsResponse,
+             response_model=wire.AlertEventsResponse,
              responses=errors(401, 403, 409, 503, e409="Alert evaluation is off in this process (--no-alerts)"))
 async def evaluate_now(request: Request, ctx: Admin) -> ExactJSONResponse:
     ev = evaluator_of(request)

@@ -38,8 +38,8 @@ from netra_server.alerts.model import (
 from netra_server.alerts.storage import AlertStorage
 from netra_server.app import ServerState, state_of
 from netra_server.auth import AuthContext
-from netra_server.rollup import span_tree
 from netra_server.store import TraceQuery, TraceSummary
+from netra_server.trace_tree import span_tree
 
 from . import views
 

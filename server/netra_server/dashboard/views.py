@@ -1,5 +1,5 @@
 """View helpers of the dashboard: time ranges, chart geometry, the waterfall of a span tree (the tree
-and its rollups come from :mod:`netra_server.rollup`), money and duration formatting. No I/O here; the routes call the store and hand results to these."""
+and its rollups come from :mod:`netra_server.trace_tree`), money and duration formatting. No I/O here; the routes call the store and hand results to these."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 import orjson
 
-from netra_server.rollup import SpanNode, SpanTree, UsageRollup
 from netra_server.store import SpanRow, UsageGroup, Window
+from netra_server.trace_tree import SpanNode, SpanTree, UsageRollup
 
 __all__ = [
     "RANGES",
@@ -173,7 +173,7 @@ def cost_chart(r: TimeRange, window: Window, groups: list[UsageGroup], *, width:
 @dataclass
 class SpanView:
     """A span of the waterfall: the tree node (depth, children, subtree rollup from
-    :func:`netra_server.rollup.span_tree`) with its bar geometry and decoded attributes and events."""
+    :func:`netra_server.trace_tree.span_tree`) with its bar geometry and decoded attributes and events."""
 
     node: SpanNode
     offset_pct: float = 0.0

@@ -1,4 +1,4 @@
-"""netra_server.rollup.span_tree: the one per-span rollup (the trace-usage route and the dashboard's
+"""netra_server.trace_tree.span_tree: the one per-span rollup (the trace-usage route and the dashboard's
 waterfall both use it): depth-first order, subtree usage under the billing rule, odd parents."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from netra_server.dashboard import views
-from netra_server.rollup import UsageRollup, span_tree
 from netra_server.store import SpanRow
+from netra_server.trace_tree import UsageRollup, span_tree
 
 
 def row(span_id: str, parent: str = "", start: int = 0, *, tokens: tuple[int, int] = (0, 0), cost: str | None = None,

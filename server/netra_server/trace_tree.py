@@ -2,7 +2,7 @@
 
 Public API (stable; ``GET /api/traces/{trace_id}/usage`` and the dashboard's trace page use it)::
 
-    from netra_server.rollup import span_tree
+    from netra_server.trace_tree import span_tree
     spans, _ = store.trace_spans(project_id, trace_id)
     tree = span_tree(spans)
     for node in tree.nodes:                  # depth first; siblings in start-time order
