@@ -90,9 +90,7 @@ def browser() -> Iterator[object]:
             f"the browser tests need Chromium at {CHROMIUM}, which is not there. Install Debian's chromium: "
             "`sudo apt-get install chromium` (scripts/test does it when run as root)"
         )
-        if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
-            pytest.fail(message + "; in CI (CI is set) these tests must run, not skip", pytrace=False)
-        pytest.skip(message)
+        pytest.skip(message)  # a failure in CI: the suite's rule in tests/conftest.py
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
