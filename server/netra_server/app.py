@@ -44,6 +44,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from netra_server.auth import AuthContext, KeyManager
 from netra_server.config import Settings
 from netra_server.ingest import GroupCommitter, Overloaded
+from netra_server.journal import Journal
 from netra_server.otlp import OtlpError, parse_export
 from netra_server.store import Project, Store, StoreError, open_store
 from netra_server.validation import BadRequest, CursorCodec
@@ -361,12 +362,34 @@ def prepare_store(settings: Settings, store: Store | None = None) -> tuple[Store
     try:
         _import_extensions()
         store.migrate(settings.retention_days)
+        if settings.journal:  # what a previous process acknowledged and did not insert, before anything else
+            open_journal(settings, store)
+            store.read_barrier = None
         keys = KeyManager(store, cache_seconds=settings.key_cache_seconds)
         project, key = keys.bootstrap(project_name=settings.project_name, seed_key=settings.api_key)
     except Exception:
         store.close()
         raise
     return store, project, key
+
+
+def open_journal(settings: Settings, store: Store) -> Journal | None:
+    """The ingest journal of an embedded store (None for a ClickHouse server: its processes keep no
+    state), after inserting what a previous process left in it; reads of the store flush it first."""
+    path = getattr(store.backend, "path", None)
+    if store.kind != "chdb" or not path:
+        return None
+    journal = Journal(settings.journal_dir(path), store.insert_spans, fsync=settings.journal_fsync)
+    recovered = journal.recover()
+    if recovered:
+        log.warning("inserted %d acknowledged span(s) that the previous run left in the ingest journal", recovered)
+
+    def barrier() -> None:
+        if journal.unflushed_spans:
+            journal.flush()
+
+    store.read_barrier = barrier
+    return journal
 
 
 _extension_modules: list[Any] = []
@@ -416,8 +439,15 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
         owns = store is None
         st, project, key = await asyncio.to_thread(prepare_store, settings, store)
         keys = KeyManager(st, cache_seconds=settings.key_cache_seconds)
+        try:
+            journal = await asyncio.to_thread(open_journal, settings, st) if settings.journal else None
+        except Exception:
+            if owns:
+                st.close()
+            raise
         committer = GroupCommitter(
-            st, max_batch_spans=settings.limits.max_batch_spans, max_pending_spans=settings.limits.max_pending_spans
+            st, max_batch_spans=settings.limits.max_batch_spans, max_pending_spans=settings.limits.max_pending_spans,
+            journal=journal, flush_seconds=settings.journal_flush_seconds,
         )
         committer.start()
         cursors = CursorCodec(await st.run(st.secret))
@@ -448,6 +478,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
                 except Exception:
                     log.exception("shutdown hook failed")
             await committer.stop()
+            st.read_barrier = None
             if state.parsers is not None:
                 state.parsers.shutdown(wait=True, cancel_futures=True)
             app.state.netra = None

@@ -64,6 +64,12 @@ def _add_serve(sub: Any) -> None:
     p.add_argument("--no-alerts", action="store_true", help="do not evaluate alert rules here (one evaluator per store)")
     p.add_argument("--rollup-interval", type=float, default=float(os.environ.get("NETRA_ROLLUP_INTERVAL", "30")),
                    help="seconds between refreshes of the daily rollups (default 30; 0: none in this process)")
+    p.add_argument("--no-journal", action="store_true",
+                   help="embedded store: answer exports after their INSERT instead of after the ingest journal's write")
+    p.add_argument("--journal-fsync", action="store_true",
+                   help="fsync the ingest journal before answering (acknowledged spans survive a power loss)")
+    p.add_argument("--journal-flush-seconds", type=float, default=1.0,
+                   help="insert the ingest journal into the store once its oldest spans are this old (default 1)")
     p.set_defaults(func=serve)
 
 
@@ -80,6 +86,9 @@ def _settings(args: argparse.Namespace) -> Any:
         project_name=getattr(args, "project_name", "default"),
         parse_workers=getattr(args, "parse_workers", None),
         rollup_interval=getattr(args, "rollup_interval", 30.0),
+        journal=not getattr(args, "no_journal", False),
+        journal_fsync=getattr(args, "journal_fsync", False),
+        journal_flush_seconds=getattr(args, "journal_flush_seconds", 1.0),
     )
 
 

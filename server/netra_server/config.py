@@ -80,6 +80,19 @@ class Settings:
     rollup_interval: float = 30.0
     #: A day is rolled up once its partition has had no new part for this many seconds.
     rollup_settle_seconds: float = 60.0
+    #: Embedded store only: answer an export once its spans are in the ingest journal (a folder beside
+    #: the store) and insert the journal into the store in large INSERTs (``netra_server.journal``).
+    #: False: answer after the INSERT of each group commit (small INSERTs cost chDB more CPU per span).
+    journal: bool = True
+    #: fsync the journal before answering (the spans then survive a power loss, not only a crash).
+    journal_fsync: bool = False
+    #: Insert the journal into the store once its oldest spans are this many seconds old.
+    journal_flush_seconds: float = 1.0
+
+    def journal_dir(self, store_path: str) -> Path:
+        """The ingest journal's folder for an embedded store at ``store_path``: ``<store>-journal``."""
+        path = Path(store_path)
+        return path.with_name(path.name + "-journal")
 
     def resolved_parse_workers(self) -> int:
         if self.parse_workers is not None:

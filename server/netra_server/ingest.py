@@ -6,8 +6,14 @@ request of the batch: with success once the INSERT returned (the rows are durabl
 its parts, a ClickHouse server acknowledged the insert), or with the store's error (the receiver then
 answers 503 and the exporter retries; nothing acknowledged is ever dropped).
 
-When more than ``max_pending_spans`` are waiting, :meth:`submit` refuses at once with
-:class:`Overloaded` (429 + Retry-After) instead of queueing without bound.
+With an ingest journal (``netra_server.journal``, the embedded chDB store), "written" means appended
+to the journal: the writer appends each group with one write and answers its requests, and a flusher
+task inserts the journal into the store in large INSERTs (every ``flush_seconds``, or at once past
+``flush_spans``), retrying with a back-off when the store fails.
+
+When more than ``max_pending_spans`` are waiting (to be written, or in the journal and not yet in the
+store), :meth:`submit` refuses at once with :class:`Overloaded` (429 + Retry-After) instead of queueing
+without bound.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from netra_server.journal import Journal
 from netra_server.store import Store
 
 __all__ = ["GroupCommitter", "Overloaded"]
@@ -49,8 +56,16 @@ class GroupCommitter:
         max_pending_spans: int = 500_000,
         linger_seconds: float = 0.01,
         linger_spans: int = 8192,
+        journal: Journal | None = None,
+        flush_seconds: float = 1.0,
+        flush_spans: int = 50_000,
     ) -> None:
         self.store = store
+        self.journal = journal
+        #: With a journal: insert what it holds once its oldest rows are this old, or at once past
+        #: ``flush_spans`` rows.
+        self.flush_seconds = flush_seconds
+        self.flush_spans = flush_spans
         #: While requests are being decoded (:meth:`incoming`), the writer waits up to this long for
         #: them before an INSERT of fewer than ``linger_spans`` spans: every INSERT has a fixed cost
         #: (a new part, its merge later), so fewer, larger ones write more spans per second.
@@ -64,6 +79,9 @@ class GroupCommitter:
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netra-writer")
+        self._flusher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netra-flusher")
+        self._flush_wakeup: asyncio.Event | None = None
+        self._flush_task: asyncio.Task[None] | None = None
         self._stopping = False
         self.batches = 0
         self.spans_written = 0
@@ -71,16 +89,32 @@ class GroupCommitter:
 
     def start(self) -> None:
         self._wakeup = asyncio.Event()
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="netra-group-commit")
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._run(), name="netra-group-commit")
+        if self.journal is not None:
+            self._flush_wakeup = asyncio.Event()
+            self._flush_task = loop.create_task(self._flush_loop(), name="netra-journal-flush")
 
     async def stop(self) -> None:
-        """Write what is pending, then stop."""
+        """Write what is pending (and insert what the journal holds), then stop."""
         self._stopping = True
         if self._wakeup is not None:
             self._wakeup.set()
         if self._task is not None:
             await self._task
         self._writer.shutdown(wait=True)
+        if self._flush_task is not None:
+            self._flush_task.cancel()
+            try:
+                await self._flush_task
+            except asyncio.CancelledError:
+                pass
+        if self.journal is not None:
+            try:  # left on disk if the store fails now: the next start inserts it
+                await asyncio.get_running_loop().run_in_executor(self._flusher, self.journal.close)
+            except Exception as exc:
+                log.warning("the ingest journal could not be inserted at shutdown (kept for the next start): %s", exc)
+        self._flusher.shutdown(wait=True)
 
     def decoding(self, delta: int) -> None:
         """Count a request that is being decoded (+1) and will :meth:`submit` soon, or is done (-1)."""
@@ -90,7 +124,9 @@ class GroupCommitter:
 
     @property
     def pending_spans(self) -> int:
-        return self._pending_spans
+        """Spans accepted and not yet in the store (waiting to be written, or in the journal)."""
+        journal = self.journal
+        return self._pending_spans + (journal.unflushed_spans if journal is not None else 0)
 
     async def submit(self, data: bytes, spans: int) -> None:
         """Write ``data`` (rows from build_rows) in the next group commit; returns when it is durable."""
@@ -98,7 +134,8 @@ class GroupCommitter:
             return
         if self._stopping or self._wakeup is None:
             raise Overloaded(1)
-        if self._pending_spans and self._pending_spans + spans > self.max_pending_spans:
+        pending = self.pending_spans
+        if pending and pending + spans > self.max_pending_spans:
             raise Overloaded(1)
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append(_Pending(data, spans, fut))
@@ -113,7 +150,8 @@ class GroupCommitter:
             await self._wakeup.wait()
             self._wakeup.clear()
             while self._pending:
-                await self._linger(loop)
+                if self.journal is None:  # a journal append is cheap: no reason to wait for more
+                    await self._linger(loop)
                 batch: list[_Pending] = []
                 n = 0
                 while self._pending and (not batch or n + self._pending[0].spans <= self.max_batch_spans):
@@ -122,7 +160,10 @@ class GroupCommitter:
                     n += item.spans
                 data = b"".join(p.data for p in batch)
                 try:
-                    await loop.run_in_executor(self._writer, self.store.insert_spans, data)
+                    if self.journal is not None:
+                        await loop.run_in_executor(self._writer, self.journal.append, data, n)
+                    else:
+                        await loop.run_in_executor(self._writer, self.store.insert_spans, data)
                 except Exception as exc:  # the store failed: every request of the batch is told
                     log.warning("group commit of %d spans failed: %s", n, exc)
                     for p in batch:
@@ -136,8 +177,40 @@ class GroupCommitter:
                             p.future.set_result(None)
                 finally:
                     self._pending_spans -= n
+                    if self._flush_wakeup is not None:
+                        self._flush_wakeup.set()
             if self._stopping:
                 return
+
+    async def _flush_loop(self) -> None:
+        """Insert the journal into the store: once its oldest rows are ``flush_seconds`` old, at once
+        past ``flush_spans`` rows; after a store error, again after a back-off (1 s doubling to 30 s)."""
+        journal = self.journal
+        assert journal is not None and self._flush_wakeup is not None
+        loop = asyncio.get_running_loop()
+        backoff = 0.0
+        while True:
+            await self._flush_wakeup.wait()
+            self._flush_wakeup.clear()
+            while journal.buffered_spans:
+                if backoff:
+                    await asyncio.sleep(backoff)
+                elif journal.buffered_spans < self.flush_spans:
+                    wait = self.flush_seconds - journal.oldest_age()
+                    if wait > 0:  # until the time comes, or more rows arrive (then check again)
+                        self._flush_wakeup.clear()
+                        try:
+                            await asyncio.wait_for(self._flush_wakeup.wait(), wait)
+                        except TimeoutError:
+                            pass
+                        continue
+                try:
+                    await loop.run_in_executor(self._flusher, journal.flush)
+                    backoff = 0.0
+                except Exception as exc:
+                    backoff = min(30.0, max(1.0, backoff * 2))
+                    log.warning("inserting %d journaled span(s) into the store failed (kept, retrying in %.0fs): %s",
+                                journal.buffered_spans, backoff, exc)
 
     async def _linger(self, loop: asyncio.AbstractEventLoop) -> None:
         """Wait (briefly) for requests being decoded, so they join this INSERT."""

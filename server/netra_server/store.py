@@ -645,6 +645,9 @@ class Store:
         #: Read whole days from the daily rollups when they are valid (False: every read from the spans).
         self.use_rollups = use_rollups
         self._rollups_supported: bool | None = None
+        #: Called before any statement that names ``netra_spans`` (the ingest journal's flush: a read
+        #: sees every acknowledged span; see ``netra_server.journal``).
+        self.read_barrier: Callable[[], None] | None = None
 
     @property
     def kind(self) -> str:
@@ -659,9 +662,15 @@ class Store:
 
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Run a SELECT; rows as dicts (Decimals as strings, integers as ints)."""
+        barrier = self.read_barrier
+        if barrier is not None and "netra_spans" in sql:
+            barrier()
         return self.backend.query(sql, params)
 
     def command(self, sql: str, params: dict[str, Any] | None = None) -> None:
+        barrier = self.read_barrier
+        if barrier is not None and "netra_spans" in sql:
+            barrier()
         self.backend.command(sql, params)
 
     def insert_json_rows(self, table: str, data: bytes) -> None:

@@ -135,6 +135,11 @@ def _spawn(settings: Settings, api_key: str, log_path: Path | None) -> sp.Popen[
         cmd += ["--store", settings.store_url]
     if settings.retention_days:
         cmd += ["--retention-days", str(settings.retention_days)]
+    if not settings.journal:
+        cmd.append("--no-journal")
+    if settings.journal_fsync:
+        cmd.append("--journal-fsync")
+    cmd += ["--journal-flush-seconds", str(settings.journal_flush_seconds)]
     out = open(log_path, "ab") if log_path else sp.DEVNULL
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return sp.Popen(cmd, stdout=out, stderr=sp.STDOUT, env=env)

@@ -1,15 +1,19 @@
 """Exactly-once under duplicate delivery over real HTTP: the same body again (answered from the digests
 of acknowledged bodies), the same spans in other bodies, repeated within one request, and concurrent
-duplicate requests; plus the attribute maps, events and links stored as the JSON the span carried."""
+duplicate requests; plus the attribute maps, events and links stored as the JSON the span carried.
+Each test runs with the embedded store's ingest journal (answered once appended, inserted in batches)
+and without it (answered after each group commit's INSERT)."""
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from decimal import Decimal
 
 import httpx
-from netra_server.testing import RunningServer
+import pytest
+from netra_server.testing import RunningServer, run_server
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -22,6 +26,12 @@ from netra import semconv
 from ._helpers import SEC, T0, record
 
 _PB = {"content-type": "application/x-protobuf"}
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["journal", "no-journal"])
+def netra_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    with run_server(tmp_path_factory.mktemp("netra-server"), journal=request.param) as srv:
+        yield srv
 
 
 def _spans(tenant: str, n: int) -> list[ReadableSpan]:

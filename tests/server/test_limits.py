@@ -76,6 +76,9 @@ def test_attribute_over_the_limit_is_400_naming_it(small: RunningServer) -> None
 
 def test_overload_is_429_with_retry_after_and_accepted_data_is_kept(small: RunningServer) -> None:
     state = small.app.state.netra
+    assert small.store is not None
+    small.store.read_barrier()  # what earlier tests sent is in the store, not in the ingest journal
+    assert state.committer.pending_spans == 0
     release = threading.Event()
     # occupy the writer thread: the next group commit waits behind it, its spans stay pending
     blocker = state.committer._writer.submit(release.wait, 30)

@@ -1,0 +1,232 @@
+"""The ingest journal of the embedded store: acknowledged spans are appended to a file, then inserted
+into chDB in large batches.
+
+Why: every INSERT into a MergeTree table makes a new part, and background merges rewrite small parts
+again and again. With exporters that each wait for their answer before sending the next batch, a
+group commit can only join the requests in flight (four 512-span requests make a 2,048-row INSERT),
+and at that size chDB spends about twice the CPU per span (insert plus merges) that it spends on
+30,000-row INSERTs (``bench/bench_server.py``; docs/benchmarks.md). The journal decouples the two:
+a request is answered once its rows are in the journal, and the rows reach the store in one INSERT
+per second or per ``flush_spans`` rows.
+
+Guarantees:
+
+- **Nothing acknowledged is lost.** :meth:`Journal.append` writes the rows to the current segment file
+  (one ``write`` per group commit) before the receiver answers. That is the guarantee a chDB INSERT
+  gives (its parts are written, not fsynced): the rows survive the process being killed; with
+  ``fsync=True`` they also survive the machine losing power. At start, :meth:`Journal.recover`
+  inserts every segment left by a previous process (a torn last line, from a write cut short by a
+  kill, belongs to a request that was never answered and is dropped). A segment is deleted only
+  after its rows were inserted; a crash in between inserts them again at the next start, and the
+  store counts a span delivered twice once (``ReplacingMergeTree`` + ``FINAL``).
+- **Reads see every acknowledged span.** :meth:`Journal.flush` inserts everything appended before it
+  was called; the store calls it before any statement that reads ``netra_spans``
+  (``Store.read_barrier``). Reads during heavy ingest therefore cause extra, smaller INSERTs.
+- **Bounded.** Rows not yet inserted stay in memory (and on disk) until a flush succeeds; the receiver
+  counts them against ``max_pending_spans`` and answers 429 above it. A failed INSERT is retried (the
+  caller's loop backs off); the rows stay.
+
+Only for the embedded chDB store: with a ClickHouse server every ``netra serve`` process is stateless
+and answers after the INSERT (a plain group commit).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from netra_server.store import StoreError
+
+__all__ = ["Journal", "JournalError"]
+
+log = logging.getLogger("netra_server.journal")
+
+_PREFIX = "segment-"
+_SUFFIX = ".jsonl"
+#: Largest INSERT a flush or a recovery sends at once (bytes of rows).
+MAX_INSERT_BYTES = 64 * 1024 * 1024
+
+
+class JournalError(StoreError):
+    """The journal folder cannot be used, or a segment left by a previous process cannot be inserted."""
+
+
+def _segment_name(seq: int) -> str:
+    return f"{_PREFIX}{seq:012d}{_SUFFIX}"
+
+
+def _chunks(parts: list[bytes], limit: int = MAX_INSERT_BYTES) -> list[bytes]:
+    """Join ``parts`` (each whole rows) into pieces of at most ``limit`` bytes (a larger part stays whole)."""
+    out: list[bytes] = []
+    group: list[bytes] = []
+    size = 0
+    for part in parts:
+        if group and size + len(part) > limit:
+            out.append(b"".join(group))
+            group, size = [], 0
+        group.append(part)
+        size += len(part)
+    if group:
+        out.append(b"".join(group))
+    return out
+
+
+class Journal:
+    """Append-then-insert buffer of span rows (``JSONCompactEachRow`` lines, each ending in ``\\n``).
+
+    ``insert(data)`` writes rows to the store (``Store.insert_spans``). Thread-safe: appends come from
+    the group-commit writer thread, flushes from the flusher and from readers' threads.
+    """
+
+    def __init__(self, directory: Path, insert: Callable[[bytes], None], *, fsync: bool = False) -> None:
+        self.directory = Path(directory)
+        self._insert = insert
+        self.fsync = fsync
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise JournalError(f"cannot create the ingest journal folder {self.directory}: {exc}") from exc
+        self._lock = threading.Lock()  # the buffer and the current segment
+        self._flush_lock = threading.Lock()  # one flush at a time
+        self._buffer: list[bytes] = []
+        self._buffered_spans = 0
+        self._unflushed = 0  # buffered + being inserted by a flush
+        self._oldest: float | None = None  # monotonic time of the oldest buffered append
+        self._sealed: list[Path] = []  # segments whose rows are in the buffer, closed
+        self._fd: int | None = None
+        self._path: Path | None = None
+        self._seq = max((self._seq_of(p) for p in self._segments()), default=0)
+        self.flushes = 0
+        self.spans_inserted = 0
+
+    # -- state -----------------------------------------------------------------------------------
+
+    @property
+    def buffered_spans(self) -> int:
+        """Spans appended and not yet handed to an INSERT."""
+        return self._buffered_spans
+
+    @property
+    def unflushed_spans(self) -> int:
+        """Spans appended whose INSERT has not returned yet (buffered, or in a flush running now)."""
+        return self._unflushed
+
+    def oldest_age(self) -> float:
+        """Seconds since the oldest buffered append (0 when nothing is buffered)."""
+        oldest = self._oldest
+        return 0.0 if oldest is None else time.monotonic() - oldest
+
+    def _segments(self) -> list[Path]:
+        return sorted(p for p in self.directory.glob(f"{_PREFIX}*{_SUFFIX}") if self._seq_of(p) >= 0)
+
+    @staticmethod
+    def _seq_of(path: Path) -> int:
+        try:
+            return int(path.name[len(_PREFIX):-len(_SUFFIX)])
+        except ValueError:
+            return -1
+
+    # -- recovery --------------------------------------------------------------------------------
+
+    def recover(self) -> int:
+        """Insert the rows of every segment a previous process left, then delete the segments; returns
+        the number of rows inserted. Call once, before the first :meth:`append`."""
+        rows = 0
+        for path in self._segments():
+            data = path.read_bytes()
+            cut = data.rfind(b"\n") + 1
+            if cut < len(data):
+                log.warning("journal %s ends with %d bytes of a write cut short (never acknowledged): dropped",
+                            path.name, len(data) - cut)
+                data = data[:cut]
+            try:
+                for chunk in _chunks(data.splitlines(keepends=True) if len(data) > MAX_INSERT_BYTES else [data]):
+                    if chunk:
+                        self._insert(chunk)
+            except Exception as exc:
+                raise JournalError(
+                    f"cannot insert the spans of the ingest journal {path} into the store ({exc}); "
+                    "they were acknowledged, so the server does not start without them: fix the store, "
+                    "or move the file away to start without those spans"
+                ) from exc
+            n = data.count(b"\n")
+            rows += n
+            path.unlink()
+            log.info("journal %s: %d span(s) inserted at start", path.name, n)
+        return rows
+
+    # -- appends ---------------------------------------------------------------------------------
+
+    def append(self, data: bytes, spans: int) -> None:
+        """Write ``data`` (whole rows) to the journal; returns once the write is done (the rows are then
+        acknowledged). Raises ``OSError`` when the file cannot be written (nothing is buffered then)."""
+        if not data:
+            return
+        with self._lock:
+            if self._fd is None:
+                self._seq += 1
+                self._path = self.directory / _segment_name(self._seq)
+                self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            view = memoryview(data)
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+            if self.fsync:
+                os.fsync(self._fd)
+            self._buffer.append(data)
+            self._buffered_spans += spans
+            self._unflushed += spans
+            if self._oldest is None:
+                self._oldest = time.monotonic()
+
+    # -- flushes ---------------------------------------------------------------------------------
+
+    def flush(self) -> int:
+        """Insert every row appended before this call; returns the rows this call inserted. On a store
+        error the rows stay buffered (and on disk) and the error is raised."""
+        with self._flush_lock:
+            with self._lock:
+                if not self._buffer:
+                    return 0
+                data, spans = self._buffer, self._buffered_spans
+                self._buffer, self._buffered_spans, self._oldest = [], 0, None
+                if self._fd is not None:  # seal the current segment: later appends start a new one
+                    os.close(self._fd)
+                    assert self._path is not None
+                    self._sealed.append(self._path)
+                    self._fd, self._path = None, None
+                sealed, self._sealed = self._sealed, []
+            try:
+                for chunk in _chunks(data):
+                    self._insert(chunk)
+            except BaseException:
+                with self._lock:  # keep them, in order, for the next flush
+                    self._buffer[:0] = data
+                    self._buffered_spans += spans
+                    self._oldest = time.monotonic() if self._oldest is None else self._oldest
+                    self._sealed[:0] = sealed
+                raise
+            with self._lock:
+                self._unflushed -= spans
+            self.flushes += 1
+            self.spans_inserted += spans
+            for path in sealed:
+                try:
+                    path.unlink()
+                except FileNotFoundError:  # pragma: no cover - nobody else deletes them
+                    pass
+            return spans
+
+    def close(self) -> None:
+        """Flush what is buffered and close the current segment (left on disk only if the flush failed)."""
+        try:
+            self.flush()
+        finally:
+            with self._lock:
+                if self._fd is not None:
+                    os.close(self._fd)
+                    self._fd = None

@@ -1,0 +1,194 @@
+"""The embedded store's ingest journal (netra_server.journal): acknowledged rows are appended to a file,
+inserted into chDB in batches, seen by every read, and recovered after a crash — with the real store."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from netra_server.config import Limits
+from netra_server.journal import Journal, JournalError
+from netra_server.otlp import build_rows
+from netra_server.store import Store, StoreError, open_store
+from netra_server.testing import run_server
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.trace.export import SpanExportResult
+
+from netra import semconv
+
+from ._helpers import T0, exporter, record
+
+COUNT = "SELECT count() AS n FROM netra_spans FINAL WHERE project_id = 'p'"
+
+
+def _rows(n: int, first: int = 0, tenant: str = "t") -> bytes:
+    """``n`` span rows as the receiver builds them (real SDK spans through the real OTLP encoder)."""
+    provider, collect = record()
+    tracer = provider.get_tracer("journal")
+    for i in range(first, first + n):
+        tracer.start_span(f"s{i}", start_time=T0 + i, attributes={semconv.TENANT_ID: tenant}).end(end_time=T0 + i + 5)
+    provider.shutdown()
+    batch = build_rows(encode_spans(collect.spans), "p", Limits(), 1_767_225_600_000)
+    assert batch.span_count == n
+    return batch.data
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    st = open_store(f"chdb://{tmp_path / 'store'}")
+    st.migrate()
+    yield st
+    st.close()
+
+
+def _count(store: Store) -> int:
+    return int(store.backend.query(COUNT)[0]["n"])  # the backend: no read barrier
+
+
+def _segments(journal: Journal) -> list[Path]:
+    return sorted(journal.directory.glob("segment-*.jsonl"))
+
+
+def test_rows_are_on_disk_when_append_returns_and_in_the_store_after_flush(store: Store, tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "journal", store.insert_spans)
+    a, b = _rows(3), _rows(2, first=10)
+    journal.append(a, 3)
+    journal.append(b, 2)
+    assert [p.read_bytes() for p in _segments(journal)] == [a + b]
+    assert journal.buffered_spans == journal.unflushed_spans == 5
+    assert _count(store) == 0
+    assert journal.flush() == 5
+    assert _count(store) == 5
+    assert _segments(journal) == [] and journal.unflushed_spans == 0
+    assert journal.flush() == 0
+    journal.append(_rows(1, first=20), 1)  # a new segment after a flush
+    assert len(_segments(journal)) == 1
+    journal.close()
+    assert _count(store) == 6 and _segments(journal) == []
+
+
+def test_a_read_through_the_store_sees_every_appended_row(store: Store, tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "journal", store.insert_spans)
+    store.read_barrier = lambda: journal.flush() and None
+    journal.append(_rows(4), 4)
+    assert store.query(COUNT)[0]["n"] == 4  # the query flushed first
+    assert journal.flushes == 1
+    store.query("SELECT 1 AS one")  # statements that do not read spans do not flush
+    journal.append(_rows(1, first=9), 1)
+    store.query("SELECT count() AS n FROM netra_api_keys")
+    assert journal.buffered_spans == 1
+
+
+def test_recovery_inserts_what_a_killed_process_left_and_drops_a_torn_last_line(
+    store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    crashed = Journal(tmp_path / "journal", store.insert_spans)
+    crashed.append(_rows(5), 5)
+    crashed.flush()  # these 5 are in the store and their segment is gone
+    crashed.append(_rows(3, first=100), 3)
+    crashed.append(_rows(2, first=200), 2)
+    (segment,) = _segments(crashed)
+    with open(segment, "ab") as f:  # a write the kill cut short: that request was never answered
+        f.write(_rows(1, first=300)[:40])
+    # the process dies here: no flush, no close
+
+    journal = Journal(tmp_path / "journal", store.insert_spans)
+    with caplog.at_level(logging.WARNING, logger="netra_server.journal"):
+        assert journal.recover() == 5
+    assert "cut short" in caplog.text
+    assert _count(store) == 10
+    assert _segments(journal) == []
+    journal.append(_rows(1, first=400), 1)  # numbering goes on after the recovered segments
+    assert _segments(journal)[0].name > segment.name
+    journal.close()
+    assert _count(store) == 11
+
+
+def test_recovery_after_a_crash_between_insert_and_delete_counts_each_span_once(store: Store, tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "journal", store.insert_spans)
+    data = _rows(4)
+    journal.append(data, 4)
+    (segment,) = _segments(journal)
+    kept = segment.read_bytes()
+    journal.flush()
+    segment.write_bytes(kept)  # as if the process died after the INSERT, before deleting the segment
+    assert Journal(tmp_path / "journal", store.insert_spans).recover() == 4
+    assert _count(store) == 4  # delivered twice, stored and counted once (ReplacingMergeTree + FINAL)
+
+
+def test_a_failing_store_keeps_the_rows_until_an_insert_succeeds(store: Store, tmp_path: Path) -> None:
+    failing = threading.Event()
+    failing.set()
+
+    def insert(data: bytes) -> None:
+        if failing.is_set():
+            raise StoreError("disk full")
+        store.insert_spans(data)
+
+    journal = Journal(tmp_path / "journal", insert)
+    journal.append(_rows(3), 3)
+    with pytest.raises(StoreError, match="disk full"):
+        journal.flush()
+    journal.append(_rows(2, first=50), 2)  # appends go on while the store is down
+    assert journal.buffered_spans == journal.unflushed_spans == 5
+    assert len(_segments(journal)) == 2  # the sealed one is kept, a new one was started
+    assert _count(store) == 0
+    failing.clear()
+    assert journal.flush() == 5
+    assert _count(store) == 5 and _segments(journal) == []
+
+
+def test_recovery_that_cannot_insert_refuses_to_start_and_names_the_file(store: Store, tmp_path: Path) -> None:
+    Journal(tmp_path / "journal", store.insert_spans).append(_rows(2), 2)
+
+    def broken(data: bytes) -> None:
+        raise StoreError("the store is read-only")
+
+    with pytest.raises(JournalError, match=r"segment-0+1\.jsonl.*read-only.*move the file away"):
+        Journal(tmp_path / "journal", broken).recover()
+    assert Journal(tmp_path / "journal", store.insert_spans).recover() == 2
+
+
+def test_server_answers_from_the_journal_and_a_store_outage_ends_in_429_not_in_loss(tmp_path: Path) -> None:
+    """The receiver acknowledges while the store refuses INSERTs (the spans wait in the journal), answers
+    429 once max_pending_spans are waiting, and every acknowledged span is stored once the store is back."""
+    provider, collect = record()
+    tracer = provider.get_tracer("outage")
+    for i in range(120):
+        tracer.start_span(f"o{i}", start_time=T0 + i, attributes={semconv.TENANT_ID: "outage"}).end(end_time=T0 + i + 1)
+    provider.shutdown()
+    spans = collect.spans
+    limits = Limits(max_pending_spans=100)
+    with run_server(tmp_path, limits=limits, journal_flush_seconds=0.05) as srv:
+        assert srv.store is not None
+        journal = srv.app.state.netra.committer.journal
+        assert journal is not None
+        down = threading.Event()
+        down.set()
+        real_insert = journal._insert
+
+        def insert(data: bytes) -> None:
+            if down.is_set():
+                raise StoreError("the store is down")
+            real_insert(data)
+
+        journal._insert = insert
+        exp = exporter(srv, timeout=5)
+        try:
+            for k in range(2):  # 80 spans: answered, waiting in the journal
+                assert exp.export(spans[k * 40:(k + 1) * 40]) is SpanExportResult.SUCCESS
+            body = encode_spans(spans[80:]).SerializeToString()
+            r = httpx.post(srv.otlp_endpoint, content=body,
+                           headers={**srv.headers, "content-type": "application/x-protobuf"})
+            assert r.status_code == 429 and r.headers["retry-after"] == "1"
+            assert journal.unflushed_spans == 80
+            down.clear()  # the store is back: the flusher's next attempt inserts the journal
+            assert srv.wait_for_spans(80) == 80
+            assert exp.export(spans[80:]) is SpanExportResult.SUCCESS
+            assert srv.wait_for_spans(120) == 120
+        finally:
+            exp.shutdown()
