@@ -14,8 +14,11 @@ Spans/s = spans acknowledged / wall time from first request to last acknowledgem
 answers only once its spans are durable). In ``raw`` mode each sender sends all its requests, then all
 of them again (duplicate delivery, as an exporter retrying): the first pass alone (every span new:
 decoded, mapped, inserted) is reported separately and is what the budget is checked on; the second
-pass is answered from the server's digests of acknowledged bodies. The store is then checked:
-distinct spans == spans sent once.
+pass is answered from the server's digests of acknowledged bodies. Between the passes the bench reads the
+project's span count through the API (a read sees every acknowledged span: with the embedded store's
+ingest journal, spans are acknowledged before their INSERT, and a read inserts what is left): the new
+spans' rate up to that moment ("in the store") is what the budget is checked on. The store is checked
+again at the end: distinct spans == spans sent once.
 
 Query: N spans generated directly into a store (``INSERT ... SELECT FROM numbers()``: 100 tenants,
 1,000 users (each in one tenant), sessions of 10 traces of one user, 4-span traces (a root and three
@@ -117,8 +120,8 @@ def _make_spans(sender: int, n_batches: int) -> list[Any]:
     return [keep.spans[b * BATCH:(b + 1) * BATCH] for b in range(n_batches)]
 
 
-def _sender(args: tuple[int, int, str, str, Any, Any]) -> tuple[int, float, float, float]:
-    sender, n_batches, url, mode, ready, go = args
+def _sender(args: tuple[int, int, str, str, Any, Any, Any, Any]) -> tuple[int, float, float, float]:
+    sender, n_batches, url, mode, ready, go, first_done, again = args
     batches = _make_spans(sender, n_batches)
     if mode == "raw":
         from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
@@ -134,6 +137,8 @@ def _sender(args: tuple[int, int, str, str, Any, Any]) -> tuple[int, float, floa
             r.raise_for_status()
             sent += BATCH
         t_mid = time.perf_counter()
+        first_done.wait()  # the bench checks that every span is in the store before the second pass
+        again.wait()
         for body in bodies:  # every request again: duplicate delivery (an exporter retrying)
             r = client.post(url, content=body)
             r.raise_for_status()
@@ -155,20 +160,41 @@ def _sender(args: tuple[int, int, str, str, Any, Any]) -> tuple[int, float, floa
     return sent, t0, t_end, t_end
 
 
+def _span_count(api: httpx.Client, port: int) -> int:
+    r = api.get(f"http://127.0.0.1:{port}/api/usage/summary", params={"groupBy": "day"})
+    r.raise_for_status()
+    total = r.json()["data"]["total"]
+    assert total["spanCount"] == total["requestsCount"]
+    return int(total["spanCount"])
+
+
 def bench_ingest(senders: int, batches_per_sender: int, mode: str) -> dict[str, float]:
     tmp = Path(tempfile.mkdtemp(prefix="netra-bench-ingest-"))
     port = _free_port()
     proc = _start_server(tmp / "data", port)
+    api = httpx.Client(headers={"x-api-key": KEY}, timeout=120)
     try:
         ctx = mp.get_context("spawn")
+        unique = senders * batches_per_sender * BATCH
         with ctx.Manager() as mgr:
             ready = mgr.Barrier(senders + 1)
             go = mgr.Event()
+            first_done = mgr.Barrier(senders + 1)
+            again = mgr.Event()
             with ctx.Pool(senders) as pool:
                 url = f"http://127.0.0.1:{port}/v1/traces"
-                res = pool.map_async(_sender, [(i, batches_per_sender, url, mode, ready, go) for i in range(senders)])
+                res = pool.map_async(_sender, [(i, batches_per_sender, url, mode, ready, go, first_done, again)
+                                               for i in range(senders)])
                 ready.wait()
                 go.set()
+                stored_at = None
+                if mode == "raw":
+                    first_done.wait()
+                    # every acknowledged span is in the store (a read sees them all) -- the rate the budget is on
+                    stored = _span_count(api, port)
+                    stored_at = time.perf_counter()
+                    assert stored == unique, (stored, unique)
+                    again.set()
                 results = res.get(timeout=1800)
         import psutil
 
@@ -178,16 +204,16 @@ def bench_ingest(senders: int, batches_per_sender: int, mode: str) -> dict[str, 
         start = min(r[1] for r in results)
         mid = max(r[2] for r in results)
         end = max(r[3] for r in results)
-        unique = senders * batches_per_sender * BATCH
-        with httpx.Client(headers={"x-api-key": KEY}, timeout=120) as c:
-            total = c.get(f"http://127.0.0.1:{port}/api/usage/summary", params={"groupBy": "day"}).json()["data"]["total"]
-        assert total["spanCount"] == unique, (total, unique)
-        assert total["requestsCount"] == unique
+        assert _span_count(api, port) == unique
+        if stored_at is None:
+            stored_at = end
         return {"spans_sent": sent, "unique": unique, "seconds": end - start, "spans_per_s": sent / (end - start),
-                # the first pass alone: every span new (parsed, priced, inserted)
+                # the first pass alone: every span new (parsed, priced, acknowledged; then in the store)
                 "unique_seconds": mid - start, "unique_spans_per_s": unique / (mid - start),
+                "stored_seconds": stored_at - start, "stored_spans_per_s": unique / (stored_at - start),
                 "server_cpu_us_per_span": cpu / sent * 1e6, "server_cpu_s": cpu}
     finally:
+        api.close()
         proc.terminate()
         proc.wait(timeout=60)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -383,11 +409,13 @@ def main() -> int:
             print(f"ingest [{mode:8}] {args.senders} senders x {args.batches} x {BATCH} spans "
                   f"(+ the same again as duplicates: {mode == 'raw'}): {r['spans_sent']:,} spans in {r['seconds']:.2f} s "
                   f"= {r['spans_per_s']:,.0f} spans/s; new spans only (first pass): {r['unique']:,} in "
-                  f"{r['unique_seconds']:.2f} s = {r['unique_spans_per_s']:,.0f} spans/s; stored distinct {r['unique']:,}; "
+                  f"{r['unique_seconds']:.2f} s = {r['unique_spans_per_s']:,.0f} spans/s acknowledged, "
+                  f"{r['stored_seconds']:.2f} s = {r['stored_spans_per_s']:,.0f} spans/s in the store; "
+                  f"stored distinct {r['unique']:,}; "
                   f"server CPU (all its processes, incl. startup) {r['server_cpu_s']:.1f} s = "
                   f"{r['server_cpu_us_per_span']:.0f} us/span sent")
             if mode == "raw":
-                ok &= r["unique_spans_per_s"] >= 30_000
+                ok &= r["stored_spans_per_s"] >= 30_000
     if not args.ingest_only:
         for n in (int(x) for x in args.sizes.split(",")):
             q = bench_query(n, args.repeats, args.data_dir)
