@@ -12,7 +12,7 @@ import base64
 import binascii
 import gzip
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -47,8 +47,6 @@ class IngestBatch:
     span_count: int
     rejected: int
     rejected_message: str
-    #: ``(tenant_id, trace_id, span_id)`` of each row, in order (hex ids).
-    keys: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 #: The columns of a row built by :func:`build_rows`, in order (``JSONCompactEachRow``).
@@ -488,7 +486,6 @@ def build_rows(req: ExportTraceServiceRequest, project_id: str, limits: Limits, 
     max_attr = limits.max_attribute_bytes
     ingested = f"{now_ms // 1000}.{now_ms % 1000:03d}"
     out: list[bytes] = []
-    keys: list[tuple[str, str, str]] = []
     rejected = 0
     reason = ""
     dumps = orjson.dumps
@@ -499,6 +496,7 @@ def build_rows(req: ExportTraceServiceRequest, project_id: str, limits: Limits, 
     min_ns, max_ns = _MIN_START_NS, _MAX_START_NS
     for rs in req.resource_spans:
         res_attrs = _attrs_checked(rs.resource.attributes, max_attr, "(resource)")
+        res_json = orjson.Fragment(dumps(res_attrs))  # the same for every span of the resource: once
         service = str(res_attrs.get("service.name", ""))
         environment = _first(res_attrs, _ENV_KEYS)
         res_tenant = _first(res_attrs, _TENANT_KEYS)
@@ -587,7 +585,7 @@ def build_rows(req: ExportTraceServiceRequest, project_id: str, limits: Limits, 
                     *usage,
                     0 if covered is None else int(_truthy(covered)),
                     attrs,
-                    res_attrs,
+                    res_json,
                     [
                         {"name": e.name, "timestamp": e.time_unix_nano, "attributes": _attrs(e.attributes)}
                         for e in sp.events
@@ -599,9 +597,8 @@ def build_rows(req: ExportTraceServiceRequest, project_id: str, limits: Limits, 
                     ingested,
                 ]
                 out.append(dumps(row))
-                keys.append((tenant, tid_hex, sid_hex))
     data = b"\n".join(out) + b"\n" if out else b""
-    return IngestBatch(data, len(out), rejected, reason, keys)
+    return IngestBatch(data, len(out), rejected, reason)
 
 
 def parse_export(body: bytes, content_type: str, content_encoding: str, limits: Limits, project_id: str,
