@@ -36,10 +36,14 @@ class _Spec:
     module: str
     cls: str
     extra: str
+    #: keywords for ``instrument()`` under Netra (e.g. the price table is loaded by Netra.init, in the background)
+    options: tuple[tuple[str, Any], ...] = ()
 
 
 _SPECS: dict[str, _Spec] = {
-    InstrumentSet.OPENAI.value: _Spec("openai", "netra_instrumentation_openai", "OpenAIInstrumentor", "openai"),
+    InstrumentSet.OPENAI.value: _Spec(
+        "openai", "netra_instrumentation_openai", "OpenAIInstrumentor", "openai", (("warm_prices", False),)
+    ),
 }
 
 
@@ -81,7 +85,7 @@ def instrument(
             if getattr(instrumentor, "is_instrumented_by_opentelemetry", False):
                 logger.info("Netra: %s is already instrumented; leaving it as it is", name)
                 continue
-            instrumentor.instrument(tracer_provider=tracer_provider)
+            instrumentor.instrument(tracer_provider=tracer_provider, **dict(spec.options))
         except Exception as error:
             logger.warning(
                 "Netra: could not switch on the %s instrumentation (%s: %s); tracing of %s is off. "

@@ -82,3 +82,30 @@ def test_netra_shutdown_uninstruments(netra_exporter: InMemorySpanExporter) -> N
     assert not OpenAIInstrumentor().is_instrumented_by_opentelemetry
     sync_client(canned.answer).chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
     assert [s for s in netra_exporter.get_finished_spans() if s.name.startswith("chat")] == []
+
+
+def _modules_after(code: str) -> dict[str, bool]:
+    import json
+    import subprocess
+    import sys
+
+    probe = (
+        "import json, sys\n" + code + "\n"
+        "print(json.dumps({'prices_loaded': 'genai_prices.data' in sys.modules}))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    result: dict[str, bool] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_instrument_loads_the_price_table_so_the_first_call_does_not() -> None:
+    """Loading genai-prices' table takes about 0.3 s: instrument() (start-up) pays it, not the first call;
+    ``warm_prices=False`` (what Netra.init passes: it loads the table on a background thread) leaves it."""
+    setup = (
+        "from opentelemetry.sdk.trace import TracerProvider\n"
+        "from netra_instrumentation_openai import OpenAIInstrumentor\n"
+        "OpenAIInstrumentor().instrument(tracer_provider=TracerProvider(){extra})\n"
+    )
+    assert _modules_after(setup.format(extra="")) == {"prices_loaded": True}
+    assert _modules_after(setup.format(extra=", warm_prices=False")) == {"prices_loaded": False}
+    assert _modules_after(setup.format(extra=", record_cost=False")) == {"prices_loaded": False}
