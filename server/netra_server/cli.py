@@ -13,6 +13,7 @@ import argparse
 import importlib
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,10 @@ def _display(path: Path) -> str:
         return str(path)
 
 
+def _exit_after_graceful_stop(signum: int, frame: Any) -> None:
+    raise SystemExit(0)
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -131,10 +136,17 @@ def serve(args: argparse.Namespace) -> int:
     print(f"OTLP endpoint: {url}/v1/traces   API docs: {url}/docs", flush=True)
     state_file = settings.data_dir / _STATE_FILE
     state_file.write_text(json.dumps({"pid": os.getpid(), "url": url}))
+    # uvicorn stops gracefully on SIGTERM (the app's shutdown inserts the ingest journal), then raises the
+    # signal again once it has restored the previous handler; without one, SIGTERM's default action would
+    # end the process before the store is closed and the state file removed below.
+    signal.signal(signal.SIGTERM, _exit_after_graceful_stop)
     try:
         app = create_app(settings, store=store)
         uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=False,
                     timeout_graceful_shutdown=10)
+    except SystemExit as exc:
+        if exc.code != 0:
+            raise
     finally:
         store.close()
         try:

@@ -47,7 +47,7 @@ def _serve(home: Path, port: int, *extra: str) -> tuple[subprocess.Popen[str], l
 
 def _stop(proc: subprocess.Popen[str]) -> None:
     proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=30)
+    assert proc.wait(timeout=30) == 0, "SIGTERM stops the server gracefully"
 
 
 def _netra(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -78,8 +78,17 @@ def test_serve_first_start_keys_and_restart(tmp_path: Path) -> None:
         assert r.status_code == 403
         listed = _netra(tmp_path, "keys", "list", "--json", "--api-key", admin)
         assert {k["tenant_id"] for k in json.loads(listed.stdout)} == {"", "apex"}
+        # a span acknowledged just before SIGTERM: the graceful stop inserts the ingest journal
+        span = {"traceId": "ab" * 16, "spanId": "cd" * 8, "name": "last", "startTimeUnixNano": "1767225600000000000",
+                "endTimeUnixNano": "1767225600000000001", "attributes": [{"key": "netra.tenant_id", "value": {"stringValue": "t"}}]}
+        sent = httpx.post(f"http://127.0.0.1:{port}/v1/traces", headers={"x-api-key": admin},
+                          json={"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]})
+        assert sent.status_code == 200
     finally:
         _stop(proc)
+    data = tmp_path / ".netra" / "data"
+    assert not (data / "server.json").exists(), "the state file goes with the server"
+    assert list((data / "store-journal").iterdir()) == [], "the journal was inserted at shutdown"
 
     # no server: keys work on the store directly
     key_id = read_key.split("_")[1]
