@@ -163,25 +163,57 @@ class Journal:
 
     def append(self, data: bytes, spans: int) -> None:
         """Write ``data`` (whole rows) to the journal; returns once the write is done (the rows are then
-        acknowledged). Raises ``OSError`` when the file cannot be written (nothing is buffered then)."""
+        acknowledged). Raises :class:`JournalError` (a ``StoreError``: the receiver answers 503 and the
+        exporter retries) when the file cannot be written; nothing of ``data`` is kept then."""
         if not data:
             return
         with self._lock:
-            if self._fd is None:
-                self._seq += 1
-                self._path = self.directory / _segment_name(self._seq)
-                self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            view = memoryview(data)
-            while view:
-                written = os.write(self._fd, view)
-                view = view[written:]
-            if self.fsync:
-                os.fsync(self._fd)
+            try:
+                if self._fd is None:
+                    self._seq += 1
+                    self._path = self.directory / _segment_name(self._seq)
+                    self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            except OSError as exc:
+                raise JournalError(f"cannot create an ingest journal file in {self.directory}: {exc}") from exc
+            fd = self._fd
+            size = os.fstat(fd).st_size
+            try:
+                view = memoryview(data)
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
+                if self.fsync:
+                    os.fsync(fd)
+            except OSError as exc:
+                try:  # no partial rows in the journal: a recovery must be able to read it
+                    os.ftruncate(fd, size)
+                except OSError:  # cannot even truncate: seal it here and start a new file next time
+                    self._seal_broken(size)
+                raise JournalError(f"cannot write the ingest journal {self._path}: {exc}") from exc
             self._buffer.append(data)
             self._buffered_spans += spans
             self._unflushed += spans
             if self._oldest is None:
                 self._oldest = time.monotonic()
+
+    def _seal_broken(self, good_size: int) -> None:
+        """The current segment has a partial write that could not be removed: keep its first
+        ``good_size`` bytes (the rows appended before) in a new file, and drop it."""
+        assert self._fd is not None and self._path is not None
+        broken, self._path = self._path, None
+        os.close(self._fd)
+        self._fd = None
+        try:
+            with open(broken, "rb") as f:
+                good = f.read(good_size)
+            self._seq += 1
+            fixed = self.directory / _segment_name(self._seq)
+            fixed.write_bytes(good)
+            broken.unlink()
+            self._sealed.append(fixed)
+        except OSError:  # the rows are still buffered in memory; the file is past saving
+            log.exception("the ingest journal %s could not be repaired", broken)
+            self._sealed.append(broken)
 
     # -- flushes ---------------------------------------------------------------------------------
 

@@ -192,3 +192,42 @@ def test_server_answers_from_the_journal_and_a_store_outage_ends_in_429_not_in_l
             assert srv.wait_for_spans(120) == 120
         finally:
             exp.shutdown()
+
+
+def test_a_failed_write_leaves_no_partial_row_and_is_a_store_error(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write cut short (disk full) raises a StoreError (the receiver answers 503, the exporter retries)
+    and leaves the segment as it was, so a recovery can still read it; also when it cannot even be
+    truncated (then the good rows move to a new segment)."""
+    import netra_server.journal as journal_module
+
+    real_write = journal_module.os.write
+
+    def half_then_full(fd: int, data: memoryview) -> int:
+        if len(data) > 1 and not half_then_full.cut:  # type: ignore[attr-defined]
+            half_then_full.cut = True  # type: ignore[attr-defined]
+            return real_write(fd, data[: len(data) // 2])
+        raise OSError(28, "No space left on device")
+
+    for truncate_fails in (False, True):
+        directory = tmp_path / f"journal-{truncate_fails}"
+        journal = Journal(directory, store.insert_spans)
+        first = _rows(2, first=1000 if truncate_fails else 0)
+        journal.append(first, 2)
+        half_then_full.cut = False  # type: ignore[attr-defined]
+        monkeypatch.setattr(journal_module.os, "write", half_then_full)
+        if truncate_fails:
+            def no_truncate(fd: int, size: int) -> None:
+                raise OSError(5, "I/O error")
+
+            monkeypatch.setattr(journal_module.os, "ftruncate", no_truncate)
+        with pytest.raises(StoreError, match="cannot write the ingest journal.*No space left"):
+            journal.append(_rows(3, first=2000), 3)
+        monkeypatch.undo()
+        assert b"".join(p.read_bytes() for p in _segments(journal)) == first
+        assert journal.buffered_spans == 2
+        journal.append(_rows(1, first=3000), 1)  # the disk has room again
+        # the process dies here: the next start reads every segment without a torn row
+        assert Journal(directory, store.insert_spans).recover() == 3
+    assert _count(store) == 6
