@@ -280,6 +280,8 @@ def _ts(ns: int) -> str:
     return f"{ns // 1_000_000_000}.{ns % 1_000_000_000:09d}"
 
 
+_ZERO_TRACE = bytes(16)
+_ZERO_SPAN = bytes(8)
 _MIN_START_NS = 946_684_800 * 1_000_000_000  # 2000-01-01
 _MAX_START_NS = 9_200_000_000 * 1_000_000_000  # 2261, inside DateTime64(9)
 _COST_Q = Decimal("1e-10")
@@ -356,11 +358,14 @@ def _attrs_fast(kvs: Any, limit: int, span_name: str) -> dict[str, Any]:
     quarter = limit >> 2
     for kv in kvs:
         v = kv.value
-        kind = v.WhichOneof("value")
-        if kind == "string_value":
-            s = v.string_value
+        s = v.string_value  # most values are non-empty strings: no WhichOneof for them
+        if s:
             if len(s) > quarter:
                 _check_size(kv.key, s, limit, span_name)
+            out[kv.key] = s
+            continue
+        kind = v.WhichOneof("value")
+        if kind == "string_value":
             out[kv.key] = s
         elif kind == "int_value":
             out[kv.key] = v.int_value
@@ -368,6 +373,21 @@ def _attrs_fast(kvs: Any, limit: int, span_name: str) -> dict[str, Any]:
             out[kv.key] = v.double_value
         elif kind == "bool_value":
             out[kv.key] = v.bool_value
+        elif kind == "array_value":  # e.g. gen_ai.response.finish_reasons: mostly short string arrays
+            items: list[Any] = []
+            bound = 2  # an upper bound of the array's JSON size: at most 6 bytes per character (\u001f)
+            for x in v.array_value.values:
+                xs = x.string_value
+                if xs:
+                    items.append(xs)
+                    bound += 6 * len(xs) + 3
+                else:
+                    item = _any(x)
+                    items.append(item)
+                    bound += limit if isinstance(item, list | dict | str) else 32
+            if bound > limit:  # only then can it be over the limit: measure it
+                _check_size(kv.key, items, limit, span_name)
+            out[kv.key] = items
         else:
             value = _any(v)
             _check_size(kv.key, value, limit, span_name)
@@ -507,7 +527,7 @@ def build_rows(req: ExportTraceServiceRequest, project_id: str, limits: Limits, 
             for sp in ss.spans:
                 tid = sp.trace_id
                 sid = sp.span_id
-                if len(tid) != 16 or len(sid) != 8 or not any(tid) or not any(sid):
+                if len(tid) != 16 or len(sid) != 8 or tid == _ZERO_TRACE or sid == _ZERO_SPAN:
                     rejected += 1
                     reason = "spans need a 16-byte trace_id and an 8-byte span_id (not all zeros)"
                     continue

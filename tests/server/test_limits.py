@@ -74,9 +74,32 @@ def test_attribute_over_the_limit_is_400_naming_it(small: RunningServer) -> None
     assert r.status_code == 400 and "'big'" in r.json()["error"]["message"]
 
 
+def _array_request(items: list[str], first: int) -> bytes:
+    req = ExportTraceServiceRequest()
+    s = req.resource_spans.add().scope_spans.add().spans.add(
+        trace_id=first.to_bytes(16, "big"), span_id=first.to_bytes(8, "big"), name=f"a{first}",
+        start_time_unix_nano=T0 + first, end_time_unix_nano=T0 + first + 1000)
+    kv = s.attributes.add(key="list")
+    for item in items:
+        kv.value.array_value.values.add().string_value = item
+    return req.SerializeToString()
+
+
+def test_array_attribute_is_measured_as_its_json(small: RunningServer) -> None:
+    """An array value counts as its JSON text: 1000 bytes is the limit here."""
+    assert small.store is not None and small.store.read_barrier is not None
+    small.store.read_barrier()  # earlier tests' spans leave the journal: under max_pending_spans (50) again
+    assert _post(small, _array_request(["x" * 300] * 3, first=6000)).status_code == 200  # 910 bytes
+    r = _post(small, _array_request(["x" * 300] * 4, first=6001))  # 1213 bytes
+    assert r.status_code == 400 and "'list'" in _message(r) and "1213 bytes" in _message(r)
+    # 200 control characters are 200 bytes of UTF-8 but 1,204 bytes of JSON (each one \u00XX)
+    r = _post(small, _array_request(["\x01" * 200], first=6002))
+    assert r.status_code == 400 and "1204 bytes" in _message(r)
+
+
 def test_overload_is_429_with_retry_after_and_accepted_data_is_kept(small: RunningServer) -> None:
     state = small.app.state.netra
-    assert small.store is not None
+    assert small.store is not None and small.store.read_barrier is not None
     small.store.read_barrier()  # what earlier tests sent is in the store, not in the ingest journal
     assert state.committer.pending_spans == 0
     release = threading.Event()
