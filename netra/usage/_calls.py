@@ -39,6 +39,7 @@ from netra.usage.models import (
     TraceSummary,
     TraceUsage,
     UsageSummary,
+    json_dumps,
 )
 
 T = TypeVar("T")
@@ -343,7 +344,7 @@ def _server_message(body: Any, text: str) -> str | None:
             if isinstance(value, str):
                 return value
             if value is not None:
-                return json.dumps(value, default=float)[:500]  # only Decimal needs it
+                return json_dumps(value)[:500]
     snippet = text.strip()
     return snippet[:300] if snippet else None
 

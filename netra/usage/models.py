@@ -284,12 +284,17 @@ def _plain_number(value: Any) -> float:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
+def json_dumps(value: Any) -> str:
+    """JSON text of a value the client parsed (its numbers as they were before it read them as Decimal)."""
+    return json.dumps(value, default=_plain_number)
+
+
 def _json_text(value: Any) -> str | None:
     """Attributes / events as JSON text: as sent when the server sends text (this server does), else
-    re-encoded (their numbers as they were before the client read them as Decimal)."""
+    re-encoded by :func:`json_dumps`."""
     if value is None or isinstance(value, str):
         return value
-    return json.dumps(value, default=_plain_number)
+    return json_dumps(value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -260,6 +260,15 @@ def test_not_found_is_none_only_with_the_servers_error_body(driver: MakeDriver, 
         d.call("list_traces", START, END)
 
 
+def test_a_structured_error_detail_is_shown_as_its_json(driver: MakeDriver, server: ScriptedServer) -> None:
+    """A proxy or framework answering ``{"detail": [...]}`` (FastAPI's 422): its JSON, numbers as sent."""
+    detail = [{"loc": ["query", "limit"], "msg": "too large", "max": 1000.5}]
+    server.script([Reply(422, {"detail": detail})])
+    with pytest.raises(BadRequestError) as info:
+        driver().call("get_tenant_usage", "acme", START, END)
+    assert '[{"loc": ["query", "limit"], "msg": "too large", "max": 1000.5}]' in str(info.value)
+
+
 def test_unknown_trace_iterates_nothing(driver: MakeDriver, server: ScriptedServer) -> None:
     server.script([Reply(404, {"error": {"message": "trace not found"}})])
     assert driver().collect("iter_spans_by_trace_id", "f" * 32) == []
