@@ -34,6 +34,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
         yield srv
 
 
+def _user_env(server: RunningServer, fake: FakeOpenAIServer) -> dict[str, str]:
+    """This environment without Netra/OpenAI/OpenTelemetry settings, plus only what the docs tell a user
+    to set: the server's endpoint and key, and an OpenAI key and base URL (the local endpoint)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NETRA_", "OPENAI_", "OTEL_"))}
+    env.update(NETRA_OTLP_ENDPOINT=server.base_url, NETRA_API_KEY=server.api_key,
+               OPENAI_API_KEY="sk-local-docs", OPENAI_BASE_URL=fake.base_url)
+    return env
+
+
 def _run(code: str, env: dict[str, str]) -> str:
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -45,9 +54,7 @@ def test_quickstart_snippets_run_and_bill_the_tenant(server: RunningServer) -> N
     blocks = python_blocks(QUICKSTART.read_text())
     assert len(blocks) == 2, "the quickstart has an instrumenting snippet and a reading snippet"
     with FakeOpenAIServer(config=FakeOpenAIConfig(latency_scale=0)) as fake:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("NETRA_", "OPENAI_", "OTEL_"))}
-        env.update(NETRA_OTLP_ENDPOINT=server.base_url, NETRA_API_KEY=server.api_key,
-                   OPENAI_API_KEY="sk-local-quickstart", OPENAI_BASE_URL=fake.base_url)
+        env = _user_env(server, fake)
         first = _run(blocks[0], env)
         assert "Action items" in first
         served = fake.stats()["models"]["gpt-4o-mini-2024-07-18"]
@@ -75,9 +82,7 @@ def test_readme_snippet_runs_and_reads_the_usage_back(server: RunningServer) -> 
     blocks = python_blocks(README.read_text())
     assert len(blocks) == 1, "the README has one Python snippet"
     with FakeOpenAIServer(config=FakeOpenAIConfig(latency_scale=0)) as fake:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("NETRA_", "OPENAI_", "OTEL_"))}
-        env.update(NETRA_API_KEY=server.api_key, NETRA_OTLP_ENDPOINT=server.base_url,
-                   OPENAI_API_KEY="sk-local-readme", OPENAI_BASE_URL=fake.base_url)
+        env = _user_env(server, fake)
         probe = ("from datetime import UTC, datetime, timedelta\nfrom netra import Netra\nNetra.init(app_name='x')\n"
                  "end = datetime.now(UTC)\n"
                  "usage = Netra.usage.get_tenant_usage('apex-legal', end - timedelta(hours=24), end)\n"
