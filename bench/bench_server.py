@@ -68,7 +68,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-PARSE_WORKERS: list[str] = []
+PARSE_WORKERS: list[str] = []  # extra `netra serve` flags
 
 
 def _start_server(data_dir: Path, port: int, store_url: str | None = None) -> subprocess.Popen[bytes]:
@@ -168,7 +168,7 @@ def _span_count(api: httpx.Client, port: int) -> int:
     return int(total["spanCount"])
 
 
-def bench_ingest(senders: int, batches_per_sender: int, mode: str) -> dict[str, float]:
+def bench_ingest(senders: int, batches_per_sender: int, mode: str, reads: bool = False) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="netra-bench-ingest-"))
     port = _free_port()
     proc = _start_server(tmp / "data", port)
@@ -188,6 +188,16 @@ def bench_ingest(senders: int, batches_per_sender: int, mode: str) -> dict[str, 
                 ready.wait()
                 go.set()
                 stored_at = None
+                read_ms: list[float] = []
+                if reads:  # the tenant-usage route, every 50 ms while the senders send (first pass)
+                    deadline = time.perf_counter() + 600
+                    while not res.ready() and time.perf_counter() < deadline:
+                        t = time.perf_counter()
+                        api.get(f"http://127.0.0.1:{port}/usage/tenants/tenant-1").raise_for_status()
+                        read_ms.append((time.perf_counter() - t) * 1000)
+                        if mode == "raw" and first_done.n_waiting >= senders:
+                            break
+                        time.sleep(0.05)
                 if mode == "raw":
                     first_done.wait()
                     # every acknowledged span is in the store (a read sees them all) -- the rate the budget is on
@@ -213,6 +223,7 @@ def bench_ingest(senders: int, batches_per_sender: int, mode: str) -> dict[str, 
                 # the first pass alone: every span new (parsed, priced, acknowledged; then in the store)
                 "unique_seconds": mid - start, "unique_spans_per_s": unique / (mid - start),
                 "stored_seconds": stored_at - start, "stored_spans_per_s": unique / (stored_at - start),
+                "read_ms": sorted(read_ms),
                 "server_cpu_us_per_span": cpu / sent * 1e6, "server_cpu_s": cpu}
     finally:
         api.close()
@@ -396,6 +407,9 @@ def main() -> int:
     ap.add_argument("--sizes", default="1000000,10000000")
     ap.add_argument("--modes", default="raw,exporter", help="ingest modes: raw, exporter")
     ap.add_argument("--parse-workers", type=int, default=None, help="the server's --parse-workers")
+    ap.add_argument("--serve-args", default="", help="more `netra serve` flags, e.g. --serve-args='--journal-flush-seconds 0.25'")
+    ap.add_argument("--reads", action="store_true",
+                    help="also time the tenant-usage route every 50 ms during ingest (reads cost the ingest some CPU)")
     ap.add_argument("--repeats", type=int, default=7, help="runs of each query (median reported)")
     ap.add_argument("--data-dir", type=Path, default=None,
                     help="keep the generated query stores in DIR/q<N> and reuse them in later runs "
@@ -403,11 +417,12 @@ def main() -> int:
     args = ap.parse_args()
     if args.parse_workers is not None:
         PARSE_WORKERS[:] = ["--parse-workers", str(args.parse_workers)]
+    PARSE_WORKERS.extend(args.serve_args.split())
     print(f"cores: {os.cpu_count()}  python: {sys.version.split()[0]}")
     ok = True
     if not args.query_only:
         for mode in args.modes.split(","):
-            r = bench_ingest(args.senders, args.batches, mode)
+            r = bench_ingest(args.senders, args.batches, mode, args.reads)
             print(f"ingest [{mode:8}] {args.senders} senders x {args.batches} x {BATCH} spans "
                   f"(+ the same again as duplicates: {mode == 'raw'}): {r['spans_sent']:,} spans in {r['seconds']:.2f} s "
                   f"= {r['spans_per_s']:,.0f} spans/s; new spans only (first pass): {r['unique']:,} in "
@@ -416,6 +431,10 @@ def main() -> int:
                   f"stored distinct {r['unique']:,}; "
                   f"server CPU (all its processes, incl. startup) {r['server_cpu_s']:.1f} s = "
                   f"{r['server_cpu_us_per_span']:.0f} us/span sent")
+            if r["read_ms"]:
+                lat = r["read_ms"]
+                print(f"  tenant-usage reads during ingest: {len(lat)}, median {statistics.median(lat):.0f} ms, "
+                      f"p90 {lat[int(len(lat) * 0.9)]:.0f} ms, max {lat[-1]:.0f} ms")
             if mode == "raw":
                 ok &= r["stored_spans_per_s"] >= 30_000
     if not args.ingest_only:

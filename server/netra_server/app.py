@@ -383,12 +383,7 @@ def open_journal(settings: Settings, store: Store) -> Journal | None:
     recovered = journal.recover()
     if recovered:
         log.warning("inserted %d acknowledged span(s) that the previous run left in the ingest journal", recovered)
-
-    def barrier() -> None:
-        if journal.unflushed_spans:
-            journal.flush()
-
-    store.read_barrier = barrier
+    store.read_barrier = journal
     return journal
 
 

@@ -19,9 +19,11 @@ Guarantees:
   kill, belongs to a request that was never answered and is dropped). A segment is deleted only
   after its rows were inserted; a crash in between inserts them again at the next start, and the
   store counts a span delivered twice once (``ReplacingMergeTree`` + ``FINAL``).
-- **Reads see every acknowledged span.** :meth:`Journal.flush` inserts everything appended before it
-  was called; the store calls it before any statement that reads ``netra_spans``
-  (``Store.read_barrier``). Reads during heavy ingest therefore cause extra, smaller INSERTs.
+- **Reads see every acknowledged span.** A store read (``Store.run``, one API request) notes the
+  journal's :attr:`Journal.position` when it starts, and its first statement that reads ``netra_spans``
+  waits until everything appended before that position is in the store (:meth:`Journal.flush_to`: no
+  wait if it is, the running flush if that covers it, else one flush). Reads during heavy ingest
+  therefore wait for an INSERT, and cause extra, smaller ones.
 - **Bounded.** Rows not yet inserted stay in memory (and on disk) until a flush succeeds; the receiver
   counts them against ``max_pending_spans`` and answers 429 above it. A failed INSERT is retried (the
   caller's loop backs off); the rows stay.
@@ -95,6 +97,8 @@ class Journal:
         self._buffer: list[bytes] = []
         self._buffered_spans = 0
         self._unflushed = 0  # buffered + being inserted by a flush
+        self._appended = 0  # spans appended since start (a position in the journal)
+        self._inserted = 0  # every span appended before this position is in the store
         self._oldest: float | None = None  # monotonic time of the oldest buffered append
         self._sealed: list[Path] = []  # segments whose rows are in the buffer, closed
         self._fd: int | None = None
@@ -109,6 +113,11 @@ class Journal:
     def buffered_spans(self) -> int:
         """Spans appended and not yet handed to an INSERT."""
         return self._buffered_spans
+
+    @property
+    def position(self) -> int:
+        """The journal's position now: :meth:`flush_to` it to see every span acknowledged so far."""
+        return self._appended
 
     @property
     def unflushed_spans(self) -> int:
@@ -193,6 +202,7 @@ class Journal:
             self._buffer.append(data)
             self._buffered_spans += spans
             self._unflushed += spans
+            self._appended += spans
             if self._oldest is None:
                 self._oldest = time.monotonic()
 
@@ -221,37 +231,52 @@ class Journal:
         """Insert every row appended before this call; returns the rows this call inserted. On a store
         error the rows stay buffered (and on disk) and the error is raised."""
         with self._flush_lock:
-            with self._lock:
-                if not self._buffer:
-                    return 0
-                data, spans = self._buffer, self._buffered_spans
-                self._buffer, self._buffered_spans, self._oldest = [], 0, None
-                if self._fd is not None:  # seal the current segment: later appends start a new one
-                    os.close(self._fd)
-                    assert self._path is not None
-                    self._sealed.append(self._path)
-                    self._fd, self._path = None, None
-                sealed, self._sealed = self._sealed, []
+            return self._flush_locked()
+
+    def flush_to(self, position: int) -> None:
+        """Return once every span appended before ``position`` (a :attr:`position`) is in the store:
+        at once if it is, after the flush running now if that one covers it, else after a flush."""
+        if self._inserted >= position:
+            return
+        with self._flush_lock:
+            if self._inserted < position:
+                self._flush_locked()
+
+    def _flush_locked(self) -> int:
+        with self._lock:
+            if not self._buffer:
+                self._inserted = self._appended
+                return 0
+            upto = self._appended
+            data, spans = self._buffer, self._buffered_spans
+            self._buffer, self._buffered_spans, self._oldest = [], 0, None
+            if self._fd is not None:  # seal the current segment: later appends start a new one
+                os.close(self._fd)
+                assert self._path is not None
+                self._sealed.append(self._path)
+                self._fd, self._path = None, None
+            sealed, self._sealed = self._sealed, []
+        try:
+            for chunk in _chunks(data):
+                self._insert(chunk)
+        except BaseException:
+            with self._lock:  # keep them, in order, for the next flush
+                self._buffer[:0] = data
+                self._buffered_spans += spans
+                self._oldest = time.monotonic() if self._oldest is None else self._oldest
+                self._sealed[:0] = sealed
+            raise
+        with self._lock:
+            self._unflushed -= spans
+            self._inserted = upto
+        self.flushes += 1
+        self.spans_inserted += spans
+        for path in sealed:
             try:
-                for chunk in _chunks(data):
-                    self._insert(chunk)
-            except BaseException:
-                with self._lock:  # keep them, in order, for the next flush
-                    self._buffer[:0] = data
-                    self._buffered_spans += spans
-                    self._oldest = time.monotonic() if self._oldest is None else self._oldest
-                    self._sealed[:0] = sealed
-                raise
-            with self._lock:
-                self._unflushed -= spans
-            self.flushes += 1
-            self.spans_inserted += spans
-            for path in sealed:
-                try:
-                    path.unlink()
-                except FileNotFoundError:  # pragma: no cover - nobody else deletes them
-                    pass
-            return spans
+                path.unlink()
+            except FileNotFoundError:  # pragma: no cover - nobody else deletes them
+                pass
+        return spans
 
     def close(self) -> None:
         """Flush what is buffered and close the current segment (left on disk only if the flush failed)."""

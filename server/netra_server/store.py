@@ -87,6 +87,15 @@ MIN_NS = 0
 MAX_NS = 9_200_000_000_000_000_000  # 2261-07-..., inside DateTime64(9)'s range
 
 
+class ReadBarrier(Protocol):
+    """What the store needs of the ingest journal (``netra_server.journal.Journal``)."""
+
+    @property
+    def position(self) -> int: ...
+
+    def flush_to(self, position: int) -> None: ...
+
+
 class StoreError(RuntimeError):
     """The store could not run a statement (unreachable, locked data folder, bad SQL)."""
 
@@ -645,9 +654,10 @@ class Store:
         #: Read whole days from the daily rollups when they are valid (False: every read from the spans).
         self.use_rollups = use_rollups
         self._rollups_supported: bool | None = None
-        #: Called before any statement that names ``netra_spans`` (the ingest journal's flush: a read
-        #: sees every acknowledged span; see ``netra_server.journal``).
-        self.read_barrier: Callable[[], None] | None = None
+        #: The ingest journal (``netra_server.journal``), when there is one: a statement that names
+        #: ``netra_spans`` first waits until the spans acknowledged before its read began are inserted.
+        self.read_barrier: ReadBarrier | None = None
+        self._reads = threading.local()
 
     @property
     def kind(self) -> str:
@@ -656,21 +666,39 @@ class Store:
     # -- plumbing ------------------------------------------------------------------------------
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run a store method in the store's worker threads (for async code)."""
+        """Run a store method in the store's worker threads (for async code). Its reads see every span
+        acknowledged before this call (one wait for the ingest journal, however many statements)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+        barrier = self.read_barrier
+        position = barrier.position if barrier is not None else None
+        return await loop.run_in_executor(self._executor, lambda: self._call(position, fn, args, kwargs))
+
+    def _call(self, position: int | None, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
+        self._reads.position = position
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self._reads.position = None
+
+    def _before(self, sql: str) -> None:
+        barrier = self.read_barrier
+        if barrier is not None and "netra_spans" in sql:
+            position = getattr(self._reads, "position", None)
+            barrier.flush_to(barrier.position if position is None else position)
+
+    def flush_ingest(self) -> None:
+        """Return once every span acknowledged so far is in the store (the ingest journal's)."""
+        barrier = self.read_barrier
+        if barrier is not None:
+            barrier.flush_to(barrier.position)
 
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Run a SELECT; rows as dicts (Decimals as strings, integers as ints)."""
-        barrier = self.read_barrier
-        if barrier is not None and "netra_spans" in sql:
-            barrier()
+        self._before(sql)
         return self.backend.query(sql, params)
 
     def command(self, sql: str, params: dict[str, Any] | None = None) -> None:
-        barrier = self.read_barrier
-        if barrier is not None and "netra_spans" in sql:
-            barrier()
+        self._before(sql)
         self.backend.command(sql, params)
 
     def insert_json_rows(self, table: str, data: bytes) -> None:

@@ -73,14 +73,41 @@ def test_rows_are_on_disk_when_append_returns_and_in_the_store_after_flush(store
 
 def test_a_read_through_the_store_sees_every_appended_row(store: Store, tmp_path: Path) -> None:
     journal = Journal(tmp_path / "journal", store.insert_spans)
-    store.read_barrier = lambda: journal.flush() and None
+    store.read_barrier = journal
     journal.append(_rows(4), 4)
     assert store.query(COUNT)[0]["n"] == 4  # the query flushed first
+    assert journal.flushes == 1
+    store.query(COUNT)  # nothing new: no flush
     assert journal.flushes == 1
     store.query("SELECT 1 AS one")  # statements that do not read spans do not flush
     journal.append(_rows(1, first=9), 1)
     store.query("SELECT count() AS n FROM netra_api_keys")
     assert journal.buffered_spans == 1
+    store.flush_ingest()
+    assert journal.buffered_spans == 0 and _count(store) == 5
+
+
+def test_a_store_read_waits_once_for_what_was_acknowledged_before_it_began(store: Store, tmp_path: Path) -> None:
+    """Store.run notes the journal's position when called: spans appended while its statements run are
+    not waited for (one flush per read, not one per statement), and those appended before are seen."""
+    import asyncio
+
+    journal = Journal(tmp_path / "journal", store.insert_spans)
+    store.read_barrier = journal
+    journal.append(_rows(3), 3)
+
+    def two_statements() -> tuple[int, int]:
+        first = int(store.query(COUNT)[0]["n"])
+        journal.append(_rows(2, first=50), 2)  # acknowledged after the read began
+        second = int(store.query(COUNT)[0]["n"])
+        return first, second
+
+    async def read() -> tuple[int, int]:
+        return await store.run(two_statements)
+
+    assert asyncio.run(read()) == (3, 3)
+    assert journal.flushes == 1 and journal.buffered_spans == 2
+    assert asyncio.run(store.run(lambda: int(store.query(COUNT)[0]["n"]))) == 5  # a new read sees them
 
 
 def test_recovery_inserts_what_a_killed_process_left_and_drops_a_torn_last_line(

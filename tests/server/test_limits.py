@@ -87,8 +87,8 @@ def _array_request(items: list[str], first: int) -> bytes:
 
 def test_array_attribute_is_measured_as_its_json(small: RunningServer) -> None:
     """An array value counts as its JSON text: 1000 bytes is the limit here."""
-    assert small.store is not None and small.store.read_barrier is not None
-    small.store.read_barrier()  # earlier tests' spans leave the journal: under max_pending_spans (50) again
+    assert small.store is not None
+    small.store.flush_ingest()  # earlier tests' spans leave the journal: under max_pending_spans (50) again
     assert _post(small, _array_request(["x" * 300] * 3, first=6000)).status_code == 200  # 910 bytes
     r = _post(small, _array_request(["x" * 300] * 4, first=6001))  # 1213 bytes
     assert r.status_code == 400 and "'list'" in _message(r) and "1213 bytes" in _message(r)
@@ -99,8 +99,8 @@ def test_array_attribute_is_measured_as_its_json(small: RunningServer) -> None:
 
 def test_overload_is_429_with_retry_after_and_accepted_data_is_kept(small: RunningServer) -> None:
     state = small.app.state.netra
-    assert small.store is not None and small.store.read_barrier is not None
-    small.store.read_barrier()  # what earlier tests sent is in the store, not in the ingest journal
+    assert small.store is not None
+    small.store.flush_ingest()  # what earlier tests sent is in the store, not in the ingest journal
     assert state.committer.pending_spans == 0
     release = threading.Event()
     # occupy the writer thread: the next group commit waits behind it, its spans stay pending
