@@ -32,6 +32,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -362,9 +363,7 @@ def prepare_store(settings: Settings, store: Store | None = None) -> tuple[Store
     try:
         _import_extensions()
         store.migrate(settings.retention_days)
-        if settings.journal:  # what a previous process acknowledged and did not insert, before anything else
-            open_journal(settings, store)
-            store.read_barrier = None
+        recover_journal(settings, store)  # what a previous process acknowledged, before anything else
         keys = KeyManager(store, cache_seconds=settings.key_cache_seconds)
         project, key = keys.bootstrap(project_name=settings.project_name, seed_key=settings.api_key)
     except Exception:
@@ -373,16 +372,31 @@ def prepare_store(settings: Settings, store: Store | None = None) -> tuple[Store
     return store, project, key
 
 
-def open_journal(settings: Settings, store: Store) -> Journal | None:
-    """The ingest journal of an embedded store (None for a ClickHouse server: its processes keep no
-    state), after inserting what a previous process left in it; reads of the store flush it first."""
+def _journal_dir(settings: Settings, store: Store) -> Path | None:
     path = getattr(store.backend, "path", None)
-    if store.kind != "chdb" or not path:
-        return None
-    journal = Journal(settings.journal_dir(path), store.insert_spans, fsync=settings.journal_fsync)
-    recovered = journal.recover()
+    return settings.journal_dir(path) if store.kind == "chdb" and path else None
+
+
+def recover_journal(settings: Settings, store: Store) -> int:
+    """Insert what a previous process left in the embedded store's ingest journal (also when this one
+    runs with ``journal=False``: those spans were acknowledged); returns the spans inserted."""
+    directory = _journal_dir(settings, store)
+    if directory is None or not directory.is_dir():
+        return 0
+    recovered = Journal(directory, store.insert_spans).recover()
     if recovered:
         log.warning("inserted %d acknowledged span(s) that the previous run left in the ingest journal", recovered)
+    return recovered
+
+
+def open_journal(settings: Settings, store: Store) -> Journal | None:
+    """The ingest journal of an embedded store (None for a ClickHouse server: its processes keep no
+    state); reads of the store wait for it (``Store.read_barrier``). Call after :func:`recover_journal`."""
+    directory = _journal_dir(settings, store)
+    if directory is None:
+        return None
+    journal = Journal(directory, store.insert_spans, fsync=settings.journal_fsync)
+    journal.recover()  # nothing left, unless a process wrote here since recover_journal
     store.read_barrier = journal
     return journal
 

@@ -258,3 +258,23 @@ def test_a_failed_write_leaves_no_partial_row_and_is_a_store_error(
         # the process dies here: the next start reads every segment without a torn row
         assert Journal(directory, store.insert_spans).recover() == 3
     assert _count(store) == 6
+
+
+def test_a_start_without_the_journal_still_inserts_what_a_crashed_run_left_in_it(tmp_path: Path) -> None:
+    """Spans acknowledged from the journal by a process that died are inserted at the next start, also
+    when that start says --no-journal (they were acknowledged); the folder is left empty."""
+    from netra_server.config import Settings
+
+    data_dir = tmp_path / "netra-data"
+    store_dir = data_dir / "store"
+    journal_dir = Settings(data_dir=data_dir).journal_dir(str(store_dir.resolve()))
+    st = open_store(f"chdb://{store_dir}")
+    st.migrate()
+    crashed = Journal(journal_dir, st.insert_spans)
+    crashed.append(_rows(6, tenant="left-behind"), 6)  # acknowledged, never inserted: the process died
+    st.close()
+    with run_server(tmp_path, journal=False) as srv:
+        assert srv.store is not None and srv.store.read_barrier is None
+        n = srv.store.query("SELECT count() AS n FROM netra_spans FINAL WHERE tenant_id = 'left-behind'")[0]["n"]
+        assert n == 6
+    assert list(journal_dir.iterdir()) == []
