@@ -68,12 +68,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-PARSE_WORKERS: list[str] = []  # extra `netra serve` flags
+SERVE_ARGS: list[str] = []  # extra `netra serve` flags (--parse-workers, --serve-args)
 
 
 def _start_server(data_dir: Path, port: int, store_url: str | None = None) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "netra_server", "serve", "--data-dir", str(data_dir), "--port", str(port),
-           "--api-key", KEY, *PARSE_WORKERS]
+           "--api-key", KEY, *SERVE_ARGS]
     if store_url:
         cmd += ["--store", store_url]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -416,8 +416,8 @@ def main() -> int:
                          "(delete DIR when done)")
     args = ap.parse_args()
     if args.parse_workers is not None:
-        PARSE_WORKERS[:] = ["--parse-workers", str(args.parse_workers)]
-    PARSE_WORKERS.extend(args.serve_args.split())
+        SERVE_ARGS[:] = ["--parse-workers", str(args.parse_workers)]
+    SERVE_ARGS.extend(args.serve_args.split())
     print(f"cores: {os.cpu_count()}  python: {sys.version.split()[0]}")
     ok = True
     if not args.query_only:

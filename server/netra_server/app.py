@@ -391,12 +391,12 @@ def recover_journal(settings: Settings, store: Store) -> int:
 
 def open_journal(settings: Settings, store: Store) -> Journal | None:
     """The ingest journal of an embedded store (None for a ClickHouse server: its processes keep no
-    state); reads of the store wait for it (``Store.read_barrier``). Call after :func:`recover_journal`."""
+    state); reads of the store wait for it (``Store.read_barrier``). Call after :func:`recover_journal`
+    (``prepare_store`` does), which inserted what a previous process left."""
     directory = _journal_dir(settings, store)
     if directory is None:
         return None
     journal = Journal(directory, store.insert_spans, fsync=settings.journal_fsync)
-    journal.recover()  # nothing left, unless a process wrote here since recover_journal
     store.read_barrier = journal
     return journal
 

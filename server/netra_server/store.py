@@ -536,7 +536,8 @@ ORDER BY tenant_id
 LIMIT 10000
 """
 
-#: Trace summaries over ``rollups.trace_source`` rows.
+#: Per-trace aggregates over ``rollups.trace_source`` rows in sort order: the summaries
+#: (``rollups.TRACE_COLUMNS``), or only the trace id and the sort key (:data:`_TRACE_KEYS`).
 SQL_LIST_TRACES = """
 SELECT {columns}
 FROM ({source})
@@ -546,8 +547,6 @@ ORDER BY {sort} {order}, t_trace_id {order}
 LIMIT {{limit:UInt32}}
 """
 
-#: The first traces by one sort key over ``rollups.trace_source`` rows (the key computed as in
-#: :data:`rollups.TRACE_COLUMNS`).
 #: Rows of ``rollups.trace_source`` (a slice) in start order: each row's trace and start.
 SQL_TRACE_CANDIDATES = """
 SELECT x_trace AS t_trace_id, toUnixTimestamp64Nano(x_start) AS t_start_ns
@@ -557,15 +556,7 @@ ORDER BY t_start_ns {order}, t_trace_id {order}
 LIMIT {{limit:UInt32}}
 """
 
-SQL_TRACE_KEYS = """
-SELECT x_trace AS t_trace_id, {key}
-FROM ({source})
-GROUP BY x_trace
-{having}
-ORDER BY {sort} {order}, t_trace_id {order}
-LIMIT {{limit:UInt32}}
-"""
-
+#: The sort key of each trace, computed as in :data:`rollups.TRACE_COLUMNS`.
 _TRACE_KEYS: dict[str, str] = {
     "start_time": "toUnixTimestamp64Nano(min(x_start)) AS t_start_ns",
     "latency": "toUnixTimestamp64Nano(max(x_end)) - toUnixTimestamp64Nano(min(x_start)) AS t_latency_ns",
@@ -1049,7 +1040,8 @@ class Store:
         sort_expr, order, having = self._trace_order(sort_field, ascending, after, params)
         params["limit"] = limit
         source = rollups.trace_source(plan, where, params)
-        sql = SQL_TRACE_KEYS.format(key=_TRACE_KEYS[sort_field], source=source, having=having, sort=sort_expr, order=order)
+        columns = f"x_trace AS t_trace_id, {_TRACE_KEYS[sort_field]}"
+        sql = SQL_LIST_TRACES.format(columns=columns, source=source, having=having, sort=sort_expr, order=order)
         return self.query(sql, params)
 
     def _traces_by_start(
