@@ -18,8 +18,8 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-# In CI the fixtures live beside the repository: <repo>/../shared/fixtures/openai-cassettes
-CASSETTES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "openai-cassettes"
+# Recorded OpenAI exchanges, vendored with their licence and origin (cassettes/README.md, NOTICE)
+CASSETTES = Path(__file__).resolve().parent / "cassettes"
 BASE_URL = "https://api.openai.com/v1"
 
 # Response headers that describe the recorded transfer, not the body we replay.
@@ -30,7 +30,7 @@ def cassette_path(name: str) -> Path:
     if not CASSETTES.is_dir():
         raise RuntimeError(
             f"The recorded OpenAI exchanges are missing: expected the folder {CASSETTES.resolve()} "
-            "(../shared/fixtures/openai-cassettes next to the repository). Restore it; these tests must not be skipped."
+            "(tests/instrumentation/cassettes in the repository). Restore it; these tests must not be skipped."
         )
     path = CASSETTES / f"{name}.yaml"
     if not path.is_file():
