@@ -140,6 +140,7 @@ def _spawn(settings: Settings, api_key: str, log_path: Path | None) -> sp.Popen[
     if settings.journal_fsync:
         cmd.append("--journal-fsync")
     cmd += ["--journal-flush-seconds", str(settings.journal_flush_seconds)]
+    cmd += ["--min-free-disk-mb", str(settings.min_free_disk_bytes / (1024 * 1024))]
     out = open(log_path, "ab") if log_path else sp.DEVNULL
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return sp.Popen(cmd, stdout=out, stderr=sp.STDOUT, env=env)
