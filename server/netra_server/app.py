@@ -280,7 +280,7 @@ async def receive_traces(request: Request) -> Response:
 
 
 #: Retry-After (seconds) of a refusal for lack of disk space.
-_DISK_RETRY_AFTER = 10
+_DISK_RETRY_AFTER = 5
 #: Bodies decoded on the event loop: at most this many bytes once decompressed (larger ones, or
 #: compressed ones that expand past it, are decoded in a thread or a parser process).
 INLINE_BODY_BYTES = 65536
