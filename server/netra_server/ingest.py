@@ -93,6 +93,7 @@ class GroupCommitter:
         self._lock = threading.Lock()
         #: The store's error while INSERTs fail (logged once, cleared by the next INSERT that succeeds).
         self.store_error: str | None = None
+        self._journal_failing = False
 
     def _store_failed(self, exc: BaseException, spans: int, what: str) -> None:
         if self.store_error is None:
@@ -187,14 +188,19 @@ class GroupCommitter:
                 except Exception as exc:  # the store failed: every request of the batch is told
                     if self.journal is None:
                         self._store_failed(exc, n, "inserting a group commit of")
-                    else:
-                        log.warning("appending %d span(s) to the ingest journal failed: %s", n, exc)
+                    elif not self._journal_failing:  # once per outage (each request gets its 503)
+                        self._journal_failing = True
+                        log.error("appending %d span(s) to the ingest journal failed (answered 503; logged once "
+                                  "until an append succeeds): %s", n, exc)
                     for p in batch:
                         if not p.future.done():
                             p.future.set_exception(exc)
                 else:
                     if self.journal is None:
                         self._store_ok()
+                    elif self._journal_failing:
+                        self._journal_failing = False
+                        log.warning("the ingest journal accepts appends again")
                     self.batches += 1
                     self.spans_written += n
                     for p in batch:
