@@ -221,6 +221,8 @@ def test_server_answers_from_the_journal_and_a_store_outage_ends_in_503_not_in_l
                 assert r.status_code == 503 and r.headers["retry-after"]
             assert journal.unflushed_spans == 80
             assert httpx.get(srv.base_url + "/healthz").json()["ingest"] == "refusing"
+            r = httpx.get(srv.base_url + "/usage/tenants/outage", headers=srv.headers, timeout=30)
+            assert r.status_code == 503, "a read never answers 200 without acknowledged spans"
             down.clear()  # the store is back: the flusher's next attempt inserts the journal
             assert srv.wait_for_spans(80) == 80
             assert exp.export(spans[80:]) is SpanExportResult.SUCCESS  # (the exporter retries a 503)
