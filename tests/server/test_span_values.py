@@ -318,3 +318,31 @@ def test_a_gzip_bomb_is_inflated_off_the_event_loop(netra_server: RunningServer,
     assert all(size == len(bomb) for _, size in calls)
     assert app_module._small_body(bomb, "gzip") is None
     assert app_module._small_body(gzip.compress(b"x" * 1000), "gzip") == b"x" * 1000
+
+
+def test_ids_with_control_characters_round_trip_through_the_sdk_and_netra_usage(netra_server: RunningServer) -> None:
+    """The whole path a user takes: Netra.set_tenant_id with an odd id, a span, Netra.usage reads it back."""
+    from datetime import UTC, datetime, timedelta
+
+    from netra import Netra
+    from netra._testing import reset
+
+    tenants = ["sdk\nline", "sdk\ttab/slash", "sdk%25?#"]
+    reset()
+    Netra.init(app_name="odd-ids", endpoint=netra_server.base_url, api_key=netra_server.api_key)
+    try:
+        start = datetime.now(UTC) - timedelta(seconds=5)
+        for i, tenant in enumerate(tenants):
+            Netra.set_tenant_id(tenant)
+            with Netra.start_span("call", attributes={semconv.GEN_AI_USAGE_INPUT_TOKENS: 100 + i,
+                                                      semconv.COST: 0.5}):
+                pass
+        Netra.set_tenant_id(None)
+        assert Netra.flush()
+        end = datetime.now(UTC) + timedelta(seconds=5)
+        for i, tenant in enumerate(tenants):
+            usage = Netra.usage.get_tenant_usage(tenant, start, end)
+            assert usage is not None and usage.tenant_id == tenant
+            assert (usage.token_count, usage.request_count) == (100 + i, 1)
+    finally:
+        reset()
