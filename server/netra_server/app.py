@@ -344,7 +344,8 @@ _OTLP_OPENAPI: dict[str, Any] = {
                     "type": "object",
                     "properties": {"partialSuccess": {
                         "type": "object",
-                        "description": "Present when some spans were rejected (no trace id, span id or start time)",
+                        "description": ("Present when some spans were rejected alone (no trace id, span id or start "
+                                        "time; an impossible number; an id over the length limit); the others are stored"),
                         "properties": {"rejectedSpans": {"type": "string", "description": "A count (int64 as a string)"},
                                        "errorMessage": {"type": "string"}},
                     }},
@@ -357,7 +358,8 @@ _OTLP_OPENAPI: dict[str, Any] = {
         "413": {"description": "body or span count over the limit", "content": _OTLP_ERROR},
         "415": {"description": "another content type or encoding", "content": _OTLP_ERROR},
         "429": {"description": "overloaded; retry after Retry-After seconds", "content": _OTLP_ERROR},
-        "503": {"description": "the store is unavailable; retry after Retry-After seconds", "content": _OTLP_ERROR},
+        "503": {"description": ("the store cannot write (or the disk is under the free-space floor); nothing of "
+                                "the request was kept: retry after Retry-After seconds"), "content": _OTLP_ERROR},
     },
 }
 
