@@ -53,6 +53,11 @@ TRACE_SUMMARY = {  # docs/design.md, "Wire API of the server"
     "service",
 }
 TRACE_SPAN = {
+    "otel_kind",
+    "links",
+    "resources",
+    "has_error",
+    "environment",
     "id",
     "trace_id",
     "name",
