@@ -26,19 +26,20 @@ from netra.usage._calls import (
 from netra.usage._config import Settings, resolve
 from netra.usage._times import TimeArg
 from netra.usage.errors import NetworkError, TimeoutError
-from netra.usage.models import (
-    SessionUsageData,
-    SpansPage,
-    TenantUsageData,
-    TracesPage,
-    TraceSpan,
-    TraceSummary,
-    TraceUsage,
-    UsageSummary,
-)
-
 if TYPE_CHECKING:
     import httpx
+
+    from netra.usage.models import (
+        CallUsageResult,
+        SessionUsageData,
+        SpansPage,
+        TenantUsageData,
+        TracesPage,
+        TraceSpan,
+        TraceSummary,
+        TraceUsage,
+        UsageSummary,
+    )
 
 __all__ = ["AsyncUsageClient", "UsageClient"]
 
@@ -354,6 +355,21 @@ class UsageClient(_Base):
         """
         return self._send(calls.trace_usage(trace_id))
 
+    def get_call_usage(
+        self,
+        trace_ids: list[str] | tuple[str, ...] | None = None,
+        call_ids: list[str] | tuple[str, ...] | None = None,
+        *,
+        include_costs: bool = False,
+        limit: int | None = None,
+    ) -> CallUsageResult:
+        """Usage per call (span) and model, with descendant rollup (``POST /trace/usage``): every call
+        of ``trace_ids`` and the calls ``call_ids`` (span ids). Each call has ``own`` (what it recorded)
+        and ``rollup`` (counted usage of it and its descendants, each unit once), keyed by model;
+        ``include_costs`` adds exact costs; ``limit`` caps the number of calls (``truncated`` says so).
+        """
+        return self._send_found(calls.call_usage(trace_ids, call_ids, include_costs, limit))
+
     def get_usage_summary(
         self,
         start_time: TimeArg,
@@ -594,6 +610,17 @@ class AsyncUsageClient(_Base):
     async def get_trace_usage(self, trace_id: str) -> TraceUsage | None:
         """See :meth:`UsageClient.get_trace_usage`."""
         return await self._send(calls.trace_usage(trace_id))
+
+    async def get_call_usage(
+        self,
+        trace_ids: list[str] | tuple[str, ...] | None = None,
+        call_ids: list[str] | tuple[str, ...] | None = None,
+        *,
+        include_costs: bool = False,
+        limit: int | None = None,
+    ) -> CallUsageResult:
+        """See :meth:`UsageClient.get_call_usage`."""
+        return await self._send_found(calls.call_usage(trace_ids, call_ids, include_costs, limit))
 
     async def get_usage_summary(
         self,
