@@ -15,6 +15,8 @@ field names: ``total_cost`` is a float, ``total_cost_usd`` the exact Decimal to 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from netra.usage._config import base_url_from_endpoint
 from netra.usage.client import AsyncUsageClient, UsageClient
 from netra.usage.errors import (
@@ -31,7 +33,6 @@ from netra.usage.errors import (
     ServerError,
     TimeoutError,
 )
-from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from netra.usage.models import (

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 from urllib.parse import quote
 
 from netra.usage._config import ENV_API_KEY, ENV_OTLP_ENDPOINT, Settings
+from netra.usage._read import json_dumps
 from netra.usage._times import TimeArg, window
 from netra.usage.errors import (
     APIStatusError,
@@ -30,7 +31,6 @@ from netra.usage.errors import (
     RateLimitError,
     ServerError,
 )
-from netra.usage._read import json_dumps
 
 if TYPE_CHECKING:
     from netra.usage.models import (

@@ -26,6 +26,7 @@ from netra.usage._calls import (
 from netra.usage._config import Settings, resolve
 from netra.usage._times import TimeArg
 from netra.usage.errors import NetworkError, TimeoutError
+
 if TYPE_CHECKING:
     import httpx
 
