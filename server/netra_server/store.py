@@ -530,9 +530,10 @@ SPAN_TYPE_SQL = (
 )
 
 #: The span type of each listed trace's root span (the first span without a parent, else the first).
+#: No FINAL: a span stored twice has the same type, and argMin picks one of them.
 SQL_TRACE_TYPES = f"""
 SELECT trace_id AS t_trace_id, argMin({SPAN_TYPE_SQL}, (parent_span_id != '', start_time, span_id)) AS t_type
-FROM netra_spans FINAL
+FROM netra_spans
 WHERE {{where}}
 GROUP BY trace_id
 """
@@ -1062,8 +1063,10 @@ class Store:
         if not items:
             return items
         cond = " AND ".join([*where, _WINDOW_SQL, _IN_TRACES])
+        # only the part of the window the page's traces span (their spans in the window start there)
+        span = Window(max(window.start_ns, min(t.start_ns for t in items)), min(window.end_ns, max(t.end_ns for t in items)))
         rows = self.query(SQL_TRACE_TYPES.format(where=cond),
-                          {**params, **window.params(), "t_ids": ",".join(t.trace_id for t in items)})
+                          {**params, **span.params(), "t_ids": ",".join(t.trace_id for t in items)})
         types = {r["t_trace_id"]: str(r["t_type"]) for r in rows}
         return [replace(t, span_type=types.get(t.trace_id, "SPAN")) for t in items]
 
