@@ -264,7 +264,12 @@ class UsageClient(_Base):
         sort_field: str | None = None,
         sort_order: SortOrder | None = None,
     ) -> TracesPage:
-        """One page of traces that started in the window, filtered by the ids given (all must match)."""
+        """One page of traces that started in the window, filtered by the ids given (all must match).
+
+        By default traces are listed by start time, oldest first: ``direction="down"`` reads newer
+        traces, ``"up"`` older ones (from the newest, or from ``cursor``). ``sort_field``: start_time,
+        latency, cost or tokens (the Netra docs' names too: ``total_cost``, ``latency_ms``...).
+        """
         return self._send_found(
             calls.list_traces(
                 start_time,
