@@ -133,3 +133,24 @@ def test_the_published_models_can_be_built_and_validated_as_there() -> None:
         TraceSpan.model_validate({"id": "x"})
     with pytest.raises(ValueError):  # frozen, as results should be
         s.total_cost = 2.0  # type: ignore[misc]
+
+
+def test_usage_model_units_and_cost_are_optional_as_published() -> None:
+    from netra import UsageModel
+
+    bare = UsageModel(model="gpt-4o-mini", usage_type="chat")
+    assert (bare.units_used, bare.cost_in_usd) == (None, None)
+    assert bare.to_dict() == {"model": "gpt-4o-mini", "usage_type": "chat"}  # what set_usage writes
+    assert bare.model_dump() == {"model": "gpt-4o-mini", "usage_type": "chat", "units_used": None,
+                                 "cost_in_usd": None, "input_tokens": None, "output_tokens": None,
+                                 "cached_tokens": None}
+    tokens = UsageModel(model="gpt-4o-mini", usage_type="chat", input_tokens=10, output_tokens=2)
+    assert tokens.model_dump(exclude_none=True) == {"model": "gpt-4o-mini", "usage_type": "chat",
+                                                    "input_tokens": 10, "output_tokens": 2}
+    # the published SDK's model_dump() output (nulls included) is accepted back
+    assert UsageModel.from_mapping({"model": "m", "usage_type": "images", "units_used": 1, "cost_in_usd": None}) == \
+        UsageModel(model="m", usage_type="images", units_used=1)
+    with pytest.raises(ValueError):
+        UsageModel(model="m", usage_type="chat", cost_in_usd=-1)
+    with pytest.raises(TypeError):
+        UsageModel(model="m", usage_type="chat", units_used="3")  # type: ignore[arg-type]
