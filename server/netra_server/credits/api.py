@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
 from netra_server.app import ApiError, admin_auth, ingest_auth, state_of
 from netra_server.auth import AuthContext
@@ -93,11 +93,15 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-AmountIn = Decimal | int | str
+AmountIn = Annotated[StrictStr | StrictInt | StrictFloat, Field(description="USD as a decimal string or number")]
+
+
+IdemField = Annotated[str | None, Field(max_length=255, description="Or the Idempotency-Key header")]
 
 
 class GrantIn(_Body):
     amount: AmountIn
+    idempotency_key: IdemField = None
     note: Annotated[str, Field(max_length=1000)] = ""
     kind: Literal["grant", "adjustment"] = "grant"
 
@@ -108,6 +112,7 @@ class AccountIn(_Body):
 
 class ReserveIn(_Body):
     tenant_id: Annotated[str, Field(min_length=1, max_length=256)]
+    idempotency_key: IdemField = None
     amount: AmountIn | None = None
     model: Annotated[str, Field(max_length=200)] | None = None
     provider: Annotated[str, Field(max_length=100)] | None = "openai"
@@ -141,14 +146,20 @@ class UsageIn(_Body):
         )
 
 
+class ReleaseIn(_Body):
+    idempotency_key: IdemField = None
+
+
 class ConfirmIn(_Body):
     amount: AmountIn | None = None
+    idempotency_key: IdemField = None
     usage: Annotated[list[UsageIn], Field(max_length=1000)] = []
     note: Annotated[str, Field(max_length=1000)] = ""
 
 
 class RecordIn(_Body):
     tenant_id: Annotated[str, Field(min_length=1, max_length=256)]
+    idempotency_key: IdemField = None
     context: Literal["customer", "system"] = "customer"
     transaction_id: Annotated[str, Field(max_length=64)] | None = None
     usage: Annotated[list[UsageIn], Field(min_length=1, max_length=1000)]
@@ -185,7 +196,7 @@ async def grant(request: Request, tenant_id: TenantPath, body: GrantIn, ctx: Adm
     ledger = ledger_of(request)
     amount = check_amount(body.amount, allow_negative=body.kind == "adjustment")
     entry = await _run(ledger.grant, ctx.project_id, tenant_id, amount, note=body.note, kind=body.kind,
-                       idempotency_key=idempotency_key)
+                       idempotency_key=idempotency_key or body.idempotency_key)
     account = await _run(ledger.account, ctx.project_id, tenant_id)
     return _ok({"entry": entry.as_dict(), "account": account.as_dict()}, 201)
 
@@ -210,7 +221,7 @@ async def reserve(request: Request, body: ReserveIn, ctx: Spender, idempotency_k
         if amount <= 0:
             raise InvalidCreditRequest(f"the price table prices this call of {body.model!r} at 0 USD; reserve an amount")
     reservation = await _run(ledger.reserve, ctx.project_id, body.tenant_id, amount, ttl=body.ttl_seconds,
-                             note=body.note, model=body.model or "", idempotency_key=idempotency_key)
+                             note=body.note, model=body.model or "", idempotency_key=idempotency_key or body.idempotency_key)
     return _ok(reservation.as_dict(), 201)
 
 
@@ -230,15 +241,16 @@ async def confirm(request: Request, reservation_id: Annotated[str, Path(max_leng
     amount = None if body.amount is None else check_amount(body.amount, allow_zero=True)
     lines = [u.line() for u in body.usage]
     txn = await _run(ledger.confirm, ctx.project_id, reservation_id, amount=amount, lines=lines, note=body.note,
-                     idempotency_key=idempotency_key)
+                     idempotency_key=idempotency_key or body.idempotency_key)
     return _ok(txn.as_dict())
 
 
 @router.post("/reservations/{reservation_id}/release", summary="Give the hold back without charging")
 async def release(request: Request, reservation_id: Annotated[str, Path(max_length=64)], ctx: Spender,
-                  idempotency_key: IdemKey = None) -> ExactJSONResponse:
+                  body: ReleaseIn | None = None, idempotency_key: IdemKey = None) -> ExactJSONResponse:
     ledger = ledger_of(request)
-    r = await _run(ledger.release, ctx.project_id, reservation_id, idempotency_key=idempotency_key)
+    key = idempotency_key or (body.idempotency_key if body else None)
+    r = await _run(ledger.release, ctx.project_id, reservation_id, idempotency_key=key)
     return _ok(r.as_dict())
 
 
@@ -250,7 +262,7 @@ async def record_usage(request: Request, body: RecordIn, ctx: Spender, idempoten
     ledger = ledger_of(request)
     lines = [u.line() for u in body.usage]
     txn = await _run(ledger.record_usage, ctx.project_id, body.tenant_id, lines, context=body.context,
-                     transaction_id=body.transaction_id, note=body.note, idempotency_key=idempotency_key)
+                     transaction_id=body.transaction_id, note=body.note, idempotency_key=idempotency_key or body.idempotency_key)
     return _ok(txn.as_dict(), 201)
 
 
