@@ -12,6 +12,7 @@ from netra.usage.errors import InvalidResponseError
 __all__ = ["Account", "Entry", "Reservation", "Transaction", "Usage", "UsageGroup", "UsageRecord", "UsageReport"]
 
 _T = TypeVar("_T")
+_TIMES = {"at", "created_at", "expires_at", "settled_at", "updated_at"}
 _MONEY = {"balance", "reserved", "available", "overdraft_limit", "granted", "adjusted", "spent", "system_cost",
           "amount", "hold", "balance_after", "reserved_after", "charged", "released", "cost", "audio_seconds"}
 
@@ -26,6 +27,8 @@ def _build(cls: type[_T], data: Any) -> _T:
         value = data[f.name]
         if f.name in _MONEY and value is not None:
             value = value if isinstance(value, Decimal) else Decimal(str(value))
+        elif f.name in _TIMES and value is not None:
+            value = float(value)
         kwargs[f.name] = value
     try:
         return cls(**kwargs)
