@@ -22,6 +22,10 @@ __all__ = [
 ]
 
 
+def _fmt(d: Decimal) -> str:
+    return format(d.normalize(), "f") if d else "0"
+
+
 class CreditError(Exception):
     """Base class: ``status`` is the HTTP status, ``code`` the machine-readable error code."""
 
@@ -59,9 +63,9 @@ class InsufficientCredits(CreditError):
 
     def __init__(self, tenant_id: str, requested: Decimal, available: Decimal) -> None:
         super().__init__(
-            f"tenant {tenant_id!r} has {available:f} USD of credit available and {requested:f} USD was "
+            f"tenant {tenant_id!r} has {_fmt(available)} USD of credit available and {_fmt(requested)} USD was "
             f"requested; grant credits (`netra credits grant {tenant_id} AMOUNT`) or raise its overdraft limit",
-            tenant_id=tenant_id, requested=str(requested), available=str(available),
+            tenant_id=tenant_id, requested=_fmt(requested), available=_fmt(available),
         )
         self.tenant_id = tenant_id
         self.requested = requested
