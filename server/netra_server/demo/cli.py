@@ -483,11 +483,11 @@ def print_credits(console: Any, reports: Sequence[TenantReport], rows: Sequence[
     names = {r.tenant_id: (r.name, r.tier) for r in reports}
     table = Table(title="Prepaid credits (Netra.credits): reserved before each call, confirmed with its cost",
                   title_justify="left")
-    for col in ("Customer", "Plan", "Prepaid (USD)", "Charged (USD)", "Balance (USD)", "Refused"):
+    for col in ("Plan", "Customer", "Prepaid (USD)", "Charged (USD)", "Balance (USD)", "Refused"):
         table.add_column(col, justify="left" if col in ("Customer", "Plan") else "right")
     for row in rows:
         name, tier = names.get(row.tenant_id, (row.tenant_id, ""))
-        table.add_row(name, tier, _money(row.plan), _money(row.charged), _money(row.balance), f"{row.refused:,}")
+        table.add_row(tier, name, _money(row.plan), _money(row.charged), _money(row.balance), f"{row.refused:,}")
     console.print(table)
     for row in rows:
         if row.refused and row.refusal:
