@@ -61,7 +61,7 @@ def usage_from_span(span: ReadableSpan) -> list[Usage]:
     """The usage a finished span recorded (measured GenAI attributes, else ``netra.usage``)."""
     a: Mapping[str, Any] = span.attributes or {}
     ctx = span.context
-    ids = {"trace_id": f"{ctx.trace_id:032x}", "span_id": f"{ctx.span_id:016x}"} if ctx else {}
+    trace_id, span_id = (f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}") if ctx else ("", "")
     measured = (semconv.COST, semconv.GEN_AI_USAGE_INPUT_TOKENS, semconv.GEN_AI_USAGE_OUTPUT_TOKENS)
     if any(k in a for k in measured):
         model = a.get(semconv.GEN_AI_RESPONSE_MODEL) or a.get(semconv.GEN_AI_REQUEST_MODEL) or ""
@@ -73,7 +73,7 @@ def usage_from_span(span: ReadableSpan) -> list[Usage]:
             cached_tokens=_int(a.get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)),
             reasoning_tokens=_int(a.get(semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)),
             cost=cost, cost_source=str(a.get(semconv.COST_SOURCE) or "") or None if cost is not None else None,
-            **ids,
+            trace_id=trace_id, span_id=span_id,
         )]
     raw = a.get(semconv.USAGE)
     if not isinstance(raw, str):
@@ -89,7 +89,8 @@ def usage_from_span(span: ReadableSpan) -> list[Usage]:
         cost = _cost(item.get("cost_in_usd"))
         out.append(Usage(model=str(item["model"]), input_tokens=_int(item.get("input_tokens")),
                          output_tokens=_int(item.get("output_tokens")), cached_tokens=_int(item.get("cached_tokens")),
-                         cost=cost, cost_source="user" if cost is not None else None, **ids))
+                         cost=cost, cost_source="user" if cost is not None else None, trace_id=trace_id,
+                         span_id=span_id))
     return out
 
 

@@ -873,7 +873,8 @@ class SqliteLedger(CreditLedger):
     @staticmethod
     def _usage_where(project_id: str, tenant_id: str | None, model: str | None, context: str | None,
                      since: float | None, until: float | None) -> tuple[str, list[Any]]:
-        where, params = "project_id = ?", [project_id]
+        where = "project_id = ?"
+        params: list[Any] = [project_id]
         for col, value in (("tenant_id", tenant_id), ("model", model), ("context", context)):
             if value is not None:
                 where += f" AND {col} = ?"
