@@ -217,3 +217,13 @@ def test_verify_reports_a_balanced_ledger(credits: CreditsClient, netra_server: 
     assert data == {"ok": True, "problems": []}
     with pytest.raises(BadRequestError):
         credits.get_usage("nonsense")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("tenant", ["a/b", "..", ".", "x y?#&=", "ü€", "%2F", "grants", "a/grants"])
+def test_any_tenant_id_round_trips(credits: CreditsClient, tenant: str) -> None:
+    before = credits.get_account(tenant).balance
+    entry = credits.grant(tenant, "1.5")
+    assert entry.tenant_id == tenant
+    account = credits.get_account(tenant)
+    assert account.tenant_id == tenant and account.balance == before + Decimal("1.5")
+    assert credits.set_overdraft_limit(tenant, "2").overdraft_limit == 2

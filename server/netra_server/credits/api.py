@@ -176,21 +176,21 @@ async def list_accounts(request: Request, ctx: Reader) -> ExactJSONResponse:
     return _ok([a.as_dict() for a in accounts if ctx.tenant_id in (None, a.tenant_id)])
 
 
-@router.get("/accounts/{tenant_id}", summary="One tenant's account: granted, spent, reserved, balance")
+@router.get("/accounts/{tenant_id:path}", summary="One tenant's account: granted, spent, reserved, balance")
 async def get_account(request: Request, tenant_id: TenantPath, ctx: Reader) -> ExactJSONResponse:
     _tenant_allowed(ctx, tenant_id)
     ledger = ledger_of(request)
     return _ok((await _run(ledger.account, ctx.project_id, tenant_id)).as_dict())
 
 
-@router.put("/accounts/{tenant_id}", summary="Set the tenant's overdraft limit (admin)")
+@router.put("/accounts/{tenant_id:path}", summary="Set the tenant's overdraft limit (admin)")
 async def put_account(request: Request, tenant_id: TenantPath, body: AccountIn, ctx: Admin) -> ExactJSONResponse:
     ledger = ledger_of(request)
     limit = check_amount(body.overdraft_limit, "overdraft_limit", allow_zero=True)
     return _ok((await _run(ledger.set_overdraft_limit, ctx.project_id, tenant_id, limit)).as_dict())
 
 
-@router.post("/accounts/{tenant_id}/grants", status_code=201, summary="Add credits (grant) or correct (adjustment)")
+@router.post("/accounts/{tenant_id:path}/grants", status_code=201, summary="Add credits (grant) or correct (adjustment)")
 async def grant(request: Request, tenant_id: TenantPath, body: GrantIn, ctx: Admin,
                 idempotency_key: IdemKey = None) -> ExactJSONResponse:
     ledger = ledger_of(request)
