@@ -374,9 +374,14 @@ class _Deferred(Exception):
 class SqliteLedger(CreditLedger):
     """The ledger in one SQLite file (a connection per thread; writers serialised by ``BEGIN IMMEDIATE``)."""
 
-    def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time, synchronous: str = "FULL") -> None:
         self.path = str(path)
         self.clock = clock
+        if synchronous.upper() not in ("FULL", "NORMAL"):
+            raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
+        #: FULL: a commit is fsynced (survives a power loss); NORMAL (WAL): survives a crash of the
+        #: process (SIGKILL), a power loss may undo the last commits; several times faster (docs/credits.md).
+        self.synchronous = synchronous.upper()
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -395,7 +400,7 @@ class SqliteLedger(CreditLedger):
             db = sqlite3.connect(self.path, isolation_level=None, timeout=60.0, check_same_thread=False)
             db.row_factory = sqlite3.Row
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
+            db.execute(f"PRAGMA synchronous={self.synchronous}")
             db.execute("PRAGMA busy_timeout=60000")
             self._local.db = db
             with self._lock:
@@ -939,8 +944,10 @@ class SqliteLedger(CreditLedger):
 
 
 def open_ledger(data_dir: str | Path | None) -> CreditLedger:
-    """The ledger: ``$NETRA_CREDITS_DB`` (a SQLite path) if set, else ``<data_dir>/credits.sqlite3``."""
+    """The ledger: ``$NETRA_CREDITS_DB`` (a SQLite path) if set, else ``<data_dir>/credits.sqlite3``;
+    ``$NETRA_CREDITS_SYNCHRONOUS``: ``full`` (default) or ``normal``."""
     url = os.environ.get("NETRA_CREDITS_DB", "").strip()
+    sync = os.environ.get("NETRA_CREDITS_SYNCHRONOUS", "full").strip() or "full"
     if url.startswith(("postgres://", "postgresql://")):
         raise RuntimeError(
             "NETRA_CREDITS_DB names a PostgreSQL database; this version implements the credit ledger on SQLite "
@@ -948,7 +955,7 @@ def open_ledger(data_dir: str | Path | None) -> CreditLedger:
         )
     if url:
         path = url.removeprefix("sqlite:///").removeprefix("sqlite://")
-        return SqliteLedger(path)
+        return SqliteLedger(path, synchronous=sync)
     if data_dir is None:
         raise RuntimeError("the credit ledger needs a data folder or NETRA_CREDITS_DB")
-    return SqliteLedger(Path(data_dir) / "credits.sqlite3")
+    return SqliteLedger(Path(data_dir) / "credits.sqlite3", synchronous=sync)
