@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, WithJsonSchema
 
 from netra_server.app import ApiError, admin_auth, ingest_auth, state_of
 from netra_server.auth import AuthContext
@@ -29,13 +29,23 @@ from netra_server.validation import BadRequest, parse_time
 from .errors import InvalidCreditRequest
 from .ledger import ENTRY_KINDS, CreditLedger, check_amount, check_tenant
 from .pricing import UsageLine, estimate
+from .wire import (
+    AccountResponse,
+    AccountsResponse,
+    EntriesResponse,
+    GrantResponse,
+    ReservationResponse,
+    TransactionResponse,
+    UsageReportResponse,
+    VerifyResponse,
+    credit_errors,
+)
 
 __all__ = ["ledger_of", "router"]
 
 T = TypeVar("T")
 
-router = APIRouter(prefix="/api/credits", tags=["credits"], default_response_class=ExactJSONResponse,
-                   include_in_schema=False)
+router = APIRouter(prefix="/api/credits", tags=["credits"], default_response_class=ExactJSONResponse)
 
 Admin = Annotated[AuthContext, Depends(admin_auth)]
 Spender = Annotated[AuthContext, Depends(ingest_auth)]
@@ -93,7 +103,10 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-AmountIn = Annotated[StrictStr | StrictInt | StrictFloat, Field(description="USD as a decimal string or number")]
+#: An amount sent to the server: a JSON number, or a string of digits (documented as a number).
+AmountIn = Annotated[StrictStr | StrictInt | StrictFloat, WithJsonSchema({"type": "number"})]
+_EXACT_IN = ("USD, at most 10 decimal places; a JSON number, or a string of its digits. The server reads its "
+             "exact digits as a decimal, never through a float")
 
 
 IdemField = Annotated[str | None, Field(max_length=255, description="Or the Idempotency-Key header")]
@@ -130,7 +143,7 @@ class UsageIn(_Body):
     cached_tokens: Annotated[int, Field(ge=0, le=10**10)] = 0
     reasoning_tokens: Annotated[int, Field(ge=0, le=10**10)] = 0
     audio_seconds: AmountIn = 0
-    cost: AmountIn | None = None
+    cost: AmountIn | None = Field(None, description=f"The line's cost when known (else priced). {_EXACT_IN}")
     cost_source: Annotated[str, Field(max_length=100)] | None = None
     trace_id: Annotated[str, Field(max_length=64)] = ""
     span_id: Annotated[str, Field(max_length=32)] = ""
@@ -169,28 +182,28 @@ class RecordIn(_Body):
 # -- accounts ----------------------------------------------------------------------------------------
 
 
-@router.get("/accounts", summary="Every credit account of the project (balance, reserved, available)")
+@router.get("/accounts", response_model=AccountsResponse, responses=credit_errors(401, 403, 503), summary="Every credit account of the project (balance, reserved, available)")
 async def list_accounts(request: Request, ctx: Reader) -> ExactJSONResponse:
     ledger = ledger_of(request)
     accounts = await _run(ledger.accounts, ctx.project_id)
     return _ok([a.as_dict() for a in accounts if ctx.tenant_id in (None, a.tenant_id)])
 
 
-@router.get("/accounts/{tenant_id:path}", summary="One tenant's account: granted, spent, reserved, balance")
+@router.get("/accounts/{tenant_id:path}", response_model=AccountResponse, responses=credit_errors(400, 401, 403, 503), summary="One tenant's account: granted, spent, reserved, balance")
 async def get_account(request: Request, tenant_id: TenantPath, ctx: Reader) -> ExactJSONResponse:
     _tenant_allowed(ctx, tenant_id)
     ledger = ledger_of(request)
     return _ok((await _run(ledger.account, ctx.project_id, tenant_id)).as_dict())
 
 
-@router.put("/accounts/{tenant_id:path}", summary="Set the tenant's overdraft limit (admin)")
+@router.put("/accounts/{tenant_id:path}", response_model=AccountResponse, responses=credit_errors(400, 401, 403, 503), summary="Set the tenant's overdraft limit (admin)")
 async def put_account(request: Request, tenant_id: TenantPath, body: AccountIn, ctx: Admin) -> ExactJSONResponse:
     ledger = ledger_of(request)
     limit = check_amount(body.overdraft_limit, "overdraft_limit", allow_zero=True)
     return _ok((await _run(ledger.set_overdraft_limit, ctx.project_id, tenant_id, limit)).as_dict())
 
 
-@router.post("/accounts/{tenant_id:path}/grants", status_code=201, summary="Add credits (grant) or correct (adjustment)")
+@router.post("/accounts/{tenant_id:path}/grants", response_model=GrantResponse, responses=credit_errors(400, 401, 403, 409, 503), status_code=201, summary="Add credits (grant) or correct (adjustment)")
 async def grant(request: Request, tenant_id: TenantPath, body: GrantIn, ctx: Admin,
                 idempotency_key: IdemKey = None) -> ExactJSONResponse:
     ledger = ledger_of(request)
@@ -204,7 +217,7 @@ async def grant(request: Request, tenant_id: TenantPath, body: GrantIn, ctx: Adm
 # -- reservations ------------------------------------------------------------------------------------
 
 
-@router.post("/reservations", status_code=201, summary="Hold credits before a call (an amount, or a model's maximum)")
+@router.post("/reservations", response_model=ReservationResponse, responses=credit_errors(400, 401, 402, 403, 409, 503), status_code=201, summary="Hold credits before a call (an amount, or a model's maximum)")
 async def reserve(request: Request, body: ReserveIn, ctx: Spender, idempotency_key: IdemKey = None) -> ExactJSONResponse:
     ledger = ledger_of(request)
     check_tenant(body.tenant_id)
@@ -225,7 +238,7 @@ async def reserve(request: Request, body: ReserveIn, ctx: Spender, idempotency_k
     return _ok(reservation.as_dict(), 201)
 
 
-@router.get("/reservations/{reservation_id}", summary="A reservation and its status")
+@router.get("/reservations/{reservation_id}", response_model=ReservationResponse, responses=credit_errors(400, 401, 403, 404, 503), summary="A reservation and its status")
 async def get_reservation(request: Request, reservation_id: Annotated[str, Path(max_length=64)],
                           ctx: Reader) -> ExactJSONResponse:
     ledger = ledger_of(request)
@@ -234,7 +247,7 @@ async def get_reservation(request: Request, reservation_id: Annotated[str, Path(
     return _ok(r.as_dict())
 
 
-@router.post("/reservations/{reservation_id}/confirm", summary="Charge the actual usage; the rest of the hold is released")
+@router.post("/reservations/{reservation_id}/confirm", response_model=TransactionResponse, responses=credit_errors(400, 401, 403, 404, 409, 503), summary="Charge the actual usage; the rest of the hold is released")
 async def confirm(request: Request, reservation_id: Annotated[str, Path(max_length=64)], body: ConfirmIn,
                   ctx: Spender, idempotency_key: IdemKey = None) -> ExactJSONResponse:
     ledger = ledger_of(request)
@@ -245,7 +258,7 @@ async def confirm(request: Request, reservation_id: Annotated[str, Path(max_leng
     return _ok(txn.as_dict())
 
 
-@router.post("/reservations/{reservation_id}/release", summary="Give the hold back without charging")
+@router.post("/reservations/{reservation_id}/release", response_model=ReservationResponse, responses=credit_errors(400, 401, 403, 404, 409, 503), summary="Give the hold back without charging")
 async def release(request: Request, reservation_id: Annotated[str, Path(max_length=64)], ctx: Spender,
                   body: ReleaseIn | None = None, idempotency_key: IdemKey = None) -> ExactJSONResponse:
     ledger = ledger_of(request)
@@ -257,7 +270,7 @@ async def release(request: Request, reservation_id: Annotated[str, Path(max_leng
 # -- usage and transactions --------------------------------------------------------------------------
 
 
-@router.post("/usage", status_code=201, summary="Record usage without a reservation (customer: charged; system: not)")
+@router.post("/usage", response_model=TransactionResponse, responses=credit_errors(400, 401, 403, 409, 503), status_code=201, summary="Record usage without a reservation (customer: charged; system: not)")
 async def record_usage(request: Request, body: RecordIn, ctx: Spender, idempotency_key: IdemKey = None) -> ExactJSONResponse:
     ledger = ledger_of(request)
     lines = [u.line() for u in body.usage]
@@ -266,7 +279,7 @@ async def record_usage(request: Request, body: RecordIn, ctx: Spender, idempoten
     return _ok(txn.as_dict(), 201)
 
 
-@router.get("/transactions/{transaction_id}", summary="A transaction: the amount charged and its usage lines")
+@router.get("/transactions/{transaction_id}", response_model=TransactionResponse, responses=credit_errors(400, 401, 403, 404, 503), summary="A transaction: the amount charged and its usage lines")
 async def get_transaction(request: Request, transaction_id: Annotated[str, Path(max_length=64)],
                           ctx: Reader) -> ExactJSONResponse:
     ledger = ledger_of(request)
@@ -277,7 +290,7 @@ async def get_transaction(request: Request, transaction_id: Annotated[str, Path(
     return _ok(txn.as_dict())
 
 
-@router.get("/entries", summary="The ledger: every movement, oldest first (page with after=<last seq>)")
+@router.get("/entries", response_model=EntriesResponse, responses=credit_errors(400, 401, 403, 503), summary="The ledger: every movement, oldest first (page with after=<last seq>)")
 async def entries(
     request: Request, ctx: Reader,
     tenant_id: Annotated[str | None, Query(max_length=256)] = None,
@@ -303,7 +316,7 @@ async def entries(
     return _ok({"entries": [e.as_dict() for e in rows], "next_after": rows[-1].seq if more and rows else None})
 
 
-@router.get("/usage", summary="Usage grouped by model, context, tenant or day, over a time range")
+@router.get("/usage", response_model=UsageReportResponse, responses=credit_errors(400, 401, 403, 503), summary="Usage grouped by model, context, tenant or day, over a time range")
 async def usage(
     request: Request, ctx: Reader,
     group_by: Literal["model", "context", "tenant", "day"] = "model",
@@ -328,7 +341,7 @@ async def usage(
     return _ok({"group_by": group_by, "groups": [g.as_dict() for g in groups], "total": total})
 
 
-@router.get("/verify", summary="Check that every balance equals the sum of its ledger movements (admin)")
+@router.get("/verify", response_model=VerifyResponse, responses=credit_errors(401, 403, 503), summary="Check that every balance equals the sum of its ledger movements (admin)")
 async def verify(request: Request, ctx: Admin) -> ExactJSONResponse:
     ledger = ledger_of(request)
     problems = await _run(ledger.verify, ctx.project_id)
