@@ -227,3 +227,38 @@ def test_any_tenant_id_round_trips(credits: CreditsClient, tenant: str) -> None:
     account = credits.get_account(tenant)
     assert account.tenant_id == tenant and account.balance == before + Decimal("1.5")
     assert credits.set_overdraft_limit(tenant, "2").overdraft_limit == 2
+
+
+def test_a_key_bound_to_a_tenant_spends_only_for_that_tenant(netra_server: RunningServer) -> None:
+    """An ingest key bound to a tenant (written to the store directly: the key API makes only read keys
+    tenant-limited today) may reserve, confirm and record usage for its tenant only."""
+    import hashlib
+    import secrets
+
+    from netra_server.auth import key_id_for
+    from netra_server.store import ApiKeyRecord
+
+    t, other = _tenant(), _tenant()
+    key = f"nk_{secrets.token_hex(6)}_{secrets.token_urlsafe(32)}"
+    assert netra_server.store is not None
+    netra_server.store.put_key(ApiKeyRecord(
+        key_id=key_id_for(key), project_id=netra_server.project_id, key_hash=hashlib.sha256(key.encode()).hexdigest(),
+        name="bound ingest", role="ingest", tenant_id=t, created_at="", revoked=False))
+    with CreditsClient(netra_server.base_url, netra_server.api_key) as admin:
+        admin.grant(t, "1")
+        admin.grant(other, "1")
+        others = admin.reserve(other, "0.1")
+    with CreditsClient(netra_server.base_url, key) as bound:
+        bound.confirm(bound.reserve(t, "0.2"), amount="0.1")
+        bound.record_usage(t, Usage(model="gpt-4o-mini", cost="0.01"))
+        with pytest.raises(PermissionDeniedError):
+            bound.reserve(other, "0.1")
+        with pytest.raises(PermissionDeniedError):
+            bound.confirm(others, amount="0.1")
+        with pytest.raises(PermissionDeniedError):
+            bound.release(others)
+        with pytest.raises(PermissionDeniedError):
+            bound.record_usage(other, Usage(model="gpt-4o-mini", cost="0.01"))
+    with CreditsClient(netra_server.base_url, netra_server.api_key) as admin:
+        assert admin.get_account(t).balance == Decimal("0.89")
+        assert admin.get_account(other).balance == 1 and admin.get_reservation(others).status == "held"

@@ -80,6 +80,13 @@ def _tenant_allowed(ctx: AuthContext, tenant_id: str) -> None:
         raise ApiError(403, f"this key is limited to tenant {ctx.tenant_id!r}")
 
 
+async def _own_reservation(ledger: CreditLedger, ctx: AuthContext, reservation_id: str) -> None:
+    """A key limited to a tenant may settle only that tenant's reservations."""
+    if ctx.tenant_id is not None:
+        r = await _run(ledger.reservation, ctx.project_id, reservation_id)
+        _tenant_allowed(ctx, r.tenant_id)
+
+
 def _ok(data: Any, status: int = 200) -> ExactJSONResponse:
     return ExactJSONResponse({"data": data}, status_code=status)
 
@@ -221,6 +228,7 @@ async def grant(request: Request, tenant_id: TenantPath, body: GrantIn, ctx: Adm
 async def reserve(request: Request, body: ReserveIn, ctx: Spender, idempotency_key: IdemKey = None) -> ExactJSONResponse:
     ledger = ledger_of(request)
     check_tenant(body.tenant_id)
+    _tenant_allowed(ctx, body.tenant_id)
     if (body.amount is None) == (body.model is None):
         raise InvalidCreditRequest("reserve an amount (\"amount\") or a call's maximum (\"model\" with "
                                    "\"input_tokens\" and \"max_output_tokens\"), exactly one of them")
@@ -251,6 +259,7 @@ async def get_reservation(request: Request, reservation_id: Annotated[str, Path(
 async def confirm(request: Request, reservation_id: Annotated[str, Path(max_length=64)], body: ConfirmIn,
                   ctx: Spender, idempotency_key: IdemKey = None) -> ExactJSONResponse:
     ledger = ledger_of(request)
+    await _own_reservation(ledger, ctx, reservation_id)
     amount = None if body.amount is None else check_amount(body.amount, allow_zero=True)
     lines = [u.line() for u in body.usage]
     txn = await _run(ledger.confirm, ctx.project_id, reservation_id, amount=amount, lines=lines, note=body.note,
@@ -262,6 +271,7 @@ async def confirm(request: Request, reservation_id: Annotated[str, Path(max_leng
 async def release(request: Request, reservation_id: Annotated[str, Path(max_length=64)], ctx: Spender,
                   body: ReleaseIn | None = None, idempotency_key: IdemKey = None) -> ExactJSONResponse:
     ledger = ledger_of(request)
+    await _own_reservation(ledger, ctx, reservation_id)
     key = idempotency_key or (body.idempotency_key if body else None)
     r = await _run(ledger.release, ctx.project_id, reservation_id, idempotency_key=key)
     return _ok(r.as_dict())
@@ -273,6 +283,7 @@ async def release(request: Request, reservation_id: Annotated[str, Path(max_leng
 @router.post("/usage", response_model=TransactionResponse, responses=credit_errors(400, 401, 403, 409, 503), status_code=201, summary="Record usage without a reservation (customer: charged; system: not)")
 async def record_usage(request: Request, body: RecordIn, ctx: Spender, idempotency_key: IdemKey = None) -> ExactJSONResponse:
     ledger = ledger_of(request)
+    _tenant_allowed(ctx, body.tenant_id)
     lines = [u.line() for u in body.usage]
     txn = await _run(ledger.record_usage, ctx.project_id, body.tenant_id, lines, context=body.context,
                      transaction_id=body.transaction_id, note=body.note, idempotency_key=idempotency_key or body.idempotency_key)
