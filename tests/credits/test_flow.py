@@ -262,3 +262,20 @@ def test_a_key_bound_to_a_tenant_spends_only_for_that_tenant(netra_server: Runni
     with CreditsClient(netra_server.base_url, netra_server.api_key) as admin:
         assert admin.get_account(t).balance == Decimal("0.89")
         assert admin.get_account(other).balance == 1 and admin.get_reservation(others).status == "held"
+
+
+def test_idempotency_keys_are_forgotten_after_seven_days(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from netra_server.credits.ledger import SqliteLedger
+
+    ledger = SqliteLedger(Path(str(tmp_path)) / "c.sqlite3")
+    try:
+        first = ledger.grant("p", "t", Decimal(1), idempotency_key="k", now=1000.0)
+        assert ledger.grant("p", "t", Decimal(1), idempotency_key="k", now=2000.0).seq == first.seq
+        assert ledger.prune_idempotency_keys(now=1000.0 + 7 * 86400 - 1) == 0
+        assert ledger.prune_idempotency_keys(now=1000.0 + 7 * 86400 + 1) == 1
+        assert ledger.grant("p", "t", Decimal(1), idempotency_key="k").seq != first.seq  # a new request now
+        assert ledger.account("p", "t").balance == 2 and ledger.verify() == []
+    finally:
+        ledger.close()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -71,8 +72,12 @@ def install(app: FastAPI, hooks: Hooks) -> None:
     async def sweep(state: ServerState) -> None:
         ledger = app.state.netra_credits
         every = float(os.environ.get("NETRA_CREDITS_SWEEP_SECONDS", "1") or 1)
+        pruned_at = 0.0
         while True:
             try:
+                if time.monotonic() - pruned_at > 3600:
+                    pruned_at = time.monotonic()
+                    await asyncio.to_thread(ledger.prune_idempotency_keys)
                 n = await asyncio.to_thread(ledger.expire_due)
                 if n:
                     log.info("released %d expired credit hold(s)", n)

@@ -79,6 +79,8 @@ GROUP_BY = ("model", "context", "tenant", "day")
 #: Largest single amount (USD).
 MAX_AMOUNT = Decimal(10) ** 12
 MIN_TTL, MAX_TTL = 1.0, 7 * 86400.0
+#: How long an idempotency key is remembered.
+IDEMPOTENCY_SECONDS = 7 * 86400.0
 
 
 def _d(text: str | None) -> Decimal:
@@ -770,6 +772,15 @@ class SqliteLedger(CreditLedger):
                              "ORDER BY expires_at LIMIT ?", (t, limit)).fetchall()
             self._expire_rows(db, due, t)
             return len(due)
+
+        return self._write(op)
+
+    def prune_idempotency_keys(self, older_than: float = IDEMPOTENCY_SECONDS, now: float | None = None) -> int:
+        """Forget idempotency keys older than ``older_than`` seconds (a retry that late is a new request)."""
+        t = self.clock() if now is None else now
+
+        def op(db: sqlite3.Connection) -> int:
+            return db.execute("DELETE FROM credit_idempotency WHERE at < ?", (t - older_than,)).rowcount
 
         return self._write(op)
 
