@@ -141,3 +141,14 @@ def test_async_block(client: openai.OpenAI, netra: None, model: FakeOpenAIServer
 
     spent = asyncio.run(main())
     assert spent > Decimal("0.006")  # the call plus a minute of whisper-1 ($0.006)
+
+
+def test_calls_in_a_thread_pool_count_when_submitted_with_bind_context(client: openai.OpenAI, netra: None) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    t = f"t-{uuid.uuid4().hex[:8]}"
+    Netra.credits.grant(t, "1")
+    with Netra.credits.reservation(t, "0.5") as r, ThreadPoolExecutor(3) as pool:
+        ask = Netra.bind_context(_ask)  # bound here, in the block's context
+        list(pool.map(lambda _: ask(client), range(3)))
+    assert r.transaction is not None and len(r.transaction.usage) == 3
