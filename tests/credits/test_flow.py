@@ -279,3 +279,38 @@ def test_idempotency_keys_are_forgotten_after_seven_days(tmp_path: object) -> No
         assert ledger.account("p", "t").balance == 2 and ledger.verify() == []
     finally:
         ledger.close()
+
+
+def test_a_full_disk_rolls_the_whole_movement_back(tmp_path: object) -> None:
+    """The database file cannot grow (SQLite's max_page_count, as a full disk): the failing operation
+    changes nothing, the error is raised, and the ledger stays balanced and usable."""
+    import sqlite3
+    from pathlib import Path
+
+    from netra_server.credits.ledger import SqliteLedger
+
+    ledger = SqliteLedger(Path(str(tmp_path)) / "c.sqlite3")
+    try:
+        ledger.grant("p", "t", Decimal(100))
+        db = ledger._db()
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+        db.execute(f"PRAGMA max_page_count = {pages}")
+        failed = 0
+        for _ in range(500):  # until the file is full
+            try:
+                ledger.confirm("p", ledger.reserve("p", "t", Decimal("0.01"), ttl=60, note="x" * 900).id,
+                               amount=Decimal("0.005"))
+            except sqlite3.OperationalError as exc:
+                assert "full" in str(exc)
+                failed += 1
+                break
+        assert failed == 1
+        assert ledger.verify() == []
+        account = ledger.account("p", "t")
+        entries = ledger.entries("p", tenant_id="t", limit=10_000)
+        assert sum(e.amount for e in entries) == account.balance and account.reserved == sum(e.hold for e in entries)
+        db.execute("PRAGMA max_page_count = 1073741823")
+        ledger.reserve("p", "t", Decimal("0.01"), ttl=60)  # usable again
+        assert ledger.verify() == []
+    finally:
+        ledger.close()

@@ -69,6 +69,20 @@ def install(app: FastAPI, hooks: Hooks) -> None:
 
     app.add_exception_handler(CreditError, credit_error)
 
+    async def ledger_error(request: Request, exc: Exception) -> Response:
+        if not request.url.path.startswith(("/api/credits", "/ui/credits")):
+            raise exc
+        log.warning("credit ledger error on %s: %s", request.url.path, exc)
+        return JSONResponse(
+            {"error": {"message": f"the credit ledger could not complete the request ({exc}); nothing was changed, "
+                                  "retry (with the same idempotency key)", "code": "ledger_unavailable"}},
+            status_code=503, headers={"Retry-After": "2"},
+        )
+
+    import sqlite3
+
+    app.add_exception_handler(sqlite3.Error, ledger_error)
+
     async def sweep(state: ServerState) -> None:
         ledger = app.state.netra_credits
         every = float(os.environ.get("NETRA_CREDITS_SWEEP_SECONDS", "1") or 1)
