@@ -65,7 +65,7 @@ __all__ = [
 
 log = logging.getLogger("netra_server")
 
-EXTENSIONS = ("netra_server.dashboard", "netra_server.alerts")
+EXTENSIONS = ("netra_server.dashboard", "netra_server.alerts", "netra_server.credits")
 
 
 @dataclass

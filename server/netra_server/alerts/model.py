@@ -26,6 +26,10 @@ The JSON form (what ``POST /api/alerts/rules`` takes and ``GET`` answers)::
 
 Units: latency in milliseconds, cost in USD, tokens as input + output tokens, error_rate in percent
 (0-100) of spans (or traces) with an error status, request_count as a number of spans (or traces).
+``credit_balance`` is not about spans: it is the current credit balance (USD) of the tenant named by
+a ``tenant_id = X`` filter (the lowest balance of the project's accounts without one), read from the
+credit ledger (``netra_server.credits``); e.g. ``{"metric": "credit_balance", "filters":
+["tenant_id = techstart-inc"], "condition": {"op": "<", "threshold": 5}}``.
 """
 
 from __future__ import annotations
@@ -55,17 +59,17 @@ __all__ = [
 ]
 
 Scope = Literal["trace", "span"]
-Metric = Literal["latency", "cost", "tokens", "error_rate", "request_count"]
+Metric = Literal["latency", "cost", "tokens", "error_rate", "request_count", "credit_balance"]
 Aggregation = Literal["p50", "p90", "p95", "p99", "avg", "min", "max", "sum", "count"]
 
-METRICS: tuple[str, ...] = ("latency", "cost", "tokens", "error_rate", "request_count")
+METRICS: tuple[str, ...] = ("latency", "cost", "tokens", "error_rate", "request_count", "credit_balance")
 AGGREGATIONS: tuple[str, ...] = ("p50", "p90", "p95", "p99", "avg", "min", "max", "sum", "count")
 #: Fields a filter can test; ``model`` and ``span_name`` look at the spans (a trace matches when one
 #: of its spans does), the others are request context.
 FILTER_FIELDS: tuple[str, ...] = ("tenant_id", "user_id", "session_id", "model", "span_name", "environment")
 
 #: The only aggregation that makes sense for these metrics (filled in when omitted).
-_FIXED_AGGREGATION = {"error_rate": "avg", "request_count": "count"}
+_FIXED_AGGREGATION = {"error_rate": "avg", "request_count": "count", "credit_balance": "min"}
 
 
 class RuleError(ValueError):
@@ -148,6 +152,8 @@ class RuleInput(_Strict):
             raise ValueError(
                 f"metric {self.metric!r} takes aggregation {fixed!r} (or none), not {self.aggregation!r}"
             )
+        if self.metric == "credit_balance" and any(f.field != "tenant_id" or f.op != "=" for f in self.filters):
+            raise ValueError("a credit_balance rule takes only a 'tenant_id = X' filter (none: the lowest balance)")
         return self
 
 
@@ -194,6 +200,9 @@ def validation_message(exc: ValidationError) -> str:
 
 def describe_rule(rule: RuleInput) -> str:
     """``p95 latency of traces where tenant_id = apex-legal over 5m > 2000 ms``."""
+    if rule.metric == "credit_balance":
+        who = " and ".join(f"{f.field} {f.op} {f.value}" for f in rule.filters) or "the lowest of all tenants"
+        return f"credit balance of {who} {rule.condition.op} {format_value(rule.metric, rule.condition.threshold)}"
     what = {"trace": "traces", "span": "spans"}[rule.scope]
     where = " and ".join(f"{f.field} {f.op} {f.value}" for f in rule.filters)
     window = _human_seconds(rule.window_seconds)
@@ -209,7 +218,9 @@ def format_value(metric: str, value: float | None) -> str:
         return "no data"
     if metric == "latency":
         return f"{value:,.0f} ms"
-    if metric == "cost":
+    if metric in ("cost", "credit_balance"):
+        if metric == "credit_balance" and value < 0:
+            return "-" + format_value(metric, -value)
         return f"${value:,.6f}".rstrip("0").rstrip(".") if value else "$0"
     if metric == "error_rate":
         return f"{value:.2f} %"
