@@ -33,9 +33,12 @@ from netra_server.alerts.model import (
     RuleError,
     RuleInput,
     format_value,
+    mask_url,
+    redact_urls,
+    restore_secrets,
     validation_message,
 )
-from netra_server.alerts.storage import AlertStorage
+from netra_server.alerts.storage import AlertStorage, BrokenRule
 from netra_server.app import ServerState, state_of
 from netra_server.auth import AuthContext
 from netra_server.store import TraceQuery, TraceSummary
@@ -53,6 +56,7 @@ _env.filters["money"] = views.fmt_money
 _env.filters["duration"] = views.fmt_duration_ns
 _env.filters["ts"] = views.fmt_ts_ns
 _env.filters["show"] = views.show_value
+_env.filters["redact"] = redact_urls
 _env.filters["metric_value"] = lambda v, metric: format_value(metric, v)
 _env.filters["epoch"] = lambda t: time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t)) if t else "—"
 _env.globals["ranges"] = list(views.RANGES.values())
@@ -367,7 +371,8 @@ async def _alerts_page(
     form: dict[str, Any] | None = None, error: str = "", status: int = 200,
 ) -> HTMLResponse:
     storage = AlertStorage(state.store)
-    rules = [r for r in await state.store.run(storage.list_rules, ctx.project_id) if visible(ctx, r)]
+    loaded, broken = await state.store.run(storage.load_rules, ctx.project_id)
+    rules = [r for r in loaded if visible(ctx, r)]
     states = await state.store.run(storage.states, ctx.project_id)
     ev = evaluator_of(request)
     if ev is not None:
@@ -381,7 +386,7 @@ async def _alerts_page(
         request, state, ctx, "alerts.html", "alerts",
         rules=[rule_json(r, states.get(r.id)) for r in rules], events=events, deliveries=deliveries,
         editing=editing, form=form, error=error, metrics=METRICS, aggregations=AGGREGATIONS,
-        filter_fields=FILTER_FIELDS,
+        filter_fields=FILTER_FIELDS, broken=broken if ctx.tenant_id is None else [],
     )
     page.status_code = status
     return page
@@ -400,8 +405,9 @@ def _form_of(rule: AlertRule | None) -> dict[str, Any]:
         "op": rule.condition.op, "threshold": f"{rule.condition.threshold:g}", "window": str(rule.window_seconds),
         "interval": str(rule.interval_seconds), "enabled": rule.enabled, "tenant": by_field.get("tenant_id", ""),
         "model": by_field.get("model", ""), "span_name": by_field.get("span_name", ""),
-        "webhook": next((c.url for c in rule.contact_points if c.type == "webhook"), ""),
-        "slack": next((c.url for c in rule.contact_points if c.type == "slack"), ""),
+        # secrets are write-only: the form shows the masked URL; sent back unchanged it keeps the stored one
+        "webhook": next((mask_url(c.url) for c in rule.contact_points if c.type == "webhook"), ""),
+        "slack": next((mask_url(c.url) for c in rule.contact_points if c.type == "slack"), ""),
         "email_to": ", ".join(email.to) if email is not None and email.type == "email" else "",
         "smtp": f"{email.smtp_host}:{email.smtp_port}" if email is not None and email.type == "email" else "",
         "email_from": email.from_addr if email is not None and email.type == "email" else "",
@@ -435,7 +441,7 @@ def _rule_from_form(raw: dict[str, list[str]], existing: AlertRule | None) -> Ru
         "window_seconds": f.get("window"), "interval_seconds": f.get("interval"), "contact_points": contacts,
         "enabled": "enabled" in raw,
     }
-    return RuleInput.model_validate(body)
+    return restore_secrets(RuleInput.model_validate(body), existing)
 
 
 @router.get("/alerts")
@@ -480,8 +486,8 @@ async def delete_alert(request: Request, rule_id: str) -> Response:
     if not ctx.is_admin:
         return await _alerts_page(request, state, ctx, error="Deleting alert rules needs an admin key.", status=403)
     storage = AlertStorage(state.store)
-    rule = await state.store.run(storage.get_rule, ctx.project_id, rule_id)
-    if rule is not None and visible(ctx, rule):
+    rule = await state.store.run(storage.get_any_rule, ctx.project_id, rule_id)
+    if isinstance(rule, BrokenRule) or (rule is not None and visible(ctx, rule)):  # admin keys see every rule
         await state.store.run(storage.delete_rule, rule)
     return RedirectResponse("/ui/alerts", status_code=303)
 
