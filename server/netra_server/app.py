@@ -47,6 +47,7 @@ from netra_server.config import Settings
 from netra_server.ingest import GroupCommitter, Overloaded
 from netra_server.journal import Journal
 from netra_server.otlp import OtlpError, parse_export
+from netra_server.security_headers import SecurityHeaders
 from netra_server.store import Project, Store, StoreError, open_store
 from netra_server.validation import BadRequest, CursorCodec
 from netra_server.wire import ErrorResponse
@@ -508,6 +509,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.netra = None
+    app.add_middleware(SecurityHeaders)  # CSP, nosniff, framing, referrer (netra_server.security_headers)
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:

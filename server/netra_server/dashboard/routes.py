@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import html
 import os
 import re
 import time
@@ -46,7 +47,7 @@ from netra_server.trace_tree import span_tree
 
 from . import views
 
-__all__ = ["COOKIE", "Forbidden", "LoginRequired", "router"]
+__all__ = ["COOKIE", "BadQuery", "Forbidden", "LoginRequired", "bad_query", "router"]
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 COOKIE = "netra_key"
@@ -62,7 +63,70 @@ _env.filters["epoch"] = lambda t: time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime
 _env.globals["ranges"] = list(views.RANGES.values())
 
 _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
-_CURSOR = re.compile(r"^(-?[0-9.]+)~([0-9a-f]{32})$")
+#: ``<sort value>~<trace id>``, as the "Next page" link writes it (see :func:`_after`).
+_CURSOR = re.compile(r"^(-?[0-9]{1,30})(?:\.([0-9]{1,12}))?~([0-9a-f]{32})$")
+_SORTS = ("start_time", "latency", "cost", "tokens")
+_ID_MAX = 256
+_INT64_MAX = 2**63 - 1
+
+
+class BadQuery(Exception):
+    """A query string the pages cannot use: answered 400 with the message (never a 500 or 503)."""
+
+
+def bad_query(request: Request, exc: Exception) -> Response:
+    body = (
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Bad request · Netra</title>"
+        "<link rel=\"stylesheet\" href=\"/ui/static/netra.css\"></head><body><main class=\"card\">"
+        f"<h1>400 · Bad request</h1><p class=\"error\" role=\"alert\" id=\"bad-query\">{html.escape(str(exc))}</p>"
+        f"<p><a href=\"{html.escape(request.url.path)}\">Open this page without the query string</a></p>"
+        "</main></body></html>"
+    )
+    return HTMLResponse(body, status_code=400, headers={"cache-control": "no-store"})
+
+
+def _check_query(request: Request) -> None:
+    """Refuse query parameters the pages would otherwise pass on to the store unchecked."""
+    q = request.query_params
+    for name in ("tenant", "user_id", "session_id"):
+        for value in q.getlist(name):
+            if len(value) > _ID_MAX:
+                raise BadQuery(f"{name} is {len(value)} characters long; at most {_ID_MAX}")
+    rng = q.get("range")
+    if rng and rng not in views.RANGES:
+        raise BadQuery(f"range {rng[:40]!r} is not one of {', '.join(views.RANGES)}")
+    sort = q.get("sort")
+    if sort and sort not in _SORTS:
+        raise BadQuery(f"sort {sort[:40]!r} is not one of {', '.join(_SORTS)}")
+    trace_id = (q.get("trace_id") or "").strip()
+    if trace_id and not _TRACE_ID.match(trace_id.lower()):
+        raise BadQuery(f"trace_id {trace_id[:80]!r} is not a trace id: write its 32 hexadecimal digits")
+    edit = q.get("edit")
+    if edit and len(edit) > 64:
+        raise BadQuery("edit: not an alert rule id (at most 64 characters)")
+
+
+def _after(text: str, sort: str) -> tuple[str, str] | None:
+    """The ``after`` cursor of the traces page for ``sort``; BadQuery when it cannot be one."""
+    if not text:
+        return None
+    m = _CURSOR.match(text)
+    bad = BadQuery(
+        f"after {text[:80]!r} is not a position in this listing (sorted by {sort}); "
+        "follow the page's 'Next page' link, or open the page without 'after'"
+    )
+    if not m:
+        raise bad
+    whole, fraction, trace_id = m.groups()
+    if sort == "cost":  # Decimal(38, 10) in the store
+        if len(whole.lstrip("-")) > 28 or (fraction is not None and len(fraction) > 10):
+            raise bad
+        value = whole + (f".{fraction}" if fraction is not None else "")
+    else:  # nanoseconds or a token count: a whole number of the store's integer type
+        if fraction is not None or int(whole) > _INT64_MAX or (sort == "tokens" and int(whole) < 0) or int(whole) < -_INT64_MAX:
+            raise bad
+        value = whole
+    return value, trace_id
 
 
 class LoginRequired(Exception):
@@ -84,6 +148,7 @@ async def _ctx(request: Request) -> tuple[ServerState, AuthContext]:
     ctx = await state.store.run(state.keys.verify, key)
     if ctx is None or not ctx.can_read:
         raise LoginRequired()
+    _check_query(request)
     return state, ctx
 
 
@@ -305,11 +370,8 @@ async def traces(request: Request) -> HTMLResponse:
     state, ctx = await _ctx(request)
     tenant, rng = _query(request, ctx)
     q = request.query_params
-    sort = q.get("sort") if q.get("sort") in ("start_time", "latency", "cost", "tokens") else "start_time"
-    after = None
-    m = _CURSOR.match(q.get("after", ""))
-    if m:
-        after = (m.group(1), m.group(2))
+    sort = q.get("sort") or "start_time"
+    after = _after(q.get("after", ""), sort)
     trace_id = (q.get("trace_id") or "").strip().lower() or None
     query = TraceQuery(
         window=views.window_of(rng), tenant_id=tenant, user_id=q.get("user_id") or None,
