@@ -41,13 +41,13 @@ from netra_server.alerts.model import (
 )
 from netra_server.alerts.storage import AlertStorage, BrokenRule
 from netra_server.app import ServerState, state_of
-from netra_server.auth import AuthContext
+from netra_server.auth import AuthContext, check_key, client_address
 from netra_server.store import TraceQuery, TraceSummary
 from netra_server.trace_tree import span_tree
 
 from . import views
 
-__all__ = ["COOKIE", "BadQuery", "Forbidden", "LoginRequired", "bad_query", "router"]
+__all__ = ["COOKIE", "BadQuery", "Forbidden", "LoginRequired", "bad_query", "router", "too_many_failures"]
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 COOKIE = "netra_key"
@@ -145,11 +145,21 @@ async def _ctx(request: Request) -> tuple[ServerState, AuthContext]:
     key = request.cookies.get(COOKIE)
     if not key:
         raise LoginRequired()
-    ctx = await state.store.run(state.keys.verify, key)
+    ctx = await check_key(state.keys, key, _client(request, state))
     if ctx is None or not ctx.can_read:
         raise LoginRequired()
     _check_query(request)
     return state, ctx
+
+
+def _client(request: Request, state: ServerState) -> str:
+    peer = request.client.host if request.client else None
+    return client_address(peer, request.headers, state.settings.trusted_proxy_header)
+
+
+def too_many_failures(request: Request, exc: Exception) -> Response:
+    retry = str(getattr(exc, "retry_after", 1))
+    return HTMLResponse(f"<h1>429</h1><p>{html.escape(str(exc))}</p>", status_code=429, headers={"Retry-After": retry})
 
 
 async def _secret(state: ServerState) -> bytes:
@@ -263,7 +273,7 @@ async def login(request: Request) -> Response:
     form = parse_qs((await request.body()).decode("utf-8", "replace"))
     key = (form.get("api_key") or [""])[0].strip()
     target = _next((form.get("next") or [""])[0])
-    ctx = await state.store.run(state.keys.verify, key) if key else None
+    ctx = await check_key(state.keys, key, _client(request, state)) if key else None
     if ctx is None:
         return _login_html(target, "That API key is not valid (unknown or revoked).")
     if not ctx.can_read:
