@@ -181,17 +181,22 @@ class KeyManager:
         now = time.monotonic()
         with self._lock:
             hit = self._cache.get(digest)
-            if hit is not None:
-                if hit[0] > now:
-                    self._cache.move_to_end(digest)
-                    return True, hit[1]
-                del self._cache[digest]
+            if hit is not None and hit[0] > now:
+                self._cache.move_to_end(digest)
+                return True, hit[1]
+            # an expired entry stays (see was_valid) until the key is verified again
             expiry = self._negative.get(digest)
             if expiry is not None:
                 if expiry > now:
                     return True, None
                 del self._negative[digest]
         return False, None
+
+    def was_valid(self, key: str) -> bool:
+        """Whether ``key`` was verified valid lately (its cache entry may have expired): such a key is
+        looked up again even from a client over its failure limit (an attacker cannot know it)."""
+        with self._lock:
+            return _hash(key) in self._cache
 
     def verify(self, key: str) -> AuthContext | None:
         """The caller behind ``key``, or None (unknown, wrong or revoked key)."""
@@ -213,6 +218,7 @@ class KeyManager:
                 while len(self._cache) > self.max_cached:
                     self._cache.popitem(last=False)
             else:
+                self._cache.pop(digest, None)  # revoked since
                 self._negative[digest] = now + self.negative_cache_seconds
                 self._negative.move_to_end(digest)
                 while len(self._negative) > self.max_negative:
@@ -337,12 +343,14 @@ async def check_key(keys: KeyManager, key: str, client: str) -> AuthContext | No
     """The caller behind ``key`` (None: a wrong key); raises :class:`TooManyFailures` instead of
     looking up a key the caches do not know while ``client`` is over its limit. A key looked up and
     found wrong counts as one failure of ``client``; a key the caches know (verified, or found wrong
-    lately) is answered from them whatever the limit, and not counted."""
+    lately) is answered from them whatever the limit, and not counted; a key verified valid before
+    (its cache entry expired) is looked up again whatever the limit (a client sharing an address with
+    an attacker keeps working)."""
     known, ctx = keys.cached(key)
     if known:  # no lookup: a key the caches know as wrong is not counted again (it guesses nothing)
         return ctx
     wait = keys.limiter.retry_after(client)
-    if wait is not None:
+    if wait is not None and not keys.was_valid(key):
         raise TooManyFailures(client, wait)
     ctx = await keys.store.run(keys.verify, key)
     if ctx is None:

@@ -5,6 +5,7 @@ Retry-After, no store lookup), the proxy header honoured only when configured. R
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,7 +23,7 @@ def _random_key() -> str:
 def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """A real server whose failure limit is small (5 at once, then one per 100 s)."""
     with run_server(tmp_path_factory.mktemp("auth-limited"), auth_failure_burst=5,
-                    auth_failures_per_second=0.01) as srv:
+                    auth_failures_per_second=0.01, key_cache_seconds=0.2) as srv:
         yield srv
 
 
@@ -139,8 +140,12 @@ def test_failed_authentications_are_limited_per_client(limited: RunningServer) -
             assert 1 <= int(r.headers["retry-after"]) <= 100
             assert "too many failed authentications" in r.json()["error"]["message"]
         assert _lookups(srv) == before  # refused before any store lookup
-        # a key verified lately still works from the limited address; one never seen waits too
+        # a key verified before still works from the limited address, also once its cache entry
+        # expired (a client behind the attacker's NAT); a key never seen waits too
         assert c.get("/api/me", headers=srv.headers).status_code == 200
+        time.sleep(0.3)
+        assert c.get("/api/me", headers=srv.headers).status_code == 200
+        assert _lookups(srv) == before + 1  # looked up again (a revoked key stops working)
         assert c.get("/api/me", headers={"x-api-key": fresh_read_key}).status_code == 429
         # the dashboard's login form is limited the same way
         login = c.post("/ui/login", data={"api_key": _random_key(), "next": "/ui/"})
