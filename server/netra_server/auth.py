@@ -332,7 +332,7 @@ def client_address(peer: str | None, headers: Mapping[str, str], trusted_header:
     except ValueError:
         return address[:100]
     if ip.version == 6:
-        mapped = ip.ipv4_mapped  # type: ignore[union-attr]
+        mapped = ip.ipv4_mapped
         if mapped is not None:
             return str(mapped)
         return str(ipaddress.ip_network(f"{ip}/64", strict=False))
