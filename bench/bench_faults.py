@@ -304,6 +304,7 @@ def main() -> int:
     ap.add_argument("--senders", type=int, default=4)
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--seconds", type=float, default=10.0, help="sending time of one run (default 10)")
+    ap.add_argument("--keep", action="store_true", help="keep the server logs (kept anyway when a run fails)")
     ap.add_argument("--kills", type=int, default=1, help="SIGKILLs in a kill9 run (default 1)")
     ap.add_argument("--tmpfs-mb", type=int, default=20, help="size of the disk runs' tmpfs (default 20)")
     ap.add_argument("--attempts", type=int, default=3, help="exports of one batch before giving up (default 3)")
@@ -323,7 +324,7 @@ def main() -> int:
             results.append(r)
             print(f"{name}: {'; '.join(r['events'])} ({r['seconds']} s)", flush=True)
     finally:
-        if any(r["lost"] or r["double"] for r in results):
+        if args.keep or any(r["lost"] or r["double"] for r in results):
             print(f"server logs kept in {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)

@@ -3,7 +3,8 @@
 A write that fails for lack of space is never acknowledged (the journal append and the INSERT both
 raise, see ``netra_server.store``), so a full disk loses nothing acknowledged; but chDB needs free
 space for its merges and for reads, and a disk filled to the last byte leaves the server unable to
-insert even what its journal holds. So the receiver refuses new spans while the free space of any
+insert even what its journal holds. So the receiver refuses new spans (a margin, not the guarantee:
+a write that fails anyway is handled as any store failure) while the free space of any
 folder the server writes (the store, the ingest journal) is under ``floor_bytes``: it answers 503
 with ``Retry-After`` (the OTLP exporters retry it; 507 would make them drop the batch), logs the
 change once, and ``/healthz`` reports it. Above the floor again, ingest resumes by itself.
