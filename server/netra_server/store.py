@@ -37,14 +37,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal, ParamSpec, Protocol, TypeVar
 from urllib.parse import unquote, urlparse
 
 import orjson
 
-from netra_server import rollups, schema
+from netra_server import billing, rollups, schema
 
 __all__ = [
     "ApiKeyRecord",
@@ -460,6 +460,9 @@ class SpanRow:
     resource_attributes: str
     events: str
     ingested_ms: int
+    #: Distinct versions of this span delivered (1: every delivery was the same); the store keeps the
+    #: first (``netra_server.billing``).
+    versions: int = 1
 
     @property
     def counted(self) -> bool:
@@ -649,6 +652,8 @@ class Store:
         #: ``netra_spans`` first waits until the spans acknowledged before its read began are inserted.
         self.read_barrier: ReadBarrier | None = None
         self._reads = threading.local()
+        #: Span identity and the billing rule on every insert of spans (``netra_server.billing``).
+        self.span_index = billing.SpanIndex()
 
     @property
     def kind(self) -> str:
@@ -759,6 +764,7 @@ class Store:
             )
         else:
             self.command("ALTER TABLE netra_spans REMOVE TTL")
+        schema.span_index_retention(self, retention_days or 0)
         self.set_meta("retention_days", wanted)
 
     # -- meta ------------------------------------------------------------------------------------
@@ -824,10 +830,16 @@ class Store:
 
     # -- spans: writes -----------------------------------------------------------------------------
 
-    def insert_spans(self, data: bytes) -> None:
+    def insert_spans(self, data: bytes, keys: list[billing.SpanKey] | None = None) -> None:
         """Insert span rows (``IngestBatch.data`` from ``netra_server.otlp.build_rows``:
-        ``JSONCompactEachRow`` of ``SPAN_COLUMNS``, attribute maps as JSON objects); returns once they
-        are durable."""
+        ``JSONCompactEachRow`` of ``SPAN_COLUMNS``, attribute maps as JSON objects; ``keys``: its
+        ``IngestBatch.keys``, else read from the rows); returns once they are durable.
+
+        A span already stored (same project, trace id and span id) is not stored again, and ancestors
+        of spans with usage are stored covered (``netra_server.billing``)."""
+        self.span_index.insert(self.backend, data, keys, self._insert_span_rows)
+
+    def _insert_span_rows(self, data: bytes) -> None:
         from netra_server.otlp import SPAN_COLUMNS
 
         self.backend.insert_rows("netra_spans", SPAN_COLUMNS, data, "JSONCompactEachRow")
@@ -1136,6 +1148,10 @@ class Store:
         params["limit"] = limit + 1
         rows = self.query(SQL_TRACE_SPANS.format(where=where, order="ASC" if forward else "DESC"), params)
         spans = [self._span(r) for r in rows]
+        if spans:
+            versions = billing.SpanIndex.versions(self, project_id, trace_id)
+            if versions:
+                spans = [replace(s, versions=versions[s.span_id]) if s.span_id in versions else s for s in spans]
         return spans[:limit], len(spans) > limit
 
     @staticmethod
