@@ -77,9 +77,11 @@ def key_of_row(line: bytes, columns: tuple[str, ...] | None = None) -> SpanKey:
     )
 
 
-class _Runs(Protocol):
+class _Reads(Protocol):
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]: ...
 
+
+class _Runs(_Reads, Protocol):
     def command(self, sql: str, params: dict[str, Any] | None = None) -> None: ...
 
     def insert_rows(self, table: str, columns: tuple[str, ...], data: bytes, fmt: str) -> None: ...
@@ -329,7 +331,7 @@ class SpanIndex:
         self.rewritten += len(idents)
 
     @staticmethod
-    def versions(runner: _Runs, project: str, trace_id: str) -> dict[str, int]:
+    def versions(runner: _Reads, project: str, trace_id: str) -> dict[str, int]:
         """Span id -> distinct versions delivered, for the spans of a trace delivered in more than one."""
         rows = runner.query(SQL_VERSIONS, {"p": project, "t": trace_id})
         return {r["span_id"]: int(r["versions"]) for r in rows}
