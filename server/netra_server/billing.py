@@ -88,18 +88,19 @@ class _Runs(_Reads, Protocol):
 
 
 INDEX_COLUMNS: tuple[str, ...] = (
-    "project_id", "trace_id", "span_id", "parent_span_id", "tenant_id", "start_time", "present",
+    "project_id", "trace_id", "span_id", "parent_span_id", "tenant_id", "start_ns", "present",
     "fingerprint", "has_usage", "covered", "other_versions", "version",
 )
 
-#: Every stored version of the index rows of some spans of one project (the newest wins: in Python).
+#: Every stored version of the index rows of some spans of one project (the newest wins, and the exact
+#: (trace, span) pairs are picked, in Python). Constant sets: the primary key narrows the read.
 SQL_LOOKUP = """
-SELECT trace_id, span_id, parent_span_id, tenant_id, toUnixTimestamp64Nano(start_time) AS start_ns, present,
-    fingerprint, has_usage, covered, other_versions, version
+SELECT trace_id, span_id, parent_span_id, tenant_id, start_ns, present, fingerprint, has_usage, covered,
+    other_versions, version
 FROM netra_span_index
 WHERE project_id = {p:String}
-    AND trace_id IN (SELECT arrayJoin(splitByChar(',', {traces:String})))
-    AND concat(trace_id, ':', span_id) IN (SELECT arrayJoin(splitByChar(',', {ids:String})))
+    AND trace_id IN splitByChar(',', {traces:String})
+    AND span_id IN splitByChar(',', {spans:String})
 """
 
 #: Write stored spans again with ``covered = 1``, as a newer version of the same row. (No condition
@@ -129,7 +130,7 @@ HAVING versions > 1
 
 @dataclass
 class _Entry:
-    """The index state of one span identity."""
+    """The index state of a span stored before this insert, or of a placeholder."""
 
     parent: str
     tenant: str
@@ -139,13 +140,18 @@ class _Entry:
     has_usage: bool
     covered: bool
     others: list[int] = field(default_factory=list)
-    #: -1: stored before this insert; else the position of its row in this insert
-    line: int = -1
     dirty: bool = False
 
 
-def _ts(ns: int) -> str:
-    return f"{ns // 1_000_000_000}.{ns % 1_000_000_000:09d}"
+@dataclass
+class _Plan:
+    """What one insert writes for one project."""
+
+    keep: list[int]  # positions of the rows to store (first versions of new spans)
+    covered: dict[int, int]  # position -> covered flag to store, where it differs from the producer's
+    others: dict[int, list[int]]  # position -> fingerprints of other versions in this insert
+    stored: dict[str, _Entry]  # changed index entries of spans stored before (or placeholders)
+    rewrite: set[str]  # stored spans to write again, covered
 
 
 class SpanIndex:
@@ -158,7 +164,7 @@ class SpanIndex:
         self._lock = threading.Lock()
         self._version = 0
         #: counters (for tests and the log): spans dropped as identical re-deliveries, as conflicting
-        #: versions, and stored rows rewritten as covered
+        #: versions, and stored rows written again covered
         self.duplicates = 0
         self.conflicts = 0
         self.rewritten = 0
@@ -177,128 +183,158 @@ class SpanIndex:
         """Insert the span rows ``data`` (``JSONCompactEachRow`` of ``SPAN_COLUMNS``) through
         ``insert_spans``, applying identity and coverage; ``keys``: their :data:`SpanKey` (computed
         from the rows when missing)."""
-        lines = data.split(b"\n")
-        if lines and not lines[-1]:
-            lines.pop()
-        if not lines:
+        if not data:
             return
-        if keys is None or len(keys) != len(lines):
+        lines: list[bytes] | None = None
+        if keys is None or len(keys) != data.count(b"\n"):
+            lines = data.split(b"\n")
+            if lines and not lines[-1]:
+                lines.pop()
             cols = _columns()
             keys = [key_of_row(line, cols) for line in lines]
+        if not keys:
+            return
         with self._lock:
-            self._insert(runner, lines, keys, insert_spans)
+            self._insert(runner, data, lines, keys, insert_spans)
 
     def _insert(
-        self, runner: _Runs, lines: list[bytes], keys: list[SpanKey], insert_spans: Callable[[bytes], None]
+        self,
+        runner: _Runs,
+        data: bytes,
+        lines: list[bytes] | None,
+        keys: list[SpanKey],
+        insert_spans: Callable[[bytes], None],
     ) -> None:
-        projects: dict[str, list[int]] = {}
-        for i, k in enumerate(keys):
-            projects.setdefault(k[0], []).append(i)
-        out: list[bytes] = []
-        index_rows: list[bytes] = []
-        covers: list[tuple[str, dict[str, _Entry]]] = []
-        covered_col = _columns().index("covered")
-        for project, positions in projects.items():
-            state, rewrite = self._resolve(runner, project, positions, keys)
-            for ident, e in state.items():
-                if e.line >= 0:
-                    line = lines[e.line]
-                    if e.covered != bool(keys[e.line][7]):  # stored covered by the server's rule
-                        row = orjson.loads(line)
-                        row[covered_col] = int(e.covered)
-                        line = orjson.dumps(row)
-                    out.append(line)
-                if e.dirty:
-                    index_rows.append(self._index_row(project, ident, e))
-            if rewrite:
-                covers.append((project, {i: state[i] for i in rewrite}))
-        # spans first, index rows last: see the module doc (crash safety)
-        if out:
+        projects = {k[0] for k in keys}
+        if len(projects) == 1:
+            groups = [(keys[0][0], list(range(len(keys))))]
+        else:
+            by: dict[str, list[int]] = {}
+            for i, k in enumerate(keys):
+                by.setdefault(k[0], []).append(i)
+            groups = list(by.items())
+        plans = [(project, self._plan(runner, positions, keys)) for project, positions in groups]
+        keep = sorted(i for _, plan in plans for i in plan.keep)
+        covered = {i: c for _, plan in plans for i, c in plan.covered.items()}
+        # spans first, ancestors written again next, index rows last: see the module doc (crash safety)
+        if len(keep) == len(keys) and not covered:
+            insert_spans(data)  # the common case: every row as it came
+        elif keep:
+            if lines is None:
+                lines = data.split(b"\n")
+            covered_col = _columns().index("covered")
+            out = []
+            for i in keep:
+                line = lines[i]
+                if i in covered:  # stored covered (or not) by the server's rule
+                    row = orjson.loads(line)
+                    row[covered_col] = covered[i]
+                    line = orjson.dumps(row)
+                out.append(line)
             insert_spans(b"\n".join(out) + b"\n")
-        for project, stored in covers:
-            self._cover(runner, project, stored)
-        if index_rows:
-            runner.insert_rows("netra_span_index", INDEX_COLUMNS, b"\n".join(index_rows) + b"\n", "JSONCompactEachRow")
+        for project, plan in plans:
+            if plan.rewrite:
+                self._cover(runner, project, {i: plan.stored[i] for i in plan.rewrite})
+        for project, plan in plans:
+            self._write_index(runner, project, plan, keys)
 
-    def _resolve(
-        self, runner: _Runs, project: str, positions: list[int], keys: list[SpanKey]
-    ) -> tuple[dict[str, _Entry], set[str]]:
-        """The index state of the spans at ``positions`` (one project) and of the ancestors they cover,
-        after this insert (new spans get ``line``; changed entries are ``dirty``), and the stored spans
-        that became covered (their rows are written again)."""
-        rewrite: set[str] = set()
-        wanted: set[str] = set()
+    def _plan(self, runner: _Runs, positions: list[int], keys: list[SpanKey]) -> _Plan:
+        """Which rows of one project's spans at ``positions`` are stored, and covered; which stored
+        spans and placeholders change."""
+        project = keys[positions[0]][0]
+        idents = [keys[i][1] + ":" + keys[i][2] for i in positions]
+        first: dict[str, int] = {}
+        for ident, i in zip(reversed(idents), reversed(positions), strict=True):
+            first[ident] = i  # the first occurrence in the insert wins
+        others: dict[int, list[int]] = {}
+        if len(first) != len(idents):  # the same span more than once in this insert
+            for ident, i in zip(idents, positions, strict=True):
+                j = first[ident]
+                if i != j:
+                    self._other_version(keys[j][8], keys[i][8], others.setdefault(j, []))
+        wanted = set(first)
         for i in positions:
             k = keys[i]
-            wanted.add(f"{k[1]}:{k[2]}")
             if k[3] and (k[6] or k[7]):
-                wanted.add(f"{k[1]}:{k[3]}")
-        state = self._lookup(runner, project, wanted)
-        # identity: the first version of each span wins
-        contributing: list[str] = []
-        for i in positions:
-            _, trace, span, parent, tenant, start_ns, has_usage, covered, fp = keys[i]
-            ident = f"{trace}:{span}"
-            e = state.get(ident)
-            if e is not None and e.present:
-                if fp == e.fingerprint or fp in e.others:
-                    self.duplicates += 1
-                elif e.fingerprint == 0 and e.line < 0:  # a span indexed before fingerprints: adopt this one
-                    e.fingerprint, e.dirty = fp, True
-                    self.duplicates += 1
-                else:
-                    self.conflicts += 1
-                    if len(e.others) < MAX_OTHER_VERSIONS:
-                        e.others.append(fp)
-                        e.dirty = True
+                wanted.add(k[1] + ":" + k[3])
+        stored = self._lookup(runner, project, wanted)
+        keep: list[int] = []
+        cov: dict[int, int] = {}
+        for ident, i in first.items():
+            e = stored.get(ident)
+            if e is None:
+                keep.append(i)
                 continue
-            # new (or a placeholder left by a descendant that arrived first: then covered)
-            cov = bool(covered) or (e is not None and e.covered)
-            state[ident] = _Entry(parent, tenant, start_ns, True, fp, bool(has_usage), cov,
-                                  e.others if e is not None else [], line=i, dirty=True)
-            if has_usage or cov:
-                contributing.append(ident)
-        # coverage: each contributing span covers its parent, and a newly covered parent its own
-        while contributing:
-            missing = {self._parent_ident(c, state[c].parent) for c in contributing if state[c].parent}
-            missing -= state.keys()
+            if e.present:  # a re-delivery: the stored version stays
+                fps = [keys[i][8]] + [fp for fp in others.get(i, ()) if fp != keys[i][8]]
+                for fp in fps:
+                    if e.fingerprint == 0:  # indexed before fingerprints: this one is the first's
+                        e.fingerprint, e.dirty = fp, True
+                    self._other_version(e.fingerprint, fp, e.others, e)
+                continue
+            keep.append(i)  # arrives after a descendant with usage left a placeholder: covered
+            del stored[ident]
+            if not keys[i][7]:
+                cov[i] = 1
+        kept = {ident: i for ident, i in first.items() if ident not in stored}
+        # coverage: each contributing span covers its parent, a newly covered parent its own parent
+        rewrite: set[str] = set()
+        todo = [(keys[i][1], keys[i][2], keys[i][3]) for i in keep if keys[i][3] and (keys[i][6] or keys[i][7] or cov.get(i))]
+        while todo:
+            missing = {t + ":" + p for t, _, p in todo} - kept.keys() - stored.keys()
             if missing:
-                state.update(self._lookup(runner, project, missing))
-            nxt: list[str] = []
-            for c in contributing:
-                e = state[c]
-                if not e.parent:
+                stored.update(self._lookup(runner, project, missing))
+            nxt: list[tuple[str, str, str]] = []
+            for trace, span, parent in todo:
+                if parent == span:  # its own parent (hostile input): covers nothing
                     continue
-                pid = self._parent_ident(c, e.parent)
-                if pid == c:  # its own parent (hostile input): covers nothing
+                pid = trace + ":" + parent
+                i = kept.get(pid)
+                if i is not None:  # the parent is in this insert
+                    if keys[i][7] or cov.get(i):
+                        continue
+                    cov[i] = 1
+                    if keys[i][3]:
+                        nxt.append((trace, parent, keys[i][3]))
                     continue
-                p = state.get(pid)
-                if p is None:  # not arrived yet: a placeholder, so it is stored covered when it arrives
-                    state[pid] = _Entry("", "", time.time_ns(), False, 0, False, True, dirty=True)
+                e = stored.get(pid)
+                if e is None:  # not arrived yet: a placeholder, so it is stored covered when it arrives
+                    stored[pid] = _Entry("", "", time.time_ns(), False, 0, False, True, dirty=True)
                     continue
-                if p.covered:
+                if e.covered:
                     continue
-                p.covered = p.dirty = True
-                if p.present:
-                    if p.line < 0:
-                        rewrite.add(pid)
-                    nxt.append(pid)
-            contributing = nxt
-        return state, rewrite
+                e.covered = e.dirty = True
+                if e.present:
+                    rewrite.add(pid)
+                    if e.parent:
+                        nxt.append((trace, parent, e.parent))
+            todo = nxt
+        return _Plan(keep, cov, others, {k: e for k, e in stored.items() if e.dirty}, rewrite)
 
-    @staticmethod
-    def _parent_ident(ident: str, parent: str) -> str:
-        return f"{ident.split(':', 1)[0]}:{parent}"
+    def _other_version(self, first: int, fp: int, others: list[int], entry: _Entry | None = None) -> None:
+        if fp == first or fp in others:
+            self.duplicates += 1
+            return
+        self.conflicts += 1
+        if len(others) < MAX_OTHER_VERSIONS:
+            others.append(fp)
+            if entry is not None:
+                entry.dirty = True
 
     def _lookup(self, runner: _Runs, project: str, idents: Iterable[str]) -> dict[str, _Entry]:
         idents = sorted(idents)
         if not idents:
             return {}
-        traces = sorted({i.split(":", 1)[0] for i in idents})
-        rows = runner.query(SQL_LOOKUP, {"p": project, "traces": ",".join(traces), "ids": ",".join(idents)})
+        pairs = [i.partition(":") for i in idents]
+        traces = sorted({p[0] for p in pairs})
+        spans = sorted({p[2] for p in pairs})
+        wanted = set(idents)
+        rows = runner.query(SQL_LOOKUP, {"p": project, "traces": ",".join(traces), "spans": ",".join(spans)})
         newest: dict[str, dict[str, Any]] = {}
         for r in rows:
             ident = f"{r['trace_id']}:{r['span_id']}"
+            if ident not in wanted:
+                continue
             seen = newest.get(ident)
             if seen is None or int(r["version"]) > int(seen["version"]):
                 newest[ident] = r
@@ -309,12 +345,30 @@ class SpanIndex:
             for ident, r in newest.items()
         }
 
-    def _index_row(self, project: str, ident: str, e: _Entry) -> bytes:
-        trace, span = ident.split(":", 1)
-        return orjson.dumps([
-            project, trace, span, e.parent, e.tenant, _ts(e.start_ns), int(e.present), e.fingerprint,
-            int(e.has_usage), int(e.covered), e.others, self._next_version(),
-        ])
+    def _write_index(self, runner: _Runs, project: str, plan: _Plan, keys: list[SpanKey]) -> None:
+        """One index row per new span and per changed stored span or placeholder (``JSONCompactColumns``)."""
+        new = [keys[i] for i in plan.keep]
+        stored = list(plan.stored.items())
+        n = len(new) + len(stored)
+        if not n:
+            return
+        cov = plan.covered
+        others = plan.others
+        columns = [
+            [project] * n,
+            [k[1] for k in new] + [i[: i.index(":")] for i, _ in stored],
+            [k[2] for k in new] + [i[i.index(":") + 1:] for i, _ in stored],
+            [k[3] for k in new] + [e.parent for _, e in stored],
+            [k[4] for k in new] + [e.tenant for _, e in stored],
+            [k[5] for k in new] + [e.start_ns for _, e in stored],
+            [1] * len(new) + [int(e.present) for _, e in stored],
+            [k[8] for k in new] + [e.fingerprint for _, e in stored],
+            [k[6] for k in new] + [int(e.has_usage) for _, e in stored],
+            [cov.get(i, keys[i][7]) for i in plan.keep] + [int(e.covered) for _, e in stored],
+            [others.get(i, []) for i in plan.keep] + [e.others for _, e in stored],
+            [self._next_version()] * n,
+        ]
+        runner.insert_rows("netra_span_index", INDEX_COLUMNS, orjson.dumps(columns), "JSONCompactColumns")
 
     def _cover(self, runner: _Runs, project: str, stored: dict[str, _Entry]) -> None:
         """Write the stored rows of ``stored`` again, covered."""
@@ -325,7 +379,7 @@ class SpanIndex:
             "tenants": orjson.dumps(sorted({e.tenant for e in entries})).decode(),
             "lo": min(e.start_ns for e in entries),
             "hi": max(e.start_ns for e in entries),
-            "traces": ",".join(sorted({i.split(":", 1)[0] for i in idents})),
+            "traces": ",".join(sorted({i[: i.index(":")] for i in idents})),
             "ids": ",".join(idents),
         })
         self.rewritten += len(idents)

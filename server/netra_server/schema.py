@@ -218,7 +218,7 @@ CREATE TABLE IF NOT EXISTS netra_span_index (
     span_id String,
     parent_span_id String,
     tenant_id String,
-    start_time DateTime64(9, 'UTC'),
+    start_ns Int64,
     present UInt8,
     fingerprint UInt64,
     has_usage UInt8,
@@ -234,10 +234,10 @@ SETTINGS index_granularity = 1024
 #: (fingerprint 0: unknown; the next delivery's is adopted). Rows of one identity stored twice by the
 #: old sorting key (another tenant or start time) stay as they are.
 SPAN_INDEX_BACKFILL = """
-INSERT INTO netra_span_index (project_id, trace_id, span_id, parent_span_id, tenant_id, start_time, present,
+INSERT INTO netra_span_index (project_id, trace_id, span_id, parent_span_id, tenant_id, start_ns, present,
     fingerprint, has_usage, covered, other_versions, version)
 SELECT project_id, trace_id, span_id, argMin(parent_span_id, ingested_at), argMin(tenant_id, ingested_at),
-    argMin(start_time, ingested_at), 1, 0, argMin(has_usage, ingested_at), max(covered), [], 1
+    toUnixTimestamp64Nano(argMin(start_time, ingested_at)), 1, 0, argMin(has_usage, ingested_at), max(covered), [], 1
 FROM netra_spans FINAL
 GROUP BY project_id, trace_id, span_id
 """
@@ -294,7 +294,9 @@ def span_index_retention(store: _Runs, days: int | None = None) -> None:
         rows = store.query("SELECT value FROM netra_meta FINAL WHERE key = 'retention_days'")
         days = int(rows[0]["value"]) if rows and str(rows[0]["value"]).isdigit() else 0
     if days:
-        store.command(f"ALTER TABLE netra_span_index MODIFY TTL toDateTime(start_time) + INTERVAL {int(days)} DAY")
+        store.command(
+            f"ALTER TABLE netra_span_index MODIFY TTL toDateTime(intDiv(start_ns, 1000000000)) + INTERVAL {int(days)} DAY"
+        )
         return
     rows = store.query(
         "SELECT create_table_query AS q FROM system.tables WHERE database = currentDatabase() AND name = 'netra_span_index'"
