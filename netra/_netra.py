@@ -182,8 +182,10 @@ class Netra(metaclass=_NetraMeta):
             if env_bool("OTEL_SDK_DISABLED", False):
                 logger.warning("Netra: OTEL_SDK_DISABLED is true; Netra.init does nothing")
                 return
-            from netra import _config, _pipeline
+            from netra import _config, _install, _pipeline
             from netra.instrumentation import instruments as _instruments
+
+            _install.warn_on_conflict()  # netra-sdk installed beside us: one `netra` folder, two packages
 
             cfg = _config.resolve(
                 app_name=app_name,

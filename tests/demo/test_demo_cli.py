@@ -125,7 +125,8 @@ def test_demo_against_a_running_server_reports_what_the_server_stores(tmp_path: 
             assert int(_number(cells[4])) == got.session_count
             assert int(_number(cells[5])) == got.token_count
             # printed rounded to 6 decimals below a dollar, 4 above; the client's amount is exact
-            shown = got.total_cost.quantize(Decimal("1e-6") if got.total_cost < 1 else Decimal("1e-4"))
+            exact = got.total_cost_usd
+            shown = exact.quantize(Decimal("1e-6") if exact < 1 else Decimal("1e-4"))
             assert Decimal(re.sub(r"[$,]", "", cells[6])) == shown
     with srv.client() as http:
         rules = http.get("/api/alerts/rules").json()["data"]

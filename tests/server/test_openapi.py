@@ -27,7 +27,7 @@ from netra import semconv
 
 from ._helpers import record, send
 
-PREFIXES = ("/usage/", "/sdk/", "/api/")
+PREFIXES = ("/usage/", "/sdk/", "/api/", "/trace/")
 
 TRACE_SUMMARY = {  # docs/design.md, "Wire API of the server"
     "id",
@@ -53,6 +53,11 @@ TRACE_SUMMARY = {  # docs/design.md, "Wire API of the server"
     "service",
 }
 TRACE_SPAN = {
+    "otel_kind",
+    "links",
+    "resources",
+    "has_error",
+    "environment",
     "id",
     "trace_id",
     "name",
@@ -142,6 +147,7 @@ DOCUMENTED: dict[tuple[str, str], dict[str, set[str]]] = {
         "item": TRACE_SPAN,
         "pageInfo": {"hasNextPage"},
     },
+    ("POST", "/trace/usage"): {"data": {"call_usage", "truncated"}},
     ("GET", "/api/me"): {
         "data": {"key_id", "project_id", "organisation_id", "project_name", "role", "tenant_id"}
     },
@@ -352,7 +358,7 @@ def test_every_json_route_documents_its_answer_and_errors(data: dict[str, Any]) 
     spec = data["spec"]
     ops = _operations(spec)
     assert {(m, p) for m, p, _ in ops} == set(DOCUMENTED), (
-        "a route under /usage, /sdk or /api is not in DOCUMENTED"
+        "a route under /usage, /sdk, /api or /trace is not in DOCUMENTED"
     )
     for method, path, op in ops:
         status, schema = _success(op)
@@ -467,6 +473,8 @@ def test_every_answer_matches_its_schema(data: dict[str, Any]) -> None:
             c, "GET", "/sdk/traces/{trace_id}/spans", f"/sdk/traces/{tid}/spans", wire.TraceSpansResponse
         )
         call(c, "GET", "/api/me", "/api/me", wire.MeResponse)
+        call(c, "POST", "/trace/usage", "/trace/usage", wire.CallUsageResponse,
+             json={"trace_ids": [tid], "include_costs": True})
         for group in ("tenant", "model", "user", "session", "day"):
             call(
                 c,
