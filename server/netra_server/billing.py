@@ -289,13 +289,13 @@ class SpanIndex:
                 if parent == span:  # its own parent (hostile input): covers nothing
                     continue
                 pid = trace + ":" + parent
-                i = kept.get(pid)
-                if i is not None:  # the parent is in this insert
-                    if keys[i][7] or cov.get(i):
+                here = kept.get(pid)
+                if here is not None:  # the parent is in this insert
+                    if keys[here][7] or cov.get(here):
                         continue
-                    cov[i] = 1
-                    if keys[i][3]:
-                        nxt.append((trace, parent, keys[i][3]))
+                    cov[here] = 1
+                    if keys[here][3]:
+                        nxt.append((trace, parent, keys[here][3]))
                     continue
                 e = stored.get(pid)
                 if e is None:  # not arrived yet: a placeholder, so it is stored covered when it arrives
