@@ -382,3 +382,25 @@ def test_a_redelivery_with_another_tenant_over_http_is_shown_not_counted(netra_s
         page = c.get(f"/ui/traces/{trace_id}")
     assert page.status_code == 200, page.text
     assert "delivered in 2 conflicting versions" in page.text
+
+
+def test_spans_stored_before_the_index_are_indexed_at_the_upgrade(store: Store) -> None:
+    """``core-0003`` indexes the spans already stored: a re-delivery of one with other content is still
+    one span, and a child arriving later covers its stored parent."""
+    from netra_server import schema
+
+    store._insert_span_rows(_rows("p", [_span(1, 1, cost="1"), _span(2, 1, cost="2")]))  # as before the upgrade
+    store.command(schema.SPAN_INDEX_BACKFILL)
+    store.insert_spans(_rows("p", [_span(1, 1, cost="7", tenant="other")]))
+    store.insert_spans(_rows("p", [_span(2, 2, 1, start=T0 + 1, cost="0.5")]))
+    assert store.count_spans("p") == 3
+    assert _counted(store, "p", 1) == {1: True}
+    assert _counted(store, "p", 2) == {1: False, 2: True}
+    assert store.usage_totals("p", Window()).total_cost == Decimal("1.5")
+    # a span indexed at the upgrade has no fingerprint: its first re-delivery is taken for the stored
+    # version (not stored, not counted); a later different delivery shows as a second version
+    (span,), _ = store.trace_spans("p", format(1, "032x"))
+    assert (span.tenant_id, span.cost, span.versions) == ("acme", Decimal("1"), 1)
+    store.insert_spans(_rows("p", [_span(1, 1, cost="1")]))
+    (span,), _ = store.trace_spans("p", format(1, "032x"))
+    assert (span.tenant_id, span.cost, span.versions) == ("acme", Decimal("1"), 2)
