@@ -270,6 +270,28 @@ def test_a_replayed_journal_after_a_crash_before_the_index_insert_counts_once(tm
         store.close()
 
 
+def test_spans_stored_before_the_index_are_indexed_at_the_upgrade(store: Store) -> None:
+    """``core-0003`` indexes the spans already stored: a re-delivery of one with other content is still
+    one span, and a child arriving later covers its stored parent."""
+    from netra_server import schema
+
+    store._insert_span_rows(_rows("p", [_span(1, 1, cost="1"), _span(2, 1, cost="2")]))  # as before the upgrade
+    store.command(schema.SPAN_INDEX_BACKFILL)
+    store.insert_spans(_rows("p", [_span(1, 1, cost="7", tenant="other")]))
+    store.insert_spans(_rows("p", [_span(2, 2, 1, start=T0 + 1, cost="0.5")]))
+    assert store.count_spans("p") == 3
+    assert _counted(store, "p", 1) == {1: True}
+    assert _counted(store, "p", 2) == {1: False, 2: True}
+    assert store.usage_totals("p", Window()).total_cost == Decimal("1.5")
+    # a span indexed at the upgrade has no fingerprint: its first re-delivery is taken for the stored
+    # version (not stored, not counted); a later different delivery shows as a second version
+    (span,), _ = store.trace_spans("p", format(1, "032x"))
+    assert (span.tenant_id, span.cost, span.versions) == ("acme", Decimal("1"), 1)
+    store.insert_spans(_rows("p", [_span(1, 1, cost="1")]))
+    (span,), _ = store.trace_spans("p", format(1, "032x"))
+    assert (span.tenant_id, span.cost, span.versions) == ("acme", Decimal("1"), 2)
+
+
 # --------------------------------------------------------------------------------------------------
 # Over HTTP: the published netra-sdk's span shape, sent by the real OTLP exporter
 
@@ -359,6 +381,21 @@ class _FixedIds(IdGenerator):
         return 0xABCDEF
 
 
+class _QueuedIds(IdGenerator):
+    """Root spans get the given (trace id, span id) pairs, in order: the same spans, produced again."""
+
+    def __init__(self, pairs: list[tuple[int, int]]) -> None:
+        self.pairs = list(pairs)
+        self.span_id = 0
+
+    def generate_trace_id(self) -> int:
+        trace_id, self.span_id = self.pairs.pop(0)
+        return trace_id
+
+    def generate_span_id(self) -> int:
+        return self.span_id
+
+
 def test_a_redelivery_with_another_tenant_over_http_is_shown_not_counted(netra_server: RunningServer) -> None:
     collect = Collect()
     provider = TracerProvider(id_generator=_FixedIds())
@@ -384,23 +421,55 @@ def test_a_redelivery_with_another_tenant_over_http_is_shown_not_counted(netra_s
     assert "delivered in 2 conflicting versions" in page.text
 
 
-def test_spans_stored_before_the_index_are_indexed_at_the_upgrade(store: Store) -> None:
-    """``core-0003`` indexes the spans already stored: a re-delivery of one with other content is still
-    one span, and a child arriving later covers its stored parent."""
-    from netra_server import schema
+def test_concurrent_exporters_sending_parents_children_and_other_versions_count_each_call_once(
+    netra_server: RunningServer,
+) -> None:
+    """Four exporters at once, each with a shuffled share of 40 netra-sdk-shaped traces (parent with
+    ``netra.usage`` and child OpenAI call in different requests) plus every parent again with another
+    tenant and cost: exactly one call per trace counts, with the first versions' tenant."""
+    import random
+    import threading
 
-    store._insert_span_rows(_rows("p", [_span(1, 1, cost="1"), _span(2, 1, cost="2")]))  # as before the upgrade
-    store.command(schema.SPAN_INDEX_BACKFILL)
-    store.insert_spans(_rows("p", [_span(1, 1, cost="7", tenant="other")]))
-    store.insert_spans(_rows("p", [_span(2, 2, 1, start=T0 + 1, cost="0.5")]))
-    assert store.count_spans("p") == 3
-    assert _counted(store, "p", 1) == {1: True}
-    assert _counted(store, "p", 2) == {1: False, 2: True}
-    assert store.usage_totals("p", Window()).total_cost == Decimal("1.5")
-    # a span indexed at the upgrade has no fingerprint: its first re-delivery is taken for the stored
-    # version (not stored, not counted); a later different delivery shows as a second version
-    (span,), _ = store.trace_spans("p", format(1, "032x"))
-    assert (span.tenant_id, span.cost, span.versions) == ("acme", Decimal("1"), 1)
-    store.insert_spans(_rows("p", [_span(1, 1, cost="1")]))
-    (span,), _ = store.trace_spans("p", format(1, "032x"))
-    assert (span.tenant_id, span.cost, span.versions) == ("acme", Decimal("1"), 2)
+    traces = [_netra_sdk_trace("concurrent", T0 + 7 * DAY + n * SEC) for n in range(40)]
+    singles: list[list[ReadableSpan]] = [[s] for spans, _ in traces for s in spans]
+    rnd = random.Random(5)
+    rnd.shuffle(singles)
+    firsts = list(singles)
+    errors: list[BaseException] = []
+
+    def run(share: list[list[ReadableSpan]]) -> None:
+        try:
+            for batch in share:
+                assert send(netra_server, batch).name == "SUCCESS"
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(firsts[i::4],)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    # then every parent again, as another tenant's with another cost (a producer reusing span ids)
+    parents = [spans[1] for spans, _ in traces]
+    ids = _QueuedIds([(p.context.trace_id, p.context.span_id) for p in parents if p.context is not None])
+    collect = Collect()
+    provider = TracerProvider(id_generator=ids)
+    provider.add_span_processor(SimpleSpanProcessor(collect))
+    tracer = provider.get_tracer("netra-sdk")
+    for parent in parents:
+        again = tracer.start_span("meeting-summarization", start_time=parent.start_time, attributes={
+            semconv.TENANT_ID: "intruder", semconv.COST: 99.0})
+        again.end(end_time=parent.end_time)
+    provider.shutdown()
+    assert [s.context.span_id for s in collect.spans] == [p.context.span_id for p in parents]  # type: ignore[union-attr]
+    assert send(netra_server, list(collect.spans)).name == "SUCCESS"
+    usage = _api(netra_server, "/usage/tenants/concurrent")
+    calls = [Decimal(str(s["own"]["cost"])) for _, tid in traces for s in _api(netra_server, f"/api/traces/{tid}/usage")["spans"]
+             if s["name"] == "openai.chat"]
+    assert (usage["requestsCount"], usage["tokenCount"]) == (40, 40 * 1700)
+    assert Decimal(str(usage["totalCost"])) == sum(calls, Decimal(0))
+    assert _api(netra_server, "/usage/tenants/intruder")["requestsCount"] == 0
+    for _, tid in traces[:5]:
+        spans = {s["name"]: s for s in _api(netra_server, f"/api/traces/{tid}/usage")["spans"]}
+        assert (spans["meeting-summarization"]["versions"], spans["meeting-summarization"]["tenant_id"]) == (2, "concurrent")
