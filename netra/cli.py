@@ -30,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
             print(f"`netra {args.command}` needs the server: pip install 'netra[server]' ({missing})", file=sys.stderr)
             return 2
 
-        for name in ("serve", "keys", "demo", "alerts"):
+        for name in ("serve", "keys", "demo", "alerts", "credits"):
             p = sub.add_parser(name, help=f"{name} (needs netra[server])")
             p.add_argument("rest", nargs=argparse.REMAINDER)
             p.set_defaults(func=need_server)

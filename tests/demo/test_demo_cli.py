@@ -82,6 +82,12 @@ def test_demo_starts_the_embedded_server_and_prints_the_report(tmp_path: Path) -
     assert re.search(r"Dashboard: http://127\.0\.0\.1:\d+/", out)
     assert "Summarizing 120 meetings" in out
     assert "the server has" not in out and "calls failed" not in out  # traces match the calls made
+    # prepaid plans: the starter plan runs out and its later calls are refused, with the reason
+    assert re.search(r"TechStart Inc: \d+ call\(s\) refused, e\.g\. \"tenant 'techstart-inc' has [\d.]+ USD of credit "
+                     r"available", out), out
+    assert "Apex Legal:" not in out.split("Prepaid credits")[1].split("Model:")[0]  # the paid plans last
+    assert re.search(r"Credits check: the ledger charged \$[\d.]+ for the served calls, the same as the server's "
+                     r"cost, to the last digit", out), out
 
     key_file = tmp_path / ".netra" / "demo" / "api-key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600

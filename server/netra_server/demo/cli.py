@@ -352,6 +352,7 @@ class TenantReport:
     traces: int  # every meeting is one trace (server)
     error_traces: int  # traces with an error status: rejected or failed calls (server)
     rate_limited: int  # calls the tier's limit rejected (the app)
+    no_credit: int  # calls refused because the prepaid credit ran out (the app)
     failed: int  # calls the API failed (the app)
     sla_breaches: int
     local: Any = field(repr=False, default=None)  # meetingmind.TenantTotals from the calls made
@@ -394,6 +395,7 @@ def read_report(usage: Any, start: datetime, end: datetime, local: Mapping[str, 
             traces=traces,
             error_traces=errors,
             rate_limited=totals.rate_limited if totals else 0,
+            no_credit=totals.no_credit if totals else 0,
             failed=totals.errors if totals else 0,
             sla_breaches=breaches,
             local=totals,
@@ -421,7 +423,8 @@ def _money(value: Decimal) -> str:
     return f"${value:,.6f}" if value < 1 else f"${value:,.4f}"
 
 
-def print_report(console: Any, reports: Sequence[TenantReport], notes: Sequence[str]) -> None:
+def print_report(console: Any, reports: Sequence[TenantReport], notes: Sequence[str],
+                 credits: Sequence[CreditsRow] = ()) -> None:
     from rich.table import Table
 
     table = Table(title="MeetingMind: usage per tenant, read back through Netra.usage", title_justify="left")
@@ -436,18 +439,60 @@ def print_report(console: Any, reports: Sequence[TenantReport], notes: Sequence[
             slow = f"{r.sla_breaches:,}"
         p95 = "-" if r.p95_ms is None else f"{r.p95_ms / 1000:.2f} s"
         sla = "best effort" if r.sla_ms is None else f"P95 < {r.sla_ms / 1000:g} s"
-        table.add_row(r.name, r.tier, f"{r.requests:,}", f"{r.rate_limited:,}", f"{r.sessions:,}",
+        table.add_row(r.name, r.tier, f"{r.requests:,}", f"{r.rate_limited + r.no_credit:,}", f"{r.sessions:,}",
                       f"{r.tokens:,}", _money(r.cost), p95, sla, status, slow)
     table.add_section()
-    table.add_row("Total", "", f"{sum(r.requests for r in reports):,}", f"{sum(r.rate_limited for r in reports):,}",
+    table.add_row("Total", "", f"{sum(r.requests for r in reports):,}",
+                  f"{sum(r.rate_limited + r.no_credit for r in reports):,}",
                   f"{sum(r.sessions for r in reports):,}", f"{sum(r.tokens for r in reports):,}",
                   _money(sum((r.cost for r in reports), Decimal(0))), "", "", "", "")
     console.print()
     console.print(table)
-    console.print("Limited: calls rejected by the tier's calls-per-minute limit (not sent, not billed). "
-                  "Slow calls: calls over the SLA's latency.", highlight=False)
+    console.print("Limited: calls rejected by the tier's calls-per-minute limit or refused for want of prepaid "
+                  "credit (not sent, not billed). Slow calls: calls over the SLA's latency.", highlight=False)
+    if credits:
+        print_credits(console, reports, credits)
     for note in notes:
         console.print(note, highlight=False)
+
+
+@dataclass
+class CreditsRow:
+    tenant_id: str
+    plan: Decimal  # the prepaid plan this run started with (USD)
+    charged: Decimal  # what the ledger charged in this run (confirmations)
+    balance: Decimal  # left at the end
+    refused: int  # calls refused for want of credit
+    refusal: str  # the first refusal's message
+
+
+def read_credits(credits: Any, plans: Mapping[str, Any], local: Mapping[str, Any]) -> list[CreditsRow]:
+    """Each tenant's prepaid plan, what this run charged and what is left, from ``Netra.credits``."""
+    rows = []
+    for tenant_id, plan in plans.items():
+        account = credits.get_account(tenant_id)
+        totals = local.get(tenant_id)
+        rows.append(CreditsRow(tenant_id, plan.plan, plan.plan - account.balance, account.balance,
+                               totals.no_credit if totals else 0, ""))
+    return rows
+
+
+def print_credits(console: Any, reports: Sequence[TenantReport], rows: Sequence[CreditsRow]) -> None:
+    from rich.table import Table
+
+    names = {r.tenant_id: (r.name, r.tier) for r in reports}
+    table = Table(title="Prepaid credits (Netra.credits): reserved before each call, confirmed with its cost",
+                  title_justify="left")
+    for col in ("Plan", "Customer", "Prepaid (USD)", "Charged (USD)", "Balance (USD)", "Refused"):
+        table.add_column(col, justify="left" if col in ("Customer", "Plan") else "right")
+    for row in rows:
+        name, tier = names.get(row.tenant_id, (row.tenant_id, ""))
+        table.add_row(tier, name, _money(row.plan), _money(row.charged), _money(row.balance), f"{row.refused:,}")
+    console.print(table)
+    for row in rows:
+        if row.refused and row.refusal:
+            name = names.get(row.tenant_id, (row.tenant_id, ""))[0]
+            console.print(f"{name}: {row.refused} call(s) refused, e.g. \"{row.refusal}\"", highlight=False)
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -506,7 +551,6 @@ def _run(args: argparse.Namespace, server: DemoServer, counts: Mapping[str, int]
     from netra.pricing import price_table_version
     from netra_server.demo.meetingmind import (
         TENANTS,
-        MultiTenantMeetingSummarizer,
         SimulatedClock,
         sample_meetings,
         totals_by_tenant,
@@ -528,7 +572,12 @@ def _run(args: argparse.Namespace, server: DemoServer, counts: Mapping[str, int]
 
         meetings = sample_meetings(counts, seed=args.seed, duration_s=SIMULATED_MINUTES * 60, bursty=_BURSTS)
         clock = SimulatedClock()
-        summarizer = MultiTenantMeetingSummarizer(client, clock=clock)
+        from netra_server.demo.prepaid import PLANS, PrepaidMeetingSummarizer, renew_plans
+
+        plans = renew_plans(Netra.credits)
+        say("Prepaid plans renewed: " + ", ".join(f"{TENANTS[t].name} {_money(p.plan)}" for t, p in plans.items())
+            + f" ({', '.join(f'{tier} {_money(v)}' for tier, v in PLANS.items())})")
+        summarizer = PrepaidMeetingSummarizer(client, Netra.credits, clock=clock)
         start = datetime.now(UTC) - timedelta(seconds=1)
         say(f"Summarizing {len(meetings)} meetings: " + ", ".join(f"{TENANTS[t].name} {n}" for t, n in counts.items()))
         wall = time.perf_counter()
@@ -571,14 +620,27 @@ def _run(args: argparse.Namespace, server: DemoServer, counts: Mapping[str, int]
         ]
         if failed:
             notes.append(f"[red]{failed} calls failed[/]: " + next(r.error for r in results if r.status == "error"))
-        for r in reports:  # every meeting is one trace; rejected and failed ones have an error status
-            if r.traces != r.requests + r.rate_limited + r.failed or r.error_traces != r.rate_limited + r.failed:
+        for r in reports:  # every meeting is one trace; rejected, refused and failed ones have an error status
+            refused_or_failed = r.rate_limited + r.no_credit + r.failed
+            if r.traces != r.requests + refused_or_failed or r.error_traces != refused_or_failed:
                 notes.append(f"[red]{r.name}: the server has {r.traces} traces ({r.error_traces} with errors) for "
-                             f"{r.requests} served, {r.rate_limited} rejected and {r.failed} failed calls[/]")
+                             f"{r.requests} served, {r.rate_limited} rejected, {r.no_credit} refused for credit "
+                             f"and {r.failed} failed calls[/]")
+        credit_rows = read_credits(Netra.credits, plans, local)
+        for row in credit_rows:
+            row.refusal = next((x.error for x in results if x.tenant_id == row.tenant_id and x.status == "no_credit"),
+                               "")
+        charged = sum((row.charged for row in credit_rows), Decimal(0))
+        if charged == server_cost:
+            notes.append(f"Credits check: the ledger charged {_money(charged)} for the served calls, the same as the "
+                         f"server's cost, to the last digit: {charged:f} USD.")
+        else:
+            notes.append(f"[red]Credits check: the ledger charged {charged:f} USD, the server counts "
+                         f"{server_cost:f} USD[/]")
         notes.append(f"Window: {start:%Y-%m-%d %H:%M:%S} - {end:%H:%M:%S} UTC, server {server.base_url}")
         key_hint = "$NETRA_API_KEY" if server.data_dir is None else str(data_dir / "api-key")
         notes.append(f"Dashboard: {server.base_url}/   (API key: {key_hint})")
-        print_report(console, reports, notes)
+        print_report(console, reports, notes, credit_rows)
         return failed
 
 
