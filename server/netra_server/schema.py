@@ -10,9 +10,11 @@ Tables (all names start with ``netra_`` so a shared ClickHouse database stays ti
 
 ``netra_spans``
     One row per span. ``ReplacingMergeTree`` keyed by ``(project_id, tenant_id, start_time, trace_id,
-    span_id)``: a span delivered twice has the same key, and every query reads with ``FINAL``, so it is
-    stored and counted once (exact, also with several server processes writing). Partitioned by UTC day
-    of the span start (``core-0002``; ``core-0001`` made monthly partitions): ``FINAL`` never merges
+    span_id)`` (for the reads: a tenant's rows are contiguous), and every query reads with ``FINAL``. The
+    span's identity is ``(project_id, trace_id, span_id)``: the ingest path lets each identity in once
+    (the first version; ``netra_span_index`` below); a row written again (a span covered later: a newer
+    ``ingested_at``; the same row inserted again after a crash: the same) has the same key and replaces
+    the first. Partitioned by UTC day of the span start (``core-0002``; ``core-0001`` made monthly partitions): ``FINAL`` never merges
     across partitions, past days settle into few parts, and a day is the unit of the rollups below.
     Promoted columns for everything the API filters, groups or sums on; ``cost`` is ``Decimal(18, 10)``
     USD, NULL when the price is unknown.

@@ -20,9 +20,10 @@ which uses the store's own worker threads.
 Backends (:class:`ChdbBackend`, :class:`ClickHouseBackend`) run the *same* SQL strings: ClickHouse
 dialect with server-side parameters ``{name:Type}``, rows exchanged as ``JSONEachRow``.
 
-Every read of ``netra_spans`` uses ``FINAL`` (the table is a ``ReplacingMergeTree`` keyed by the span's
-identity), so a span delivered twice is counted once. The billing rule: a span *counts* iff it has
-usage and is not covered (``has_usage = 1 AND covered = 0``); see ``docs/design.md``.
+Every read of ``netra_spans`` uses ``FINAL`` (a ``ReplacingMergeTree``: a row written again replaces the
+first). :meth:`Store.insert_spans` lets each span identity (project, trace id, span id) in once and
+stores ancestors of spans with usage covered (``netra_server.billing``). The billing rule: a span
+*counts* iff it has usage and is not covered (``has_usage = 1 AND covered = 0``); see ``docs/design.md``.
 
 Usage totals and summaries (except by hour and minute) and latency percentiles read whole days of
 their window from daily rollups while those are valid, and the rest from ``netra_spans FINAL``
