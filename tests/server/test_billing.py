@@ -141,6 +141,23 @@ def test_an_identical_redelivery_keeps_the_covered_flag_the_server_set(store: St
     assert store.usage_totals("p", Window()).total_cost == Decimal("0.25")
 
 
+
+def test_the_keys_read_back_from_rows_equal_the_keys_ingest_recorded() -> None:
+    """A replayed journal has only the rows: the identity and fingerprint read from them must be the
+    ones ``build_rows`` recorded (else a replay would look like another version of every span)."""
+    from netra_server.billing import key_of_row
+
+    nasty = 'o\'brien\\"; --\t,\n"]' + "\u00e9\u4e2d\U0001f600"
+    batch = build_rows(_req([_span(1, 1, cost="1", tenant=nasty, name=nasty), _span(1, 2, 1, start=T0 + 7, covered=True),
+                             _span(2, 3, cost="0.1", session=nasty)]), nasty, Limits(), T0 // 1_000_000 + 1)
+    lines = batch.data.split(b"\n")[:-1]
+    assert [key_of_row(line) for line in lines] == batch.keys
+    assert batch.keys[0][4] == nasty and batch.keys[1][7] == 1 and batch.keys[1][3] == format(1, "016x")
+    # the ingest time is not part of the fingerprint; the content is
+    later = build_rows(_req([_span(1, 1, cost="1", tenant=nasty, name=nasty)]), nasty, Limits(), T0 // 1_000_000 + 99_999)
+    other = build_rows(_req([_span(1, 1, cost="1.5", tenant=nasty, name=nasty)]), nasty, Limits(), T0 // 1_000_000 + 1)
+    assert later.keys[0][8] == batch.keys[0][8] != other.keys[0][8]
+
 # --------------------------------------------------------------------------------------------------
 # The billing rule without the producer's covered flag
 
