@@ -13,7 +13,7 @@ import binascii
 import gzip
 import logging
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -24,6 +24,7 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from netra import semconv
+from netra_server.billing import SpanKey, fingerprint
 from netra_server.config import Limits
 
 log = logging.getLogger("netra_server.otlp")
@@ -53,6 +54,9 @@ class IngestBatch:
     span_count: int
     rejected: int
     rejected_message: str
+    #: Per row, its identity and billing fields (``netra_server.billing.SpanKey``), so the writer
+    #: need not parse the rows again.
+    keys: list[SpanKey] = field(default_factory=list)
 
 
 #: The columns of a row built by :func:`build_rows`, in order (``JSONCompactEachRow``).
@@ -643,8 +647,9 @@ class _Resource:
 
 
 def _span_row(sp: Any, res: _Resource, scope_name: str, project_id: str, max_attr: int, max_id: int,
-              bound_tenant: str | None, ingested: str) -> bytes:
-    """One span's row; raises :class:`SpanRejected` when the span cannot be stored as sent."""
+              bound_tenant: str | None, ingested: str) -> tuple[bytes, tuple[str, str, str, str, str, int, int, int]]:
+    """One span's row, and its identity and billing fields (a ``SpanKey`` without the fingerprint);
+    raises :class:`SpanRejected` when the span cannot be stored as sent."""
     tid = sp.trace_id
     sid = sp.span_id
     if len(tid) != 16 or len(sid) != 8 or tid == _ZERO_TRACE or sid == _ZERO_SPAN:
@@ -701,16 +706,20 @@ def _span_row(sp: Any, res: _Resource, scope_name: str, project_id: str, max_att
     else:
         usage = _span_usage(attrs, start_ns)
     covered = get(semconv.USAGE_COVERED)
+    covered_flag = 0 if covered is None else int(_truthy(covered))
     status = sp.status
     status_code = status.code
     psid = sp.parent_span_id
+    tid_hex = tid.hex()
+    sid_hex = sid.hex()
+    psid_hex = psid.hex() if len(psid) == 8 else ""
     row = [
         project_id,
         tenant,
         f"{start_ns // 1_000_000_000}.{start_ns % 1_000_000_000:09d}",
-        tid.hex(),
-        sid.hex(),
-        psid.hex() if len(psid) == 8 else "",
+        tid_hex,
+        sid_hex,
+        psid_hex,
         f"{end_ns // 1_000_000_000}.{end_ns % 1_000_000_000:09d}",
         end_ns - start_ns,
         name,
@@ -724,7 +733,7 @@ def _span_row(sp: Any, res: _Resource, scope_name: str, project_id: str, max_att
         _STATUS[status_code] if 0 <= status_code < 3 else "UNSET",
         status.message,
         *usage,
-        0 if covered is None else int(_truthy(covered)),
+        covered_flag,
         attrs,
         res.json,
         [
@@ -737,7 +746,7 @@ def _span_row(sp: Any, res: _Resource, scope_name: str, project_id: str, max_att
         ] if len(sp.links) else [],
         ingested,
     ]
-    return orjson.dumps(row)
+    return orjson.dumps(row), (project_id, tid_hex, sid_hex, psid_hex, tenant, start_ns, usage[9], covered_flag)
 
 
 class _Rejections:
@@ -810,6 +819,8 @@ def build_rows(req: ExportTraceServiceRequest, project_id: str, limits: Limits, 
     max_id = limits.max_id_bytes
     ingested = f"{now_ms // 1000}.{now_ms % 1000:03d}"
     out: list[bytes] = []
+    keys: list[SpanKey] = []
+    cut = len(ingested) + 4  # a row ends with ,"<ingested>"] : its fingerprint leaves that out
     rejections = _Rejections()
     for rs in req.resource_spans:
         res_attrs = _attrs_checked(rs.resource.attributes, max_attr, "(resource)")
@@ -839,9 +850,11 @@ def build_rows(req: ExportTraceServiceRequest, project_id: str, limits: Limits, 
                     log.exception("span %s could not be mapped", _span_ref(sp.name, sp.span_id))
                     rejections.add(f"{_span_ref(sp.name, sp.span_id)}: could not be read ({type(exc).__name__}: {exc})")
                     continue
-                out.append(row)
+                line, key = row
+                out.append(line)
+                keys.append((*key, fingerprint(memoryview(line)[:-cut])))
     data = b"\n".join(out) + b"\n" if out else b""
-    return IngestBatch(data, len(out), rejections.count, rejections.message())
+    return IngestBatch(data, len(out), rejections.count, rejections.message(), keys)
 
 
 def parse_export(body: bytes, content_type: str, content_encoding: str, limits: Limits, project_id: str,
