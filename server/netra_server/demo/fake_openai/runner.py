@@ -1,0 +1,165 @@
+"""Serving the endpoint: in a background thread (:class:`FakeOpenAIServer`) or a child process."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any
+
+from netra_server.demo.fake_openai.app import create_app
+from netra_server.demo.fake_openai.models import FakeOpenAIConfig
+from netra_server.demo.fake_openai.state import State
+
+__all__ = ["FakeOpenAIServer", "serve_fake_openai", "serve_fake_openai_process"]
+
+
+class FakeOpenAIServer:
+    """The endpoint served by uvicorn in a background thread.
+
+    >>> server = FakeOpenAIServer(config=FakeOpenAIConfig(latency_scale=0))   # doctest: +SKIP
+    >>> base_url = server.start()        # http://127.0.0.1:<port>/v1
+    >>> server.stop()
+    """
+
+    def __init__(
+        self, *, host: str = "127.0.0.1", port: int = 0, config: FakeOpenAIConfig | None = None
+    ) -> None:
+        self.config = config or FakeOpenAIConfig()
+        self.host = host
+        self.port = port
+        self.app = create_app(self.config)
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        """The URL to give ``openai.OpenAI(base_url=...)`` (ends in ``/v1``)."""
+        return f"http://{self.host}:{self.port}/v1"
+
+    def stats(self) -> dict[str, Any]:
+        """Usage served so far, per model snapshot: requests and token counts; errors by status."""
+        state: State = self.app.state.fake_openai
+        return state.snapshot()
+
+    def start(self, timeout: float = 10.0) -> str:
+        """Start serving (returns once the port accepts connections) and return :attr:`base_url`."""
+        import uvicorn
+
+        if self._thread is not None:
+            return self.base_url
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self.app,
+            log_level="warning",
+            lifespan="off",
+            loop="asyncio",
+            access_log=False,
+            timeout_graceful_shutdown=1,
+        )
+        self._server = uvicorn.Server(config)
+        server = self._server
+        self._thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name="fake-openai", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the local OpenAI-compatible endpoint did not start on {self.host}:{self.port}"
+                )
+            time.sleep(0.01)
+        return self.base_url
+
+    def stop(self) -> None:
+        """Stop serving and wait for the thread to end."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._thread = None
+        self._server = None
+
+    def __enter__(self) -> FakeOpenAIServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@contextmanager
+def serve_fake_openai(
+    port: int = 0,
+    *,
+    host: str = "127.0.0.1",
+    latency_scale: float | None = None,
+    config: FakeOpenAIConfig | None = None,
+) -> Iterator[str]:
+    """Serve the endpoint in a background thread for the ``with`` block; yields the base URL."""
+    if config is None:
+        config = FakeOpenAIConfig(latency_scale=1.0 if latency_scale is None else latency_scale)
+    elif latency_scale is not None:
+        config = replace(config, latency_scale=latency_scale)
+    server = FakeOpenAIServer(host=host, port=port, config=config)
+    server.start()
+    try:
+        yield server.base_url
+    finally:
+        server.stop()
+
+
+@contextmanager
+def serve_fake_openai_process(
+    port: int = 0, *, host: str = "127.0.0.1", latency_scale: float = 1.0, timeout: float = 30.0
+) -> Iterator[str]:
+    """Serve the endpoint from a child process for the ``with`` block; yields the base URL.
+
+    Use it when the caller itself is busy (many client threads): the simulated model then does not
+    compete with the caller for the interpreter lock, and its latency is what the profile says.
+    """
+    import subprocess
+
+    import httpx
+
+    if port == 0:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            port = int(s.getsockname()[1])
+    cmd = [sys.executable, "-m", "netra_server.demo.fake_openai", "--host", host, "--port", str(port),
+           "--latency-scale", str(latency_scale)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base_url = f"http://{host}:{port}/v1"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+                raise RuntimeError(f"the local OpenAI-compatible endpoint exited with {proc.returncode}: {err[-2000:]}")
+            try:
+                if httpx.get(base_url + "/models", timeout=1, trust_env=False).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the local OpenAI-compatible endpoint did not start on {host}:{port}")
+            time.sleep(0.05)
+        yield base_url
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()
