@@ -29,7 +29,7 @@ from typing import Literal
 
 from netra_server.store import ApiKeyRecord, Project, Store
 
-__all__ = ["ROLES", "AuthContext", "KeyManager", "key_id_for"]
+__all__ = ["ROLES", "AuthContext", "KeyManager", "key_id_for", "new_key"]
 
 ROLES = ("admin", "ingest", "read")
 Role = Literal["admin", "ingest", "read"]
@@ -61,6 +61,11 @@ class AuthContext:
 
 def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_key() -> str:
+    """A new random API key in the format the server generates: ``nk_<12-hex key id>_<secret>``."""
+    return f"nk_{secrets.token_hex(6)}_{secrets.token_urlsafe(32)}"
 
 
 def key_id_for(key: str) -> str:
@@ -100,7 +105,7 @@ class KeyManager:
         if self.store.get_project(project_id) is None:
             raise ValueError(f"no project {project_id!r}; `netra keys list` shows the projects")
         if key is None:
-            key = f"nk_{secrets.token_hex(6)}_{secrets.token_urlsafe(32)}"
+            key = new_key()
         elif len(key) < 16:
             raise ValueError("an API key must be at least 16 characters long")
         key_id = key_id_for(key)

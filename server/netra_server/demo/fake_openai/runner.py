@@ -128,38 +128,29 @@ def serve_fake_openai_process(
     """
     import subprocess
 
-    import httpx
+    from netra_server.processes import ChildExited, free_port, stop_child, wait_until_answers
 
     if port == 0:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind((host, 0))
-            port = int(s.getsockname()[1])
+        port = free_port(host)
     cmd = [sys.executable, "-m", "netra_server.demo.fake_openai", "--host", host, "--port", str(port),
            "--latency-scale", str(latency_scale)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base_url = f"http://{host}:{port}/v1"
+
+    def stderr() -> str:
+        return proc.stderr.read().decode(errors="replace")[-2000:] if proc.stderr else ""
+
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-                raise RuntimeError(f"the local OpenAI-compatible endpoint exited with {proc.returncode}: {err[-2000:]}")
-            try:
-                if httpx.get(base_url + "/models", timeout=1, trust_env=False).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the local OpenAI-compatible endpoint did not start on {host}:{port}")
-            time.sleep(0.05)
+        try:
+            wait_until_answers(base_url + "/models", proc, timeout=timeout, output=stderr)
+        except ChildExited as exc:
+            raise RuntimeError(
+                f"the local OpenAI-compatible endpoint exited with {exc.returncode}: {exc.output}"
+            ) from None
+        except TimeoutError:
+            raise RuntimeError(f"the local OpenAI-compatible endpoint did not start on {host}:{port}") from None
         yield base_url
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_child(proc, timeout=10)
         if proc.stderr is not None:
             proc.stderr.close()
