@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from netra_server.processes import free_port, start_serve, stop_child
+from netra_server.launch import free_port, start_serve, stop_child
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = 512

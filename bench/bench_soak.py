@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from netra_server.processes import free_port, stop_child
+from netra_server.launch import free_port, stop_child
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_server as bs  # the server start and the SDK-made spans are shared

@@ -25,9 +25,7 @@ Pytest: ``from netra_server.testing import netra_server`` in a conftest gives a 
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess as sp
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,7 +37,7 @@ import httpx
 
 from netra_server.auth import new_key
 from netra_server.config import Settings
-from netra_server.processes import free_port, start_serve, stop_child
+from netra_server.launch import AppThread, free_port, start_serve, stop_child
 from netra_server.store import Store
 
 __all__ = ["RunningServer", "free_port", "netra_server", "run_server"]
@@ -166,33 +164,17 @@ def run_server(
             stop_child(srv.process if "srv" in locals() and srv.process is not None else proc)
         return
 
-    import uvicorn
-
     from netra_server.app import create_app, prepare_store
 
     store, project, _ = prepare_store(cfg)
     try:
         app = create_app(cfg, store=store)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((cfg.host, cfg.port))
-        config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False, timeout_graceful_shutdown=5)
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="netra-test-server", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + startup_timeout
-        while not server.started:
-            if not thread.is_alive():
-                raise RuntimeError("the netra test server failed to start (see the log above)")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the netra test server did not start in {startup_timeout}s")
-            time.sleep(0.01)
+        server = AppThread(app, host=cfg.host, port=cfg.port, what="the netra test server", name="netra-test-server")
+        server.start(timeout=startup_timeout)
         try:
             yield RunningServer(base_url, key, project.project_id, project.organisation_id, data_dir, cfg, store, app=app)
         finally:
-            server.should_exit = True
-            thread.join(timeout=30)
-            sock.close()
+            server.stop(timeout=30)
     finally:
         store.close()
 

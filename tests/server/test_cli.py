@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from netra_server.processes import ChildExited, wait_until_answers
+from netra_server.launch import ChildExited, wait_until_answers
 from netra_server.testing import free_port
 
 NETRA = [sys.executable, "-c", "from netra.cli import main; raise SystemExit(main())"]

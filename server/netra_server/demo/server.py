@@ -32,7 +32,7 @@ class DemoServer:
     log_path: Path | None = None
 
     def stop(self) -> None:
-        from netra_server.processes import stop_child
+        from netra_server.launch import stop_child
 
         if self.process is not None:
             stop_child(self.process)
@@ -85,7 +85,7 @@ def _demo_key(data_dir: Path) -> str:
 
 def ensure_server(endpoint: str | None, data_dir: Path, port: int, say: Any) -> DemoServer:
     """The server to send to: the one at ``endpoint``, the demo's own if running, or a new one."""
-    from netra_server.processes import ChildExited, free_port, start_serve
+    from netra_server.launch import ChildExited, free_port, start_serve
 
     if endpoint:
         base = endpoint.rstrip("/").removesuffix("/v1/traces").removesuffix("/telemetry")

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import socket
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -14,6 +11,7 @@ from typing import Any
 from netra_server.demo.fake_openai.app import create_app
 from netra_server.demo.fake_openai.models import FakeOpenAIConfig
 from netra_server.demo.fake_openai.state import State
+from netra_server.launch import AppThread
 
 __all__ = ["FakeOpenAIServer", "serve_fake_openai", "serve_fake_openai_process"]
 
@@ -33,8 +31,7 @@ class FakeOpenAIServer:
         self.host = host
         self.port = port
         self.app = create_app(self.config)
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
+        self._serving: AppThread | None = None
 
     @property
     def base_url(self) -> str:
@@ -48,45 +45,31 @@ class FakeOpenAIServer:
 
     def start(self, timeout: float = 10.0) -> str:
         """Start serving (returns once the port accepts connections) and return :attr:`base_url`."""
-        import uvicorn
-
-        if self._thread is not None:
+        if self._serving is not None:
             return self.base_url
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
+        serving = AppThread(
             self.app,
-            log_level="warning",
+            host=self.host,
+            port=self.port,
+            what="the local OpenAI-compatible endpoint",
+            name="fake-openai",
             lifespan="off",
             loop="asyncio",
-            access_log=False,
-            timeout_graceful_shutdown=1,
+            graceful_seconds=1,
         )
-        self._server = uvicorn.Server(config)
-        server = self._server
-        self._thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="fake-openai", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"the local OpenAI-compatible endpoint did not start on {self.host}:{self.port}"
-                )
-            time.sleep(0.01)
+        try:
+            serving.start(timeout)
+        except TimeoutError as exc:
+            raise RuntimeError(str(exc)) from None
+        self.port = serving.port
+        self._serving = serving
         return self.base_url
 
     def stop(self) -> None:
         """Stop serving and wait for the thread to end."""
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._thread = None
-        self._server = None
+        if self._serving is not None:
+            self._serving.stop(timeout=10)
+        self._serving = None
 
     def __enter__(self) -> FakeOpenAIServer:
         self.start()
@@ -128,7 +111,7 @@ def serve_fake_openai_process(
     """
     import subprocess
 
-    from netra_server.processes import ChildExited, free_port, stop_child, wait_until_answers
+    from netra_server.launch import ChildExited, free_port, stop_child, wait_until_answers
 
     if port == 0:
         port = free_port(host)

@@ -1,9 +1,9 @@
-"""Local ports and child processes: a free port, a ``netra serve`` child, waiting for a child, stopping it.
+"""Launching local servers: a free port, ``netra serve`` in a child process, an ASGI app in a thread.
 
-One way to start, wait for and stop a child process, shared by :mod:`netra_server.testing` (servers in
-tests), the demo (its embedded server and the simulated OpenAI endpoint) and the benchmarks::
+One way to start, wait for and stop them, shared by :mod:`netra_server.testing` (servers in tests), the
+demo (its embedded server and the simulated OpenAI endpoint) and the benchmarks::
 
-    from netra_server.processes import free_port, start_serve, stop_child
+    from netra_server.launch import free_port, start_serve, stop_child
 
     port = free_port()
     proc = start_serve(data_dir, port=port, api_key=key)   # returns once /healthz answers 200
@@ -11,7 +11,8 @@ tests), the demo (its embedded server and the simulated OpenAI endpoint) and the
     stop_child(proc)                                        # SIGTERM, then SIGKILL if it does not end
 
 A child that exits while it is awaited raises :class:`ChildExited` (with the end of its log); one that
-does not answer in time raises :class:`TimeoutError`.
+does not answer in time raises :class:`TimeoutError`. :class:`AppThread` serves an ASGI app with
+uvicorn in a background thread of this process, with the same start-wait-stop.
 """
 
 from __future__ import annotations
@@ -20,13 +21,15 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any, Literal
 
 import httpx
 
-__all__ = ["ChildExited", "free_port", "serve_command", "start_serve", "stop_child", "wait_until_answers"]
+__all__ = ["AppThread", "ChildExited", "free_port", "serve_command", "start_serve", "stop_child", "wait_until_answers"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -133,3 +136,72 @@ def start_serve(
         stop_child(proc)
         raise
     return proc
+
+
+class AppThread:
+    """An ASGI app served by uvicorn in a daemon thread of this process (tests, the simulated endpoint).
+
+    ``start()`` binds the socket (``port=0``: a free one, then in :attr:`port`) and returns once uvicorn
+    serves; it raises :class:`RuntimeError` if the thread ends first, :class:`TimeoutError` after
+    ``timeout`` seconds. ``stop()`` asks uvicorn to exit and waits for the thread.
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        what: str = "the server",
+        name: str = "asgi-server",
+        lifespan: Literal["auto", "on", "off"] = "on",
+        loop: Literal["none", "auto", "asyncio", "uvloop"] = "auto",
+        graceful_seconds: int = 5,
+    ) -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self.what = what
+        self.name = name
+        self._options: dict[str, Any] = {
+            "lifespan": lifespan, "loop": loop, "timeout_graceful_shutdown": graceful_seconds,
+        }
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self._sock: socket.socket | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    def start(self, timeout: float = 10.0) -> None:
+        import uvicorn
+
+        if self._thread is not None:
+            return
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        self.port = int(sock.getsockname()[1])
+        server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", access_log=False, **self._options))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=self.name, daemon=True)
+        self._server, self._thread, self._sock = server, thread, sock
+        thread.start()
+        deadline = time.monotonic() + timeout
+        while not server.started:
+            if not thread.is_alive():
+                self.stop()
+                raise RuntimeError(f"{self.what} failed to start on {self.host}:{self.port} (see the log above)")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise TimeoutError(f"{self.what} did not start on {self.host}:{self.port} within {timeout:g} s")
+            time.sleep(0.01)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=timeout)
+        if self._sock is not None:
+            self._sock.close()
+        self._server = self._thread = self._sock = None
