@@ -391,7 +391,9 @@ def test_every_json_route_documents_its_answer_and_errors(data: dict[str, Any]) 
     for method, path, op in ops:
         status, schema = _success(op)
         top = _resolve(spec, schema)
-        assert set(top["properties"]) == {"data"} and top["required"] == ["data"], (method, path)
+        # the rules listing also names the stored rules that do not load (beside its data)
+        extra = {"unreadable"} if (method, path) == ("GET", "/api/alerts/rules") else set()
+        assert set(top["properties"]) == {"data"} | extra and top["required"] == ["data"], (method, path)
         data_schema = top["properties"]["data"]
         expected = DOCUMENTED[(method, path)]
         assert _fields(spec, data_schema) == expected["data"], (method, path)

@@ -36,12 +36,14 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 __all__ = [
     "AGGREGATIONS",
     "FILTER_FIELDS",
+    "MASK",
     "METRICS",
     "AlertRule",
     "Condition",
@@ -54,7 +56,11 @@ __all__ = [
     "WebhookContact",
     "describe_rule",
     "format_value",
+    "mask_contact",
+    "mask_url",
     "parse_filter",
+    "redact_urls",
+    "restore_secrets",
     "validation_message",
 ]
 
@@ -88,7 +94,8 @@ class Filter(_Strict):
 
 class Condition(_Strict):
     op: Literal[">", "<", ">=", "<="]
-    threshold: float
+    #: A finite number: ``inf``/``NaN`` are refused (JSON cannot hold them; stored, they read back as null).
+    threshold: Annotated[float, Field(allow_inf_nan=False)]
 
 
 class WebhookContact(_Strict):
@@ -233,3 +240,103 @@ def _human_seconds(s: int) -> str:
     if s % 60 == 0:
         return f"{s // 60}m"
     return f"{s}s"
+
+
+# --------------------------------------------------------------------------------------------------
+# Contact-point secrets are write-only: a webhook's or Slack URL's path and query (where such services
+# put their token), every webhook header value and the SMTP password are never answered to a reader,
+# whatever its role. An update may send the masked values back unchanged: they keep the stored secret.
+
+#: What a secret reads as.
+MASK = "********"
+
+
+def mask_url(url: str) -> str:
+    """``https://hooks.slack.com/services/T/B/x`` -> ``https://hooks.slack.com/********``: the scheme
+    and host (to tell contact points apart) without credentials, path or query."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return MASK
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}{port}/{MASK}"
+
+
+_URL_IN_TEXT = re.compile(r"https?://[^\s'\"<>]+")
+
+
+def redact_urls(text: str) -> str:
+    """``text`` with every URL in it masked (delivery labels and errors name the contact point)."""
+    return _URL_IN_TEXT.sub(lambda m: mask_url(m.group(0)), text)
+
+
+def mask_contact(contact: dict[str, Any]) -> dict[str, Any]:
+    """A contact point (as JSON) with its secrets masked, for any reader."""
+    out = dict(contact)
+    if out.get("type") in ("webhook", "slack") and isinstance(out.get("url"), str):
+        out["url"] = mask_url(out["url"])
+    if isinstance(out.get("headers"), dict):
+        out["headers"] = {k: MASK for k in out["headers"]}
+    if out.get("password"):
+        out["password"] = MASK
+    return out
+
+
+def _masked(contact: ContactPoint) -> bool:
+    if isinstance(contact, EmailContact):
+        return contact.password == MASK
+    if MASK in contact.url:
+        return True
+    return isinstance(contact, WebhookContact) and any(v == MASK for v in contact.headers.values())
+
+
+def _same_contact(new: ContactPoint, old: ContactPoint) -> bool:
+    """Whether ``new`` (possibly with masked secrets) names the stored contact point ``old``."""
+    if isinstance(new, EmailContact) and isinstance(old, EmailContact):
+        return (new.smtp_host, new.smtp_port, new.username) == (old.smtp_host, old.smtp_port, old.username)
+    if isinstance(new, WebhookContact | SlackContact) and isinstance(old, WebhookContact | SlackContact):
+        return new.type == old.type and new.url in (old.url, mask_url(old.url))
+    return False
+
+
+def restore_secrets(rule: RuleInput, existing: RuleInput | None) -> RuleInput:
+    """``rule`` with each masked secret (as answered by a read) replaced by the stored one of
+    ``existing``; raises :class:`RuleError` for a masked value that matches no stored contact point."""
+    if not any(_masked(c) for c in rule.contact_points):
+        return rule
+    old = list(existing.contact_points) if existing is not None else []
+    restored: list[ContactPoint] = []
+    for i, c in enumerate(rule.contact_points):
+        if not _masked(c):
+            restored.append(c)
+            continue
+        # the stored contact at the same position first, then any other that matches
+        candidates = ([old[i]] if i < len(old) else []) + old
+        match = next((o for o in candidates if _same_contact(c, o)), None)
+        if match is None:
+            raise RuleError(
+                f"contact_points[{i}] holds the mask {MASK!r} but matches no stored contact point of this "
+                "rule; send the real URL, header value or password"
+            )
+        if isinstance(c, EmailContact) and isinstance(match, EmailContact):
+            restored.append(c.model_copy(update={"password": match.password}))
+        elif isinstance(c, WebhookContact | SlackContact) and isinstance(match, WebhookContact | SlackContact):
+            update: dict[str, Any] = {"url": match.url if MASK in c.url else c.url}
+            if isinstance(c, WebhookContact):
+                stored = {k.lower(): v for k, v in (match.headers if isinstance(match, WebhookContact) else {}).items()}
+                headers = {}
+                for k, v in c.headers.items():
+                    if v == MASK:
+                        if k.lower() not in stored:
+                            raise RuleError(
+                                f"contact_points[{i}].headers.{k} is masked but the stored contact point has no "
+                                "such header; send its real value"
+                            )
+                        v = stored[k.lower()]
+                    headers[k] = v
+                update["headers"] = headers
+            restored.append(c.model_copy(update=update))
+    return rule.model_copy(update={"contact_points": restored})
