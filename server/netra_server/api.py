@@ -431,7 +431,7 @@ async def trace_usage(request: Request, ctx: Auth, trace_id: Annotated[str, Path
             {"span_id": s.span_id, "parent_span_id": s.parent_span_id or None, "name": s.name, "span_type": s.span_type,
              "model": s.model, "start_time": iso_ns(s.start_ns), "tenant_id": s.tenant_id, "has_usage": s.has_usage,
              "covered": s.covered, "counted": s.counted, "cost_source": s.cost_source, "costUnknown": s.cost_unknown,
-             "own": _usage_of(s), "rollup": _rollup_json(node.rollup)}
+             "versions": s.versions, "own": _usage_of(s), "rollup": _rollup_json(node.rollup)}
             for node in tree.nodes
             for s in (node.span,)
         ],

@@ -267,7 +267,7 @@ async def receive_traces(request: Request) -> Response:
     finally:
         committer.decoding(-1)
     try:
-        await committer.submit(batch.data, batch.span_count)
+        await committer.submit(batch.data, batch.span_count, batch.keys)
     except Overloaded as exc:
         return _otlp_error(429, str(exc), is_json, {"Retry-After": str(exc.retry_after)})
     except StoreError as exc:

@@ -12,7 +12,7 @@ import base64
 import binascii
 import gzip
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -23,6 +23,7 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from netra import semconv
+from netra_server.billing import SpanKey, fingerprint
 from netra_server.config import Limits
 
 __all__ = ["SPAN_COLUMNS", "IngestBatch", "OtlpError", "build_rows", "decode_request", "parse_export"]
@@ -47,6 +48,9 @@ class IngestBatch:
     span_count: int
     rejected: int
     rejected_message: str
+    #: Per row, its identity and billing fields (``netra_server.billing.SpanKey``), so the writer
+    #: need not parse the rows again.
+    keys: list[SpanKey] = field(default_factory=list)
 
 
 #: The columns of a row built by :func:`build_rows`, in order (``JSONCompactEachRow``).
@@ -576,6 +580,8 @@ def build_rows(req: ExportTraceServiceRequest, project_id: str, limits: Limits, 
     max_attr = limits.max_attribute_bytes
     ingested = f"{now_ms // 1000}.{now_ms % 1000:03d}"
     out: list[bytes] = []
+    keys: list[SpanKey] = []
+    cut = len(ingested) + 4  # a row ends with ,"<ingested>"] : its fingerprint leaves that out
     rejected = 0
     reason = ""
     dumps = orjson.dumps
@@ -653,13 +659,15 @@ def build_rows(req: ExportTraceServiceRequest, project_id: str, limits: Limits, 
                 tid_hex = tid.hex()
                 sid_hex = sid.hex()
                 psid = sp.parent_span_id
+                psid_hex = psid.hex() if len(psid) == 8 else ""
+                covered_flag = 0 if covered is None else int(_truthy(covered))
                 row = [
                     project_id,
                     tenant,
                     f"{start_ns // 1_000_000_000}.{start_ns % 1_000_000_000:09d}",
                     tid_hex,
                     sid_hex,
-                    psid.hex() if len(psid) == 8 else "",
+                    psid_hex,
                     f"{end_ns // 1_000_000_000}.{end_ns % 1_000_000_000:09d}",
                     end_ns - start_ns,
                     name,
@@ -673,7 +681,7 @@ def build_rows(req: ExportTraceServiceRequest, project_id: str, limits: Limits, 
                     statuses[status_code] if 0 <= status_code < 3 else "UNSET",
                     status.message,
                     *usage,
-                    0 if covered is None else int(_truthy(covered)),
+                    covered_flag,
                     attrs,
                     res_json,
                     [
@@ -686,9 +694,12 @@ def build_rows(req: ExportTraceServiceRequest, project_id: str, limits: Limits, 
                     ] if len(sp.links) else [],
                     ingested,
                 ]
-                out.append(dumps(row))
+                line = dumps(row)
+                out.append(line)
+                keys.append((project_id, tid_hex, sid_hex, psid_hex, tenant, start_ns, usage[9], covered_flag,
+                             fingerprint(memoryview(line)[:-cut])))
     data = b"\n".join(out) + b"\n" if out else b""
-    return IngestBatch(data, len(out), rejected, reason)
+    return IngestBatch(data, len(out), rejected, reason, keys)
 
 
 def parse_export(body: bytes, content_type: str, content_encoding: str, limits: Limits, project_id: str,

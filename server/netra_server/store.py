@@ -20,9 +20,10 @@ which uses the store's own worker threads.
 Backends (:class:`ChdbBackend`, :class:`ClickHouseBackend`) run the *same* SQL strings: ClickHouse
 dialect with server-side parameters ``{name:Type}``, rows exchanged as ``JSONEachRow``.
 
-Every read of ``netra_spans`` uses ``FINAL`` (the table is a ``ReplacingMergeTree`` keyed by the span's
-identity), so a span delivered twice is counted once. The billing rule: a span *counts* iff it has
-usage and is not covered (``has_usage = 1 AND covered = 0``); see ``docs/design.md``.
+Every read of ``netra_spans`` uses ``FINAL`` (a ``ReplacingMergeTree``: a row written again replaces the
+first). :meth:`Store.insert_spans` lets each span identity (project, trace id, span id) in once and
+stores ancestors of spans with usage covered (``netra_server.billing``). The billing rule: a span
+*counts* iff it has usage and is not covered (``has_usage = 1 AND covered = 0``); see ``docs/design.md``.
 
 Usage totals and summaries (except by hour and minute) and latency percentiles read whole days of
 their window from daily rollups while those are valid, and the rest from ``netra_spans FINAL``
@@ -44,7 +45,7 @@ from urllib.parse import unquote, urlparse
 
 import orjson
 
-from netra_server import rollups, schema
+from netra_server import billing, rollups, schema
 
 __all__ = [
     "ApiKeyRecord",
@@ -463,6 +464,9 @@ class SpanRow:
     events: str
     ingested_ms: int
     links: str = "[]"
+    #: Distinct versions of this span delivered (1: every delivery was the same); the store keeps the
+    #: first (``netra_server.billing``).
+    versions: int = 1
 
     @property
     def type_name(self) -> str:
@@ -717,6 +721,8 @@ class Store:
         #: ``netra_spans`` first waits until the spans acknowledged before its read began are inserted.
         self.read_barrier: ReadBarrier | None = None
         self._reads = threading.local()
+        #: Span identity and the billing rule on every insert of spans (``netra_server.billing``).
+        self.span_index = billing.SpanIndex()
 
     @property
     def kind(self) -> str:
@@ -827,6 +833,7 @@ class Store:
             )
         else:
             self.command("ALTER TABLE netra_spans REMOVE TTL")
+        schema.span_index_retention(self, retention_days or 0)
         self.set_meta("retention_days", wanted)
 
     # -- meta ------------------------------------------------------------------------------------
@@ -892,10 +899,16 @@ class Store:
 
     # -- spans: writes -----------------------------------------------------------------------------
 
-    def insert_spans(self, data: bytes) -> None:
+    def insert_spans(self, data: bytes, keys: list[billing.SpanKey] | None = None) -> None:
         """Insert span rows (``IngestBatch.data`` from ``netra_server.otlp.build_rows``:
-        ``JSONCompactEachRow`` of ``SPAN_COLUMNS``, attribute maps as JSON objects); returns once they
-        are durable."""
+        ``JSONCompactEachRow`` of ``SPAN_COLUMNS``, attribute maps as JSON objects; ``keys``: its
+        ``IngestBatch.keys``, else read from the rows); returns once they are durable.
+
+        A span already stored (same project, trace id and span id) is not stored again, and ancestors
+        of spans with usage are stored covered (``netra_server.billing``)."""
+        self.span_index.insert(self.backend, data, keys, self._insert_span_rows)
+
+    def _insert_span_rows(self, data: bytes) -> None:
         from netra_server.otlp import SPAN_COLUMNS
 
         self.backend.insert_rows("netra_spans", SPAN_COLUMNS, data, "JSONCompactEachRow")
@@ -1218,6 +1231,10 @@ class Store:
         params["limit"] = limit + 1
         rows = self.query(SQL_TRACE_SPANS.format(where=where, order="ASC" if forward else "DESC"), params)
         spans = [self._span(r) for r in rows]
+        if spans:
+            versions = billing.SpanIndex.versions(self, project_id, trace_id)
+            if versions:
+                spans = [replace(s, versions=versions[s.span_id]) if s.span_id in versions else s for s in spans]
         return spans[:limit], len(spans) > limit
 
     def traces_of_spans(self, project_id: str, span_ids: list[str], *, tenant_id: str | None = None) -> list[str]:

@@ -319,10 +319,19 @@ class SpanUsage(BaseModel):
     start_time: str = _iso("Span start")
     tenant_id: str
     has_usage: bool = Field(description="The span recorded tokens, a cost or netra.usage")
-    covered: bool = Field(description="A descendant recorded usage (netra.usage.covered)")
+    covered: bool = Field(
+        description="A descendant in the trace recorded usage (decided by the server, whatever the producer "
+        "marked; netra.usage.covered from the producer is honoured too)"
+    )
     counted: bool = Field(description="The span's own usage counts in aggregates (has_usage and not covered)")
     cost_source: str = Field(description="price_table:<version>, provider, user, or empty")
     costUnknown: bool = Field(description="The span has tokens of a model whose price is unknown")
+    versions: int = Field(
+        default=1,
+        description="Distinct versions of this span (same trace id and span id) delivered: 1 normally; more "
+        "when it was sent again with other content (another tenant, start time, cost...). The first version "
+        "stored is the span; later versions are not stored or counted",
+    )
     own: SpanOwnUsage
     rollup: UsageRollup
 
