@@ -21,10 +21,8 @@ import asyncio
 import multiprocessing as mp
 import os
 import secrets
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -32,30 +30,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from netra_server.auth import new_key
+from netra_server.launch import free_port, start_serve, stop_child
 
 
 def _start(data_dir: Path, port: int, key: str, server_path: str | None) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "NETRA_ALERTS": "off"}
+    env = {"NETRA_ALERTS": "off"}
     if server_path:
-        env["PYTHONPATH"] = server_path + os.pathsep + env.get("PYTHONPATH", "")
-    cmd = [sys.executable, "-m", "netra_server", "serve", "--data-dir", str(data_dir), "--port", str(port),
-           "--api-key", key, "--parse-workers", "0"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("netra serve did not start")
+        env["PYTHONPATH"] = server_path + os.pathsep + os.environ.get("PYTHONPATH", "")
+    return start_serve(data_dir, port=port, api_key=key, args=["--parse-workers", "0"], env=env, timeout=90)
 
 
 def _seed(base: str, key: str) -> None:
@@ -101,7 +84,7 @@ def _attack(base: str, rate: float, connections: int, seconds: float, out: Any) 
                 while time.monotonic() < end:
                     await asyncio.sleep(max(0.0, next_at - time.monotonic()))
                     next_at += interval
-                    key = f"nk_{secrets.token_hex(6)}_{secrets.token_urlsafe(32)}"
+                    key = new_key()
                     try:
                         r = await c.get("/api/me", headers={"x-api-key": key})
                         statuses[r.status_code] += 1
@@ -132,8 +115,8 @@ def main() -> int:
     ap.add_argument("--connections", type=int, default=16, help="attacker connections")
     ap.add_argument("--server-path", default=None, help="import netra_server from this folder (another version)")
     args = ap.parse_args()
-    key = f"nk_{secrets.token_hex(6)}_{secrets.token_urlsafe(32)}"
-    port = _free_port()
+    key = new_key()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="netra-bench-auth-") as tmp:
         proc = _start(Path(tmp) / "data", port, key, args.server_path)
@@ -153,8 +136,7 @@ def main() -> int:
             statuses = out.get(timeout=args.seconds + 60)
             attacker.join()
         finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+            stop_child(proc)
     sent = sum(statuses.values())
     print(f"server: {args.server_path or 'this checkout'}")
     print(f"idle:            {_summary(idle)}")

@@ -52,6 +52,7 @@ __all__ = [
     "check_key",
     "client_address",
     "key_id_for",
+    "new_key",
 ]
 
 #: No valid key is shorter (generated keys are longer, seeded ones must have 16+ characters).
@@ -89,6 +90,11 @@ class AuthContext:
 
 def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_key() -> str:
+    """A new random API key in the format the server generates: ``nk_<12-hex key id>_<secret>``."""
+    return f"nk_{secrets.token_hex(6)}_{secrets.token_urlsafe(32)}"
 
 
 def key_id_for(key: str) -> str:
@@ -150,7 +156,7 @@ class KeyManager:
         if self.store.get_project(project_id) is None:
             raise ValueError(f"no project {project_id!r}; `netra keys list` shows the projects")
         if key is None:
-            key = f"nk_{secrets.token_hex(6)}_{secrets.token_urlsafe(32)}"
+            key = new_key()
         elif len(key) < 16:
             raise ValueError("an API key must be at least 16 characters long")
         key_id = key_id_for(key)

@@ -233,13 +233,12 @@ def test_a_key_bound_to_a_tenant_spends_only_for_that_tenant(netra_server: Runni
     """An ingest key bound to a tenant (written to the store directly: the key API makes only read keys
     tenant-limited today) may reserve, confirm and record usage for its tenant only."""
     import hashlib
-    import secrets
 
-    from netra_server.auth import key_id_for
+    from netra_server.auth import key_id_for, new_key
     from netra_server.store import ApiKeyRecord
 
     t, other = _tenant(), _tenant()
-    key = f"nk_{secrets.token_hex(6)}_{secrets.token_urlsafe(32)}"
+    key = new_key()
     assert netra_server.store is not None
     netra_server.store.put_key(ApiKeyRecord(
         key_id=key_id_for(key), project_id=netra_server.project_id, key_hash=hashlib.sha256(key.encode()).hexdigest(),

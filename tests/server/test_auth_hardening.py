@@ -4,19 +4,14 @@ Retry-After, no store lookup), the proxy header honoured only when configured. R
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from netra_server.auth import FailureLimiter, KeyManager, client_address
+from netra_server.auth import FailureLimiter, KeyManager, client_address, new_key
 from netra_server.testing import RunningServer, run_server
-
-
-def _random_key() -> str:
-    return f"nk_{secrets.token_hex(6)}_{secrets.token_urlsafe(32)}"
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +28,7 @@ def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]
 def test_a_wrong_key_is_looked_up_once_then_cached(limited: RunningServer) -> None:
     assert limited.store is not None
     km = KeyManager(limited.store, negative_cache_seconds=60)
-    wrong = _random_key()
+    wrong = new_key()
     assert km.verify(wrong) is None and km.lookups == 1
     for _ in range(5):
         assert km.verify(wrong) is None
@@ -53,7 +48,7 @@ def test_random_keys_cannot_grow_the_caches_or_evict_valid_keys(limited: Running
     assert km.verify(limited.api_key) is not None
     lookups = km.lookups
     for _ in range(1000):
-        assert km.verify(_random_key()) is None
+        assert km.verify(new_key()) is None
     assert len(km._negative) == 200 and len(km._cache) == 1
     after_flood = km.lookups
     assert after_flood == lookups + 1000
@@ -130,11 +125,11 @@ def test_failed_authentications_are_limited_per_client(limited: RunningServer) -
     with httpx.Client(base_url=srv.base_url, timeout=30) as c:
         # warm: the admin key is verified (and cached) before the attack
         assert c.get("/api/me", headers=srv.headers).status_code == 200
-        statuses = [c.get("/api/me", headers={"x-api-key": _random_key()}).status_code for _ in range(5)]
+        statuses = [c.get("/api/me", headers={"x-api-key": new_key()}).status_code for _ in range(5)]
         assert statuses == [401] * 5
         before = _lookups(srv)
         for path, method in (("/api/me", "GET"), ("/usage/tenants/apex", "GET"), ("/v1/traces", "POST")):
-            r = c.request(method, path, headers={"x-api-key": _random_key(), "content-type": "application/json",
+            r = c.request(method, path, headers={"x-api-key": new_key(), "content-type": "application/json",
                                                  "X-Real-IP": "198.51.100.7"}, content=b"{}")  # not trusted here
             assert r.status_code == 429, (path, r.status_code, r.text)
             assert 1 <= int(r.headers["retry-after"]) <= 100
@@ -148,9 +143,9 @@ def test_failed_authentications_are_limited_per_client(limited: RunningServer) -
         assert _lookups(srv) == before + 1  # looked up again (a revoked key stops working)
         assert c.get("/api/me", headers={"x-api-key": fresh_read_key}).status_code == 429
         # the dashboard's login form is limited the same way
-        login = c.post("/ui/login", data={"api_key": _random_key(), "next": "/ui/"})
+        login = c.post("/ui/login", data={"api_key": new_key(), "next": "/ui/"})
         assert login.status_code == 429 and "retry-after" in login.headers
-        c.cookies.set("netra_key", _random_key(), path="/ui")
+        c.cookies.set("netra_key", new_key(), path="/ui")
         page = c.get("/ui/", follow_redirects=False)
         assert page.status_code == 429
 
@@ -163,7 +158,7 @@ def test_the_proxy_header_counts_only_when_configured(tmp_path: Any, monkeypatch
     monkeypatch.setenv("NETRA_AUTH_FAILURES_PER_SECOND", "0.01")
     with run_server(tmp_path, subprocess=True) as srv, httpx.Client(base_url=srv.base_url) as c:
         def attempt(client_ip: str) -> int:
-            headers = {"x-api-key": _random_key(), "X-Real-IP": f"203.0.113.99, {client_ip}"}
+            headers = {"x-api-key": new_key(), "X-Real-IP": f"203.0.113.99, {client_ip}"}
             return c.get("/api/me", headers=headers).status_code
 
         assert [attempt("192.0.2.1") for _ in range(3)] == [401, 401, 429]

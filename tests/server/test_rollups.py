@@ -29,6 +29,7 @@ from netra_server.store import (
     UsageGroup,
     UsageTotals,
     Window,
+    span_type_name,
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
@@ -245,6 +246,7 @@ def ref_traces(spans: list[Span]) -> list[TraceSummary]:
             cached_tokens=sum(s.cached for s in c), total_tokens=prompt + completion,
             total_cost=sum((s.cost for s in c if s.cost is not None), Decimal(0)),
             unpriced_count=sum(1 for s in c if s.cost is None), has_error=any(s.error for s in ss), span_count=len(ss),
+            span_type=span_type_name("", first.name, first.model, first.inp + first.out if first.usage else 0),  # the root span's type
         ))
     return out
 

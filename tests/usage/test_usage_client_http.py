@@ -6,13 +6,13 @@ Every test runs twice: with UsageClient and with AsyncUsageClient.
 from __future__ import annotations
 
 import builtins
-import socket
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from netra_server.launch import free_port
 
 from netra.usage import (
     APIStatusError,
@@ -428,10 +428,7 @@ def test_unexpected_status_is_typed(driver: MakeDriver, server: ScriptedServer) 
 
 
 def test_connection_refused_raises_network_error(driver: MakeDriver) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    d = driver(base_url=f"http://127.0.0.1:{port}", max_retries=1)
+    d = driver(base_url=f"http://127.0.0.1:{free_port()}", max_retries=1)
     with pytest.raises(NetworkError, match="Is the Netra server running") as info:
         d.call("get_session_usage", "s-1", START, END)
     assert not isinstance(info.value, TimeoutError)
