@@ -76,7 +76,7 @@ def test_the_block_confirms_with_the_calls_cost_and_the_trace_agrees(
             break
         time.sleep(0.1)
     assert usage is not None and usage.request_count == 2
-    assert usage.total_cost == txn.amount  # trace, usage report and ledger: the same amount
+    assert usage.total_cost_usd == txn.amount  # trace, usage report and ledger: the same amount
     spans = [s for u in txn.usage for s in Netra.usage.iter_spans_by_trace_id(u.trace_id)]
     llm = [s for s in spans if s.id in {u.span_id for u in txn.usage}]
     assert len(llm) == 2 and all(TRANSACTION_ID in (s.attributes or "") and txn.id in (s.attributes or "") for s in llm)
