@@ -303,8 +303,8 @@ def _queries(store: Any, pid: str, n: int) -> list[tuple[str, Any]]:
 
 
 def bench_query(n: int, repeats: int = 7, data_dir: Path | None = None) -> dict[str, Any]:
-    from netra_server.app import prepare_store
     from netra_server.config import Settings
+    from netra_server.lifecycle import prepare_store
     from netra_server.store import Window
 
     keep = data_dir is not None

@@ -1,6 +1,6 @@
 """The ``netra`` console script: a thin dispatcher.
 
-Server commands (``serve``, ``keys``, and ``demo``/``alerts`` once they exist) live in
+Server commands (``serve``, ``keys``, ``demo``, ``alerts``, ``credits``) live in
 ``netra_server.cli``; they are registered lazily through :func:`netra_server.cli.add_commands`, so an
 SDK-only install (no ``netra[server]``) still answers ``netra --help`` and says what to install.
 """

@@ -49,9 +49,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.convertors import Convertor, register_url_convertor
 
 from netra_server import wire
-from netra_server.app import ApiError, ServerState, admin_auth, read_auth, state_of
 from netra_server.auth import ROLES, AuthContext
+from netra_server.deps import admin_auth, read_auth, state_of
+from netra_server.errors import ApiError
 from netra_server.responses import ExactJSONResponse
+from netra_server.state import ServerState
 from netra_server.store import (
     SortField,
     SpanRow,

@@ -40,6 +40,8 @@ from typing import Any, Protocol
 
 import orjson
 
+from netra_server.schema import SPAN_COLUMNS
+
 __all__ = ["SpanIndex", "SpanKey", "fingerprint", "key_of_row"]
 
 #: What ingest knows of a span without parsing its row again (``IngestBatch.keys``): project, trace id,
@@ -56,15 +58,9 @@ def fingerprint(row_without_ingest_time: bytes | memoryview) -> int:
     return (zlib.crc32(row_without_ingest_time) << 32) | zlib.adler32(row_without_ingest_time)
 
 
-def _columns() -> tuple[str, ...]:
-    from netra_server.otlp import SPAN_COLUMNS
-
-    return SPAN_COLUMNS
-
-
 def key_of_row(line: bytes, columns: tuple[str, ...] | None = None) -> SpanKey:
     """The :data:`SpanKey` of one ``JSONCompactEachRow`` span row (what ``build_rows`` records alongside)."""
-    cols = columns or _columns()
+    cols = columns or SPAN_COLUMNS
     row = orjson.loads(line)
     ix = cols.index
     start = str(row[ix("start_time")])
@@ -190,7 +186,7 @@ class SpanIndex:
             lines = data.split(b"\n")
             if lines and not lines[-1]:
                 lines.pop()
-            cols = _columns()
+            cols = SPAN_COLUMNS
             keys = [key_of_row(line, cols) for line in lines]
         if not keys:
             return
@@ -222,7 +218,7 @@ class SpanIndex:
         elif keep:
             if lines is None:
                 lines = data.split(b"\n")
-            covered_col = _columns().index("covered")
+            covered_col = SPAN_COLUMNS.index("covered")
             out = []
             for i in keep:
                 line = lines[i]

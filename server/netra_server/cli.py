@@ -1,9 +1,9 @@
-"""The server's subcommands of the ``netra`` CLI: ``serve`` and ``keys`` (and those of extensions).
+"""The server's subcommands of the ``netra`` CLI: ``serve`` and ``keys`` (and ``demo``, ``alerts``, ``credits``).
 
 ``netra/cli.py`` (the console script) calls :func:`add_commands` with its argparse sub-parsers. Each
 subcommand is registered by a function ``add_command(subparsers) -> None`` that adds a parser and sets
 ``func=<callable(args) -> int>`` on it. To add one (e.g. ``demo``, ``alerts``), write a module with
-``add_command`` and list it in :data:`COMMAND_MODULES`; a module that does not exist yet is skipped.
+``add_command`` and list it in :data:`COMMAND_MODULES`.
 Keep imports inside the command functions: ``netra --help`` must stay fast.
 """
 
@@ -27,17 +27,11 @@ _STATE_FILE = "server.json"
 
 
 def add_commands(sub: Any) -> None:
-    """Register ``serve``, ``keys`` and every available extension command on ``sub``."""
+    """Register ``serve``, ``keys`` and the commands of :data:`COMMAND_MODULES` on ``sub``."""
     _add_serve(sub)
     _add_keys(sub)
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name is not None and name.startswith(exc.name):
-                continue
-            raise
-        module.add_command(sub)
+        importlib.import_module(name).add_command(sub)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -116,7 +110,8 @@ def _exit_after_graceful_stop(signum: int, frame: Any) -> None:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from netra_server.app import create_app, prepare_store
+    from netra_server.app import create_app
+    from netra_server.lifecycle import prepare_store
     from netra_server.store import StoreError
 
     settings = _settings(args)
@@ -217,7 +212,7 @@ class _Remote:
 
 def _open(args: argparse.Namespace) -> tuple[Any, Any]:
     """(store, None) when the store can be opened here, else (None, remote API client)."""
-    from netra_server.app import prepare_store
+    from netra_server.lifecycle import prepare_store
     from netra_server.store import StoreError
 
     settings = _settings(args)

@@ -30,7 +30,7 @@ from netra_server.config import Limits
 log = logging.getLogger("netra_server.otlp")
 
 __all__ = [
-    "CLAIMED_TENANT", "MAX_COST", "MAX_TOKENS", "SPAN_COLUMNS", "IngestBatch", "OtlpError", "SpanRejected",
+    "CLAIMED_TENANT", "MAX_COST", "MAX_TOKENS", "IngestBatch", "OtlpError", "SpanRejected",
     "build_rows", "decode_request", "parse_export",
 ]
 
@@ -49,7 +49,7 @@ class OtlpError(Exception):
 
 @dataclass
 class IngestBatch:
-    #: ``JSONCompactEachRow`` rows of :data:`SPAN_COLUMNS`.
+    #: ``JSONCompactEachRow`` rows of :data:`netra_server.schema.SPAN_COLUMNS`.
     data: bytes
     span_count: int
     rejected: int
@@ -58,44 +58,6 @@ class IngestBatch:
     #: need not parse the rows again.
     keys: list[SpanKey] = field(default_factory=list)
 
-
-#: The columns of a row built by :func:`build_rows`, in order (``JSONCompactEachRow``).
-SPAN_COLUMNS: tuple[str, ...] = (
-    "project_id",
-    "tenant_id",
-    "start_time",
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "end_time",
-    "duration_ns",
-    "name",
-    "kind",
-    "span_type",
-    "session_id",
-    "user_id",
-    "service",
-    "environment",
-    "scope_name",
-    "status_code",
-    "status_message",
-    "model",
-    "provider",
-    "input_tokens",
-    "output_tokens",
-    "cached_tokens",
-    "reasoning_tokens",
-    "cost",
-    "cost_source",
-    "cost_unknown",
-    "has_usage",
-    "covered",
-    "attributes",
-    "resource_attributes",
-    "events",
-    "links",
-    "ingested_at",
-)
 
 _KINDS = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
 _STATUS = ("UNSET", "OK", "ERROR")
@@ -806,7 +768,7 @@ def build_rows(req: ExportTraceServiceRequest, project_id: str, limits: Limits, 
     stamped on every span whatever tenant attribute it carries; a span that named another one keeps
     that name in :data:`CLAIMED_TENANT`.
 
-    Rows are ``JSONCompactEachRow`` of :data:`SPAN_COLUMNS`; the attribute maps, events and links are
+    Rows are ``JSONCompactEachRow`` of :data:`netra_server.schema.SPAN_COLUMNS`; the attribute maps, events and links are
     written as JSON objects/arrays in place and stored as their text (the insert reads objects and
     arrays as strings), so each span is serialized once.
     """

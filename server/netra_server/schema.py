@@ -56,49 +56,59 @@ CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (
 ) ENGINE = ReplacingMergeTree ORDER BY id
 """
 
-SPANS_DDL = """
-CREATE TABLE IF NOT EXISTS netra_spans (
-    project_id LowCardinality(String),
-    tenant_id String,
-    start_time DateTime64(9, 'UTC'),
-    trace_id String,
-    span_id String,
-    parent_span_id String,
-    end_time DateTime64(9, 'UTC'),
-    duration_ns Int64,
-    name String,
-    kind LowCardinality(String),
-    span_type LowCardinality(String),
-    session_id String,
-    user_id String,
-    service LowCardinality(String),
-    environment LowCardinality(String),
-    scope_name LowCardinality(String),
-    status_code LowCardinality(String),
-    status_message String,
-    model LowCardinality(String),
-    provider LowCardinality(String),
-    input_tokens UInt64,
-    output_tokens UInt64,
-    cached_tokens UInt64,
-    reasoning_tokens UInt64,
-    cost Nullable(Decimal(18, 10)),
-    cost_source LowCardinality(String),
-    cost_unknown UInt8,
-    has_usage UInt8,
-    covered UInt8,
-    attributes String CODEC(ZSTD(1)),
-    resource_attributes String CODEC(ZSTD(1)),
-    events String CODEC(ZSTD(1)),
-    links String CODEC(ZSTD(1)),
-    ingested_at DateTime64(3, 'UTC'),
-    INDEX idx_trace trace_id TYPE bloom_filter(0.001) GRANULARITY 1,
+#: The columns of ``netra_spans``, in order, with their ClickHouse types: the one list that the table
+#: (:data:`SPANS_DDL`), the rows the receiver builds (``otlp.build_rows``, ``JSONCompactEachRow`` in
+#: this order) and the store's reads follow.
+SPAN_TABLE: tuple[tuple[str, str], ...] = (
+    ("project_id", "LowCardinality(String)"),
+    ("tenant_id", "String"),
+    ("start_time", "DateTime64(9, 'UTC')"),
+    ("trace_id", "String"),
+    ("span_id", "String"),
+    ("parent_span_id", "String"),
+    ("end_time", "DateTime64(9, 'UTC')"),
+    ("duration_ns", "Int64"),
+    ("name", "String"),
+    ("kind", "LowCardinality(String)"),
+    ("span_type", "LowCardinality(String)"),
+    ("session_id", "String"),
+    ("user_id", "String"),
+    ("service", "LowCardinality(String)"),
+    ("environment", "LowCardinality(String)"),
+    ("scope_name", "LowCardinality(String)"),
+    ("status_code", "LowCardinality(String)"),
+    ("status_message", "String"),
+    ("model", "LowCardinality(String)"),
+    ("provider", "LowCardinality(String)"),
+    ("input_tokens", "UInt64"),
+    ("output_tokens", "UInt64"),
+    ("cached_tokens", "UInt64"),
+    ("reasoning_tokens", "UInt64"),
+    ("cost", "Nullable(Decimal(18, 10))"),
+    ("cost_source", "LowCardinality(String)"),
+    ("cost_unknown", "UInt8"),
+    ("has_usage", "UInt8"),
+    ("covered", "UInt8"),
+    ("attributes", "String CODEC(ZSTD(1))"),
+    ("resource_attributes", "String CODEC(ZSTD(1))"),
+    ("events", "String CODEC(ZSTD(1))"),
+    ("links", "String CODEC(ZSTD(1))"),
+    ("ingested_at", "DateTime64(3, 'UTC')"),
+)
+#: The names of :data:`SPAN_TABLE`, in order.
+SPAN_COLUMNS: tuple[str, ...] = tuple(name for name, _ in SPAN_TABLE)
+
+SPANS_DDL = (
+    "\nCREATE TABLE IF NOT EXISTS netra_spans (\n"
+    + "".join(f"    {name} {ctype},\n" for name, ctype in SPAN_TABLE)
+    + """    INDEX idx_trace trace_id TYPE bloom_filter(0.001) GRANULARITY 1,
     INDEX idx_session session_id TYPE bloom_filter(0.01) GRANULARITY 4,
     INDEX idx_user user_id TYPE bloom_filter(0.01) GRANULARITY 4
 ) ENGINE = ReplacingMergeTree(ingested_at)
 PARTITION BY toYYYYMM(start_time)
 ORDER BY (project_id, tenant_id, start_time, trace_id, span_id)
 """
+)
 
 PROJECTS_DDL = """
 CREATE TABLE IF NOT EXISTS netra_projects (

@@ -911,9 +911,7 @@ class Store:
         self.span_index.insert(self.backend, data, keys, self._insert_span_rows)
 
     def _insert_span_rows(self, data: bytes) -> None:
-        from netra_server.otlp import SPAN_COLUMNS
-
-        self.backend.insert_rows("netra_spans", SPAN_COLUMNS, data, "JSONCompactEachRow")
+        self.backend.insert_rows("netra_spans", schema.SPAN_COLUMNS, data, "JSONCompactEachRow")
 
     # -- spans: reads ------------------------------------------------------------------------------
 

@@ -165,7 +165,8 @@ def run_server(
             stop_child(srv.process if "srv" in locals() and srv.process is not None else proc)
         return
 
-    from netra_server.app import create_app, prepare_store
+    from netra_server.app import create_app
+    from netra_server.lifecycle import prepare_store
 
     store, project, _ = prepare_store(cfg)
     try:

@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from netra_server import schema
-from netra_server.otlp import SPAN_COLUMNS
+from netra_server.schema import SPAN_COLUMNS
 from netra_server.store import ChdbBackend, Store, TraceQuery, Window
 
 from .test_rollups import D0, DAY, in_window, make_spans, ref_totals, rows

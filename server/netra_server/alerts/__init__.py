@@ -17,7 +17,7 @@ from . import storage as _storage  # noqa: F401  (registers the alerts-0001 migr
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from netra_server.app import Hooks, ServerState
+    from netra_server.state import Hooks, ServerState
 
 __all__ = ["install"]
 
@@ -32,7 +32,7 @@ def evaluation_enabled(settings: object) -> bool:
 
 
 def install(app: FastAPI, hooks: Hooks) -> None:
-    """Mount ``/api/alerts`` and run the evaluator while the server runs (see ``netra_server.app``)."""
+    """Mount ``/api/alerts`` and run the evaluator while the server runs (called by :func:`netra_server.app.create_app`)."""
     from .api import router
     from .evaluator import AlertEvaluator
     from .model import RuleInput

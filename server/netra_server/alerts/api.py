@@ -29,9 +29,11 @@ import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import ValidationError
 
-from netra_server.app import ApiError, ServerState, admin_auth, read_auth, state_of
 from netra_server.auth import AuthContext
+from netra_server.deps import admin_auth, read_auth, state_of
+from netra_server.errors import ApiError
 from netra_server.responses import ExactJSONResponse
+from netra_server.state import ServerState
 from netra_server.wire import errors
 
 from . import wire

@@ -389,7 +389,7 @@ class AlertStorage:
     def measure(self, rule: AlertRule, now: float) -> float | None:
         """The rule's metric over ``[now - window, now]``; None when there is nothing to aggregate."""
         if rule.metric == "credit_balance":  # not a span metric: the ledger's current balance
-            from netra_server.credits import current_balance
+            from netra_server.credits.balances import current_balance
 
             return current_balance(self.store, rule.project_id, rule.tenant_filter())
         sql, params = metric_sql(rule, now)

@@ -16,51 +16,32 @@ import asyncio
 import logging
 import os
 import time
-import weakref
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .balances import LEDGERS, current_balance
 
 if TYPE_CHECKING:
     from fastapi import FastAPI, Request
     from fastapi.responses import Response
 
-    from netra_server.app import Hooks, ServerState
+    from netra_server.state import Hooks, ServerState
 
 __all__ = ["current_balance", "install"]
 
 log = logging.getLogger("netra_server.credits")
 
-#: The open ledger of each running server, by its store (what the alert evaluator holds).
-_LEDGERS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
-
-
-def current_balance(store: Any, project_id: str, tenant_id: str | None) -> float | None:
-    """The credit balance (USD) of ``tenant_id``, or the lowest of the project's accounts; None when
-    the ledger is not open or there is no account (for the ``credit_balance`` alert metric)."""
-    ledger = _LEDGERS.get(store)
-    if ledger is None:
-        return None
-    if tenant_id is not None:
-        account = ledger.account(project_id, tenant_id)
-        return None if account.updated_at == 0 else float(account.balance)
-    balances = [a.balance for a in ledger.accounts(project_id)]
-    return float(min(balances)) if balances else None
-
 
 def install(app: FastAPI, hooks: Hooks) -> None:
-    """Mount ``/api/credits`` and ``/ui/credits``, open the ledger at start (see ``netra_server.app``)."""
+    """Mount ``/api/credits`` and ``/ui/credits``, open the ledger at start (called by :func:`netra_server.app.create_app`)."""
     from fastapi.responses import JSONResponse
 
     from .api import router
     from .errors import CreditError
     from .ledger import open_ledger
+    from .page import router as page_router
 
     app.include_router(router)
-    try:
-        from .page import router as page_router
-
-        app.include_router(page_router)
-    except ImportError:  # the dashboard is not installed
-        log.debug("credits page not mounted", exc_info=True)
+    app.include_router(page_router)
     app.state.netra_credits = None
 
     async def credit_error(request: Request, exc: Exception) -> Response:
@@ -103,7 +84,7 @@ def install(app: FastAPI, hooks: Hooks) -> None:
     async def start(state: ServerState) -> None:
         ledger = await asyncio.to_thread(open_ledger, state.settings.data_dir)
         app.state.netra_credits = ledger
-        _LEDGERS[state.store] = ledger
+        LEDGERS[state.store] = ledger
         expired = await asyncio.to_thread(ledger.expire_due)
         if expired:
             log.warning("released %d credit hold(s) that expired while the server was down", expired)
@@ -118,7 +99,7 @@ def install(app: FastAPI, hooks: Hooks) -> None:
             except asyncio.CancelledError:
                 pass
         ledger, app.state.netra_credits = app.state.netra_credits, None
-        _LEDGERS.pop(state.store, None)
+        LEDGERS.pop(state.store, None)
         if ledger is not None:
             await asyncio.to_thread(ledger.close)
 

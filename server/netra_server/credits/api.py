@@ -21,8 +21,9 @@ from typing import Annotated, Any, Literal, TypeVar
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, WithJsonSchema
 
-from netra_server.app import ApiError, admin_auth, ingest_auth, state_of
 from netra_server.auth import AuthContext
+from netra_server.deps import admin_auth, any_key_auth, ingest_auth, state_of
+from netra_server.errors import ApiError
 from netra_server.responses import ExactJSONResponse
 from netra_server.validation import BadRequest, parse_time
 
@@ -55,9 +56,7 @@ IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
 
 async def _reader(request: Request) -> AuthContext:
     """Any key of the project may read credits (an ingest key spends them, so it may see them too)."""
-    from netra_server.app import _auth
-
-    return await _auth(request)
+    return await any_key_auth(request)
 
 
 Reader = Annotated[AuthContext, Depends(_reader)]

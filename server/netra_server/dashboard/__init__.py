@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from netra_server.app import Hooks
+    from netra_server.state import Hooks
 
 __all__ = ["install"]
 
 
 def install(app: FastAPI, hooks: Hooks) -> None:
-    """Mount the pages and their static files (see ``netra_server.app``)."""
+    """Mount the pages and their static files (called by :func:`netra_server.app.create_app`)."""
     from fastapi.responses import RedirectResponse
     from starlette.staticfiles import StaticFiles
 

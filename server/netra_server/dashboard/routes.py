@@ -40,8 +40,9 @@ from netra_server.alerts.model import (
     validation_message,
 )
 from netra_server.alerts.storage import AlertStorage, BrokenRule
-from netra_server.app import ServerState, state_of
 from netra_server.auth import AuthContext, check_key, client_address
+from netra_server.deps import state_of
+from netra_server.state import ServerState
 from netra_server.store import TraceQuery, TraceSummary
 from netra_server.trace_tree import span_tree
 

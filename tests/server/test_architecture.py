@@ -1,0 +1,145 @@
+"""The import graph, read from the source (so it runs without importing anything):
+
+* no cycle between modules of the server, counting the imports inside functions too (a lazy import
+  that closes a cycle is still a cycle);
+* no cycle between modules of the SDK at module level (its facade ``netra`` re-exports its parts, which
+  import it back inside functions for a light ``import netra``);
+* the SDK never imports the server, except the ``netra`` console script, lazily, to dispatch
+  ``netra serve`` when the server is installed.
+
+An import under ``if TYPE_CHECKING:`` is no edge; ``from pkg import name`` is an edge to ``pkg.name``
+when that is a module, else to ``pkg``."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = {"netra_server": ROOT / "server" / "netra_server", "netra": ROOT / "netra"}
+
+
+def _module_name(package: str, base: Path, path: Path) -> str:
+    parts = [package, *path.relative_to(base).with_suffix("").parts]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _imports(tree: ast.AST, module: str, is_package: bool, known: set[str], lazy: bool) -> set[str]:
+    """The modules of ``known`` that ``module`` imports (also inside functions when ``lazy``)."""
+    out: set[str] = set()
+    package = module if is_package else module.rpartition(".")[0]
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _is_type_checking(child):
+                for sub in child.orelse:
+                    visit(sub)
+                continue
+            if not lazy and isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                continue
+            if isinstance(child, ast.Import):
+                out.update(alias.name for alias in child.names)
+            elif isinstance(child, ast.ImportFrom):
+                if child.level:
+                    base = package.split(".")
+                    base = base[: len(base) - (child.level - 1)]
+                    target = ".".join([*base, child.module] if child.module else base)
+                else:
+                    target = child.module or ""
+                for alias in child.names:
+                    out.add(f"{target}.{alias.name}" if f"{target}.{alias.name}" in known else target)
+            visit(child)
+
+    visit(tree)
+    return {m for m in out if m in known and m != module}
+
+
+def _graph(lazy: bool) -> dict[str, set[str]]:
+    sources: dict[str, tuple[Path, bool]] = {}
+    for package, base in PACKAGES.items():
+        for path in base.rglob("*.py"):
+            sources[_module_name(package, base, path)] = (path, path.name == "__init__.py")
+    known = set(sources)
+    return {
+        name: _imports(ast.parse(path.read_text(encoding="utf-8"), str(path)), name, is_package, known, lazy)
+        for name, (path, is_package) in sources.items()
+    }
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle (the modules in order, the first repeated at the end), or None."""
+    color: dict[str, int] = {}
+    stack: list[str] = []
+
+    def dfs(node: str) -> list[str] | None:
+        color[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if color.get(nxt) == 1:
+                return [*stack[stack.index(nxt):], nxt]
+            if nxt not in color:
+                found = dfs(nxt)
+                if found:
+                    return found
+        stack.pop()
+        color[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in color:
+            found = dfs(node)
+            if found:
+                return found
+    return None
+
+
+GRAPH = _graph(lazy=False)
+LAZY_GRAPH = _graph(lazy=True)
+
+
+@pytest.mark.parametrize(("package", "lazy"), [("netra_server", True), ("netra", False)])
+def test_no_import_cycle(package: str, lazy: bool) -> None:
+    graph = LAZY_GRAPH if lazy else GRAPH
+    sub = {m: {d for d in deps if d.split(".")[0] == package} for m, deps in graph.items() if m.split(".")[0] == package}
+    assert len(sub) > 10, f"found only {len(sub)} modules of {package}: the test reads the wrong folder"
+    cycle = _cycle(sub)
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or ())
+
+
+#: The console script dispatches ``netra serve`` & co. to the server when it is installed (lazily).
+CONSOLE_SCRIPT = "netra.cli"
+
+
+def test_sdk_never_imports_the_server() -> None:
+    bad = {m: sorted(d for d in deps if d.split(".")[0] == "netra_server") for m, deps in LAZY_GRAPH.items()
+           if m.split(".")[0] == "netra" and m != CONSOLE_SCRIPT}
+    bad[CONSOLE_SCRIPT] = sorted(d for d in GRAPH[CONSOLE_SCRIPT] if d.split(".")[0] == "netra_server")
+    assert not {m: d for m, d in bad.items() if d}, "the SDK imports the server"
+
+
+def test_the_checker_finds_a_cycle() -> None:
+    """The checker itself: a cycle through a relative, a ``from`` and a plain import is found; an
+    import under ``if TYPE_CHECKING:`` or (at module level) inside a function is not an edge."""
+    src = {
+        "p.a": "from . import b\n",
+        "p.b": "from p.c import x\n",
+        "p.c": "import p.a\n",
+        "p.d": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from p import a\ndef f():\n    import p.b\n",
+    }
+    known = {*src, "p"}
+
+    def graph(lazy: bool) -> dict[str, set[str]]:
+        return {m: _imports(ast.parse(s), m, False, known, lazy) for m, s in src.items()}
+
+    assert _cycle(graph(False)) == ["p.a", "p.b", "p.c", "p.a"]
+    assert graph(False)["p.d"] == set()
+    assert graph(True)["p.d"] == {"p.b"}
