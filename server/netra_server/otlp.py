@@ -1,9 +1,10 @@
-"""OTLP/HTTP trace requests -> rows of ``netra_spans`` (``JSONEachRow`` bytes).
+"""OTLP/HTTP trace requests -> rows of ``netra_spans`` (``JSONCompactEachRow`` bytes).
 
 :func:`decode_request` takes the body as sent (protobuf or JSON, gzip or not) and enforces the size
-limits; :func:`build_rows` maps each span's attributes to the promoted columns (the mapping of
-``docs/design.md``, with its fallbacks for other producers) and prices spans that carry tokens but no
-cost, with the SDK's price table (``netra.pricing``).
+limits; :func:`build_rows` maps each span to a row of :data:`netra_server.schema.SPAN_COLUMNS`: ids,
+times, context (tenant, session, user: the mapping of ``docs/design.md``, with its fallbacks for other
+producers) and the usage columns that :func:`netra_server.usage_extract.extract_usage` reads (and
+prices, for spans that carry tokens but no cost).
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ import gzip
 import logging
 import zlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
@@ -26,11 +25,13 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from netra import semconv
 from netra_server.billing import SpanKey, fingerprint
 from netra_server.config import Limits
+from netra_server.usage_extract import SpanRejected, extract_usage
+from netra_server.usage_extract import first_value as _first
 
 log = logging.getLogger("netra_server.otlp")
 
 __all__ = [
-    "CLAIMED_TENANT", "MAX_COST", "MAX_TOKENS", "IngestBatch", "OtlpError", "SpanRejected",
+    "CLAIMED_TENANT", "IngestBatch", "OtlpError",
     "build_rows", "decode_request", "parse_export",
 ]
 
@@ -66,19 +67,8 @@ _SPAN_TYPES = {"span", "generation", "tool", "embedding", "agent", "usage"}
 _TENANT_KEYS = (semconv.TENANT_ID, "tenant.id")
 _SESSION_KEYS = (semconv.SESSION_ID, "session.id")
 _USER_KEYS = (semconv.USER_ID, "user.id", "enduser.id")
-_INPUT_KEYS = (
-    semconv.GEN_AI_USAGE_INPUT_TOKENS,
-    semconv.LEGACY_PROMPT_TOKENS,
-    semconv.OPENINFERENCE_PROMPT_TOKENS,
-)
-_OUTPUT_KEYS = (
-    semconv.GEN_AI_USAGE_OUTPUT_TOKENS,
-    semconv.LEGACY_COMPLETION_TOKENS,
-    semconv.OPENINFERENCE_COMPLETION_TOKENS,
-)
-_PROVIDER_KEYS = (semconv.GEN_AI_PROVIDER_NAME, "gen_ai.system")
 _ENV_KEYS = (semconv.ENVIRONMENT, "deployment.environment")
-_USAGE_BEARING = frozenset(semconv.USAGE_BEARING_ATTRIBUTES)
+
 
 
 # -- decoding ---------------------------------------------------------------------------------------
@@ -198,96 +188,6 @@ def _attrs_checked(kvs: Any, limit: int, span_name: str) -> dict[str, Any]:
     return out
 
 
-def _first(attrs: dict[str, Any], keys: tuple[str, ...], fallback: dict[str, Any] | None = None) -> str:
-    for k in keys:
-        v = attrs.get(k)
-        if v is not None and v != "":
-            return str(v)
-    if fallback:
-        for k in keys:
-            v = fallback.get(k)
-            if v is not None and v != "":
-                return str(v)
-    return ""
-
-
-#: Largest token count (or ``units_used``) of one span or one usage item: no model call comes near
-#: it (context windows are a few million tokens), and with it a sum over billions of spans fits an
-#: unsigned 64-bit integer. A span over it is rejected (partial success), never clamped.
-MAX_TOKENS = 1_000_000_000
-#: Largest cost of one span, in USD: the ``cost`` column is ``Decimal(18, 10)``.
-MAX_COST = Decimal("99999999.9999999999")
-
-
-class SpanRejected(ValueError):
-    """A value of a span that cannot be stored as sent: the span is rejected alone (partial success)."""
-
-
-def _int(v: Any) -> int | None:
-    """A count (tokens, units): None when absent; raises :class:`SpanRejected` for a value that is not
-    a finite number in ``[0, MAX_TOKENS]`` (a fraction is truncated)."""
-    if v is None or isinstance(v, bool):
-        return None
-    if isinstance(v, int):
-        if 0 <= v <= MAX_TOKENS:
-            return v
-        raise SpanRejected(f"{v} is {'negative' if v < 0 else f'over the {MAX_TOKENS:,} bound'}")
-    if isinstance(v, str):
-        text = v.strip()
-        if not text:
-            return None
-        try:
-            f = float(text)
-        except ValueError:
-            raise SpanRejected(f"{v[:40]!r} is not a number") from None
-    elif isinstance(v, float):
-        f = v
-    else:
-        raise SpanRejected(f"{type(v).__name__} is not a number")
-    if f != f or f in (float("inf"), float("-inf")):
-        raise SpanRejected(f"{v!r} is not a finite number")
-    if f < 0:
-        raise SpanRejected(f"{v!r} is negative")
-    if f > MAX_TOKENS:
-        raise SpanRejected(f"{v!r} is over the {MAX_TOKENS:,} bound")
-    return int(f)
-
-
-def _named_int(v: Any, key: str) -> int | None:
-    try:
-        return _int(v)
-    except SpanRejected as exc:
-        raise SpanRejected(f"{key} = {exc}") from None
-
-
-def _first_int(attrs: dict[str, Any], keys: tuple[str, ...]) -> int | None:
-    for k in keys:
-        n = _named_int(attrs.get(k), k)
-        if n is not None:
-            return n
-    return None
-
-
-def _decimal(v: Any, key: str = "cost") -> Decimal | None:
-    """A cost in USD: None when absent; raises :class:`SpanRejected` for one that is not a finite
-    number in ``[0, MAX_COST]``."""
-    if v is None or isinstance(v, bool) or v == "":
-        return None
-    if isinstance(v, list | dict):
-        raise SpanRejected(f"{key} is not a number")
-    try:
-        d = Decimal(v.strip() if isinstance(v, str) else str(v))
-    except (InvalidOperation, ValueError):
-        raise SpanRejected(f"{key} = {str(v)[:40]!r} is not a number") from None
-    if not d.is_finite():
-        raise SpanRejected(f"{key} = {v!r} is not a finite number")
-    if d < 0:
-        raise SpanRejected(f"{key} = {v!r} is negative")
-    if d > MAX_COST:
-        raise SpanRejected(f"{key} = {v!r} is over the {MAX_COST} USD bound of one span")
-    return d
-
-
 def _truthy(v: Any) -> bool:
     if isinstance(v, str):
         return v.strip().lower() in ("true", "1", "yes")
@@ -302,56 +202,6 @@ _ZERO_TRACE = bytes(16)
 _ZERO_SPAN = bytes(8)
 _MIN_START_NS = 946_684_800 * 1_000_000_000  # 2000-01-01
 _MAX_START_NS = 9_200_000_000 * 1_000_000_000  # 2261, inside DateTime64(9)
-_COST_Q = Decimal("1e-10")
-
-
-def _cost_str(d: Decimal, what: str = "cost") -> str:
-    if d > MAX_COST:
-        raise SpanRejected(f"the {what} {d} USD is over the {MAX_COST} USD bound of one span")
-    return str(d.quantize(_COST_Q))
-
-
-def _parse_usage(raw: Any) -> list[dict[str, Any]]:
-    if isinstance(raw, str):
-        try:
-            raw = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return []
-    if isinstance(raw, dict):
-        raw = [raw]
-    if not isinstance(raw, list):
-        return []
-    out: list[dict[str, Any]] = []
-    for item in raw:
-        if isinstance(item, str):
-            try:
-                item = orjson.loads(item)
-            except orjson.JSONDecodeError:
-                continue
-        if isinstance(item, dict):
-            out.append(item)
-    return out
-
-
-def _price(model: str, provider: str, start_ns: int, i: int, o: int, c: int, r: int) -> tuple[Decimal | None, str]:
-    from netra.pricing import price_tokens
-
-    at = datetime.fromtimestamp(start_ns / 1e9, tz=UTC) if start_ns > 0 else None
-    try:
-        cost = price_tokens(
-            model, provider=provider or None, input_tokens=i, output_tokens=o,
-            cached_input_tokens=min(c, i), reasoning_tokens=min(r, o), at=at,
-        )
-        if cost.cost is None and provider:
-            cost = price_tokens(
-                model, provider=None, input_tokens=i, output_tokens=o,
-                cached_input_tokens=min(c, i), reasoning_tokens=min(r, o), at=at,
-            )
-    except (TypeError, ValueError, LookupError):
-        return None, "unknown"
-    return cost.cost, cost.source
-
-
 # -- rows -------------------------------------------------------------------------------------------
 
 
@@ -421,181 +271,6 @@ def _nonempty(v: Any) -> bool:
 _T_TENANT, _T_TENANT2 = _TENANT_KEYS
 _T_SESSION, _T_SESSION2 = _SESSION_KEYS
 _T_USER, _T_USER2, _T_USER3 = _USER_KEYS
-_T_IN1, _T_IN2, _T_IN3 = _INPUT_KEYS
-_T_OUT1, _T_OUT2, _T_OUT3 = _OUTPUT_KEYS
-
-
-_ITEM_TOKEN_KEYS = ("input_tokens", "output_tokens", "cached_tokens")
-
-#: ``usage_type`` values whose ``units_used`` are tokens of a model call without saying which (the
-#: Netra SDK's docs and cookbook record ``usage_type="chat", units_used=total_tokens``). They count in
-#: ``token_count``, as input tokens (the split is not known). Another kind is a token kind when it ends
-#: in ``token`` / ``tokens`` (e.g. ``"rerank_tokens"``), or names a direction (below).
-TOKEN_USAGE_TYPES = frozenset({
-    "chat", "chat_completion", "chat_completions", "chat.completions", "completion", "completions",
-    "text_completion", "generation", "llm", "text", "token", "tokens", "total_tokens", "responses", "response",
-})
-#: Kinds whose tokens are all input tokens.
-INPUT_USAGE_TYPES = frozenset({"embedding", "embeddings", "input", "prompt"})
-
-
-def token_direction(usage_type: str) -> str | None:
-    """What the ``units_used`` of a ``usage_type`` are: ``"input"`` / ``"output"`` tokens, ``"tokens"``
-    (tokens of both directions, split unknown), or ``None`` (not tokens: minutes, pages, requests...).
-
-    In order: a kind of :data:`TOKEN_USAGE_TYPES` is ``"tokens"``; one of :data:`INPUT_USAGE_TYPES`, or
-    one containing ``input`` or ``prompt``, is input; one containing ``output`` or ``completion`` is
-    output (``"completion_tokens"``); any other kind ending in ``token`` or ``tokens`` is ``"tokens"``."""
-    kind = usage_type.strip().lower().replace("-", "_").replace(" ", "_")
-    if kind in TOKEN_USAGE_TYPES:
-        return "tokens"
-    if kind in INPUT_USAGE_TYPES or "input" in kind or "prompt" in kind or "embedding" in kind:
-        return "input"
-    if "output" in kind or "completion" in kind:
-        return "output"
-    if kind.endswith(("token", "tokens")):
-        return "tokens"
-    return None
-
-
-def _item_tokens(item: dict[str, Any]) -> tuple[int | None, int | None, int | None, int]:
-    """Input, output, cached tokens of one ``netra.usage`` item (None: not given) and how many of its
-    input tokens have no known direction (the units of a kind like ``chat``)."""
-    explicit = [_int(item.get(k)) for k in _ITEM_TOKEN_KEYS]
-    if any(v is not None for v in explicit):
-        return explicit[0], explicit[1], explicit[2], 0
-    units = _int(item.get("units_used"))
-    if units is None:
-        return None, None, None, 0
-    direction = token_direction(str(item.get("usage_type", "")))
-    if direction == "input":
-        return units, None, None, 0
-    if direction == "output":
-        return None, units, None, 0
-    if direction == "tokens":
-        return units, None, None, units
-    return None, None, None, 0
-
-
-def _usage_item_tokens(items: list[dict[str, Any]]) -> tuple[int | None, int | None, int | None, int]:
-    """Input, output and cached tokens of ``netra.usage`` items, summed (None: no item gave any), and
-    the part of the input tokens whose direction is unknown.
-
-    An item with ``input_tokens`` / ``output_tokens`` / ``cached_tokens`` gives those (its
-    ``units_used`` is then not read as tokens). Otherwise its ``units_used`` are tokens when its
-    ``usage_type`` is a token kind (:func:`token_direction`): input/prompt/embedding -> input,
-    output/completion_tokens -> output, chat/completion/tokens/... -> tokens of an unknown split,
-    counted as input. Units of any other kind ("audio_minutes", "requests", "images") are not tokens.
-    See docs/concepts.md."""
-    i_tok = o_tok = cached = None
-    undirected = 0
-    for item in items:
-        i, o, c, u = _item_tokens(item)
-        if i is not None:
-            i_tok = (i_tok or 0) + i
-        if o is not None:
-            o_tok = (o_tok or 0) + o
-        if c is not None:
-            cached = (cached or 0) + c
-        undirected += u
-    return i_tok, o_tok, cached, undirected
-
-
-def _items_cost(items: list[dict[str, Any]], model: str, provider: str, start_ns: int) -> tuple[Decimal | None, str]:
-    """The cost of ``netra.usage`` items of which at least one has ``cost_in_usd``: the given costs,
-    plus each item without one priced from its own tokens (its model, else the span's) with the price
-    table. ``None`` when an item cannot be priced (no tokens, tokens of an unknown split, or a model
-    whose price is unknown): never a partial sum shown as the cost."""
-    total = Decimal(0)
-    sources: set[str] = set()
-    for item in items:
-        c = _decimal(item.get("cost_in_usd"))
-        if c is not None:
-            total += c
-            sources.add(semconv.COST_SOURCE_USER)
-            continue
-        i, o, cached, undirected = _item_tokens(item)
-        item_model = str(item.get("model") or model)
-        if undirected or not (i or o) or not item_model:
-            return None, "unknown"
-        price, source = _price(item_model, provider, start_ns, i or 0, o or 0, cached or 0, 0)
-        if price is None:
-            return None, "unknown"
-        total += price
-        sources.add(source)
-    return total, semconv.COST_SOURCE_USER if sources == {semconv.COST_SOURCE_USER} else ",".join(sorted(sources))
-
-
-_ITEM_NUMBERS = ("units_used", *_ITEM_TOKEN_KEYS)
-
-
-def _check_usage_items(items: list[dict[str, Any]]) -> None:
-    """Raise :class:`SpanRejected` naming the first impossible number of ``netra.usage`` items."""
-    for n, item in enumerate(items):
-        for k in _ITEM_NUMBERS:
-            if k in item:
-                _named_int(item[k], f"{semconv.USAGE}[{n}].{k}")
-        if "cost_in_usd" in item:
-            _decimal(item["cost_in_usd"], f"{semconv.USAGE}[{n}].cost_in_usd")
-
-
-def _span_usage(attrs: dict[str, Any], start_ns: int) -> tuple[str, str, int, int, int, int, str | None, str, int, int]:
-    """model, provider, input/output/cached/reasoning tokens, cost (text), cost source, cost_unknown,
-    has_usage of a span that has a usage-bearing attribute."""
-    get = attrs.get
-    usage_items = _parse_usage(get(semconv.USAGE)) if semconv.USAGE in attrs else []
-    if usage_items:
-        _check_usage_items(usage_items)
-    i_tok = _first_int(attrs, _INPUT_KEYS)
-    o_tok = _first_int(attrs, _OUTPUT_KEYS)
-    cached_tok = _named_int(get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS), semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)
-    undirected = 0
-    if i_tok is None and o_tok is None and usage_items:
-        i_tok, o_tok, item_cached, undirected = _usage_item_tokens(usage_items)
-        if cached_tok is None:
-            cached_tok = item_cached
-    i_tok = i_tok or 0
-    o_tok = o_tok or 0
-    cached = cached_tok or 0
-    reasoning = _named_int(get(semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS), semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS) or 0
-    for what, n in (("input", i_tok), ("output", o_tok), ("cached", cached)):
-        if n > MAX_TOKENS:  # items' counts add up
-            raise SpanRejected(f"the span's {what} tokens ({n:,}, summed over {semconv.USAGE}) are over the {MAX_TOKENS:,} bound")
-    model = _first(attrs, (semconv.GEN_AI_RESPONSE_MODEL, semconv.GEN_AI_REQUEST_MODEL))
-    if not model:
-        for item in usage_items:
-            if item.get("model"):
-                model = str(item["model"])
-                break
-    provider = _first(attrs, _PROVIDER_KEYS)
-
-    cost = _decimal(get(semconv.COST), semconv.COST)
-    cost_source = str(get(semconv.COST_SOURCE, "")) if cost is not None else ""
-    if cost is None and any(_decimal(item.get("cost_in_usd")) is not None for item in usage_items):
-        cost, cost_source = _items_cost(usage_items, model, provider, start_ns)
-        if cost is not None and get(semconv.COST_SOURCE):
-            cost_source = str(get(semconv.COST_SOURCE))
-    elif cost is None and (i_tok or o_tok):
-        if model and not undirected:
-            cost, cost_source = _price(model, provider, start_ns, i_tok, o_tok, cached, reasoning)
-        else:  # no model, or tokens whose input/output split is unknown: not priced, never $0
-            cost_source = "unknown"
-    elif cost is None and usage_items:  # usage of something without a cost or tokens to price
-        cost_source = "unknown"
-    cost_unknown = cost is None
-    if cost_unknown and not cost_source:
-        cost_source = "unknown"
-    return (model, provider, i_tok, o_tok, cached, reasoning, _cost_str(cost) if cost is not None else None,
-            cost_source, int(cost_unknown), 1)
-
-
-def _plain_usage(attrs: dict[str, Any]) -> tuple[str, str, int, int, int, int, str | None, str, int, int]:
-    """The same for a span without usage-bearing attributes (it may still name a model)."""
-    get = attrs.get
-    model = _first(attrs, (semconv.GEN_AI_RESPONSE_MODEL, semconv.GEN_AI_REQUEST_MODEL))
-    cached = _named_int(get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS), semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS) or 0
-    reasoning = _named_int(get(semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS), semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS) or 0
-    return (model, _first(attrs, _PROVIDER_KEYS), 0, 0, cached, reasoning, None, "", 0, 0)
 
 
 @dataclass
@@ -605,11 +280,12 @@ class _Resource:
     tenant: str
     session: str
     user: str
-    json: Any
+    #: The resource's attributes as JSON (the same for each of its spans: serialized once).
+    resource_attributes: Any
 
 
 def _span_row(sp: Any, res: _Resource, scope_name: str, project_id: str, max_attr: int, max_id: int,
-              bound_tenant: str | None, ingested: str) -> tuple[bytes, tuple[str, str, str, str, str, int, int, int]]:
+              bound_tenant: str | None, ingested_at: str) -> tuple[bytes, tuple[str, str, str, str, str, int, int, int]]:
     """One span's row, and its identity and billing fields (a ``SpanKey`` without the fingerprint);
     raises :class:`SpanRejected` when the span cannot be stored as sent."""
     tid = sp.trace_id
@@ -634,81 +310,70 @@ def _span_row(sp: Any, res: _Resource, scope_name: str, project_id: str, max_att
         span_type = str(span_type).strip().lower()
         if span_type not in _SPAN_TYPES:
             span_type = span_type[:32]
-    env = get(semconv.ENVIRONMENT)
-    if not _nonempty(env):
-        env = _first(attrs, _ENV_KEYS) or res.environment
+    environment = get(semconv.ENVIRONMENT)
+    if not _nonempty(environment):
+        environment = _first(attrs, _ENV_KEYS) or res.environment
     else:
-        env = str(env)
-    tenant = get(_T_TENANT)
-    if not _nonempty(tenant):
-        tenant = get(_T_TENANT2)
-        tenant = str(tenant) if _nonempty(tenant) else res.tenant
+        environment = str(environment)
+    tenant_id = get(_T_TENANT)
+    if not _nonempty(tenant_id):
+        tenant_id = get(_T_TENANT2)
+        tenant_id = str(tenant_id) if _nonempty(tenant_id) else res.tenant
     else:
-        tenant = str(tenant)
+        tenant_id = str(tenant_id)
     if bound_tenant is not None:
-        if tenant != bound_tenant or any(k in attrs for k in _TENANT_KEYS):
-            _bind_tenant(attrs, bound_tenant, tenant)
-        tenant = bound_tenant
-    session = get(_T_SESSION)
-    if not _nonempty(session):
-        session = get(_T_SESSION2)
-        session = str(session) if _nonempty(session) else res.session
+        if tenant_id != bound_tenant or any(k in attrs for k in _TENANT_KEYS):
+            _bind_tenant(attrs, bound_tenant, tenant_id)
+        tenant_id = bound_tenant
+    session_id = get(_T_SESSION)
+    if not _nonempty(session_id):
+        session_id = get(_T_SESSION2)
+        session_id = str(session_id) if _nonempty(session_id) else res.session
     else:
-        session = str(session)
-    user = get(_T_USER)
-    if not _nonempty(user):
-        user = _first(attrs, _USER_KEYS) or res.user
+        session_id = str(session_id)
+    user_id = get(_T_USER)
+    if not _nonempty(user_id):
+        user_id = _first(attrs, _USER_KEYS) or res.user
     else:
-        user = str(user)
-    _check_id("tenant", tenant, max_id)
-    _check_id("session", session, max_id)
-    _check_id("user", user, max_id)
-    if _USAGE_BEARING.isdisjoint(attrs):
-        usage = _plain_usage(attrs)
-    else:
-        usage = _span_usage(attrs, start_ns)
-    covered = get(semconv.USAGE_COVERED)
-    covered_flag = 0 if covered is None else int(_truthy(covered))
+        user_id = str(user_id)
+    _check_id("tenant", tenant_id, max_id)
+    _check_id("session", session_id, max_id)
+    _check_id("user", user_id, max_id)
+    u = extract_usage(attrs, start_ns)
+    covered_attr = get(semconv.USAGE_COVERED)
+    covered = 0 if covered_attr is None else int(_truthy(covered_attr))
     status = sp.status
-    status_code = status.code
+    code = status.code
     psid = sp.parent_span_id
-    tid_hex = tid.hex()
-    sid_hex = sid.hex()
-    psid_hex = psid.hex() if len(psid) == 8 else ""
+    trace_id = tid.hex()
+    span_id = sid.hex()
+    parent_span_id = psid.hex() if len(psid) == 8 else ""
+    duration_ns = end_ns - start_ns
+    start_time = f"{start_ns // 1_000_000_000}.{start_ns % 1_000_000_000:09d}"
+    end_time = f"{end_ns // 1_000_000_000}.{end_ns % 1_000_000_000:09d}"
+    kind = _KINDS[sp.kind] if 0 <= sp.kind < 6 else "UNSPECIFIED"
+    status_code = _STATUS[code] if 0 <= code < 3 else "UNSET"
+    status_message = status.message
+    events = [
+        {"name": e.name, "timestamp": e.time_unix_nano, "attributes": _attrs(e.attributes)} for e in sp.events
+    ] if len(sp.events) else []
+    links = [
+        {"trace_id": ln.trace_id.hex(), "span_id": ln.span_id.hex(), "attributes": _attrs(ln.attributes)}
+        for ln in sp.links
+    ] if len(sp.links) else []
+    # The values of netra_server.schema.SPAN_COLUMNS, in its order: each element is named as its column
+    # (a local variable, a field of the usage record, or an attribute of the resource); written out for
+    # speed, and checked against the column list by tests/server/test_architecture.py.
+    attributes = attrs
+    resource_attributes = res.resource_attributes
     row = [
-        project_id,
-        tenant,
-        f"{start_ns // 1_000_000_000}.{start_ns % 1_000_000_000:09d}",
-        tid_hex,
-        sid_hex,
-        psid_hex,
-        f"{end_ns // 1_000_000_000}.{end_ns % 1_000_000_000:09d}",
-        end_ns - start_ns,
-        name,
-        _KINDS[sp.kind] if 0 <= sp.kind < 6 else "UNSPECIFIED",
-        span_type,
-        session,
-        user,
-        res.service,
-        env,
-        scope_name,
-        _STATUS[status_code] if 0 <= status_code < 3 else "UNSET",
-        status.message,
-        *usage,
-        covered_flag,
-        attrs,
-        res.json,
-        [
-            {"name": e.name, "timestamp": e.time_unix_nano, "attributes": _attrs(e.attributes)}
-            for e in sp.events
-        ] if len(sp.events) else [],
-        [
-            {"trace_id": ln.trace_id.hex(), "span_id": ln.span_id.hex(), "attributes": _attrs(ln.attributes)}
-            for ln in sp.links
-        ] if len(sp.links) else [],
-        ingested,
+        project_id, tenant_id, start_time, trace_id, span_id, parent_span_id, end_time, duration_ns,
+        name, kind, span_type, session_id, user_id, res.service, environment, scope_name, status_code,
+        status_message, u.model, u.provider, u.input_tokens, u.output_tokens, u.cached_tokens,
+        u.reasoning_tokens, u.cost, u.cost_source, u.cost_unknown, u.has_usage, covered, attributes,
+        resource_attributes, events, links, ingested_at,
     ]
-    return orjson.dumps(row), (project_id, tid_hex, sid_hex, psid_hex, tenant, start_ns, usage[9], covered_flag)
+    return orjson.dumps(row), (project_id, trace_id, span_id, parent_span_id, tenant_id, start_ns, u.has_usage, covered)
 
 
 class _Rejections:
@@ -796,7 +461,7 @@ def build_rows(req: ExportTraceServiceRequest, project_id: str, limits: Limits, 
             tenant=res_tenant,
             session=_first(res_attrs, _SESSION_KEYS),
             user=_first(res_attrs, _USER_KEYS),
-            json=res_json,
+            resource_attributes=res_json,
         )
         for ss in rs.scope_spans:
             scope_name = ss.scope.name

@@ -45,7 +45,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["MIGRATIONS", "Migration", "register_migration"]
+__all__ = ["MIGRATIONS", "SPAN_COLUMNS", "SPAN_SELECT", "SPAN_TABLE", "Migration", "register_migration"]
 
 MIGRATIONS_TABLE = "netra_schema_migrations"
 
@@ -97,6 +97,15 @@ SPAN_TABLE: tuple[tuple[str, str], ...] = (
 )
 #: The names of :data:`SPAN_TABLE`, in order.
 SPAN_COLUMNS: tuple[str, ...] = tuple(name for name, _ in SPAN_TABLE)
+#: How a read of whole spans selects a column (the times as integers: ``start_ns``, ``end_ns``,
+#: ``ingested_ms``); the others are selected as they are.
+_SPAN_READ_AS = {
+    "start_time": "toUnixTimestamp64Nano(start_time) AS start_ns",
+    "end_time": "toUnixTimestamp64Nano(end_time) AS end_ns",
+    "ingested_at": "toUnixTimestamp64Milli(ingested_at) AS ingested_ms",
+}
+#: The select list of a read of whole spans (``Store.trace_spans``), from :data:`SPAN_COLUMNS`.
+SPAN_SELECT: str = ", ".join(_SPAN_READ_AS.get(name, name) for name in SPAN_COLUMNS)
 
 SPANS_DDL = (
     "\nCREATE TABLE IF NOT EXISTS netra_spans (\n"

@@ -649,17 +649,8 @@ _TRACE_SORT: dict[str, tuple[str, str]] = {
     "cost": ("t_total_cost", "toDecimal128({c_val:String}, 10)"),
 }
 
-_SPAN_COLUMNS = """
-    project_id, trace_id, span_id, parent_span_id, name, kind, span_type, tenant_id, session_id, user_id,
-    service, environment,
-    toUnixTimestamp64Nano(start_time) AS start_ns, toUnixTimestamp64Nano(end_time) AS end_ns, duration_ns,
-    status_code, status_message, model, provider, input_tokens, output_tokens, cached_tokens,
-    reasoning_tokens, cost, cost_source, cost_unknown, has_usage, covered, attributes, resource_attributes,
-    events, links, toUnixTimestamp64Milli(ingested_at) AS ingested_ms
-"""
-
 SQL_TRACE_SPANS = f"""
-SELECT {_SPAN_COLUMNS}
+SELECT {schema.SPAN_SELECT}
 FROM netra_spans FINAL
 WHERE {{where}}
 ORDER BY start_ns {{order}}, span_id {{order}}

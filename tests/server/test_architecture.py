@@ -143,3 +143,41 @@ def test_the_checker_finds_a_cycle() -> None:
     assert _cycle(graph(False)) == ["p.a", "p.b", "p.c", "p.a"]
     assert graph(False)["p.d"] == set()
     assert graph(True)["p.d"] == {"p.b"}
+
+
+# -- the span row: one column list (netra_server.schema.SPAN_COLUMNS) -------------------------------
+
+
+def _row_names() -> list[str]:
+    """The names of the elements of the ``row = [...]`` list that ``otlp._span_row`` serializes."""
+    tree = ast.parse((PACKAGES["netra_server"] / "otlp.py").read_text(encoding="utf-8"))
+    fn = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "_span_row")
+    rows = [n.value for n in ast.walk(fn) if isinstance(n, ast.Assign) and isinstance(n.value, ast.List)
+            and any(isinstance(t, ast.Name) and t.id == "row" for t in n.targets)]
+    assert len(rows) == 1, "otlp._span_row builds its row as one `row = [...]` list"
+    names = []
+    for elt in rows[0].elts:
+        assert isinstance(elt, ast.Name | ast.Attribute), f"row element {ast.unparse(elt)!r}: name it as its column"
+        names.append(elt.id if isinstance(elt, ast.Name) else elt.attr)
+    return names
+
+
+def test_the_receiver_builds_rows_in_the_column_order() -> None:
+    from netra_server.schema import SPAN_COLUMNS
+
+    assert tuple(_row_names()) == SPAN_COLUMNS
+
+
+def test_the_usage_record_names_columns() -> None:
+    from netra_server.schema import SPAN_COLUMNS
+    from netra_server.usage_extract import SpanUsage
+
+    assert set(SpanUsage._fields) <= set(SPAN_COLUMNS)
+
+
+def test_the_table_is_built_from_the_column_list() -> None:
+    from netra_server.schema import SPAN_COLUMNS, SPANS_DDL
+
+    body = SPANS_DDL.split("(", 1)[1].split("\n) ENGINE", 1)[0]
+    declared = [line.split()[0] for line in body.splitlines() if line.strip() and not line.strip().startswith("INDEX")]
+    assert tuple(declared) == SPAN_COLUMNS

@@ -13,6 +13,7 @@ from urllib.parse import quote
 import httpx
 import netra_server.otlp as otlp
 import netra_server.receiver as receiver_module
+import netra_server.usage_extract as usage_extract
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -130,12 +131,12 @@ def test_tokens_near_2_64_cannot_wrap_a_tenants_token_count(netra_server: Runnin
     for i in range(2):
         _span(req, f"huge-{i}", {semconv.TENANT_ID: "wrap", semconv.GEN_AI_USAGE_INPUT_TOKENS: 2**63 - 1,
                                  semconv.GEN_AI_RESPONSE_MODEL: "gpt-4o"})
-    _span(req, "fine", {semconv.TENANT_ID: "wrap", semconv.GEN_AI_USAGE_INPUT_TOKENS: otlp.MAX_TOKENS,
-                        semconv.GEN_AI_USAGE_OUTPUT_TOKENS: otlp.MAX_TOKENS, semconv.COST: "1"})
+    _span(req, "fine", {semconv.TENANT_ID: "wrap", semconv.GEN_AI_USAGE_INPUT_TOKENS: usage_extract.MAX_TOKENS,
+                        semconv.GEN_AI_USAGE_OUTPUT_TOKENS: usage_extract.MAX_TOKENS, semconv.COST: "1"})
     assert _post(netra_server, req).partial_success.rejected_spans == 2
     with netra_server.client() as c:
         d = c.get("/usage/tenants/wrap").json()["data"]
-    assert (d["tokenCount"], d["requestsCount"]) == (2 * otlp.MAX_TOKENS, 1)
+    assert (d["tokenCount"], d["requestsCount"]) == (2 * usage_extract.MAX_TOKENS, 1)
 
 
 _numbers = st.one_of(
@@ -183,8 +184,8 @@ def test_fuzzed_span_content_never_5xx_and_good_spans_are_stored(netra_server: R
     assert (fuzzed in stored) == (resp.partial_success.rejected_spans == 0), resp.partial_success.error_message
     if fuzzed in stored:
         row = stored[fuzzed]
-        assert 0 <= row["input_tokens"] <= otlp.MAX_TOKENS and 0 <= row["output_tokens"] <= otlp.MAX_TOKENS
-        assert row["cost"] is None or Decimal("0") <= Decimal(row["cost"]) <= otlp.MAX_COST
+        assert 0 <= row["input_tokens"] <= usage_extract.MAX_TOKENS and 0 <= row["output_tokens"] <= usage_extract.MAX_TOKENS
+        assert row["cost"] is None or Decimal("0") <= Decimal(row["cost"]) <= usage_extract.MAX_COST
 
 
 # -- ids --------------------------------------------------------------------------------------------
