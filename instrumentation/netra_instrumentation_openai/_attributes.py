@@ -273,7 +273,12 @@ PriceFn = Callable[..., Any]
 
 
 def usage_attributes(
-    tokens: Tokens, model: str | None, price_provider: str | None, price: PriceFn | None, attrs: Attributes
+    tokens: Tokens,
+    model: str | None,
+    price_provider: str | None,
+    price: PriceFn | None,
+    attrs: Attributes,
+    fallback_provider: str | None = None,
 ) -> None:
     """Token counts, and the cost with its source (or ``netra.cost.unknown``; never a cost of 0 for an unknown price)."""
     attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] = tokens.input
@@ -292,11 +297,16 @@ def usage_attributes(
         attrs[sc.COST] = tokens.provider_cost
         attrs[sc.COST_SOURCE] = sc.COST_SOURCE_PROVIDER
         return
-    cost_attributes(model, price_provider, price, attrs, tokens)
+    cost_attributes(model, price_provider, price, attrs, tokens, fallback_provider)
 
 
 def cost_attributes(
-    model: str | None, price_provider: str | None, price: PriceFn | None, attrs: Attributes, tokens: Tokens | None
+    model: str | None,
+    price_provider: str | None,
+    price: PriceFn | None,
+    attrs: Attributes,
+    tokens: Tokens | None,
+    fallback_provider: str | None = None,
 ) -> None:
     if price is None:
         return  # pricing switched off
@@ -320,6 +330,7 @@ def cost_attributes(
             reasoning_tokens=reasoning,
             audio_input_tokens=audio_in,
             audio_output_tokens=audio_out,
+            fallback_provider=fallback_provider,
         )
     except Exception as exc:
         log_failure("pricing", exc)
