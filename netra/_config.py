@@ -21,7 +21,8 @@ logger = logging.getLogger("netra")
 DEFAULT_ENDPOINT = _env.DEFAULT_ENDPOINT
 TRACES_PATH = _env.TRACES_PATH
 DEFAULT_EXPORT_TIMEOUT_S = 5.0
-DEFAULT_MAX_QUEUE_SIZE = 2048
+DEFAULT_MAX_QUEUE_SIZE = 32_768  # spans; see netra/_exporter.py and docs/sdk.md ("Export queue")
+DEFAULT_MAX_QUEUE_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_EXPORT_BATCH_SIZE = 512
 DEFAULT_SCHEDULE_DELAY_MS = 1000.0
 
@@ -56,6 +57,7 @@ class NetraConfig:
     debug_mode: bool
     openai_stream_usage: bool
     max_queue_size: int
+    max_queue_bytes: int
     max_export_batch_size: int
     schedule_delay_ms: float
     export_timeout_s: float | None
@@ -81,6 +83,7 @@ def resolve(
     export_timeout: float | None,
     instruments: Iterable[Any] | None,
     block_instruments: Iterable[Any] | None,
+    max_queue_bytes: int | None = None,
 ) -> NetraConfig:
     env = os.environ
     base, explicit_traces_endpoint = _env.endpoint(endpoint)
@@ -106,6 +109,12 @@ def resolve(
         queue = max_queue_size
     else:
         raise ConfigError(f"max_queue_size must be a positive int, got {max_queue_size!r}")
+    if max_queue_bytes is None:
+        queue_bytes = int(_env_number("NETRA_MAX_QUEUE_BYTES", DEFAULT_MAX_QUEUE_BYTES, minimum=1))
+    elif isinstance(max_queue_bytes, int) and not isinstance(max_queue_bytes, bool) and max_queue_bytes > 0:
+        queue_bytes = max_queue_bytes
+    else:
+        raise ConfigError(f"max_queue_bytes must be a positive int (bytes), got {max_queue_bytes!r}")
     batch = int(_env_number("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", DEFAULT_MAX_EXPORT_BATCH_SIZE, minimum=1))
     batch = min(batch, queue)
 
@@ -146,6 +155,7 @@ def resolve(
         debug_mode=debug_mode or env_bool("NETRA_DEBUG", False),
         openai_stream_usage=openai_stream_usage,
         max_queue_size=queue,
+        max_queue_bytes=queue_bytes,
         max_export_batch_size=batch,
         schedule_delay_ms=_env_number("OTEL_BSP_SCHEDULE_DELAY", DEFAULT_SCHEDULE_DELAY_MS, minimum=1),
         export_timeout_s=timeout,

@@ -47,7 +47,8 @@ def test_defaults() -> None:
     assert c.traces_endpoint == "http://localhost:4318/v1/traces"
     assert c.headers == {} and c.api_key is None
     assert c.trace_content is True and c.max_content_length == config.DEFAULT_MAX_CONTENT_LENGTH
-    assert c.max_queue_size == 2048 and c.max_export_batch_size == 512
+    assert c.max_queue_size == 32_768 and c.max_export_batch_size == 512
+    assert c.max_queue_bytes == 64 * 1024 * 1024
     assert c.export_timeout_s == 5.0 and c.instruments is None
 
 
