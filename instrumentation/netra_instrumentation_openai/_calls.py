@@ -282,7 +282,8 @@ class CallTracer:
             if endpoint.kind == "embeddings" and "encoding_format" in body and _sdk_chose_encoding(options):
                 body = {k: v for k, v in body.items() if k != "encoding_format"}  # not the caller's choice
             request_attributes(endpoint, body, attrs)
-            base_url = client._base_url
+            # openai's ``_base_url`` is a property calling another that imports a module on each call
+            base_url = client.__dict__.get("_configured_base_url") or client._base_url
             route = self._last_route  # one object, replaced whole: safe across threads
             if route.base_url is not base_url or route.azure is not azure:
                 route = self._route(base_url, azure)
