@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, detach, set_value
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -224,9 +225,10 @@ def _export_batch(exporter: SpanExporter, batch: Sequence[ReadableSpan], reporte
 def _values_size(values: Any) -> int:
     size = 32 * len(values)
     for value in values.values():
-        if value.__class__ is str:
+        cls = value.__class__
+        if cls is str:
             size += 40 + len(value)
-        elif value.__class__ is tuple:
+        elif cls is tuple:
             size += 8 * len(value)
             for item in value:
                 if item.__class__ is str:
@@ -244,17 +246,26 @@ def estimate_size(span: ReadableSpan) -> int:
     size = 2816
     attributes = span._attributes
     if attributes:
-        size += _values_size(getattr(attributes, "_dict", attributes))
-    events = span._events
-    if events:
-        for event in events:
+        values: Any = attributes._dict if attributes.__class__ is BoundedAttributes else attributes
+        size += 32 * len(values)
+        value: Any
+        for value in values.values():  # inline: this runs for every span, on the app's thread
+            cls = value.__class__
+            if cls is str:
+                size += 40 + len(value)
+            elif cls is tuple:
+                size += 8 * len(value)
+                for item in value:
+                    if item.__class__ is str:
+                        size += 40 + len(item)
+    if span._events:
+        for event in span._events:
             size += 512
             event_attributes = event.attributes
             if event_attributes:
                 size += _values_size(getattr(event_attributes, "_dict", event_attributes))
-    links = span._links
-    if links:
-        size += 256 * len(links)
+    if span._links:
+        size += 256 * len(span._links)
     return size
 
 
