@@ -26,12 +26,15 @@ over the rounds of all ``--repeats`` processes of a variant. The processes of th
 
 Run: .venv/bin/python bench/bench_openai.py [--repeats 3] [--rounds 30] [--calls 50] [--pipeline otel|netra|drop]
      [--stream] [--variants floor,netra,official]
+     .venv/bin/python bench/bench_openai.py --instructions 300 [--pipeline ...] [--variants ...]
+       (instructions per call counted by valgrind's callgrind: deterministic on a loaded machine, slow)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -137,7 +140,9 @@ def _received(url: str) -> int:
         return int(answer.read())
 
 
-def _worker(variant: str, rounds: int, calls: int, stream: bool, pipeline: str, receiver: str) -> dict[str, Any]:
+def _worker(
+    variant: str, rounds: int, calls: int, stream: bool, pipeline: str, receiver: str, count: str = ""
+) -> dict[str, Any]:
     import httpx2
     import openai
     from openai._base_client import SyncAPIClient
@@ -265,6 +270,12 @@ def _worker(variant: str, rounds: int, calls: int, stream: bool, pipeline: str, 
     for _ in range(300):  # warm-up: imports, pydantic and price caches, the specialising interpreter
         run(bare_call)
         run(traced_call)
+    if count:  # --instructions: only ``calls`` calls of one side, counted by callgrind around this process
+        fn = traced_call if count == "traced" else bare_call
+        for _ in range(calls):
+            run(fn)
+        provider.force_flush()
+        return {"variant": variant, "count": count, "calls": calls}
     spans_before = sent()
     out: dict[str, Any] = {"variant": variant, "bare": [], "traced": [], "bare_cpu": [], "traced_cpu": []}
     for _ in range(rounds):
@@ -346,6 +357,41 @@ def _summary(label: str, bare: dict[str, list[float]], traced: dict[str, list[fl
     return added
 
 
+def _count_instructions(args: argparse.Namespace, variants: Sequence[str]) -> int:
+    """Instructions per call from callgrind: (warm-up + N calls) - (warm-up + 0 calls), bare and traced."""
+    import re
+
+    receiver = _Receiver() if args.pipeline != "drop" else None
+
+    def collected(variant: str, side: str, calls: int) -> int:
+        cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__,
+               "--worker", variant, "--calls", str(calls), "--count", side, "--pipeline", args.pipeline]
+        if receiver is not None:
+            cmd += ["--receiver-url", receiver.url]
+        if args.stream:
+            cmd.append("--stream")
+        done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+        found = re.search(r"Collected : (\d+)", done.stderr)
+        if done.returncode != 0 or found is None:
+            raise SystemExit(f"callgrind run failed: {done.stderr[-2000:]}")
+        return int(found.group(1))
+
+    n = args.instructions
+    per_call: dict[str, dict[str, float]] = {}
+    try:
+        for variant in variants:
+            base = collected(variant, "bare", 0)
+            per_call[variant] = {side: (collected(variant, side, n) - base) / n for side in ("bare", "traced")}
+    finally:
+        if receiver is not None:
+            receiver.close()
+    print(f"instructions per call (callgrind, all threads; {n} calls after the warm-up; export: {args.pipeline})")
+    print(f"{'variant':<10} {'bare':>12} {'traced':>12} {'added':>12}")
+    for variant, sides in per_call.items():
+        print(f"{variant:<10} {sides['bare']:12,.0f} {sides['traced']:12,.0f} {sides['traced'] - sides['bare']:+12,.0f}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3, help="processes per variant, interleaved")
@@ -358,7 +404,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "netra (Netra.init to the same receiver) or drop (SimpleSpanProcessor, spans dropped)",
     )
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of " + ",".join(VARIANTS))
+    parser.add_argument(
+        "--instructions", type=int, default=0, metavar="N",
+        help="instead of timing: count the CPU instructions per call (all threads) under valgrind's callgrind, "
+        "N bare and N traced calls per variant after the warm-up (deterministic, load does not change it; slow)",
+    )
     parser.add_argument("--worker", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--count", choices=("", "bare", "traced"), default="", help=argparse.SUPPRESS)
     parser.add_argument("--receiver", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--receiver-url", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -367,11 +419,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         _serve_receiver()
         return 0
     if args.worker:
-        result = _worker(args.worker, args.rounds, args.calls, args.stream, args.pipeline, args.receiver_url)
+        result = _worker(
+            args.worker, args.rounds, args.calls, args.stream, args.pipeline, args.receiver_url, args.count
+        )
         print(json.dumps(result))
         return 0
 
     variants = [v for v in args.variants.split(",") if v]
+    if args.instructions:
+        return _count_instructions(args, variants)
     keys = ("bare", "traced", "bare_cpu", "traced_cpu")
     data: dict[str, dict[str, list[float]]] = {k: {v: [] for v in variants} for k in keys}
     receiver = _Receiver() if args.pipeline != "drop" else None
