@@ -54,6 +54,7 @@ __all__ = [
     "list_models",
     "price_table_version",
     "price_tokens",
+    "price_valid_counts",
     "provider_for_api_url",
     "providers",
     "set_price_overrides",
@@ -320,6 +321,44 @@ def calculate_cost(
 
 #: The name the instrumentations and the server use; the same function as :func:`calculate_cost`.
 price_tokens = calculate_cost
+
+
+def price_valid_counts(
+    model: str,
+    provider: str | None,
+    fallback_provider: str | None,
+    input_tokens: int,
+    cached_input_tokens: int,
+    output_tokens: int,
+    reasoning_tokens: int,
+    audio_input_tokens: int,
+    audio_output_tokens: int,
+) -> tuple[Decimal | None, str]:
+    """(cost, source) of counts the caller already checked: non-negative ints, details within their totals.
+
+    The instrumentations' hot path (once per traced call): the same price as :func:`calculate_cost`
+    (whose result it is for any other input) without its argument checks and result object.
+    """
+    if not _overrides and model:
+        key = (provider, model, int(time.time() // _SECONDS_PER_DAY))
+        resolved = _cache.get(key)
+        if resolved is not None:
+            return resolved.price(
+                input_tokens, cached_input_tokens, output_tokens, reasoning_tokens,
+                audio_input_tokens, audio_output_tokens,
+            ), resolved.source
+    cost = calculate_cost(
+        model,
+        provider=provider,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cached_input_tokens=cached_input_tokens,
+        reasoning_tokens=reasoning_tokens,
+        audio_input_tokens=audio_input_tokens,
+        audio_output_tokens=audio_output_tokens,
+        fallback_provider=fallback_provider,
+    )
+    return cost.cost, cost.source
 
 
 def providers() -> frozenset[str]:

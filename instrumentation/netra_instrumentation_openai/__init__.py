@@ -144,9 +144,9 @@ class OpenAIInstrumentor(BaseInstrumentor):
         price = None
         by_host: dict[str, str] = {}
         if options.get("record_cost", True):
-            from netra.pricing import price_tokens, warm_up
+            from netra.pricing import price_valid_counts, warm_up
 
-            price = price_tokens
+            price = price_valid_counts
             for host, provider in (options.get("price_providers") or {}).items():
                 by_host[str(host).strip().lower()] = _check_provider(provider, f"price_providers[{host!r}]")
             if kwargs.get("warm_prices", True):  # start-up, not the first call, pays for loading the table

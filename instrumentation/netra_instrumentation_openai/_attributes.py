@@ -269,6 +269,8 @@ def _provider_cost(cost: Any, tokens: Tokens) -> None:
         tokens.provider_cost = float(cost)
 
 
+#: ``netra.pricing.price_valid_counts``: (model, provider, fallback provider, input, cached, output,
+#: reasoning, audio input, audio output) -> (cost or None, source)
 PriceFn = Callable[..., Any]
 
 
@@ -321,27 +323,16 @@ def cost_attributes(
     if reasoning < 0 or reasoning > out or audio_out < 0 or audio_out > out:
         reasoning, audio_out = min(max(reasoning, 0), out), min(max(audio_out, 0), out)
     try:
-        cost = price(
-            model,
-            provider=price_provider,
-            input_tokens=inp,
-            output_tokens=out,
-            cached_input_tokens=cached,
-            reasoning_tokens=reasoning,
-            audio_input_tokens=audio_in,
-            audio_output_tokens=audio_out,
-            fallback_provider=fallback_provider,
-        )
+        value, source = price(model, price_provider, fallback_provider, inp, cached, out, reasoning, audio_in, audio_out)
     except Exception as exc:
         log_failure("pricing", exc)
         attrs[sc.COST_UNKNOWN] = True
         return
-    value = cost.cost
     if value is None:
         attrs[sc.COST_UNKNOWN] = True
     else:
         attrs[sc.COST] = float(value)
-        attrs[sc.COST_SOURCE] = cost.source
+        attrs[sc.COST_SOURCE] = source
 
 
 def _responses_finish_reason(response: Any) -> str | None:

@@ -162,3 +162,33 @@ def test_fallback_provider_in_calculate_cost() -> None:
     cost = calculate_cost("ada", provider="azure", input_tokens=10**6, fallback_provider="openai")
     assert cost.provider == "azure"
     assert calculate_cost("no-such-model", provider=None, input_tokens=1, fallback_provider="openai").unknown
+
+
+@pytest.mark.parametrize(
+    ("model", "provider", "fallback"),
+    [
+        ("gpt-4o-mini", "openai", None),
+        ("gpt-4o-mini-2024-07-18", None, "openai"),
+        ("o4-mini", "openai", None),
+        ("ada", "azure", None),
+        ("text-embedding-3-small", None, "openai"),
+        ("claude-3-5-sonnet-latest", None, "openai"),
+        ("no-such-model", None, "openai"),
+        ("no-such-model", "openai", None),
+    ],
+)
+def test_the_hot_path_price_equals_calculate_cost(model: str, provider: str | None, fallback: str | None) -> None:
+    from netra.pricing import price_valid_counts, set_price_overrides
+
+    counts = (2000, 1536, 300, 200, 0, 0)  # input, cached, output, reasoning, audio in, audio out
+    for _ in range(2):  # the first call resolves and caches, the second takes the fast path
+        expected = calculate_cost(
+            model, provider=provider, input_tokens=2000, cached_input_tokens=1536, output_tokens=300,
+            reasoning_tokens=200, fallback_provider=fallback,
+        )
+        assert price_valid_counts(model, provider, fallback, *counts) == (expected.cost, expected.source)
+    set_price_overrides({model: {"input_per_mtok": "1", "output_per_mtok": "2"}})
+    try:
+        assert price_valid_counts(model, provider, fallback, *counts) == (Decimal("0.0026"), "user")
+    finally:
+        set_price_overrides({})
