@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from netra_server.launch import free_port, start_serve, stop_child
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = 512
@@ -60,32 +61,13 @@ KEY = "bench-key-0123456789abcdef"
 T0 = 1_767_225_600_000_000_000
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 SERVE_ARGS: list[str] = []  # extra `netra serve` flags (--parse-workers, --serve-args)
 
 
 def _start_server(data_dir: Path, port: int, store_url: str | None = None) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "netra_server", "serve", "--data-dir", str(data_dir), "--port", str(port),
-           "--api-key", KEY, *SERVE_ARGS]
-    if store_url:
-        cmd += ["--store", store_url]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not start")
+    """`netra serve` in a child process with the bench's key; returns once it answers."""
+    args = [*SERVE_ARGS, *(["--store", store_url] if store_url else [])]
+    return start_serve(data_dir, port=port, api_key=KEY, args=args, timeout=120)
 
 
 def _make_spans(sender: int, n_batches: int) -> list[Any]:
@@ -170,7 +152,7 @@ def _span_count(api: httpx.Client, port: int) -> int:
 
 def bench_ingest(senders: int, batches_per_sender: int, mode: str, reads: bool = False) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="netra-bench-ingest-"))
-    port = _free_port()
+    port = free_port()
     proc = _start_server(tmp / "data", port)
     api = httpx.Client(headers={"x-api-key": KEY}, timeout=120)
     try:
@@ -227,8 +209,7 @@ def bench_ingest(senders: int, batches_per_sender: int, mode: str, reads: bool =
                 "server_cpu_us_per_span": cpu / sent * 1e6, "server_cpu_s": cpu}
     finally:
         api.close()
-        proc.terminate()
-        proc.wait(timeout=60)
+        stop_child(proc, timeout=60)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -378,7 +359,7 @@ def bench_query(n: int, repeats: int = 7, data_dir: Path | None = None) -> dict[
     finally:
         store.close()
     # the HTTP route end to end (server process on the same folder)
-    port = _free_port()
+    port = free_port()
     proc = _start_server(folder / "data", port)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"x-api-key": KEY}, timeout=60) as c:
@@ -391,8 +372,7 @@ def bench_query(n: int, repeats: int = 7, data_dir: Path | None = None) -> dict[
             out["tenant_usage_http_ms"] = _timed(route, repeats)[0]
             assert c.get("/usage/tenants/tenant-7", params=params).json()["data"]["requestsCount"] == tenant_spans // 2
     finally:
-        proc.terminate()
-        proc.wait(timeout=60)
+        stop_child(proc, timeout=60)
         if not keep:
             shutil.rmtree(folder, ignore_errors=True)
     return out

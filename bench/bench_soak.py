@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from netra_server.launch import free_port, stop_child
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_server as bs  # the server start and the SDK-made spans are shared
@@ -100,7 +101,7 @@ def main() -> int:
     bs.SERVE_ARGS[:] = opts.serve_args.split()
 
     tmp = Path(tempfile.mkdtemp(prefix="netra-soak-"))
-    port = bs._free_port()
+    port = free_port()
     proc = bs._start_server(tmp / "data", port)
     api = httpx.Client(headers={"x-api-key": bs.KEY}, timeout=120)
     rows: list[dict[str, float]] = []
@@ -165,8 +166,7 @@ def main() -> int:
         return 0 if counted == ok else 1
     finally:
         api.close()
-        proc.terminate()
-        proc.wait(timeout=120)
+        stop_child(proc, timeout=120)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

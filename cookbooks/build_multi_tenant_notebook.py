@@ -307,7 +307,7 @@ print(f"trace total: {trace.total.request_count} request, {trace.total.total_tok
 for tenant in TENANTS.values():
     mine, theirs = local[tenant.id], server_usage[tenant.id]
     same = (theirs.request_count == mine["requests"] and theirs.token_count == mine["tokens"]
-            and theirs.total_cost == mine["cost"])
+            and theirs.total_cost_usd == mine["cost"])  # total_cost_usd: the exact Decimal (invoices)
     print(f"{tenant.name:20} server {theirs.request_count} requests / {theirs.total_cost:.6f} USD, "
           f"app {mine['requests']} / {mine['cost']:.6f}: {'consistent' if same else 'MISMATCH'}")
 """),

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from netra._config import NetraConfig
     from netra._pipeline import Pipeline
+    from netra.credits import AsyncCreditsClient, CreditsClient
     from netra.usage import UsageClient
 
 logger = logging.getLogger("netra")
@@ -45,6 +46,7 @@ class _State:
         self.own_provider: Any = None  # the provider Netra created, if it did
         self.instrumentors: list[Any] = []
         self.usage_client: UsageClient | None = None
+        self.credits_clients: tuple[CreditsClient, AsyncCreditsClient] | None = None
         self.prices_set = False
         self.atexit_registered = False
         self.tracers: dict[str, trace.Tracer] = {}
@@ -134,6 +136,36 @@ class _NetraMeta(type):
                 _state.usage_client = client
             return client
 
+    @property
+    def credits(cls) -> CreditsClient:
+        """A :class:`netra.credits.CreditsClient` for the server Netra exports to (see docs/credits.md)."""
+        return cls._credits()[0]
+
+    @property
+    def async_credits(cls) -> AsyncCreditsClient:
+        """The async twin of :attr:`credits` (:class:`netra.credits.AsyncCreditsClient`)."""
+        return cls._credits()[1]
+
+    def _credits(cls) -> tuple[CreditsClient, AsyncCreditsClient]:
+        with _state.lock:
+            clients = _state.credits_clients
+            if clients is None:
+                cfg = _state.config
+                if cfg is None:
+                    raise RuntimeError(
+                        "Netra.credits needs Netra.init(...) first (it uses the same endpoint and API key); "
+                        "or create netra.credits.CreditsClient(base_url=..., api_key=...) yourself"
+                    )
+                from netra.credits import AsyncCreditsClient, CreditsClient
+                from netra.usage import base_url_from_endpoint
+
+                headers = {k: v for k, v in cfg.headers.items() if k != "x-api-key"}
+                base = base_url_from_endpoint(cfg.endpoint)
+                clients = (CreditsClient(base, cfg.api_key, headers=headers or None),
+                           AsyncCreditsClient(base, cfg.api_key, headers=headers or None))
+                _state.credits_clients = clients
+            return clients
+
 
 class Netra(metaclass=_NetraMeta):
     """Entry point of the SDK. All methods are class methods; there is nothing to instantiate."""
@@ -183,8 +215,10 @@ class Netra(metaclass=_NetraMeta):
             if env_bool("OTEL_SDK_DISABLED", False):
                 logger.warning("Netra: OTEL_SDK_DISABLED is true; Netra.init does nothing")
                 return
-            from netra import _config, _pipeline
+            from netra import _config, _install, _pipeline
             from netra.instrumentation import instruments as _instruments
+
+            _install.warn_on_conflict()  # netra-sdk installed beside us: one `netra` folder, two packages
 
             cfg = _config.resolve(
                 app_name=app_name,
@@ -269,6 +303,7 @@ class Netra(metaclass=_NetraMeta):
             _instruments.uninstrument(_state.instrumentors)
             _state.instrumentors = []
             client, _state.usage_client = _state.usage_client, None
+            credits, _state.credits_clients = _state.credits_clients, None
             _state.config = None
             config._set(None)
             _state.tracers.clear()
@@ -281,6 +316,11 @@ class Netra(metaclass=_NetraMeta):
                         client.close()
                     except Exception:
                         logger.debug("Netra: closing the usage client failed", exc_info=True)
+                if credits is not None:
+                    try:
+                        credits[0].close()  # the async client's pool closes with its event loop
+                    except Exception:
+                        logger.debug("Netra: closing the credits client failed", exc_info=True)
                 if _state.prices_set:
                     _state.prices_set = False
                     try:

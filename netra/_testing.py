@@ -21,7 +21,10 @@ def reset_global_tracer_provider() -> None:
 
 
 def reset() -> None:
+    from netra import _install
+
     Netra.shutdown(timeout=2.0)
+    _install._warned = False
     _context.clear()
     own = _state.own_provider
     _state.provider = None

@@ -44,17 +44,22 @@ class UsageModel:
     """Usage you record yourself with ``span.set_usage([...])``.
 
     ``model``: the model or resource used; ``usage_type``: e.g. ``"chat"``, ``"embedding"``,
-    ``"transcription_minutes"``; ``units_used``: how many units of that type; ``cost_in_usd``: what it cost.
+    ``"transcription_minutes"``; ``units_used``: how many units of that type (optional);
+    ``cost_in_usd``: what it cost (optional, as in the Netra SDK). Without a cost the server prices the
+    entry at ingest from its tokens with the price table (as it prices a traced model call), and when it
+    cannot (no tokens, a model without a known price) it marks the span's cost unknown: never $0.
+
     The token fields are optional and only written when set: give ``input_tokens`` / ``output_tokens``
-    (``cached_tokens``: the cached part of the input) for a model call, and the server counts them as
-    the span's tokens. Without them, ``units_used`` are tokens only if ``usage_type`` names their
-    direction (input/prompt, output/completion); units of a kind like ``"chat"`` are not tokens.
+    (``cached_tokens``: the cached part of the input) for a model call. Without them, ``units_used`` of
+    a token kind are tokens: ``chat``, ``completion``, ``tokens``... (split unknown: counted, not
+    priced), ``embedding`` / ``input`` / ``prompt`` (input), ``output`` / ``completion_tokens``
+    (output), and any kind ending in ``tokens``; see docs/concepts.md.
     """
 
     model: str
     usage_type: str
-    units_used: int | float
-    cost_in_usd: float
+    units_used: int | float | None = None
+    cost_in_usd: float | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
     cached_tokens: int | None = None
@@ -64,21 +69,36 @@ class UsageModel:
             raise TypeError(f"UsageModel.model must be a non-empty string, got {self.model!r}")
         if not isinstance(self.usage_type, str) or not self.usage_type:
             raise TypeError(f"UsageModel.usage_type must be a non-empty string, got {self.usage_type!r}")
-        object.__setattr__(self, "units_used", _number("units_used", self.units_used))
-        object.__setattr__(self, "cost_in_usd", float(_number("cost_in_usd", self.cost_in_usd)))
+        if self.units_used is not None:
+            object.__setattr__(self, "units_used", _number("units_used", self.units_used))
+        if self.cost_in_usd is not None:
+            object.__setattr__(self, "cost_in_usd", float(_number("cost_in_usd", self.cost_in_usd)))
         for field in ("input_tokens", "output_tokens", "cached_tokens"):
             value = getattr(self, field)
             if value is not None:
                 object.__setattr__(self, field, _number(field, value, integral=True))
 
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON object written into the ``netra.usage`` array."""
+    def model_dump(self, *, exclude_none: bool = False) -> dict[str, Any]:
+        """The fields as a dict, like the Netra SDK's pydantic ``UsageModel.model_dump()`` (``model``,
+        ``usage_type``, ``units_used``, ``cost_in_usd``, then the token fields)."""
         out: dict[str, Any] = {
             "model": self.model,
             "usage_type": self.usage_type,
             "units_used": self.units_used,
             "cost_in_usd": self.cost_in_usd,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cached_tokens": self.cached_tokens,
         }
+        return {k: v for k, v in out.items() if v is not None} if exclude_none else out
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object written into the ``netra.usage`` array."""
+        out: dict[str, Any] = {"model": self.model, "usage_type": self.usage_type}
+        if self.units_used is not None:
+            out["units_used"] = self.units_used
+        if self.cost_in_usd is not None:
+            out["cost_in_usd"] = self.cost_in_usd
         if self.input_tokens is not None:
             out["input_tokens"] = self.input_tokens
         if self.output_tokens is not None:

@@ -19,6 +19,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    doctor = sub.add_parser("doctor", help="check this installation (another package providing `import netra`)")
+    doctor.set_defaults(func=_doctor)
     try:
         from netra_server.cli import add_commands
     except ImportError as exc:  # SDK-only install
@@ -28,13 +30,27 @@ def _parser() -> argparse.ArgumentParser:
             print(f"`netra {args.command}` needs the server: pip install 'netra[server]' ({missing})", file=sys.stderr)
             return 2
 
-        for name in ("serve", "keys", "demo", "alerts"):
+        for name in ("serve", "keys", "demo", "alerts", "credits"):
             p = sub.add_parser(name, help=f"{name} (needs netra[server])")
             p.add_argument("rest", nargs=argparse.REMAINDER)
             p.set_defaults(func=need_server)
     else:
         add_commands(sub)
     return parser
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    """Exit 1 when another distribution that provides ``import netra`` (netra-sdk) is installed here."""
+    from importlib.metadata import version
+
+    from netra._install import conflict_message, install_conflicts
+
+    conflicts = install_conflicts()
+    if conflicts:
+        print(f"netra doctor: {conflict_message(conflicts)}", file=sys.stderr)
+        return 1
+    print(f"netra doctor: netra {version('netra')}, no other package provides `import netra` here")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
         from importlib.metadata import version
 
         print(f"netra {version('netra')}")
+        from netra._install import conflict_message, install_conflicts
+
+        conflicts = install_conflicts()
+        if conflicts:
+            print(f"warning: {conflict_message(conflicts)}", file=sys.stderr)
         return 0
     if not getattr(args, "func", None):
         parser.print_help()

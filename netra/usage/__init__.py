@@ -8,10 +8,14 @@ billing job that does not trace builds one itself::
     with UsageClient() as usage:  # NETRA_OTLP_ENDPOINT / NETRA_API_KEY
         tenant = usage.get_tenant_usage("acme", "2025-01-01T00:00:00Z", "2025-02-01T00:00:00Z")
 
-This package imports no ``httpx`` until the first request.
+This package imports no ``httpx`` until the first request, and no ``pydantic`` until the first answer
+(the result models, :mod:`netra.usage.models`, are pydantic models with the published netra-sdk's
+field names: ``total_cost`` is a float, ``total_cost_usd`` the exact Decimal to invoice with).
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from netra.usage._config import base_url_from_endpoint
 from netra.usage.client import AsyncUsageClient, UsageClient
@@ -29,24 +33,48 @@ from netra.usage.errors import (
     ServerError,
     TimeoutError,
 )
-from netra.usage.models import (
-    SessionUsageData,
-    SpanOwnUsage,
-    SpansPage,
-    SpanUsage,
-    TenantUsageData,
-    TracesPage,
-    TraceSpan,
-    TraceSummary,
-    TraceUsage,
-    UsageGroup,
-    UsageRollup,
-    UsageSummary,
-    UsageTotals,
-)
+
+if TYPE_CHECKING:
+    from netra.usage.models import (
+        CallUsage,
+        CallUsageResult,
+        ModelUsage,
+        SessionUsageData,
+        SpanOwnUsage,
+        SpansPage,
+        SpanUsage,
+        TenantUsageData,
+        TracesPage,
+        TraceSpan,
+        TraceSummary,
+        TraceUsage,
+        UsageGroup,
+        UsageRollup,
+        UsageSummary,
+        UsageTotals,
+    )
+
+#: The result models live in ``netra.usage.models``, which imports pydantic: loaded on first use.
+_MODELS = frozenset({
+    "CallUsage", "CallUsageResult", "ModelUsage", "SessionUsageData", "SpanOwnUsage", "SpanUsage", "SpansPage",
+    "TenantUsageData", "TraceSpan", "TraceSummary", "TraceUsage", "TracesPage", "UsageGroup", "UsageRollup",
+    "UsageSummary", "UsageTotals",
+})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MODELS:
+        from netra.usage import models
+
+        return getattr(models, name)
+    raise AttributeError(f"module 'netra.usage' has no attribute {name!r}")
+
 
 __all__ = [
     "APIStatusError",
+    "CallUsage",
+    "CallUsageResult",
+    "ModelUsage",
     "AsyncUsageClient",
     "AuthenticationError",
     "BadRequestError",

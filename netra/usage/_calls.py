@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 from urllib.parse import quote
 
 from netra.usage._config import ENV_API_KEY, ENV_OTLP_ENDPOINT, Settings
+from netra.usage._read import json_dumps
 from netra.usage._times import TimeArg, window
 from netra.usage.errors import (
     APIStatusError,
@@ -30,17 +31,17 @@ from netra.usage.errors import (
     RateLimitError,
     ServerError,
 )
-from netra.usage.models import (
-    SessionUsageData,
-    SpansPage,
-    TenantUsageData,
-    TracesPage,
-    TraceSpan,
-    TraceSummary,
-    TraceUsage,
-    UsageSummary,
-    json_dumps,
-)
+
+if TYPE_CHECKING:
+    from netra.usage.models import (
+        CallUsageResult,
+        SessionUsageData,
+        SpansPage,
+        TenantUsageData,
+        TracesPage,
+        TraceUsage,
+        UsageSummary,
+    )
 
 T = TypeVar("T")
 
@@ -126,6 +127,13 @@ def _segment(value: str) -> str:
 # Calls of the Netra-compatible routes
 
 
+def _models() -> Any:
+    """``netra.usage.models`` (it imports pydantic: loaded with the first answer, not with the client)."""
+    from netra.usage import models
+
+    return models
+
+
 def _data_block(body: Any, what: str) -> Any:
     if not isinstance(body, Mapping):
         raise InvalidResponseError(f"the answer to {what} is not a JSON object: {body!r:.200}")
@@ -143,7 +151,7 @@ def session_usage(session_id: str, start_time: TimeArg, end_time: TimeArg) -> Ca
         path=f"/usage/sessions/{_segment(session_id)}",
         what=what,
         params={"startTime": start, "endTime": end},
-        parse=lambda body: SessionUsageData.from_dict(_data_block(body, what)),
+        parse=lambda body: _models().SessionUsageData.from_dict(_data_block(body, what)),
         none_if_not_found=True,
     )
 
@@ -157,7 +165,7 @@ def tenant_usage(tenant_id: str, start_time: TimeArg, end_time: TimeArg) -> Call
         path=f"/usage/tenants/{_segment(tenant_id)}",
         what=what,
         params={"startTime": start, "endTime": end},
-        parse=lambda body: TenantUsageData.from_dict(_data_block(body, what)),
+        parse=lambda body: _models().TenantUsageData.from_dict(_data_block(body, what)),
         none_if_not_found=True,
     )
 
@@ -178,15 +186,21 @@ def _page(body: Any, what: str) -> tuple[list[Any], bool]:
 
 
 def _traces_page(body: Any, what: str) -> TracesPage:
+    m = _models()
     items, has_next = _page(body, what)
-    traces = [TraceSummary.from_dict(item) for item in items]
-    return TracesPage(traces=traces, has_next_page=has_next, next_cursor=traces[-1].cursor if traces else None)
+    traces = [m.TraceSummary.from_dict(item) for item in items]
+    return m.TracesPage.model_construct(
+        traces=traces, has_next_page=has_next, next_cursor=traces[-1].cursor if traces else None
+    )
 
 
 def _spans_page(body: Any, what: str) -> SpansPage:
+    m = _models()
     items, has_next = _page(body, what)
-    spans = [TraceSpan.from_dict(item) for item in items]
-    return SpansPage(spans=spans, has_next_page=has_next, next_cursor=spans[-1].cursor if spans else None)
+    spans = [m.TraceSpan.from_dict(item) for item in items]
+    return m.SpansPage.model_construct(
+        spans=spans, has_next_page=has_next, next_cursor=spans[-1].cursor if spans else None
+    )
 
 
 def list_traces(
@@ -280,8 +294,36 @@ def trace_usage(trace_id: str) -> Call[TraceUsage]:
         method="GET",
         path=f"/api/traces/{_segment(trace_id)}/usage",
         what=what,
-        parse=lambda body: TraceUsage.from_dict(_data_block(body, what)),
+        parse=lambda body: _models().TraceUsage.from_dict(_data_block(body, what)),
         none_if_not_found=True,
+    )
+
+
+def call_usage(
+    trace_ids: list[str] | tuple[str, ...] | None,
+    call_ids: list[str] | tuple[str, ...] | None,
+    include_costs: bool,
+    limit: int | None,
+) -> Call[CallUsageResult]:
+    payload: dict[str, Any] = {"include_costs": bool(include_costs)}
+    for name, values in (("trace_ids", trace_ids), ("call_ids", call_ids)):
+        if values is None:
+            continue
+        if isinstance(values, str):
+            raise TypeError(f"{name} must be a list of ids, not a string (wrap one id in a list)")
+        payload[name] = [require_id(v, name[:-1]) for v in values]
+    if not payload.get("trace_ids") and not payload.get("call_ids"):
+        raise ValueError("give trace_ids and/or call_ids (span ids) to read the usage of")
+    checked_limit = _check_limit(limit)
+    if checked_limit is not None:
+        payload["limit"] = checked_limit
+    what = "the usage of calls"
+    return Call(
+        method="POST",
+        path="/trace/usage",
+        what=what,
+        json=payload,
+        parse=lambda body: _models().CallUsageResult.from_dict(_data_block(body, what)),
     )
 
 
@@ -307,7 +349,7 @@ def usage_summary(
         path="/api/usage/summary",
         what=what,
         params=params,
-        parse=lambda body: UsageSummary.from_dict(_data_block(body, what)),
+        parse=lambda body: _models().UsageSummary.from_dict(_data_block(body, what)),
     )
 
 

@@ -26,19 +26,21 @@ from netra.usage._calls import (
 from netra.usage._config import Settings, resolve
 from netra.usage._times import TimeArg
 from netra.usage.errors import NetworkError, TimeoutError
-from netra.usage.models import (
-    SessionUsageData,
-    SpansPage,
-    TenantUsageData,
-    TracesPage,
-    TraceSpan,
-    TraceSummary,
-    TraceUsage,
-    UsageSummary,
-)
 
 if TYPE_CHECKING:
     import httpx
+
+    from netra.usage.models import (
+        CallUsageResult,
+        SessionUsageData,
+        SpansPage,
+        TenantUsageData,
+        TracesPage,
+        TraceSpan,
+        TraceSummary,
+        TraceUsage,
+        UsageSummary,
+    )
 
 __all__ = ["AsyncUsageClient", "UsageClient"]
 
@@ -262,7 +264,12 @@ class UsageClient(_Base):
         sort_field: str | None = None,
         sort_order: SortOrder | None = None,
     ) -> TracesPage:
-        """One page of traces that started in the window, filtered by the ids given (all must match)."""
+        """One page of traces that started in the window, filtered by the ids given (all must match).
+
+        By default traces are listed by start time, oldest first: ``direction="down"`` reads newer
+        traces, ``"up"`` older ones (from the newest, or from ``cursor``). ``sort_field``: start_time,
+        latency, cost or tokens (the Netra docs' names too: ``total_cost``, ``latency_ms``...).
+        """
         return self._send_found(
             calls.list_traces(
                 start_time,
@@ -353,6 +360,21 @@ class UsageClient(_Base):
         rule, and its rollup over descendants. ``None`` when the server has no span of that trace.
         """
         return self._send(calls.trace_usage(trace_id))
+
+    def get_call_usage(
+        self,
+        trace_ids: list[str] | tuple[str, ...] | None = None,
+        call_ids: list[str] | tuple[str, ...] | None = None,
+        *,
+        include_costs: bool = False,
+        limit: int | None = None,
+    ) -> CallUsageResult:
+        """Usage per call (span) and model, with descendant rollup (``POST /trace/usage``): every call
+        of ``trace_ids`` and the calls ``call_ids`` (span ids). Each call has ``own`` (what it recorded)
+        and ``rollup`` (counted usage of it and its descendants, each unit once), keyed by model;
+        ``include_costs`` adds exact costs; ``limit`` caps the number of calls (``truncated`` says so).
+        """
+        return self._send_found(calls.call_usage(trace_ids, call_ids, include_costs, limit))
 
     def get_usage_summary(
         self,
@@ -594,6 +616,17 @@ class AsyncUsageClient(_Base):
     async def get_trace_usage(self, trace_id: str) -> TraceUsage | None:
         """See :meth:`UsageClient.get_trace_usage`."""
         return await self._send(calls.trace_usage(trace_id))
+
+    async def get_call_usage(
+        self,
+        trace_ids: list[str] | tuple[str, ...] | None = None,
+        call_ids: list[str] | tuple[str, ...] | None = None,
+        *,
+        include_costs: bool = False,
+        limit: int | None = None,
+    ) -> CallUsageResult:
+        """See :meth:`UsageClient.get_call_usage`."""
+        return await self._send_found(calls.call_usage(trace_ids, call_ids, include_costs, limit))
 
     async def get_usage_summary(
         self,

@@ -1,29 +1,43 @@
-"""Typed results of the usage client: frozen dataclasses with the Netra SDK's field names.
+"""Typed results of the usage client.
 
-Each has ``from_dict``, which accepts the wire JSON, ignores keys it does not know, and raises
-:class:`~netra.usage.errors.InvalidResponseError` naming the key when a required one is missing or
-has the wrong type.
+**The Netra-compatible results** (:class:`SessionUsageData`, :class:`TenantUsageData`,
+:class:`TraceSummary`, :class:`TracesPage`, :class:`TraceSpan`, :class:`SpansPage`) are pydantic models
+with the field names and types of the published ``netra-sdk`` (1.2.2): ``.model_dump()``,
+``.model_dump_json()`` and ``total_cost`` as a ``float`` work as they do there, so code written for that
+SDK runs unchanged.
 
-Money (``total_cost``, ``cost``) is a :class:`decimal.Decimal` in USD, exactly the digits the server
-sent: the server keeps costs as decimals and writes them as JSON numbers with their exact digits,
-and the client reads those numbers as ``Decimal`` (``json.loads(..., parse_float=Decimal)``), never
-as ``float``. A sum of floats drifts (``0.1 + 0.2 != 0.3``) and a float keeps only about 15
-significant digits, so a bill added up from float costs could be off by a fraction of a cent; a sum
-of these Decimals is exact. ``None`` where a cost is unknown (never 0). Counts stay ``int``.
+**Money**: ``total_cost`` is a ``float`` (as in netra-sdk: convenient, ``usage.total_cost * 1.2`` works)
+and ``total_cost_usd`` beside it is the exact amount the server stored, a :class:`decimal.Decimal`.
+**Use ``total_cost_usd`` for invoices and anything you add up**: a float keeps about 15 significant
+digits and a sum of floats drifts (``0.1 + 0.2 != 0.3``); the Decimal is exactly the digits the server
+sent (the client reads JSON numbers as ``Decimal``, never through a float). ``None`` where a cost is
+unknown (never 0).
+
+**Our own routes' results** (:class:`UsageSummary`, :class:`TraceUsage`, :class:`CallUsageResult`...)
+are frozen dataclasses whose money (``total_cost``, ``cost``) is already exact (``Decimal``).
+
+Every model has ``from_dict``, which accepts the wire JSON, ignores keys it does not know, and raises
+:class:`~netra.usage.errors.InvalidResponseError` naming the key when a required one is missing or has
+the wrong type. This module imports pydantic; ``import netra`` and ``import netra.usage`` do not (the
+client loads it with the first answer it reads).
 """
 
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from netra.usage._read import Reader, json_dumps, json_text
 from netra.usage.errors import InvalidResponseError
 
 __all__ = [
+    "CallUsage",
+    "CallUsageResult",
+    "ModelUsage",
     "SessionUsageData",
     "SpanOwnUsage",
     "SpanUsage",
@@ -37,186 +51,101 @@ __all__ = [
     "UsageRollup",
     "UsageSummary",
     "UsageTotals",
+    "json_dumps",
 ]
 
-_MISSING: Any = object()
 
-
-class _Reader:
-    """Reads typed values out of one JSON object, naming the object and key in errors."""
-
-    __slots__ = ("_data", "_what")
-
-    def __init__(self, data: Any, what: str) -> None:
-        if not isinstance(data, Mapping):
-            raise InvalidResponseError(f"expected a JSON object for {what}, got {type(data).__name__}")
-        self._data: Mapping[str, Any] = data
-        self._what = what
-
-    def _get(self, key: str, required: bool) -> Any:
-        value = self._data.get(key, _MISSING)
-        if value is _MISSING:
-            if required:
-                raise InvalidResponseError(
-                    f"the server's {self._what} has no {key!r} key (keys: {sorted(self._data)})"
-                )
-            return None
+def _exact(value: Any) -> Decimal | None:
+    """A float or number given by a caller as the Decimal it was written as (its shortest repr)."""
+    if value is None or isinstance(value, Decimal):
         return value
-
-    def _bad(self, key: str, value: Any, expected: str) -> InvalidResponseError:
-        return InvalidResponseError(f"the server's {self._what} has {key}={value!r}; expected {expected}")
-
-    def str_(self, key: str) -> str:
-        value = self._get(key, True)
-        if isinstance(value, str):
-            return value
-        if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
-            return str(value)
-        raise self._bad(key, value, "a string")
-
-    def opt_str(self, key: str) -> str | None:
-        value = self._get(key, False)
-        if value is None:
-            return None
-        if isinstance(value, str):
-            return value
-        if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
-            return str(value)
-        raise self._bad(key, value, "a string or null")
-
-    def _to_int(self, key: str, value: Any) -> int:
-        if isinstance(value, bool):
-            raise self._bad(key, value, "an integer")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
-            return int(value)
-        if isinstance(value, str):
-            try:
-                return int(value)
-            except ValueError:
-                pass
-        raise self._bad(key, value, "an integer")
-
-    def int_(self, key: str) -> int:
-        value = self._get(key, True)
-        if value is None:
-            raise self._bad(key, value, "an integer")
-        return self._to_int(key, value)
-
-    def opt_int(self, key: str) -> int | None:
-        value = self._get(key, False)
-        return None if value is None else self._to_int(key, value)
-
-    def _to_money(self, key: str, value: Any) -> Decimal:
-        """A JSON number (read as ``Decimal`` or ``int``) or a decimal string, as an exact Decimal."""
-        if isinstance(value, Decimal):
-            money = value
-        elif isinstance(value, int) and not isinstance(value, bool):
-            return Decimal(value)
-        elif isinstance(value, str):
-            try:
-                money = Decimal(value.strip())
-            except InvalidOperation:
-                raise self._bad(key, value, "an amount of money (a decimal number)") from None
-        elif isinstance(value, float) and math.isfinite(value):
-            # A float handed to from_dict by a caller (the client itself never makes one): the
-            # decimal it was written as (its shortest repr), not its binary expansion.
-            money = Decimal(repr(value))
-        else:
-            raise self._bad(key, value, "an amount of money (a decimal number)")
-        if not money.is_finite():
-            raise self._bad(key, value, "a finite amount of money")
-        return money
-
-    def money(self, key: str) -> Decimal:
-        value = self._get(key, True)
-        if value is None:
-            raise self._bad(key, value, "an amount of money (a decimal number)")
-        return self._to_money(key, value)
-
-    def opt_money(self, key: str) -> Decimal | None:
-        value = self._get(key, False)
-        return None if value is None else self._to_money(key, value)
-
-    def opt_bool(self, key: str) -> bool | None:
-        value = self._get(key, False)
-        if value is None or isinstance(value, bool):
-            return value
-        if value in (0, 1):
-            return bool(value)
-        raise self._bad(key, value, "true, false or null")
-
-    def opt_str_list(self, key: str) -> list[str] | None:
-        value = self._get(key, False)
-        if value is None:
-            return None
-        if isinstance(value, Sequence) and not isinstance(value, str) and all(isinstance(v, str) for v in value):
-            return list(value)
-        raise self._bad(key, value, "a list of strings or null")
-
-    def list_(self, key: str) -> list[Any]:
-        value = self._get(key, True)
-        if isinstance(value, list):
-            return value
-        raise self._bad(key, value, "a list")
-
-    def obj(self, key: str, required: bool = True) -> Any:
-        return self._get(key, required)
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, str):
+        return Decimal(value)
+    return None
 
 
-@dataclass(frozen=True, slots=True)
-class SessionUsageData:
-    """Usage of one session in a time window (``GET /usage/sessions/{session_id}``); ``total_cost``
-    is exact USD (a :class:`~decimal.Decimal`)."""
+class _Result(BaseModel):
+    """Base of the Netra-compatible results: frozen, unknown keys ignored (as the server may add some),
+    ``total_cost`` (float) and ``total_cost_usd`` (exact Decimal) kept in step when one is given."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _money_both_ways(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "total_cost_usd" in cls.model_fields:
+            exact, approx = data.get("total_cost_usd"), data.get("total_cost")
+            if exact is None and approx is not None:
+                data = {**data, "total_cost_usd": _exact(approx)}
+            elif exact is not None and approx is None:
+                data = {**data, "total_cost": float(exact)}
+        return data
+
+
+class SessionUsageData(_Result):
+    """Usage of one session in a time window (``GET /usage/sessions/{session_id}``).
+
+    ``total_cost``: float USD (netra-sdk's type); ``total_cost_usd``: the exact Decimal, for invoices."""
 
     session_id: str
     token_count: int
     request_count: int
-    total_cost: Decimal
+    total_cost: float
+    total_cost_usd: Decimal = Decimal(0)
 
     @classmethod
     def from_dict(cls, data: Any) -> SessionUsageData:
-        r = _Reader(data, "session usage")
-        return cls(
-            session_id=r.str_("session_id"),
-            token_count=r.int_("tokenCount"),
-            request_count=r.int_("requestsCount"),
-            total_cost=r.money("totalCost"),
+        r = Reader(data, "session usage")
+        session_id, tokens, requests = r.str_("session_id"), r.int_("tokenCount"), r.int_("requestsCount")
+        cost = r.money("totalCost")
+        return cls.model_construct(
+            session_id=session_id,
+            token_count=tokens,
+            request_count=requests,
+            total_cost=float(cost),
+            total_cost_usd=cost,
         )
 
 
-@dataclass(frozen=True, slots=True)
-class TenantUsageData:
-    """Usage of one tenant in a time window (``GET /usage/tenants/{tenant_id}``); ``total_cost`` is
-    exact USD (a :class:`~decimal.Decimal`)."""
+class TenantUsageData(_Result):
+    """Usage of one tenant in a time window (``GET /usage/tenants/{tenant_id}``).
+
+    ``total_cost``: float USD (netra-sdk's type); ``total_cost_usd``: the exact Decimal, for invoices."""
 
     tenant_id: str
-    organisation_id: str | None
+    organisation_id: str
     token_count: int
     request_count: int
     session_count: int
-    total_cost: Decimal
+    total_cost: float
+    total_cost_usd: Decimal = Decimal(0)
 
     @classmethod
     def from_dict(cls, data: Any) -> TenantUsageData:
-        r = _Reader(data, "tenant usage")
-        return cls(
-            tenant_id=r.str_("tenant_id"),
-            organisation_id=r.opt_str("organisation_id"),
-            token_count=r.int_("tokenCount"),
-            request_count=r.int_("requestsCount"),
-            session_count=r.int_("sessionsCount"),
-            total_cost=r.money("totalCost"),
+        r = Reader(data, "tenant usage")
+        tenant_id, org = r.str_("tenant_id"), r.opt_str("organisation_id") or ""
+        tokens, requests, sessions = r.int_("tokenCount"), r.int_("requestsCount"), r.int_("sessionsCount")
+        cost = r.money("totalCost")
+        return cls.model_construct(
+            tenant_id=tenant_id,
+            organisation_id=org,
+            token_count=tokens,
+            request_count=requests,
+            session_count=sessions,
+            total_cost=float(cost),
+            total_cost_usd=cost,
         )
 
 
-@dataclass(frozen=True, slots=True)
-class TraceSummary:
-    """One trace in a :class:`TracesPage` (``POST /sdk/traces``); ``total_cost`` is exact USD (a
-    :class:`~decimal.Decimal`), ``None`` if the server sent none."""
+class TraceSummary(_Result):
+    """One trace in a :class:`TracesPage` (``POST /sdk/traces``). ``kind`` is the root span's type
+    (SPAN, GENERATION, TOOL, EMBEDDING, AGENT). ``total_cost``: float USD; ``total_cost_usd``: exact."""
 
     id: str
     name: str
@@ -225,8 +154,8 @@ class TraceSummary:
     start_time: str
     end_time: str
     cursor: str
-    organisation_id: str | None
-    project_id: str | None
+    organisation_id: str
+    project_id: str
     session_id: str | None = None
     tenant_id: str | None = None
     user_id: str | None = None
@@ -236,14 +165,23 @@ class TraceSummary:
     completion_tokens: int | None = None
     cached_tokens: int | None = None
     total_tokens: int | None = None
-    total_cost: Decimal | None = None
+    prompt_tokens_cost: float | None = None
+    completion_tokens_cost: float | None = None
+    cached_tokens_cost: float | None = None
+    total_cost: float | None = None
+    has_pii: bool | None = None
+    pii_entities: list[Any] | None = None
+    has_violation: bool | None = None
+    violations: list[Any] | None = None
     has_error: bool | None = None
     service: str | None = None
+    total_cost_usd: Decimal | None = None
 
     @classmethod
     def from_dict(cls, data: Any) -> TraceSummary:
-        r = _Reader(data, "trace summary")
-        return cls(
+        r = Reader(data, "trace summary")
+        cost = r.opt_money("total_cost")
+        return cls.model_construct(
             id=r.str_("id"),
             name=r.str_("name"),
             kind=r.str_("kind"),
@@ -251,8 +189,8 @@ class TraceSummary:
             start_time=r.str_("start_time"),
             end_time=r.str_("end_time"),
             cursor=r.str_("cursor"),
-            organisation_id=r.opt_str("organisation_id"),
-            project_id=r.opt_str("project_id"),
+            organisation_id=r.opt_str("organisation_id") or "",
+            project_id=r.opt_str("project_id") or "",
             session_id=r.opt_str("session_id"),
             tenant_id=r.opt_str("tenant_id"),
             user_id=r.opt_str("user_id"),
@@ -262,62 +200,53 @@ class TraceSummary:
             completion_tokens=r.opt_int("completion_tokens"),
             cached_tokens=r.opt_int("cached_tokens"),
             total_tokens=r.opt_int("total_tokens"),
-            total_cost=r.opt_money("total_cost"),
+            prompt_tokens_cost=_opt_float(r.opt_money("prompt_tokens_cost")),
+            completion_tokens_cost=_opt_float(r.opt_money("completion_tokens_cost")),
+            cached_tokens_cost=_opt_float(r.opt_money("cached_tokens_cost")),
+            total_cost=_opt_float(cost),
+            has_pii=r.opt_bool("has_pii"),
+            pii_entities=r.obj("pii_entities", required=False),
+            has_violation=r.opt_bool("has_violation"),
+            violations=r.obj("violations", required=False),
             has_error=r.opt_bool("has_error"),
             service=r.opt_str("service"),
+            total_cost_usd=cost,
         )
 
 
-@dataclass(frozen=True, slots=True)
-class TracesPage:
+def _opt_float(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+class TracesPage(BaseModel):
     """One page of traces; pass ``next_cursor`` back as ``cursor`` for the next one."""
+
+    model_config = ConfigDict(frozen=True)
 
     traces: list[TraceSummary]
     has_next_page: bool
     next_cursor: str | None = None
 
 
-def _plain_number(value: Any) -> float:
-    """For ``json.dumps``: a number the client read as ``Decimal`` (not money) back as the float it was."""
-    if isinstance(value, Decimal):
-        return float(value)
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+class TraceSpan(_Result):
+    """One span in a :class:`SpansPage` (``GET /sdk/traces/{trace_id}/spans``), netra-sdk's fields.
 
-
-def json_dumps(value: Any) -> str:
-    """JSON text of a value the client parsed (its numbers as they were before it read them as Decimal)."""
-    return json.dumps(value, default=_plain_number)
-
-
-def _json_text(value: Any) -> str | None:
-    """Attributes / events as JSON text: as sent when the server sends text (this server does), else
-    re-encoded by :func:`json_dumps`."""
-    if value is None or isinstance(value, str):
-        return value
-    return json_dumps(value)
-
-
-@dataclass(frozen=True, slots=True)
-class TraceSpan:
-    """One span in a :class:`SpansPage` (``GET /sdk/traces/{trace_id}/spans``).
-
-    ``attributes`` and ``events`` are JSON text, as on the wire; :meth:`attributes_dict` and
-    :meth:`events_list` decode them. ``total_cost`` is exact USD (a :class:`~decimal.Decimal`),
-    ``None`` when the span's price is unknown.
+    ``kind`` is the span type (SPAN, GENERATION, TOOL, EMBEDDING, AGENT); ``start_time_ms`` /
+    ``end_time_ms`` are milliseconds since the epoch as strings; ``attributes``, ``events``, ``links``
+    and ``resources`` are JSON text (:meth:`attributes_dict` and :meth:`events_list` decode them).
+    ``total_cost``: float USD; ``total_cost_usd``: exact, ``None`` when the span's price is unknown.
     """
 
     id: str
     trace_id: str
     name: str
     kind: str
-    cursor: str
-    created_at: str | None
-    organisation_id: str | None
-    project_id: str | None
     parent_span_id: str | None = None
     latency_ms: int | None = None
     start_time_ms: str | None = None
     end_time_ms: str | None = None
+    organisation_id: str
+    project_id: str
     session_id: str | None = None
     tenant_id: str | None = None
     user_id: str | None = None
@@ -327,28 +256,42 @@ class TraceSpan:
     completion_tokens: int | None = None
     cached_tokens: int | None = None
     total_tokens: int | None = None
-    total_cost: Decimal | None = None
+    prompt_tokens_cost: float | None = None
+    completion_tokens_cost: float | None = None
+    cached_tokens_cost: float | None = None
+    total_cost: float | None = None
+    has_pii: bool | None = None
+    pii_entities: list[Any] | None = None
+    pii_actions: dict[str, Any] | None = None
+    has_violation: bool | None = None
+    violations: list[Any] | None = None
+    violation_actions: dict[str, Any] | None = None
     status: str | None = None
     attributes: str | None = None
     events: str | None = None
+    links: str | None = None
+    resources: str | None = None
+    metadata: dict[str, Any] | None = None
     has_error: bool | None = None
+    created_at: str
+    cursor: str
+    total_cost_usd: Decimal | None = None
 
     @classmethod
     def from_dict(cls, data: Any) -> TraceSpan:
-        r = _Reader(data, "trace span")
-        return cls(
+        r = Reader(data, "trace span")
+        cost = r.opt_money("total_cost")
+        return cls.model_construct(
             id=r.str_("id"),
             trace_id=r.str_("trace_id"),
             name=r.str_("name"),
             kind=r.str_("kind"),
-            cursor=r.str_("cursor"),
-            created_at=r.opt_str("created_at"),
-            organisation_id=r.opt_str("organisation_id"),
-            project_id=r.opt_str("project_id"),
             parent_span_id=r.opt_str("parent_span_id") or None,
             latency_ms=r.opt_int("latency_ms"),
             start_time_ms=r.opt_str("start_time_ms"),
             end_time_ms=r.opt_str("end_time_ms"),
+            organisation_id=r.opt_str("organisation_id") or "",
+            project_id=r.opt_str("project_id") or "",
             session_id=r.opt_str("session_id"),
             tenant_id=r.opt_str("tenant_id"),
             user_id=r.opt_str("user_id"),
@@ -358,11 +301,26 @@ class TraceSpan:
             completion_tokens=r.opt_int("completion_tokens"),
             cached_tokens=r.opt_int("cached_tokens"),
             total_tokens=r.opt_int("total_tokens"),
-            total_cost=r.opt_money("total_cost"),
+            prompt_tokens_cost=_opt_float(r.opt_money("prompt_tokens_cost")),
+            completion_tokens_cost=_opt_float(r.opt_money("completion_tokens_cost")),
+            cached_tokens_cost=_opt_float(r.opt_money("cached_tokens_cost")),
+            total_cost=_opt_float(cost),
+            has_pii=r.opt_bool("has_pii"),
+            pii_entities=r.obj("pii_entities", required=False),
+            pii_actions=r.obj("pii_actions", required=False),
+            has_violation=r.opt_bool("has_violation"),
+            violations=r.obj("violations", required=False),
+            violation_actions=r.obj("violation_actions", required=False),
             status=r.opt_str("status"),
-            attributes=_json_text(r.obj("attributes", required=False)),
-            events=_json_text(r.obj("events", required=False)),
+            attributes=json_text(r.obj("attributes", required=False)),
+            events=json_text(r.obj("events", required=False)),
+            links=json_text(r.obj("links", required=False)),
+            resources=json_text(r.obj("resources", required=False)),
+            metadata=r.obj("metadata", required=False),
             has_error=r.opt_bool("has_error"),
+            created_at=r.opt_str("created_at") or "",
+            cursor=r.str_("cursor"),
+            total_cost_usd=cost,
         )
 
     def attributes_dict(self) -> dict[str, Any]:
@@ -384,9 +342,10 @@ class TraceSpan:
         return value
 
 
-@dataclass(frozen=True, slots=True)
-class SpansPage:
+class SpansPage(BaseModel):
     """One page of spans of a trace; pass ``next_cursor`` back as ``cursor`` for the next one."""
+
+    model_config = ConfigDict(frozen=True)
 
     spans: list[TraceSpan]
     has_next_page: bool
@@ -416,7 +375,7 @@ class UsageTotals:
     span_count: int
 
     @classmethod
-    def _fields_from(cls, r: _Reader) -> dict[str, Any]:
+    def _fields_from(cls, r: Reader) -> dict[str, Any]:
         return {
             "request_count": r.int_("requestsCount"),
             "token_count": r.int_("tokenCount"),
@@ -431,7 +390,7 @@ class UsageTotals:
 
     @classmethod
     def from_dict(cls, data: Any) -> UsageTotals:
-        return cls(**cls._fields_from(_Reader(data, "usage totals")))
+        return cls(**cls._fields_from(Reader(data, "usage totals")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -442,7 +401,7 @@ class UsageGroup(UsageTotals):
 
     @classmethod
     def from_dict(cls, data: Any) -> UsageGroup:
-        r = _Reader(data, "usage group")
+        r = Reader(data, "usage group")
         return cls(key=r.str_("key"), **cls._fields_from(r))
 
 
@@ -456,7 +415,7 @@ class UsageSummary:
 
     @classmethod
     def from_dict(cls, data: Any) -> UsageSummary:
-        r = _Reader(data, "usage summary")
+        r = Reader(data, "usage summary")
         return cls(
             group_by=r.str_("groupBy"),
             groups=[UsageGroup.from_dict(g) for g in r.list_("groups")],
@@ -477,7 +436,7 @@ class SpanOwnUsage:
 
     @classmethod
     def from_dict(cls, data: Any) -> SpanOwnUsage:
-        r = _Reader(data, "span's own usage")
+        r = Reader(data, "span's own usage")
         return cls(
             input_tokens=r.int_("inputTokens"),
             output_tokens=r.int_("outputTokens"),
@@ -502,7 +461,7 @@ class UsageRollup:
 
     @classmethod
     def from_dict(cls, data: Any) -> UsageRollup:
-        r = _Reader(data, "usage rollup")
+        r = Reader(data, "usage rollup")
         return cls(
             request_count=r.int_("requestsCount"),
             input_tokens=r.int_("inputTokens"),
@@ -535,7 +494,7 @@ class SpanUsage:
 
     @classmethod
     def from_dict(cls, data: Any) -> SpanUsage:
-        r = _Reader(data, "span usage")
+        r = Reader(data, "span usage")
         return cls(
             span_id=r.str_("span_id"),
             parent_span_id=r.opt_str("parent_span_id") or None,
@@ -564,7 +523,7 @@ class TraceUsage:
 
     @classmethod
     def from_dict(cls, data: Any) -> TraceUsage:
-        r = _Reader(data, "trace usage")
+        r = Reader(data, "trace usage")
         return cls(
             trace_id=r.str_("trace_id"),
             spans=[SpanUsage.from_dict(s) for s in r.list_("spans")],
@@ -577,3 +536,81 @@ class TraceUsage:
             if s.span_id == span_id:
                 return s
         raise KeyError(span_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelUsage:
+    """Usage of one model in :class:`CallUsage`; ``total_cost`` (exact USD, known prices) and
+    ``unpriced_requests`` only when the call asked for ``include_costs``."""
+
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    total_tokens: int
+    total_cost: Decimal | None = None
+    unpriced_requests: int | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ModelUsage:
+        r = Reader(data, "model usage")
+        return cls(
+            requests=r.int_("requests"),
+            prompt_tokens=r.int_("prompt_tokens"),
+            completion_tokens=r.int_("completion_tokens"),
+            cached_tokens=r.int_("cached_tokens"),
+            total_tokens=r.int_("total_tokens"),
+            total_cost=r.opt_money("total_cost"),
+            unpriced_requests=r.opt_int("unpriced_requests"),
+        )
+
+
+def _by_model(value: Any, what: str) -> dict[str, ModelUsage]:
+    if not isinstance(value, dict):
+        raise InvalidResponseError(f"the server's {what} is not a JSON object keyed by model: {value!r:.200}")
+    return {str(k): ModelUsage.from_dict(v) for k, v in value.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class CallUsage:
+    """One call (span) of :class:`CallUsageResult`: ``own`` is what it recorded itself (counted or not),
+    ``rollup`` the counted usage of the call and all its descendants (each unit once), both by model."""
+
+    call_id: str
+    trace_id: str
+    parent_id: str | None
+    name: str
+    kind: str
+    counted: bool
+    own: dict[str, ModelUsage]
+    rollup: dict[str, ModelUsage]
+
+
+@dataclass(frozen=True, slots=True)
+class CallUsageResult:
+    """``POST /trace/usage``: ``call_usage`` keyed by call (span) id, in trace order, depth first;
+    ``truncated`` when ``limit`` cut the answer short."""
+
+    call_usage: dict[str, CallUsage]
+    truncated: bool
+
+    @classmethod
+    def from_dict(cls, data: Any) -> CallUsageResult:
+        r = Reader(data, "call usage")
+        raw = r.obj("call_usage")
+        if not isinstance(raw, dict):
+            raise InvalidResponseError(f"the server's call_usage is not a JSON object: {raw!r:.200}")
+        calls: dict[str, CallUsage] = {}
+        for call_id, item in raw.items():
+            c = Reader(item, f"call usage of {call_id}")
+            calls[str(call_id)] = CallUsage(
+                call_id=str(call_id),
+                trace_id=c.str_("trace_id"),
+                parent_id=c.opt_str("parent_id") or None,
+                name=c.str_("name"),
+                kind=c.opt_str("kind") or "",
+                counted=bool(c.opt_bool("counted")),
+                own=_by_model(c.obj("own"), f"own usage of call {call_id}"),
+                rollup=_by_model(c.obj("rollup"), f"rollup of call {call_id}"),
+            )
+        return cls(call_usage=calls, truncated=bool(r.opt_bool("truncated")))

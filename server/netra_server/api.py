@@ -7,7 +7,7 @@ Netra-compatible (same paths and shapes as the routes the Netra SDK's usage clie
 - ``POST /sdk/traces`` (filters, pagination, sort)
 - ``GET /sdk/traces/{trace_id}/spans?cursor=&direction=&limit=&spanName=``
 
-Ours: ``GET /api/me``, ``GET /api/usage/summary``, ``GET /api/latency``, ``GET /api/traces/{trace_id}/usage``,
+Ours: ``POST /trace/usage``, ``GET /api/me``, ``GET /api/usage/summary``, ``GET /api/latency``, ``GET /api/traces/{trace_id}/usage``,
 ``GET|POST /api/keys``, ``DELETE /api/keys/{key_id}``.
 
 Times are ISO 8601 (``Z``, an offset or none = UTC; fractional seconds); a missing bound is open. A
@@ -26,16 +26,22 @@ for the OpenAPI document only: every route returns its ``ExactJSONResponse`` its
 sends as it is (no validation, no re-serialization).
 
 Pagination: a page's items carry a ``cursor``; pass the last item's ``cursor`` with the same
-``direction`` to read on. ``down`` reads forward in the sort order; ``up`` reads backward from the
-cursor and returns the items nearest the cursor first (so its last item continues upward). ``up``
-without a cursor starts at the end of the listing. ``pageInfo.hasNextPage`` says whether more items
-follow in that direction.
+``direction`` to read on. A listing has an order: traces by ``sortField`` (default ``start_time``) in
+``sortOrder`` (default ``asc`` by time, so oldest first; ``desc`` by latency, cost and tokens), spans by
+start time. ``down`` (the default) reads forward in that order from the cursor; ``up`` reads backward
+from the cursor and returns the items nearest the cursor first (so its last item continues upward).
+``up`` without a cursor starts at the end of the listing. So by time, as the Netra docs say, ``down``
+reads newer traces (from the oldest of the window on) and ``up`` older ones (from the newest on); both
+visit every trace once. ``pageInfo.hasNextPage`` says whether more items follow in that direction.
+
+``POST /trace/usage`` (ours): per-call (span) usage by model, own and rolled up over descendants.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import asdict
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -162,12 +168,24 @@ class Pagination(BaseModel):
     direction: Literal["up", "down"] = "down"
 
 
+#: ``sortField`` values (case, ``_`` and ``-`` ignored) -> the sort key. The Netra docs' names
+#: (``start_time``, ``startTime``, ``createdAt``, ``latency``, ``latency_ms``, ``total_cost``, ``cost``,
+#: ``total_tokens``...) and the TraceSummary field names are all accepted.
 _SORT_ALIASES: dict[str, SortField] = {
-    "start_time": "start_time", "startTime": "start_time", "start": "start_time", "time": "start_time",
-    "latency": "latency", "latency_ms": "latency", "duration": "latency",
-    "cost": "cost", "total_cost": "cost", "totalCost": "cost",
-    "tokens": "tokens", "total_tokens": "tokens", "totalTokens": "tokens",
+    "starttime": "start_time", "start": "start_time", "time": "start_time", "timestamp": "start_time",
+    "createdat": "start_time", "created": "start_time", "date": "start_time",
+    "latency": "latency", "latencyms": "latency", "duration": "latency", "durationms": "latency",
+    "cost": "cost", "totalcost": "cost",
+    "tokens": "tokens", "totaltokens": "tokens",
 }
+SORT_FIELDS = ("start_time", "latency", "cost", "tokens")
+
+
+def sort_field_of(value: str | None) -> SortField | None:
+    """The sort key named by a ``sortField`` value (None: not a known name)."""
+    if value is None:
+        return "start_time"
+    return _SORT_ALIASES.get(value.replace("_", "").replace("-", "").lower())
 
 
 class TraceListRequest(BaseModel):
@@ -184,7 +202,7 @@ def _trace_json(t: TraceSummary, state: ServerState, ctx: AuthContext, cursor: s
     return {
         "id": t.trace_id,
         "name": t.name,
-        "kind": t.kind,
+        "kind": t.span_type,
         "latency_ms": t.latency_ns // 1_000_000,
         "start_time": iso_ns(t.start_ns),
         "end_time": iso_ns(t.end_ns),
@@ -216,10 +234,15 @@ async def list_traces(request: Request, ctx: Auth, body: TraceListRequest) -> Ex
     page = body.pagination
     if page.limit > limits.max_page_limit:
         raise BadRequest(f"pagination.limit must be at most {limits.max_page_limit}")
-    sort_field = _SORT_ALIASES.get(body.sortField or "start_time")
+    sort_field = sort_field_of(body.sortField)
     if sort_field is None:
-        raise BadRequest(f"sortField must be one of start_time, latency, cost, tokens (got {body.sortField!r})")
-    sort_order = (body.sortOrder or "desc").lower()
+        raise BadRequest(
+            f"sortField must be one of start_time (startTime, createdAt, timestamp), latency (latency_ms, "
+            f"duration), cost (total_cost) or tokens (total_tokens); got {body.sortField!r}"
+        )
+    # By time the listing runs forward (oldest first): `down` (the default) reads newer traces, `up`
+    # older ones, as the Netra docs say. By latency, cost or tokens it runs from the largest down.
+    sort_order = (body.sortOrder or ("asc" if sort_field == "start_time" else "desc")).lower()
     if sort_order not in ("asc", "desc"):
         raise BadRequest(f"sortOrder must be asc or desc (got {body.sortOrder!r})")
     filters: dict[str, str] = {}
@@ -249,20 +272,25 @@ async def list_traces(request: Request, ctx: Auth, body: TraceListRequest) -> Ex
 
 
 def _span_json(s: SpanRow, ctx: AuthContext, cursor: str) -> dict[str, Any]:
+    # Types as the Netra SDK's TraceSpan model declares them: start_time_ms / end_time_ms are strings
+    # (milliseconds since the epoch), attributes / events / links / resources JSON text, kind the span
+    # type (SPAN, GENERATION, TOOL, EMBEDDING, AGENT); the OpenTelemetry span kind is otel_kind.
     return {
         "id": s.span_id,
         "trace_id": s.trace_id,
         "name": s.name,
-        "kind": s.kind,
+        "kind": s.type_name,
+        "otel_kind": s.kind,
         "parent_span_id": s.parent_span_id or None,
         "latency_ms": s.duration_ns // 1_000_000,
-        "start_time_ms": s.start_ns // 1_000_000,
-        "end_time_ms": s.end_ns // 1_000_000,
+        "start_time_ms": str(s.start_ns // 1_000_000),
+        "end_time_ms": str(s.end_ns // 1_000_000),
         "organisation_id": ctx.organisation_id,
         "project_id": ctx.project_id,
         "session_id": s.session_id,
         "tenant_id": s.tenant_id,
         "user_id": s.user_id,
+        "environment": s.environment,
         "model_name": s.model,
         "prompt_tokens": s.input_tokens,
         "completion_tokens": s.output_tokens,
@@ -270,8 +298,11 @@ def _span_json(s: SpanRow, ctx: AuthContext, cursor: str) -> dict[str, Any]:
         "total_tokens": s.input_tokens + s.output_tokens,
         "total_cost": s.cost,
         "status": s.status_code,
+        "has_error": s.status_code == "ERROR",
         "attributes": s.attributes,
         "events": s.events,
+        "links": s.links,
+        "resources": s.resource_attributes,
         "created_at": iso_ms(s.ingested_ms * 1_000_000),
         "cursor": cursor,
     }
@@ -400,7 +431,7 @@ async def trace_usage(request: Request, ctx: Auth, trace_id: Annotated[str, Path
             {"span_id": s.span_id, "parent_span_id": s.parent_span_id or None, "name": s.name, "span_type": s.span_type,
              "model": s.model, "start_time": iso_ns(s.start_ns), "tenant_id": s.tenant_id, "has_usage": s.has_usage,
              "covered": s.covered, "counted": s.counted, "cost_source": s.cost_source, "costUnknown": s.cost_unknown,
-             "own": _usage_of(s), "rollup": _rollup_json(node.rollup)}
+             "versions": s.versions, "own": _usage_of(s), "rollup": _rollup_json(node.rollup)}
             for node in tree.nodes
             for s in (node.span,)
         ],
@@ -412,6 +443,110 @@ def _rollup_json(r: UsageRollup) -> dict[str, Any]:
     return {"requestsCount": r.request_count, "inputTokens": r.input_tokens, "outputTokens": r.output_tokens,
             "cachedTokens": r.cached_tokens, "totalCost": r.total_cost, "unpricedCount": r.unpriced_count,
             "totalTokens": r.total_tokens}
+
+
+_SPAN_ID_RE = re.compile(r"^[0-9a-fA-F]{16}$")
+_CALL_USAGE_MAX_IDS = 1000
+_CALL_USAGE_MAX_SPANS = 100_000
+
+
+class CallUsageFilter(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    trace_ids: list[str] | None = Field(default=None, max_length=_CALL_USAGE_MAX_IDS)
+    call_ids: list[str] | None = Field(default=None, max_length=_CALL_USAGE_MAX_IDS)
+
+
+class CallUsageRequest(BaseModel):
+    """``POST /trace/usage``: ids at the top level or under ``filter`` (both are read)."""
+
+    model_config = ConfigDict(extra="ignore")
+    project_id: str | None = Field(default=None, description="Ignored: the API key decides the project")
+    trace_ids: list[str] | None = Field(default=None, max_length=_CALL_USAGE_MAX_IDS)
+    call_ids: list[str] | None = Field(default=None, max_length=_CALL_USAGE_MAX_IDS)
+    filter: CallUsageFilter | None = None
+    include_costs: bool = False
+    limit: int = Field(default=1000, ge=1, le=10_000)
+
+
+def _model_usage(r: UsageRollup, include_costs: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"requests": r.request_count, "prompt_tokens": r.input_tokens,
+                           "completion_tokens": r.output_tokens, "cached_tokens": r.cached_tokens,
+                           "total_tokens": r.total_tokens}
+    if include_costs:
+        out["total_cost"] = r.total_cost
+        out["unpriced_requests"] = r.unpriced_count
+    return out
+
+
+def _own_rollup(s: SpanRow) -> UsageRollup:
+    """The usage a span recorded itself (whether or not it counts)."""
+    if not s.has_usage:
+        return UsageRollup()
+    return UsageRollup(request_count=1, input_tokens=s.input_tokens, output_tokens=s.output_tokens,
+                       cached_tokens=s.cached_tokens, total_cost=s.cost if s.cost is not None else Decimal(0),
+                       unpriced_count=1 if s.cost is None else 0)
+
+
+@router.post("/trace/usage", tags=["netra"], summary="Per-call usage by model, with descendant rollup",
+              response_model=wire.CallUsageResponse, responses=errors(400, 401, 403, 503))
+async def call_usage(request: Request, ctx: Auth, body: CallUsageRequest) -> ExactJSONResponse:
+    """Usage of calls (spans) per model: ``own`` (what the call recorded itself, whether or not it
+    counted) and ``rollup`` (the counted usage of the call and all its descendants, by the billing
+    rule: each unit once). Give ``trace_ids`` (every call of those traces) and/or ``call_ids`` (span
+    ids); ``limit`` caps the number of calls answered (``truncated`` says when it did);
+    ``include_costs`` adds ``total_cost`` (exact USD, known prices) and ``unpriced_requests``."""
+    state = state_of(request)
+    flt = body.filter or CallUsageFilter()
+    trace_ids = [*(body.trace_ids or []), *(flt.trace_ids or [])]
+    call_ids = [*(body.call_ids or []), *(flt.call_ids or [])]
+    if not trace_ids and not call_ids:
+        raise BadRequest("give trace_ids and/or call_ids (span ids), at the top level or under filter")
+    if len(trace_ids) > _CALL_USAGE_MAX_IDS or len(call_ids) > _CALL_USAGE_MAX_IDS:
+        raise BadRequest(f"at most {_CALL_USAGE_MAX_IDS} trace_ids and {_CALL_USAGE_MAX_IDS} call_ids per request")
+    tids = list(dict.fromkeys(_trace_id(t) for t in trace_ids))
+    cids: list[str] = []
+    for c in call_ids:
+        if not _SPAN_ID_RE.match(c):
+            raise BadRequest(f"call id {c!r} must be a span id: 16 hexadecimal characters")
+        cids.append(c.lower())
+    wanted = set(cids)
+    tenant = _tenant_scope(ctx, None)
+    if cids:
+        found = await state.store.run(state.store.traces_of_spans, ctx.project_id, cids, tenant_id=tenant)
+        tids = list(dict.fromkeys([*tids, *found]))
+    whole = set(_trace_id(t) for t in trace_ids)
+    usage: dict[str, Any] = {}
+    truncated = False
+    for tid in tids:
+        spans, _ = await state.store.run(
+            state.store.trace_spans, ctx.project_id, tid, tenant_id=tenant, limit=_CALL_USAGE_MAX_SPANS
+        )
+        tree = span_tree(spans)
+        per_model: dict[str, dict[str, UsageRollup]] = {}
+        for node in reversed(tree.nodes):  # children before parents
+            acc: dict[str, UsageRollup] = {}
+            if node.span.counted:
+                acc.setdefault(node.span.model, UsageRollup()).add(UsageRollup.of(node.span))
+            for child in node.children:
+                for model, r in per_model[child.span.span_id].items():
+                    acc.setdefault(model, UsageRollup()).add(r)
+            per_model[node.span.span_id] = acc
+        for node in tree.nodes:
+            s = node.span
+            if tid not in whole and s.span_id not in wanted:
+                continue
+            if len(usage) >= body.limit:
+                truncated = True
+                break
+            own = {s.model: _model_usage(_own_rollup(s), body.include_costs)} if s.has_usage else {}
+            usage[s.span_id] = {
+                "trace_id": s.trace_id, "parent_id": s.parent_span_id or None, "name": s.name,
+                "kind": s.type_name, "counted": s.counted, "own": own,
+                "rollup": {m: _model_usage(r, body.include_costs) for m, r in sorted(per_model[s.span_id].items())},
+            }
+        if truncated:
+            break
+    return ExactJSONResponse({"data": {"call_usage": usage, "truncated": truncated}})
 
 
 class KeyCreate(BaseModel):

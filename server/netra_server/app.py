@@ -42,11 +42,19 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from netra_server.auth import AuthContext, KeyManager
+from netra_server.auth import (
+    AuthContext,
+    FailureLimiter,
+    KeyManager,
+    TooManyFailures,
+    check_key,
+    client_address,
+)
 from netra_server.config import Settings
 from netra_server.ingest import GroupCommitter, Overloaded
 from netra_server.journal import Journal
 from netra_server.otlp import OtlpError, parse_export
+from netra_server.security_headers import SecurityHeaders
 from netra_server.store import Project, Store, StoreError, open_store
 from netra_server.validation import BadRequest, CursorCodec
 from netra_server.wire import ErrorResponse
@@ -65,7 +73,7 @@ __all__ = [
 
 log = logging.getLogger("netra_server")
 
-EXTENSIONS = ("netra_server.dashboard", "netra_server.alerts")
+EXTENSIONS = ("netra_server.dashboard", "netra_server.alerts", "netra_server.credits")
 
 
 @dataclass
@@ -167,9 +175,12 @@ async def _auth(request: Request) -> AuthContext:
     key = _key_from(request)
     if not key:
         raise ApiError(401, "missing API key: send it as `x-api-key: <key>` or `Authorization: Bearer <key>`")
-    known, ctx = state.keys.cached(key)
-    if not known:
-        ctx = await state.store.run(state.keys.verify, key)
+    client = client_address(request.client.host if request.client else None, request.headers,
+                            state.settings.trusted_proxy_header)
+    try:
+        ctx = await check_key(state.keys, key, client)  # caches, and a limit on failures per client
+    except TooManyFailures as exc:
+        raise ApiError(429, str(exc), {"Retry-After": str(exc.retry_after)}) from None
     if ctx is None:
         raise ApiError(401, "invalid or revoked API key")
     return ctx
@@ -256,7 +267,7 @@ async def receive_traces(request: Request) -> Response:
     finally:
         committer.decoding(-1)
     try:
-        await committer.submit(batch.data, batch.span_count)
+        await committer.submit(batch.data, batch.span_count, batch.keys)
     except Overloaded as exc:
         return _otlp_error(429, str(exc), is_json, {"Retry-After": str(exc.retry_after)})
     except StoreError as exc:
@@ -447,7 +458,10 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owns = store is None
         st, project, key = await asyncio.to_thread(prepare_store, settings, store)
-        keys = KeyManager(st, cache_seconds=settings.key_cache_seconds)
+        keys = KeyManager(
+            st, cache_seconds=settings.key_cache_seconds, negative_cache_seconds=settings.negative_key_cache_seconds,
+            limiter=FailureLimiter(settings.auth_failure_burst, settings.auth_failures_per_second),
+        )
         try:
             journal = await asyncio.to_thread(open_journal, settings, st) if settings.journal else None
         except Exception:
@@ -508,6 +522,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.netra = None
+    app.add_middleware(SecurityHeaders)  # CSP, nosniff, framing, referrer (netra_server.security_headers)
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:

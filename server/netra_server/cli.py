@@ -21,7 +21,7 @@ from typing import Any
 __all__ = ["COMMAND_MODULES", "add_commands", "main"]
 
 #: Modules with an ``add_command(subparsers)`` function, registered in this order.
-COMMAND_MODULES = ("netra_server.demo.cli", "netra_server.alerts.cli")
+COMMAND_MODULES = ("netra_server.demo.cli", "netra_server.alerts.cli", "netra_server.credits.cli")
 
 _STATE_FILE = "server.json"
 

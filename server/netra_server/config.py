@@ -67,6 +67,21 @@ class Settings:
     project_name: str = "default"
     #: How long a verified API key is remembered in-process (revocation by another process shows after it).
     key_cache_seconds: float = 10.0
+    #: How long a key found wrong is remembered (a key created by another process works after it).
+    negative_key_cache_seconds: float = 5.0
+    #: Failed authentications per client address: this many at once, then ``auth_failures_per_second``;
+    #: past that, keys not already verified answer 429 with Retry-After without a store lookup.
+    #: Env ``NETRA_AUTH_FAILURE_BURST`` / ``NETRA_AUTH_FAILURES_PER_SECOND``.
+    auth_failure_burst: int = field(default_factory=lambda: int(os.environ.get("NETRA_AUTH_FAILURE_BURST") or 20))
+    auth_failures_per_second: float = field(
+        default_factory=lambda: float(os.environ.get("NETRA_AUTH_FAILURES_PER_SECOND") or 1.0)
+    )
+    #: Behind a reverse proxy: the header holding the client address (e.g. ``X-Forwarded-For``; its
+    #: last address is used). Only set it when every request comes through that proxy, which sets the
+    #: header: otherwise clients choose their own address. Env ``NETRA_TRUSTED_PROXY_HEADER``.
+    trusted_proxy_header: str | None = field(
+        default_factory=lambda: os.environ.get("NETRA_TRUSTED_PROXY_HEADER", "").strip() or None
+    )
     #: Threads running store queries for the API.
     query_threads: int = 4
     #: Processes that decode large OTLP requests (protobuf -> rows) beside the server process, so

@@ -24,6 +24,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from netra_server.billing import SpanKey
 from netra_server.journal import Journal
 from netra_server.store import Store
 
@@ -45,6 +46,7 @@ class _Pending:
     data: bytes
     spans: int
     future: asyncio.Future[None] = field(repr=False)
+    keys: list[SpanKey] | None = field(default=None, repr=False)
 
 
 class GroupCommitter:
@@ -128,8 +130,9 @@ class GroupCommitter:
         journal = self.journal
         return self._pending_spans + (journal.unflushed_spans if journal is not None else 0)
 
-    async def submit(self, data: bytes, spans: int) -> None:
-        """Write ``data`` (rows from build_rows) in the next group commit; returns when it is durable."""
+    async def submit(self, data: bytes, spans: int, keys: list[SpanKey] | None = None) -> None:
+        """Write ``data`` (rows from build_rows; ``keys``: their ``IngestBatch.keys``) in the next group
+        commit; returns when it is durable."""
         if spans == 0:
             return
         if self._stopping or self._wakeup is None:
@@ -138,7 +141,7 @@ class GroupCommitter:
         if pending and pending + spans > self.max_pending_spans:
             raise Overloaded(1)
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Pending(data, spans, fut))
+        self._pending.append(_Pending(data, spans, fut, keys if keys and len(keys) == spans else None))
         self._pending_spans += spans
         self._wakeup.set()
         await asyncio.shield(fut)
@@ -159,11 +162,14 @@ class GroupCommitter:
                     batch.append(item)
                     n += item.spans
                 data = b"".join(p.data for p in batch)
+                keys: list[SpanKey] | None = None
+                if all(p.keys is not None for p in batch):
+                    keys = [k for p in batch for k in p.keys or ()]
                 try:
                     if self.journal is not None:
-                        await loop.run_in_executor(self._writer, self.journal.append, data, n)
+                        await loop.run_in_executor(self._writer, self.journal.append, data, n, keys)
                     else:
-                        await loop.run_in_executor(self._writer, self.store.insert_spans, data)
+                        await loop.run_in_executor(self._writer, self.store.insert_spans, data, keys)
                 except Exception as exc:  # the store failed: every request of the batch is told
                     log.warning("group commit of %d spans failed: %s", n, exc)
                     for p in batch:

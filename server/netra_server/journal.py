@@ -41,6 +41,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from netra_server.billing import SpanKey
 from netra_server.store import StoreError
 
 __all__ = ["Journal", "JournalError"]
@@ -51,6 +52,29 @@ _PREFIX = "segment-"
 _SUFFIX = ".jsonl"
 #: Largest INSERT a flush or a recovery sends at once (bytes of rows).
 MAX_INSERT_BYTES = 64 * 1024 * 1024
+
+
+def _keyed_chunks(
+    parts: list[bytes], keys: list[list[SpanKey] | None], limit: int = MAX_INSERT_BYTES
+) -> list[tuple[bytes, list[SpanKey] | None]]:
+    """:func:`_chunks` of ``parts`` with their keys (None for a chunk with a part without keys)."""
+    out: list[tuple[bytes, list[SpanKey] | None]] = []
+    group: list[bytes] = []
+    group_keys: list[SpanKey] | None = []
+    size = 0
+    for part, part_keys in zip(parts, keys, strict=True):
+        if group and size + len(part) > limit:
+            out.append((b"".join(group), group_keys))
+            group, group_keys, size = [], [], 0
+        group.append(part)
+        if group_keys is not None and part_keys is not None:
+            group_keys.extend(part_keys)
+        else:
+            group_keys = None
+        size += len(part)
+    if group:
+        out.append((b"".join(group), group_keys))
+    return out
 
 
 class JournalError(StoreError):
@@ -80,11 +104,12 @@ def _chunks(parts: list[bytes], limit: int = MAX_INSERT_BYTES) -> list[bytes]:
 class Journal:
     """Append-then-insert buffer of span rows (``JSONCompactEachRow`` lines, each ending in ``\\n``).
 
-    ``insert(data)`` writes rows to the store (``Store.insert_spans``). Thread-safe: appends come from
+    ``insert(data)`` writes rows to the store (``Store.insert_spans``; ``insert(data, keys)`` when the
+    appends gave the rows' ``IngestBatch.keys``, kept in memory only). Thread-safe: appends come from
     the group-commit writer thread, flushes from the flusher and from readers' threads.
     """
 
-    def __init__(self, directory: Path, insert: Callable[[bytes], None], *, fsync: bool = False) -> None:
+    def __init__(self, directory: Path, insert: Callable[..., None], *, fsync: bool = False) -> None:
         self.directory = Path(directory)
         self._insert = insert
         self.fsync = fsync
@@ -95,6 +120,7 @@ class Journal:
         self._lock = threading.Lock()  # the buffer and the current segment
         self._flush_lock = threading.Lock()  # one flush at a time
         self._buffer: list[bytes] = []
+        self._keys: list[list[SpanKey] | None] = []  # per buffered append, its rows' keys (if given)
         self._buffered_spans = 0
         self._unflushed = 0  # buffered + being inserted by a flush
         self._appended = 0  # spans appended since start (a position in the journal)
@@ -170,7 +196,7 @@ class Journal:
 
     # -- appends ---------------------------------------------------------------------------------
 
-    def append(self, data: bytes, spans: int) -> None:
+    def append(self, data: bytes, spans: int, keys: list[SpanKey] | None = None) -> None:
         """Write ``data`` (whole rows) to the journal; returns once the write is done (the rows are then
         acknowledged). Raises :class:`JournalError` (a ``StoreError``: the receiver answers 503 and the
         exporter retries) when the file cannot be written; nothing of ``data`` is kept then."""
@@ -200,6 +226,7 @@ class Journal:
                     self._seal_broken(size)
                 raise JournalError(f"cannot write the ingest journal {self._path}: {exc}") from exc
             self._buffer.append(data)
+            self._keys.append(keys if keys is not None and len(keys) == spans else None)
             self._buffered_spans += spans
             self._unflushed += spans
             self._appended += spans
@@ -248,8 +275,8 @@ class Journal:
                 self._inserted = self._appended
                 return 0
             upto = self._appended
-            data, spans = self._buffer, self._buffered_spans
-            self._buffer, self._buffered_spans, self._oldest = [], 0, None
+            data, keys, spans = self._buffer, self._keys, self._buffered_spans
+            self._buffer, self._keys, self._buffered_spans, self._oldest = [], [], 0, None
             if self._fd is not None:  # seal the current segment: later appends start a new one
                 os.close(self._fd)
                 assert self._path is not None
@@ -257,11 +284,15 @@ class Journal:
                 self._fd, self._path = None, None
             sealed, self._sealed = self._sealed, []
         try:
-            for chunk in _chunks(data):
-                self._insert(chunk)
+            for chunk, chunk_keys in _keyed_chunks(data, keys):
+                if chunk_keys is None:
+                    self._insert(chunk)
+                else:
+                    self._insert(chunk, chunk_keys)
         except BaseException:
             with self._lock:  # keep them, in order, for the next flush
                 self._buffer[:0] = data
+                self._keys[:0] = keys
                 self._buffered_spans += spans
                 self._oldest = time.monotonic() if self._oldest is None else self._oldest
                 self._sealed[:0] = sealed

@@ -12,7 +12,7 @@ import base64
 import binascii
 import gzip
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -23,6 +23,7 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from netra import semconv
+from netra_server.billing import SpanKey, fingerprint
 from netra_server.config import Limits
 
 __all__ = ["SPAN_COLUMNS", "IngestBatch", "OtlpError", "build_rows", "decode_request", "parse_export"]
@@ -47,6 +48,9 @@ class IngestBatch:
     span_count: int
     rejected: int
     rejected_message: str
+    #: Per row, its identity and billing fields (``netra_server.billing.SpanKey``), so the writer
+    #: need not parse the rows again.
+    keys: list[SpanKey] = field(default_factory=list)
 
 
 #: The columns of a row built by :func:`build_rows`, in order (``JSONCompactEachRow``).
@@ -408,34 +412,103 @@ _T_OUT1, _T_OUT2, _T_OUT3 = _OUTPUT_KEYS
 
 _ITEM_TOKEN_KEYS = ("input_tokens", "output_tokens", "cached_tokens")
 
+#: ``usage_type`` values whose ``units_used`` are tokens of a model call without saying which (the
+#: Netra SDK's docs and cookbook record ``usage_type="chat", units_used=total_tokens``). They count in
+#: ``token_count``, as input tokens (the split is not known). Another kind is a token kind when it ends
+#: in ``token`` / ``tokens`` (e.g. ``"rerank_tokens"``), or names a direction (below).
+TOKEN_USAGE_TYPES = frozenset({
+    "chat", "chat_completion", "chat_completions", "chat.completions", "completion", "completions",
+    "text_completion", "generation", "llm", "text", "token", "tokens", "total_tokens", "responses", "response",
+})
+#: Kinds whose tokens are all input tokens.
+INPUT_USAGE_TYPES = frozenset({"embedding", "embeddings", "input", "prompt"})
 
-def _usage_item_tokens(items: list[dict[str, Any]]) -> tuple[int | None, int | None, int | None]:
-    """Input, output and cached tokens of ``netra.usage`` items, summed (None: no item gave any).
+
+def token_direction(usage_type: str) -> str | None:
+    """What the ``units_used`` of a ``usage_type`` are: ``"input"`` / ``"output"`` tokens, ``"tokens"``
+    (tokens of both directions, split unknown), or ``None`` (not tokens: minutes, pages, requests...).
+
+    In order: a kind of :data:`TOKEN_USAGE_TYPES` is ``"tokens"``; one of :data:`INPUT_USAGE_TYPES`, or
+    one containing ``input`` or ``prompt``, is input; one containing ``output`` or ``completion`` is
+    output (``"completion_tokens"``); any other kind ending in ``token`` or ``tokens`` is ``"tokens"``."""
+    kind = usage_type.strip().lower().replace("-", "_").replace(" ", "_")
+    if kind in TOKEN_USAGE_TYPES:
+        return "tokens"
+    if kind in INPUT_USAGE_TYPES or "input" in kind or "prompt" in kind or "embedding" in kind:
+        return "input"
+    if "output" in kind or "completion" in kind:
+        return "output"
+    if kind.endswith(("token", "tokens")):
+        return "tokens"
+    return None
+
+
+def _item_tokens(item: dict[str, Any]) -> tuple[int | None, int | None, int | None, int]:
+    """Input, output, cached tokens of one ``netra.usage`` item (None: not given) and how many of its
+    input tokens have no known direction (the units of a kind like ``chat``)."""
+    explicit = [_int(item.get(k)) for k in _ITEM_TOKEN_KEYS]
+    if any(v is not None for v in explicit):
+        return explicit[0], explicit[1], explicit[2], 0
+    units = _int(item.get("units_used"))
+    if units is None:
+        return None, None, None, 0
+    direction = token_direction(str(item.get("usage_type", "")))
+    if direction == "input":
+        return units, None, None, 0
+    if direction == "output":
+        return None, units, None, 0
+    if direction == "tokens":
+        return units, None, None, units
+    return None, None, None, 0
+
+
+def _usage_item_tokens(items: list[dict[str, Any]]) -> tuple[int | None, int | None, int | None, int]:
+    """Input, output and cached tokens of ``netra.usage`` items, summed (None: no item gave any), and
+    the part of the input tokens whose direction is unknown.
 
     An item with ``input_tokens`` / ``output_tokens`` / ``cached_tokens`` gives those (its
-    ``units_used`` is then not read as tokens). Otherwise its ``units_used`` are tokens only when its
-    ``usage_type`` names their direction: input/prompt -> input, output/completion -> output. Units
-    of any other kind ("chat", "embedding", "audio_minutes", "requests") are not tokens: the kind does
-    not say whether they count tokens, calls or minutes, nor which tokens (see docs/concepts.md)."""
+    ``units_used`` is then not read as tokens). Otherwise its ``units_used`` are tokens when its
+    ``usage_type`` is a token kind (:func:`token_direction`): input/prompt/embedding -> input,
+    output/completion_tokens -> output, chat/completion/tokens/... -> tokens of an unknown split,
+    counted as input. Units of any other kind ("audio_minutes", "requests", "images") are not tokens.
+    See docs/concepts.md."""
     i_tok = o_tok = cached = None
+    undirected = 0
     for item in items:
-        explicit = [_int(item.get(k)) for k in _ITEM_TOKEN_KEYS]
-        if any(v is not None for v in explicit):
-            i, o, c = explicit
-            if i is not None:
-                i_tok = (i_tok or 0) + i
-            if o is not None:
-                o_tok = (o_tok or 0) + o
-            if c is not None:
-                cached = (cached or 0) + c
+        i, o, c, u = _item_tokens(item)
+        if i is not None:
+            i_tok = (i_tok or 0) + i
+        if o is not None:
+            o_tok = (o_tok or 0) + o
+        if c is not None:
+            cached = (cached or 0) + c
+        undirected += u
+    return i_tok, o_tok, cached, undirected
+
+
+def _items_cost(items: list[dict[str, Any]], model: str, provider: str, start_ns: int) -> tuple[Decimal | None, str]:
+    """The cost of ``netra.usage`` items of which at least one has ``cost_in_usd``: the given costs,
+    plus each item without one priced from its own tokens (its model, else the span's) with the price
+    table. ``None`` when an item cannot be priced (no tokens, tokens of an unknown split, or a model
+    whose price is unknown): never a partial sum shown as the cost."""
+    total = Decimal(0)
+    sources: set[str] = set()
+    for item in items:
+        c = _decimal(item.get("cost_in_usd"))
+        if c is not None:
+            total += c
+            sources.add(semconv.COST_SOURCE_USER)
             continue
-        kind = str(item.get("usage_type", "")).lower()
-        units = _int(item.get("units_used")) or 0
-        if "input" in kind or "prompt" in kind:
-            i_tok = (i_tok or 0) + units
-        elif "output" in kind or "completion" in kind:
-            o_tok = (o_tok or 0) + units
-    return i_tok, o_tok, cached
+        i, o, cached, undirected = _item_tokens(item)
+        item_model = str(item.get("model") or model)
+        if undirected or not (i or o) or not item_model:
+            return None, "unknown"
+        price, source = _price(item_model, provider, start_ns, i or 0, o or 0, cached or 0, 0)
+        if price is None:
+            return None, "unknown"
+        total += price
+        sources.add(source)
+    return total, semconv.COST_SOURCE_USER if sources == {semconv.COST_SOURCE_USER} else ",".join(sorted(sources))
 
 
 def _span_usage(attrs: dict[str, Any], start_ns: int) -> tuple[str, str, int, int, int, int, str | None, str, int, int]:
@@ -446,8 +519,9 @@ def _span_usage(attrs: dict[str, Any], start_ns: int) -> tuple[str, str, int, in
     i_tok = _first_int(attrs, _INPUT_KEYS)
     o_tok = _first_int(attrs, _OUTPUT_KEYS)
     cached_tok = _int(get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS))
+    undirected = 0
     if i_tok is None and o_tok is None and usage_items:
-        i_tok, o_tok, item_cached = _usage_item_tokens(usage_items)
+        i_tok, o_tok, item_cached, undirected = _usage_item_tokens(usage_items)
         if cached_tok is None:
             cached_tok = item_cached
     i_tok = i_tok or 0
@@ -464,17 +538,17 @@ def _span_usage(attrs: dict[str, Any], start_ns: int) -> tuple[str, str, int, in
 
     cost = _decimal(get(semconv.COST))
     cost_source = str(get(semconv.COST_SOURCE, "")) if cost is not None else ""
-    if cost is None and usage_items:
-        costs = [_decimal(item.get("cost_in_usd")) for item in usage_items]
-        known = [c for c in costs if c is not None]
-        if known:
-            cost = sum(known, Decimal(0))
-            cost_source = str(get(semconv.COST_SOURCE, "")) or semconv.COST_SOURCE_USER
-    if cost is None and (i_tok or o_tok):
-        if model:
+    if cost is None and any(_decimal(item.get("cost_in_usd")) is not None for item in usage_items):
+        cost, cost_source = _items_cost(usage_items, model, provider, start_ns)
+        if cost is not None and get(semconv.COST_SOURCE):
+            cost_source = str(get(semconv.COST_SOURCE))
+    elif cost is None and (i_tok or o_tok):
+        if model and not undirected:
             cost, cost_source = _price(model, provider, start_ns, i_tok, o_tok, cached, reasoning)
-        else:
+        else:  # no model, or tokens whose input/output split is unknown: not priced, never $0
             cost_source = "unknown"
+    elif cost is None and usage_items:  # usage of something without a cost or tokens to price
+        cost_source = "unknown"
     cost_unknown = cost is None
     if cost_unknown and not cost_source:
         cost_source = "unknown"
@@ -506,6 +580,8 @@ def build_rows(req: ExportTraceServiceRequest, project_id: str, limits: Limits, 
     max_attr = limits.max_attribute_bytes
     ingested = f"{now_ms // 1000}.{now_ms % 1000:03d}"
     out: list[bytes] = []
+    keys: list[SpanKey] = []
+    cut = len(ingested) + 4  # a row ends with ,"<ingested>"] : its fingerprint leaves that out
     rejected = 0
     reason = ""
     dumps = orjson.dumps
@@ -583,13 +659,15 @@ def build_rows(req: ExportTraceServiceRequest, project_id: str, limits: Limits, 
                 tid_hex = tid.hex()
                 sid_hex = sid.hex()
                 psid = sp.parent_span_id
+                psid_hex = psid.hex() if len(psid) == 8 else ""
+                covered_flag = 0 if covered is None else int(_truthy(covered))
                 row = [
                     project_id,
                     tenant,
                     f"{start_ns // 1_000_000_000}.{start_ns % 1_000_000_000:09d}",
                     tid_hex,
                     sid_hex,
-                    psid.hex() if len(psid) == 8 else "",
+                    psid_hex,
                     f"{end_ns // 1_000_000_000}.{end_ns % 1_000_000_000:09d}",
                     end_ns - start_ns,
                     name,
@@ -603,7 +681,7 @@ def build_rows(req: ExportTraceServiceRequest, project_id: str, limits: Limits, 
                     statuses[status_code] if 0 <= status_code < 3 else "UNSET",
                     status.message,
                     *usage,
-                    0 if covered is None else int(_truthy(covered)),
+                    covered_flag,
                     attrs,
                     res_json,
                     [
@@ -616,9 +694,12 @@ def build_rows(req: ExportTraceServiceRequest, project_id: str, limits: Limits, 
                     ] if len(sp.links) else [],
                     ingested,
                 ]
-                out.append(dumps(row))
+                line = dumps(row)
+                out.append(line)
+                keys.append((project_id, tid_hex, sid_hex, psid_hex, tenant, start_ns, usage[9], covered_flag,
+                             fingerprint(memoryview(line)[:-cut])))
     data = b"\n".join(out) + b"\n" if out else b""
-    return IngestBatch(data, len(out), rejected, reason)
+    return IngestBatch(data, len(out), rejected, reason, keys)
 
 
 def parse_export(body: bytes, content_type: str, content_encoding: str, limits: Limits, project_id: str,

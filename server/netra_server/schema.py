@@ -10,9 +10,11 @@ Tables (all names start with ``netra_`` so a shared ClickHouse database stays ti
 
 ``netra_spans``
     One row per span. ``ReplacingMergeTree`` keyed by ``(project_id, tenant_id, start_time, trace_id,
-    span_id)``: a span delivered twice has the same key, and every query reads with ``FINAL``, so it is
-    stored and counted once (exact, also with several server processes writing). Partitioned by UTC day
-    of the span start (``core-0002``; ``core-0001`` made monthly partitions): ``FINAL`` never merges
+    span_id)`` (for the reads: a tenant's rows are contiguous), and every query reads with ``FINAL``. The
+    span's identity is ``(project_id, trace_id, span_id)``: the ingest path lets each identity in once
+    (the first version; ``netra_span_index`` below); a row written again (a span covered later: a newer
+    ``ingested_at``; the same row inserted again after a crash: the same) has the same key and replaces
+    the first. Partitioned by UTC day of the span start (``core-0002``; ``core-0001`` made monthly partitions): ``FINAL`` never merges
     across partitions, past days settle into few parts, and a day is the unit of the rollups below.
     Promoted columns for everything the API filters, groups or sums on; ``cost`` is ``Decimal(18, 10)``
     USD, NULL when the price is unknown.
@@ -24,6 +26,14 @@ Tables (all names start with ``netra_`` so a shared ClickHouse database stays ti
     with a fingerprint of the day partition's parts; a query uses a day's rollup only while the
     partition still has exactly those parts (any insert, merge, TTL delete or mutation changes them),
     and reads every other day, and the cut edges of its window, from ``netra_spans FINAL``.
+``netra_span_index``
+    The stored identity of every span, ``(project_id, trace_id, span_id)`` (``core-0003``), for the
+    ingest path (``netra_server.billing``): where the span's row is (tenant, start time), its parent,
+    a fingerprint of the first version stored and of conflicting versions delivered later, whether it
+    has usage and whether it is covered; or a placeholder for a parent whose descendant with usage
+    arrived first. ``ReplacingMergeTree(version)``: an update is an insert of a newer version.
+    ``netra_spans`` keeps its sorting key (tenant and start first, for the reads); the index ensures
+    it gets one row per identity.
 ``netra_projects``, ``netra_api_keys``, ``netra_meta``
     Projects, hashed API keys and server-wide values (the cursor-signing secret). ``ReplacingMergeTree``
     with a version column: an update is an insert of a newer version.
@@ -203,6 +213,38 @@ SETTINGS index_granularity = 1024
 """
 
 
+SPAN_INDEX_DDL = """
+CREATE TABLE IF NOT EXISTS netra_span_index (
+    project_id LowCardinality(String),
+    trace_id String,
+    span_id String,
+    parent_span_id String,
+    tenant_id String,
+    start_ns Int64,
+    present UInt8,
+    fingerprint UInt64,
+    has_usage UInt8,
+    covered UInt8,
+    other_versions Array(UInt64),
+    version UInt64
+) ENGINE = ReplacingMergeTree(version)
+ORDER BY (project_id, trace_id, span_id)
+SETTINGS index_granularity = 1024
+"""
+
+#: The spans stored before ``core-0003``: one index row per identity, the first version ingested
+#: (fingerprint 0: unknown; the next delivery's is adopted). Rows of one identity stored twice by the
+#: old sorting key (another tenant or start time) stay as they are.
+SPAN_INDEX_BACKFILL = """
+INSERT INTO netra_span_index (project_id, trace_id, span_id, parent_span_id, tenant_id, start_ns, present,
+    fingerprint, has_usage, covered, other_versions, version)
+SELECT project_id, trace_id, span_id, argMin(parent_span_id, ingested_at), argMin(tenant_id, ingested_at),
+    toUnixTimestamp64Nano(argMin(start_time, ingested_at)), 1, 0, argMin(has_usage, ingested_at), max(covered), [], 1
+FROM netra_spans FINAL
+GROUP BY project_id, trace_id, span_id
+"""
+
+
 class _Runs(Protocol):
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]: ...
 
@@ -248,6 +290,23 @@ def partition_spans_by_day(store: _Runs) -> None:
     store.command("DROP TABLE netra_spans_monthly")
 
 
+def span_index_retention(store: _Runs, days: int | None = None) -> None:
+    """Give ``netra_span_index`` the retention TTL of ``netra_spans`` (``days``, or the one set)."""
+    if days is None:
+        rows = store.query("SELECT value FROM netra_meta FINAL WHERE key = 'retention_days'")
+        days = int(rows[0]["value"]) if rows and str(rows[0]["value"]).isdigit() else 0
+    if days:
+        store.command(
+            f"ALTER TABLE netra_span_index MODIFY TTL toDateTime(intDiv(start_ns, 1000000000)) + INTERVAL {int(days)} DAY"
+        )
+        return
+    rows = store.query(
+        "SELECT create_table_query AS q FROM system.tables WHERE database = currentDatabase() AND name = 'netra_span_index'"
+    )
+    if rows and " TTL " in str(rows[0]["q"]):
+        store.command("ALTER TABLE netra_span_index REMOVE TTL")
+
+
 @dataclass(frozen=True)
 class Migration:
     id: str
@@ -261,6 +320,7 @@ MIGRATIONS: list[Migration] = [
     Migration(
         "core-0002", (ROLLUP_DAYS_DDL, USAGE_DAILY_DDL, LATENCY_DAILY_DDL, TRACES_DAILY_DDL), partition_spans_by_day
     ),
+    Migration("core-0003", (SPAN_INDEX_DDL, SPAN_INDEX_BACKFILL), lambda store: span_index_retention(store)),
 ]
 
 

@@ -20,9 +20,10 @@ which uses the store's own worker threads.
 Backends (:class:`ChdbBackend`, :class:`ClickHouseBackend`) run the *same* SQL strings: ClickHouse
 dialect with server-side parameters ``{name:Type}``, rows exchanged as ``JSONEachRow``.
 
-Every read of ``netra_spans`` uses ``FINAL`` (the table is a ``ReplacingMergeTree`` keyed by the span's
-identity), so a span delivered twice is counted once. The billing rule: a span *counts* iff it has
-usage and is not covered (``has_usage = 1 AND covered = 0``); see ``docs/design.md``.
+Every read of ``netra_spans`` uses ``FINAL`` (a ``ReplacingMergeTree``: a row written again replaces the
+first). :meth:`Store.insert_spans` lets each span identity (project, trace id, span id) in once and
+stores ancestors of spans with usage covered (``netra_server.billing``). The billing rule: a span
+*counts* iff it has usage and is not covered (``has_usage = 1 AND covered = 0``); see ``docs/design.md``.
 
 Usage totals and summaries (except by hour and minute) and latency percentiles read whole days of
 their window from daily rollups while those are valid, and the rest from ``netra_spans FINAL``
@@ -37,14 +38,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal, ParamSpec, Protocol, TypeVar
 from urllib.parse import unquote, urlparse
 
 import orjson
 
-from netra_server import rollups, schema
+from netra_server import billing, rollups, schema
 
 __all__ = [
     "ApiKeyRecord",
@@ -408,6 +409,8 @@ class TraceSummary:
     unpriced_count: int
     has_error: bool
     span_count: int
+    #: The root span's Netra span type (SPAN, GENERATION, TOOL...; :func:`span_type_name`).
+    span_type: str = "SPAN"
 
     def sort_value(self, sort_field: SortField) -> str:
         """The value of the sort key (as a string, for a cursor)."""
@@ -460,6 +463,16 @@ class SpanRow:
     resource_attributes: str
     events: str
     ingested_ms: int
+    links: str = "[]"
+    #: Distinct versions of this span delivered (1: every delivery was the same); the store keeps the
+    #: first (``netra_server.billing``).
+    versions: int = 1
+
+    @property
+    def type_name(self) -> str:
+        """The span type as the Netra API names it (SPAN, GENERATION, TOOL, EMBEDDING, AGENT, USAGE):
+        ``netra.span.type`` when the producer set it, else inferred as :data:`SPAN_TYPE_SQL` does."""
+        return span_type_name(self.span_type, self.name, self.model, self.input_tokens + self.output_tokens)
 
     @property
     def counted(self) -> bool:
@@ -467,8 +480,67 @@ class SpanRow:
         return self.has_usage and not self.covered
 
 
+def span_type_name(span_type: str, name: str, model: str, tokens: int) -> str:
+    """The Netra span type of a span (upper case): its ``netra.span.type`` when set; else EMBEDDING for
+    an embeddings call (by name: ``embeddings <model>``, ``openai.embedding``), GENERATION for a model
+    call (a model or tokens), SPAN otherwise. The same rule as :data:`SPAN_TYPE_SQL`."""
+    if span_type:
+        return span_type.upper()
+    if "embedding" in name.lower():
+        return "EMBEDDING"
+    if model or tokens > 0:
+        return "GENERATION"
+    return "SPAN"
+
+
+#: ``spanName`` of the form ``<provider>.<operation>`` (the span names of the Netra SDK's
+#: instrumentations, e.g. ``openai.chat``) also finds the spans that GenAI semantic conventions name
+#: ``<operation> <model>`` (ours: ``chat gpt-4o``), by provider and operation.
+_SPAN_NAME_OPERATIONS: dict[str, tuple[str, ...]] = {
+    "chat": ("chat",),
+    "completion": ("text_completion", "chat"),
+    "embedding": ("embeddings",),
+    "embeddings": ("embeddings",),
+    "response": ("chat", "responses", "generate_content"),
+    "responses": ("chat", "responses", "generate_content"),
+}
+
+
+def span_name_condition(span_name: str, params: dict[str, Any]) -> str:
+    """SQL for ``spanName``: the span's name, or its span type (``GENERATION``, ``TOOL``...: the Netra
+    SDK documents "span name or span kind name"), or for ``<provider>.<operation>`` the spans named
+    ``<operation> <model>`` of that provider. Case-insensitive."""
+    params["s_name"] = span_name
+    parts = ["lower(name) = lower({s_name:String})", f"{SPAN_TYPE_SQL} = upper({{s_name:String}})"]
+    provider, _, operation = span_name.lower().partition(".")
+    ops = _SPAN_NAME_OPERATIONS.get(operation)
+    if provider and ops:
+        params["s_provider"] = provider
+        params["s_ops"] = ",".join(ops)
+        parts.append(
+            "(lower(provider) = {s_provider:String} AND "
+            "lower(splitByChar(' ', name)[1]) IN (SELECT arrayJoin(splitByChar(',', {s_ops:String}))))"
+        )
+    return "(" + " OR ".join(parts) + ")"
+
+
 # --------------------------------------------------------------------------------------------------
 # SQL (all of it)
+
+#: :func:`span_type_name` as SQL over a ``netra_spans`` row.
+SPAN_TYPE_SQL = (
+    "multiIf(span_type != '', upper(span_type), positionCaseInsensitive(name, 'embedding') > 0, 'EMBEDDING', "
+    "model != '' OR input_tokens + output_tokens > 0, 'GENERATION', 'SPAN')"
+)
+
+#: The span type of each listed trace's root span (the first span without a parent, else the first).
+#: No FINAL: a span stored twice has the same type, and argMin picks one of them.
+SQL_TRACE_TYPES = f"""
+SELECT trace_id AS t_trace_id, argMin({SPAN_TYPE_SQL}, (parent_span_id != '', start_time, span_id)) AS t_type
+FROM netra_spans
+WHERE {{where}}
+GROUP BY trace_id
+"""
 
 _WINDOW_SQL = (
     "start_time >= fromUnixTimestamp64Nano({w_start:Int64}, 'UTC') "
@@ -581,7 +653,7 @@ _SPAN_COLUMNS = """
     toUnixTimestamp64Nano(start_time) AS start_ns, toUnixTimestamp64Nano(end_time) AS end_ns, duration_ns,
     status_code, status_message, model, provider, input_tokens, output_tokens, cached_tokens,
     reasoning_tokens, cost, cost_source, cost_unknown, has_usage, covered, attributes, resource_attributes,
-    events, toUnixTimestamp64Milli(ingested_at) AS ingested_ms
+    events, links, toUnixTimestamp64Milli(ingested_at) AS ingested_ms
 """
 
 SQL_TRACE_SPANS = f"""
@@ -649,6 +721,8 @@ class Store:
         #: ``netra_spans`` first waits until the spans acknowledged before its read began are inserted.
         self.read_barrier: ReadBarrier | None = None
         self._reads = threading.local()
+        #: Span identity and the billing rule on every insert of spans (``netra_server.billing``).
+        self.span_index = billing.SpanIndex()
 
     @property
     def kind(self) -> str:
@@ -759,6 +833,7 @@ class Store:
             )
         else:
             self.command("ALTER TABLE netra_spans REMOVE TTL")
+        schema.span_index_retention(self, retention_days or 0)
         self.set_meta("retention_days", wanted)
 
     # -- meta ------------------------------------------------------------------------------------
@@ -824,10 +899,16 @@ class Store:
 
     # -- spans: writes -----------------------------------------------------------------------------
 
-    def insert_spans(self, data: bytes) -> None:
+    def insert_spans(self, data: bytes, keys: list[billing.SpanKey] | None = None) -> None:
         """Insert span rows (``IngestBatch.data`` from ``netra_server.otlp.build_rows``:
-        ``JSONCompactEachRow`` of ``SPAN_COLUMNS``, attribute maps as JSON objects); returns once they
-        are durable."""
+        ``JSONCompactEachRow`` of ``SPAN_COLUMNS``, attribute maps as JSON objects; ``keys``: its
+        ``IngestBatch.keys``, else read from the rows); returns once they are durable.
+
+        A span already stored (same project, trace id and span id) is not stored again, and ancestors
+        of spans with usage are stored covered (``netra_server.billing``)."""
+        self.span_index.insert(self.backend, data, keys, self._insert_span_rows)
+
+    def _insert_span_rows(self, data: bytes) -> None:
         from netra_server.otlp import SPAN_COLUMNS
 
         self.backend.insert_rows("netra_spans", SPAN_COLUMNS, data, "JSONCompactEachRow")
@@ -985,7 +1066,22 @@ class Store:
             )
             for r in rows
         ]
+        items = self._with_types(items[: q.limit + 1], where, params, q.window)
         return TracePage(items[: q.limit], len(items) > q.limit)
+
+    def _with_types(
+        self, items: list[TraceSummary], where: list[str], params: dict[str, Any], window: Window
+    ) -> list[TraceSummary]:
+        """``items`` with ``span_type`` set to their root span's type (one read of their spans)."""
+        if not items:
+            return items
+        cond = " AND ".join([*where, _WINDOW_SQL, _IN_TRACES])
+        # only the part of the window the page's traces span (their spans in the window start there)
+        span = Window(max(window.start_ns, min(t.start_ns for t in items)), min(window.end_ns, max(t.end_ns for t in items)))
+        rows = self.query(SQL_TRACE_TYPES.format(where=cond),
+                          {**params, **span.params(), "t_ids": ",".join(t.trace_id for t in items)})
+        types = {r["t_trace_id"]: str(r["t_type"]) for r in rows}
+        return [replace(t, span_type=types.get(t.trace_id, "SPAN")) for t in items]
 
     @staticmethod
     def _trace_order(
@@ -1125,8 +1221,7 @@ class Store:
         extra = []
         params: dict[str, Any] = {}
         if span_name is not None:
-            extra.append("name = {s_name:String}")
-            params["s_name"] = span_name
+            extra.append(span_name_condition(span_name, params))
         forward = direction == "down"
         if after is not None:
             extra.append(f"(toUnixTimestamp64Nano(start_time), span_id) {'>' if forward else '<'} ({{c_val:Int64}}, {{c_id:String}})")
@@ -1136,7 +1231,23 @@ class Store:
         params["limit"] = limit + 1
         rows = self.query(SQL_TRACE_SPANS.format(where=where, order="ASC" if forward else "DESC"), params)
         spans = [self._span(r) for r in rows]
+        if spans:
+            versions = billing.SpanIndex.versions(self, project_id, trace_id)
+            if versions:
+                spans = [replace(s, versions=versions[s.span_id]) if s.span_id in versions else s for s in spans]
         return spans[:limit], len(spans) > limit
+
+    def traces_of_spans(self, project_id: str, span_ids: list[str], *, tenant_id: str | None = None) -> list[str]:
+        """The trace ids of the spans ``span_ids`` (hex, as stored) in the project (and tenant)."""
+        if not span_ids:
+            return []
+        where, params = self.span_filter(
+            project_id, None, tenant_id=tenant_id,
+            extra=["span_id IN (SELECT arrayJoin(splitByChar(',', {s_ids:String})))"],
+        )
+        params["s_ids"] = ",".join(span_ids)
+        rows = self.query(f"SELECT DISTINCT trace_id FROM netra_spans FINAL WHERE {where} ORDER BY trace_id", params)
+        return [str(r["trace_id"]) for r in rows]
 
     @staticmethod
     def _span(r: dict[str, Any]) -> SpanRow:
@@ -1152,7 +1263,7 @@ class Store:
             cost=None if r["cost"] is None else Decimal(str(r["cost"])), cost_source=r["cost_source"],
             cost_unknown=bool(r["cost_unknown"]), has_usage=bool(r["has_usage"]), covered=bool(r["covered"]),
             attributes=r["attributes"], resource_attributes=r["resource_attributes"], events=r["events"],
-            ingested_ms=int(r["ingested_ms"]),
+            ingested_ms=int(r["ingested_ms"]), links=r.get("links") or "[]",
         )
 
     def count_spans(self, project_id: str | None = None) -> int:

@@ -24,13 +24,8 @@ Pytest: ``from netra_server.testing import netra_server`` in a conftest gives a 
 
 from __future__ import annotations
 
-import os
-import secrets
 import signal
-import socket
 import subprocess as sp
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,16 +35,12 @@ from typing import Any
 
 import httpx
 
+from netra_server.auth import new_key
 from netra_server.config import Settings
+from netra_server.launch import AppThread, free_port, start_serve, stop_child
 from netra_server.store import Store
 
 __all__ = ["RunningServer", "free_port", "netra_server", "run_server"]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -119,45 +110,28 @@ class RunningServer:
         """Start the server process again on the same port and data folder (subprocess mode)."""
         if self.process is None:
             raise RuntimeError("restart() needs run_server(..., subprocess=True)")
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=30)
-        self.process = _spawn(self.settings, self.api_key, self.log_path)
-        _wait_healthy(self.base_url, self.process, timeout, self.log_path)
+        stop_child(self.process)
+        self.process = _start(self.settings, self.api_key, self.log_path, timeout)
 
 
-def _spawn(settings: Settings, api_key: str, log_path: Path | None) -> sp.Popen[bytes]:
-    cmd = [
-        sys.executable, "-m", "netra_server", "serve", "--data-dir", str(settings.data_dir), "--host", settings.host,
-        "--port", str(settings.port), "--api-key", api_key,
-    ]
+def _serve_args(settings: Settings) -> list[str]:
+    """The ``netra serve`` flags for the settings a test chose (beside data folder, address and key)."""
+    args: list[str] = []
     if settings.store_url:
-        cmd += ["--store", settings.store_url]
+        args += ["--store", settings.store_url]
     if settings.retention_days:
-        cmd += ["--retention-days", str(settings.retention_days)]
+        args += ["--retention-days", str(settings.retention_days)]
     if not settings.journal:
-        cmd.append("--no-journal")
+        args.append("--no-journal")
     if settings.journal_fsync:
-        cmd.append("--journal-fsync")
-    cmd += ["--journal-flush-seconds", str(settings.journal_flush_seconds)]
-    out = open(log_path, "ab") if log_path else sp.DEVNULL
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return sp.Popen(cmd, stdout=out, stderr=sp.STDOUT, env=env)
+        args.append("--journal-fsync")
+    args += ["--journal-flush-seconds", str(settings.journal_flush_seconds)]
+    return args
 
 
-def _wait_healthy(base_url: str, proc: sp.Popen[bytes] | None, timeout: float, log_path: Path | None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            log = log_path.read_text(errors="replace")[-3000:] if log_path and log_path.exists() else ""
-            raise RuntimeError(f"netra server exited with {proc.returncode}:\n{log}")
-        try:
-            if httpx.get(base_url + "/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise TimeoutError(f"netra server at {base_url} did not start in {timeout}s")
+def _start(settings: Settings, api_key: str, log_path: Path | None, timeout: float) -> sp.Popen[bytes]:
+    return start_serve(settings.data_dir, host=settings.host, port=settings.port, api_key=api_key,
+                       args=_serve_args(settings), log_path=log_path, timeout=timeout)
 
 
 @contextmanager
@@ -171,7 +145,7 @@ def run_server(
 ) -> Iterator[RunningServer]:
     """Start a server on a free port with its data in ``tmp_path``; stop it (and close its store) at exit."""
     data_dir = Path(tmp_path) / "netra-data"
-    key = api_key or f"nk_{secrets.token_hex(6)}_{secrets.token_urlsafe(32)}"
+    key = api_key or new_key()
     cfg = Settings(data_dir=data_dir, host="127.0.0.1", port=settings.pop("port", 0) or free_port(), api_key=key,
                    announce=False, parse_workers=0)
     cfg = replace(cfg, **settings)
@@ -180,51 +154,27 @@ def run_server(
     if subprocess:
         data_dir.mkdir(parents=True, exist_ok=True)
         log_path = Path(tmp_path) / "netra-server.log"
-        proc = _spawn(cfg, key, log_path)
+        proc = _start(cfg, key, log_path, startup_timeout)
         try:
-            _wait_healthy(base_url, proc, startup_timeout, log_path)
             with httpx.Client(base_url=base_url, headers={"x-api-key": key}, timeout=30) as c:
                 me = c.get("/api/me").raise_for_status().json()["data"]
             srv = RunningServer(base_url, key, me["project_id"], me["organisation_id"], data_dir, cfg, None, proc, log_path)
             yield srv
         finally:
-            proc = srv.process if "srv" in locals() and srv.process is not None else proc
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=30)
-                except sp.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_child(srv.process if "srv" in locals() and srv.process is not None else proc)
         return
-
-    import uvicorn
 
     from netra_server.app import create_app, prepare_store
 
     store, project, _ = prepare_store(cfg)
     try:
         app = create_app(cfg, store=store)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((cfg.host, cfg.port))
-        config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False, timeout_graceful_shutdown=5)
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="netra-test-server", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + startup_timeout
-        while not server.started:
-            if not thread.is_alive():
-                raise RuntimeError("the netra test server failed to start (see the log above)")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the netra test server did not start in {startup_timeout}s")
-            time.sleep(0.01)
+        server = AppThread(app, host=cfg.host, port=cfg.port, what="the netra test server", name="netra-test-server")
+        server.start(timeout=startup_timeout)
         try:
             yield RunningServer(base_url, key, project.project_id, project.organisation_id, data_dir, cfg, store, app=app)
         finally:
-            server.should_exit = True
-            thread.join(timeout=30)
-            sock.close()
+            server.stop(timeout=30)
     finally:
         store.close()
 

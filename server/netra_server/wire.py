@@ -28,12 +28,16 @@ __all__ = [
     "ApiKey",
     "ApiKeyResponse",
     "ApiKeysResponse",
+    "CallUsage",
+    "CallUsageData",
+    "CallUsageResponse",
     "ErrorMessage",
     "ErrorResponse",
     "LatencyResponse",
     "LatencyStats",
     "Me",
     "MeResponse",
+    "ModelUsage",
     "Money",
     "NewApiKey",
     "NewApiKeyResponse",
@@ -146,7 +150,7 @@ class TraceSummary(BaseModel):
 
     id: str = Field(description="Trace id, 32 hexadecimal characters")
     name: str = Field(description="Name of the root span")
-    kind: str = Field(description="OpenTelemetry span kind of the root span (INTERNAL, SERVER, CLIENT...)")
+    kind: str = Field(description="Span type of the root span: SPAN, GENERATION, TOOL, EMBEDDING, AGENT (or USAGE)")
     latency_ms: int = Field(description="Duration of the trace in whole milliseconds")
     start_time: str = _iso("Start of the earliest span")
     end_time: str = _iso("End of the latest span")
@@ -182,16 +186,21 @@ class TraceSpan(BaseModel):
     id: str = Field(description="Span id, 16 hexadecimal characters")
     trace_id: str
     name: str
-    kind: str = Field(description="OpenTelemetry span kind (INTERNAL, SERVER, CLIENT, PRODUCER, CONSUMER)")
+    kind: str = Field(
+        description="Span type: netra.span.type in upper case (SPAN, GENERATION, TOOL, EMBEDDING, AGENT, USAGE); "
+        "when the producer set none, EMBEDDING for an embeddings call, GENERATION for a model call, else SPAN"
+    )
+    otel_kind: str = Field(description="OpenTelemetry span kind (INTERNAL, SERVER, CLIENT, PRODUCER, CONSUMER)")
     parent_span_id: str | None = Field(description="null for a root span")
     latency_ms: int = Field(description="Duration in whole milliseconds")
-    start_time_ms: int = Field(description="Start, milliseconds since the Unix epoch")
-    end_time_ms: int = Field(description="End, milliseconds since the Unix epoch")
+    start_time_ms: str = Field(description="Start, milliseconds since the Unix epoch, as a string (as the Netra SDK reads it)")
+    end_time_ms: str = Field(description="End, milliseconds since the Unix epoch, as a string")
     organisation_id: str
     project_id: str
     session_id: str = Field(description="Empty when not set")
     tenant_id: str = Field(description="Empty when not set")
     user_id: str = Field(description="Empty when not set")
+    environment: str = Field(description="deployment.environment(.name); empty when not set")
     model_name: str = Field(description="Response (else request) model; empty for a span without a model")
     prompt_tokens: int
     completion_tokens: int
@@ -199,8 +208,11 @@ class TraceSpan(BaseModel):
     total_tokens: int = Field(description="prompt_tokens + completion_tokens")
     total_cost: Money | None = _money("The span's own cost; null when its price is unknown or it has no cost")
     status: str = Field(description="OpenTelemetry status code: UNSET, OK or ERROR")
+    has_error: bool = Field(description="status is ERROR")
     attributes: str = Field(description="The span's attributes as a JSON object, in a string")
     events: str = Field(description="The span's events as a JSON array, in a string")
+    links: str = Field(description="The span's links as a JSON array, in a string")
+    resources: str = Field(description="The resource's attributes as a JSON object, in a string")
     created_at: str = Field(description="When the server stored the span: ISO 8601, UTC, milliseconds")
     cursor: str = Field(description="Pass as cursor (same direction) to read on from this item")
 
@@ -307,10 +319,19 @@ class SpanUsage(BaseModel):
     start_time: str = _iso("Span start")
     tenant_id: str
     has_usage: bool = Field(description="The span recorded tokens, a cost or netra.usage")
-    covered: bool = Field(description="A descendant recorded usage (netra.usage.covered)")
+    covered: bool = Field(
+        description="A descendant in the trace recorded usage (decided by the server, whatever the producer "
+        "marked; netra.usage.covered from the producer is honoured too)"
+    )
     counted: bool = Field(description="The span's own usage counts in aggregates (has_usage and not covered)")
     cost_source: str = Field(description="price_table:<version>, provider, user, or empty")
     costUnknown: bool = Field(description="The span has tokens of a model whose price is unknown")
+    versions: int = Field(
+        default=1,
+        description="Distinct versions of this span (same trace id and span id) delivered: 1 normally; more "
+        "when it was sent again with other content (another tenant, start time, cost...). The first version "
+        "stored is the span; later versions are not stored or counted",
+    )
     own: SpanOwnUsage
     rollup: UsageRollup
 
@@ -323,6 +344,45 @@ class TraceUsage(BaseModel):
 
 class TraceUsageResponse(BaseModel):
     data: TraceUsage
+
+
+class ModelUsage(BaseModel):
+    """Usage of one model: requests and tokens (and, with ``include_costs``, cost)."""
+
+    requests: int = Field(description="Calls with usage of this model")
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    total_tokens: int = Field(description="prompt_tokens + completion_tokens")
+    total_cost: Money | None = Field(
+        default=None, description=f"Only with include_costs: sum of the known costs. {EXACT_MONEY}"
+    )
+    unpriced_requests: int | None = Field(
+        default=None, description="Only with include_costs: calls whose price is unknown (not in total_cost)"
+    )
+
+
+class CallUsage(BaseModel):
+    """One call (span): its own usage and its rollup, each keyed by model (empty: no model named)."""
+
+    trace_id: str
+    parent_id: str | None = Field(description="The parent call's span id; null for a root")
+    name: str
+    kind: str = Field(description="Span type: SPAN, GENERATION, TOOL, EMBEDDING, AGENT")
+    counted: bool = Field(description="The call's own usage counts in aggregates (no descendant recorded usage)")
+    own: dict[str, ModelUsage] = Field(description="What the call recorded itself, counted or not")
+    rollup: dict[str, ModelUsage] = Field(
+        description="Counted usage of the call and all its descendants (each unit once)"
+    )
+
+
+class CallUsageData(BaseModel):
+    call_usage: dict[str, CallUsage] = Field(description="Keyed by call (span) id; in trace order, depth first")
+    truncated: bool = Field(description="limit was reached: more calls matched")
+
+
+class CallUsageResponse(BaseModel):
+    data: CallUsageData
 
 
 class ApiKey(BaseModel):

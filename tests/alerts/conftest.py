@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from netra_server.testing import free_port
 
 
 @dataclass
@@ -37,12 +37,6 @@ class MailReceiver:
     port: int
     messages: list[Message] = field(default_factory=list)
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -76,7 +70,7 @@ def webhook() -> Iterator[WebhookReceiver]:
 
 @pytest.fixture
 def smtp_server() -> Iterator[MailReceiver]:
-    receiver = MailReceiver(host="127.0.0.1", port=_free_port())
+    receiver = MailReceiver(host="127.0.0.1", port=free_port())
 
     class Handler:
         async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 from netra_server.alerts.model import AlertRule, ContactPoint
 from netra_server.alerts.notifiers import NotifyError, notify
 from netra_server.alerts.state import AlertEvent, RuleState, step
+from netra_server.testing import free_port
 from pydantic import TypeAdapter
 
 from .conftest import MailReceiver, WebhookReceiver
@@ -76,9 +75,7 @@ async def test_failures_raise_notify_error_naming_the_contact(webhook: WebhookRe
     webhook.status = 503
     with pytest.raises(NotifyError, match="answered 503"):
         await notify(_contact({"type": "webhook", "url": webhook.url}), rule, event)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        closed = s.getsockname()[1]
+    closed = free_port()
     with pytest.raises(NotifyError, match=f"email ops@example.com via 127.0.0.1:{closed}"):
         await notify(
             _contact(

@@ -57,7 +57,7 @@ for _r in results:
 print("NOTEBOOK_STATE " + _json.dumps({
     "calls": _calls,
     "server_usage": {t: {"requests": u.request_count, "sessions": u.session_count, "tokens": u.token_count,
-                         "cost": str(u.total_cost)} for t, u in server_usage.items()},
+                         "cost": str(u.total_cost_usd)} for t, u in server_usage.items()},
     "sla": sla,
     "server_p95": server_p95,
     "tiers": {t.id: {"sla_ms": t.tier.sla_p95_ms, "limit": t.tier.calls_per_minute} for t in TENANTS.values()},

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from netra_server.alerts.client import AlertsClient
+from netra_server.alerts.storage import AlertStorage
 from netra_server.testing import RunningServer
 
 from .conftest import ARTIFACTS, TRACES_PER_TENANT
@@ -120,7 +121,11 @@ def test_login_overview_tenant_switch_waterfall_alert_rule(browser: Any, server:
     with AlertsClient(server.base_url, server.api_key) as client:
         [rule] = client.list_rules()
         assert rule["filters"] == [{"field": "tenant_id", "op": "=", "value": "apex-legal"}]
-        assert rule["contact_points"] == [{"type": "webhook", "url": "http://127.0.0.1:9/hook", "headers": {}}]
+        # the URL is a write-only secret: read back masked, stored as given
+        assert rule["contact_points"] == [{"type": "webhook", "url": "http://127.0.0.1:9/********", "headers": {}}]
+    assert server.store is not None
+    stored = AlertStorage(server.store).get_rule(server.project_id, rule["id"])
+    assert stored is not None and stored.contact_points[0].url == "http://127.0.0.1:9/hook"  # type: ignore[union-attr]
     # a bad threshold is refused with a message, nothing stored
     page.fill("input[name=name]", "broken")
     page.fill("input[name=threshold]", "fast")

@@ -82,6 +82,12 @@ def test_demo_starts_the_embedded_server_and_prints_the_report(tmp_path: Path) -
     assert re.search(r"Dashboard: http://127\.0\.0\.1:\d+/", out)
     assert "Summarizing 120 meetings" in out
     assert "the server has" not in out and "calls failed" not in out  # traces match the calls made
+    # prepaid plans: the starter plan runs out and its later calls are refused, with the reason
+    assert re.search(r"TechStart Inc: \d+ call\(s\) refused, e\.g\. \"tenant 'techstart-inc' has [\d.]+ USD of credit "
+                     r"available", out), out
+    assert "Apex Legal:" not in out.split("Prepaid credits")[1].split("Model:")[0]  # the paid plans last
+    assert re.search(r"Credits check: the ledger charged \$[\d.]+ for the served calls, the same as the server's "
+                     r"cost, to the last digit", out), out
 
     key_file = tmp_path / ".netra" / "demo" / "api-key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
@@ -125,7 +131,8 @@ def test_demo_against_a_running_server_reports_what_the_server_stores(tmp_path: 
             assert int(_number(cells[4])) == got.session_count
             assert int(_number(cells[5])) == got.token_count
             # printed rounded to 6 decimals below a dollar, 4 above; the client's amount is exact
-            shown = got.total_cost.quantize(Decimal("1e-6") if got.total_cost < 1 else Decimal("1e-4"))
+            exact = got.total_cost_usd
+            shown = exact.quantize(Decimal("1e-6") if exact < 1 else Decimal("1e-4"))
             assert Decimal(re.sub(r"[$,]", "", cells[6])) == shown
     with srv.client() as http:
         rules = http.get("/api/alerts/rules").json()["data"]

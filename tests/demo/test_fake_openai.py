@@ -6,7 +6,6 @@ import base64
 import json
 import math
 import os
-import socket
 import struct
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from netra_server.demo.fake_openai import (
     count_tokens,
     tokenize,
 )
+from netra_server.testing import free_port
 
 MEETING_PROMPT = [
     {
@@ -355,14 +355,8 @@ def test_latency_model_scales_and_streams_progressively() -> None:
         assert arrivals[-1] - arrivals[0] > 0.01
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_standalone_module_serves(tmp_path: object) -> None:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "netra_server.demo.fake_openai", "--port", str(port), "--latency-scale", "0"],
         stdout=subprocess.PIPE,

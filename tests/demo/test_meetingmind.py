@@ -165,7 +165,7 @@ def test_summarizer_bills_each_call_once_and_records_sla_breaches(
     assert usage is not None
     assert usage.request_count == 3  # not 6: the summarization span and its OpenAI child count once
     assert usage.token_count == sum(r.total_tokens for r in served)
-    assert usage.total_cost == sum(r.cost_usd for r in served)  # exact: Decimal end to end
+    assert usage.total_cost_usd == sum(r.cost_usd for r in served)  # exact: Decimal end to end
     assert usage.session_count == len({r.session_id for r in results})
 
     for r in served:

@@ -134,12 +134,12 @@ def test_the_client_gets_the_exact_sums(srv: RunningServer, sent: Sent) -> None:
     start, end = sent.window
     with UsageClient(srv.base_url, srv.api_key) as usage:
         tenant = usage.get_tenant_usage(TENANT, start, end)
-        assert tenant is not None and type(tenant.total_cost) is Decimal
-        assert tenant.total_cost == sent.total
+        assert tenant is not None and type(tenant.total_cost_usd) is Decimal
+        assert tenant.total_cost_usd == sent.total and tenant.total_cost == float(sent.total)
         assert tenant.request_count == len(sent.by_span) and type(tenant.token_count) is int
         for session, cost in sent.by_session.items():
             got = usage.get_session_usage(session, start, end)
-            assert got is not None and got.total_cost == cost
+            assert got is not None and got.total_cost_usd == cost
 
         summary = usage.get_usage_summary(start, end, group_by="session")
         assert {g.key: g.total_cost for g in summary.groups} == sent.by_session
@@ -147,14 +147,14 @@ def test_the_client_gets_the_exact_sums(srv: RunningServer, sent: Sent) -> None:
         assert sum((g.total_cost for g in summary.groups), Decimal(0)) == sent.total
 
         traces = list(usage.iter_traces(start, end, tenant_id=TENANT, limit=7))
-        assert {t.id: t.total_cost for t in traces} == sent.by_trace
-        assert sum((t.total_cost or Decimal(0) for t in traces), Decimal(0)) == sent.total
+        assert {t.id: t.total_cost_usd for t in traces} == sent.by_trace
+        assert sum((t.total_cost_usd or Decimal(0) for t in traces), Decimal(0)) == sent.total
         by_cost = usage.list_traces(start, end, tenant_id=TENANT, sort_field="cost", sort_order="desc", limit=3)
-        assert [t.total_cost for t in by_cost.traces] == sorted(sent.by_trace.values(), reverse=True)[:3]
+        assert [t.total_cost_usd for t in by_cost.traces] == sorted(sent.by_trace.values(), reverse=True)[:3]
 
         spans: dict[str, Decimal | None] = {}
         for trace_id in sent.by_trace:
-            spans.update({s.id: s.total_cost for s in usage.iter_spans_by_trace_id(trace_id, limit=4)})
+            spans.update({s.id: s.total_cost_usd for s in usage.iter_spans_by_trace_id(trace_id, limit=4)})
             tu = usage.get_trace_usage(trace_id)
             assert tu is not None and tu.total.total_cost == sent.by_trace[trace_id]
             root = next(s for s in tu.spans if s.parent_span_id is None)
@@ -168,10 +168,10 @@ async def test_the_async_client_gets_the_exact_sums(srv: RunningServer, sent: Se
     start, end = sent.window
     async with AsyncUsageClient(srv.base_url, srv.api_key) as usage:
         tenant = await usage.get_tenant_usage(TENANT, start, end)
-        assert tenant is not None and tenant.total_cost == sent.total
+        assert tenant is not None and tenant.total_cost_usd == sent.total
         total = Decimal(0)
         async for trace in usage.iter_traces(start, end, tenant_id=TENANT, limit=16):
-            total += trace.total_cost or 0
+            total += trace.total_cost_usd or 0
         assert total == sent.total
         summary = await usage.get_usage_summary(start, end, group_by="tenant")
         assert summary.total.total_cost == sent.total

@@ -222,7 +222,7 @@ def test_tenant_totals_are_exact(usage: UsageClient, data: Dataset) -> None:
         assert got.token_count == expected.tokens
         assert got.request_count == expected.requests
         assert got.session_count == len(expected.sessions)
-        assert got.total_cost == expected.cost
+        assert got.total_cost_usd == expected.cost
 
 
 def test_session_totals_are_exact(usage: UsageClient, data: Dataset) -> None:
@@ -232,7 +232,7 @@ def test_session_totals_are_exact(usage: UsageClient, data: Dataset) -> None:
         got = usage.get_session_usage(session, start, end)
         assert got is not None
         assert (got.session_id, got.token_count, got.request_count) == (session, expected.tokens, expected.requests)
-        assert got.total_cost == expected.cost
+        assert got.total_cost_usd == expected.cost
 
 
 def test_window_bounds_are_inclusive_and_empty_windows_are_zero(usage: UsageClient, data: Dataset) -> None:
@@ -243,10 +243,10 @@ def test_window_bounds_are_inclusive_and_empty_windows_are_zero(usage: UsageClie
     assert first is not None and first.request_count == 1 and first.token_count == 100 + 20
     nobody = usage.get_tenant_usage("no-such-tenant", *data.window)
     assert nobody is not None
-    assert (nobody.token_count, nobody.request_count, nobody.session_count, nobody.total_cost) == (0, 0, 0, Decimal(0))
+    assert (nobody.token_count, nobody.request_count, nobody.session_count, nobody.total_cost_usd) == (0, 0, 0, Decimal(0))
     later = datetime.now(UTC) + timedelta(days=1)
     empty = usage.get_session_usage("meeting-0", later, later + timedelta(hours=1))
-    assert empty is not None and empty.request_count == 0 and empty.total_cost == Decimal(0)
+    assert empty is not None and empty.request_count == 0 and empty.total_cost_usd == Decimal(0)
 
 
 def test_summary_matches_the_per_tenant_reads(usage: UsageClient, data: Dataset) -> None:
@@ -263,9 +263,9 @@ def test_summary_matches_the_per_tenant_reads(usage: UsageClient, data: Dataset)
 async def test_async_client_reads_the_same(srv: RunningServer, data: Dataset) -> None:
     async with AsyncUsageClient(srv.base_url, srv.api_key) as usage:
         tenant = await usage.get_tenant_usage(TENANTS[1], *data.window)
-        assert tenant is not None and tenant.total_cost == data.by_tenant[TENANTS[1]].cost
+        assert tenant is not None and tenant.total_cost_usd == data.by_tenant[TENANTS[1]].cost
         ids = [t.id async for t in usage.iter_traces(*data.window, limit=64, direction="up")]
-        assert ids == data.trace_ids
+        assert ids == list(reversed(data.trace_ids))  # up: from the newest, older
         spans = [s.id async for s in usage.iter_spans_by_trace_id(data.deep_trace_id, limit=17)]
         assert sorted(spans) == sorted(data.deep_spans)
 
@@ -277,8 +277,9 @@ async def test_async_client_reads_the_same(srv: RunningServer, data: Dataset) ->
 @pytest.mark.slow
 @pytest.mark.parametrize("direction", ["down", "up"])
 def test_paging_every_page_size_has_no_repeats_or_gaps(usage: UsageClient, data: Dataset, direction: str) -> None:
-    # Default sort: start time, newest first; "up" reads the same listing from its end.
-    expected = list(reversed(data.trace_ids)) if direction == "down" else data.trace_ids
+    # Default sort: start time, oldest first: "down" reads newer traces (forward in time), "up" reads
+    # the same listing from its end (newest first, older), as the Netra docs say.
+    expected = data.trace_ids if direction == "down" else list(reversed(data.trace_ids))
     for limit in (1, 2, 3, 4, 5, 6, 7, 1000):
         got = [t.id for t in usage.iter_traces(*data.window, limit=limit, direction=direction)]
         assert len(got) == len(set(got)), f"repeats with limit={limit}"
@@ -428,7 +429,7 @@ def test_set_usage_around_an_instrumented_openai_call_counts_once(srv: RunningSe
         assert t.request_count == s.request_count == 1
         assert t.token_count == s.token_count == reply.usage.prompt_tokens + reply.usage.completion_tokens
         # The OpenAI call's cost, once: not the 0.5 recorded by set_usage, and not both.
-        assert t.total_cost == s.total_cost == llm.own.cost
+        assert t.total_cost_usd == s.total_cost_usd == llm.own.cost
         assert tu.total.total_cost == llm.own.cost
     finally:
         reset()
@@ -436,8 +437,9 @@ def test_set_usage_around_an_instrumented_openai_call_counts_once(srv: RunningSe
 
 
 def test_set_usage_tokens_reach_the_tenants_totals(srv: RunningServer) -> None:
-    """UsageModel's input/output/cached tokens are the span's tokens on the server; units of a kind
-    that names no token direction ("chat", "audio_minutes") count as a request and a cost, not tokens."""
+    """UsageModel's input/output/cached tokens are the span's tokens on the server; units of a token
+    kind ("chat") are tokens (input: the split is not known); units of another kind ("audio_minutes")
+    count as a request and a cost, not tokens."""
     from netra import Netra, UsageModel
     from netra._testing import reset
 
@@ -453,7 +455,7 @@ def test_set_usage_tokens_reach_the_tenants_totals(srv: RunningServer) -> None:
             with Netra.start_span("transcribe") as span:
                 span.set_usage([UsageModel(model="whisper-1", usage_type="audio_minutes", units_used=42,
                                            cost_in_usd=0.252)])
-            with Netra.start_span("legacy-chat") as span:  # no token fields: 1580 units of "chat", not tokens
+            with Netra.start_span("legacy-chat") as span:  # no token fields: 1580 units of "chat" are tokens
                 span.set_usage([UsageModel(model="my-llm", usage_type="chat", units_used=1580, cost_in_usd=0.001)])
             with Netra.start_span("split-by-kind") as span:
                 span.set_usage([UsageModel(model="my-llm", usage_type="input_tokens", units_used=90, cost_in_usd=0.0),
@@ -468,11 +470,11 @@ def test_set_usage_tokens_reach_the_tenants_totals(srv: RunningServer) -> None:
                     break
                 time.sleep(0.05)
             assert t is not None
-            assert (t.request_count, t.token_count, t.session_count) == (4, 1200 + 380 + 90 + 10, 1)
-            assert Decimal(str(t.total_cost)) == Decimal("0.0004") + Decimal("0.252") + Decimal("0.001")
+            assert (t.request_count, t.token_count, t.session_count) == (4, 1200 + 380 + 1580 + 90 + 10, 1)
+            assert t.total_cost_usd == Decimal("0.0004") + Decimal("0.252") + Decimal("0.001")
             summary = usage.get_usage_summary(started, ended, group_by="tenant", tenant_id=tenant)
             (group,) = summary.groups
-            assert (group.input_tokens, group.output_tokens, group.cached_tokens) == (1290, 390, 200)
+            assert (group.input_tokens, group.output_tokens, group.cached_tokens) == (1290 + 1580, 390, 200)
     finally:
         reset()
 
@@ -524,7 +526,7 @@ def test_ids_with_a_slash_round_trip(srv: RunningServer, data: Dataset, usage: U
 
     t = usage.get_tenant_usage(tenant, *window)
     assert t is not None and (t.tenant_id, t.request_count, t.token_count, t.session_count) == (tenant, 3, 36, 1)
-    assert t.total_cost == Decimal("0.75")
+    assert t.total_cost_usd == Decimal("0.75")
     s = usage.get_session_usage(session, *window)
     assert s is not None and (s.session_id, s.request_count, s.token_count) == (session, 3, 36)
     traces = list(usage.iter_traces(*window, tenant_id=tenant, user_id=user))

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 LAZY = ["openai", "genai_prices", "httpx2", "httpx", "opentelemetry.sdk", "opentelemetry.exporter",
-        "netra.usage", "netra.pricing", "netra_instrumentation_openai", "fastapi", "chdb"]
+        "netra.usage", "netra.pricing", "netra_instrumentation_openai", "fastapi", "chdb", "pydantic"]
 
 
 def test_import_netra_imports_no_heavy_modules() -> None:

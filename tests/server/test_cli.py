@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from netra_server.launch import ChildExited, wait_until_answers
 from netra_server.testing import free_port
 
 NETRA = [sys.executable, "-c", "from netra.cli import main; raise SystemExit(main())"]
@@ -36,13 +37,11 @@ def _serve(home: Path, port: int, *extra: str) -> tuple[subprocess.Popen[str], l
         lines.append(line)
         if line.startswith("OTLP endpoint"):
             break
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc, lines
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    raise AssertionError("netra serve did not answer")
+    try:
+        wait_until_answers(f"http://127.0.0.1:{port}/healthz", proc, timeout=max(0.0, deadline - time.monotonic()))
+    except (ChildExited, TimeoutError):
+        raise AssertionError("netra serve did not answer") from None
+    return proc, lines
 
 
 def _stop(proc: subprocess.Popen[str]) -> None:

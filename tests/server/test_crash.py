@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -30,7 +31,9 @@ def test_acknowledged_spans_survive_kill_9(tmp_path: Path, journal: bool) -> Non
     tr = provider.get_tracer("t")
     batches: list[list[ReadableSpan]] = []
     for b in range(BATCHES):
-        root = tr.start_span(f"batch-{b}", start_time=T0 + b, attributes={semconv.TENANT_ID: "crash"})
+        # the root records usage of its own and is never marked covered (as the published netra-sdk
+        # writes it): the server covers it, so it must never count, also after a replayed journal
+        root = tr.start_span(f"batch-{b}", start_time=T0 + b, attributes={semconv.TENANT_ID: "crash", semconv.COST: 1.0})
         for i in range(PER_BATCH - 1):
             s = tr.start_span(f"s-{i}", context=set_span_in_context(root), start_time=T0 + b,
                               attributes={semconv.TENANT_ID: "crash", semconv.GEN_AI_USAGE_INPUT_TOKENS: 1,
@@ -78,5 +81,16 @@ def test_acknowledged_spans_survive_kill_9(tmp_path: Path, journal: bool) -> Non
                 tid = format(batch[0].context.trace_id, "032x")
                 got = c.get(f"/sdk/traces/{tid}/spans", params={"limit": 1000}).json()["data"]["data"]
                 assert {s["id"] for s in got} == {format(s.context.span_id, "016x") for s in batch}
-            total = c.get("/usage/tenants/crash").json()["data"]["requestsCount"]
-        assert total >= len(acked) * (PER_BATCH - 1)
+            usage = c.get("/usage/tenants/crash").json()["data"]
+            total = usage["requestsCount"]
+            assert total >= len(acked) * (PER_BATCH - 1)
+            assert total % (PER_BATCH - 1) == 0, "a root (covered by its children) was counted"
+            assert Decimal(str(usage["totalCost"])) == total * Decimal("0.001")
+        # the exporter retries what it sent: nothing changes
+        exp = exporter(srv)
+        for batch in acked:
+            assert exp.export(batch) is SpanExportResult.SUCCESS
+        exp.shutdown()
+        with httpx.Client(base_url=srv.base_url, headers=srv.headers, timeout=30) as c:
+            again = c.get("/usage/tenants/crash").json()["data"]
+        assert again == usage

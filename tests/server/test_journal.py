@@ -198,10 +198,10 @@ def test_server_answers_from_the_journal_and_a_store_outage_ends_in_429_not_in_l
         down.set()
         real_insert = journal._insert
 
-        def insert(data: bytes) -> None:
+        def insert(data: bytes, keys: object = None) -> None:
             if down.is_set():
                 raise StoreError("the store is down")
-            real_insert(data)
+            real_insert(data, keys)
 
         journal._insert = insert
         exp = exporter(srv, timeout=5)

@@ -199,8 +199,12 @@ def test_trace_spans_shape_and_span_name_filter(data: dict[str, Any]) -> None:
     assert set(s) == {"id", "trace_id", "name", "kind", "parent_span_id", "latency_ms", "start_time_ms", "end_time_ms",
                       "organisation_id", "project_id", "session_id", "tenant_id", "user_id", "model_name",
                       "prompt_tokens", "completion_tokens", "cached_tokens", "total_tokens", "total_cost", "status",
-                      "attributes", "events", "created_at", "cursor"}
+                      "attributes", "events", "created_at", "cursor", "otel_kind", "links", "resources", "has_error",
+                      "environment"}
     assert isinstance(s["attributes"], str) and isinstance(s["events"], str) and s["trace_id"] == tid
+    # types as the Netra SDK's TraceSpan declares them
+    assert isinstance(s["start_time_ms"], str) and int(s["start_time_ms"]) <= int(s["end_time_ms"])
+    assert isinstance(s["links"], str) and isinstance(s["resources"], str) and s["kind"] == "SPAN"
     with srv.client() as c:
         assert c.get("/sdk/traces/nothex/spans").status_code == 400
         assert c.get(f"/sdk/traces/{tid}/spans", params={"limit": 0}).status_code == 400

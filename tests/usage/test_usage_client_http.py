@@ -6,13 +6,13 @@ Every test runs twice: with UsageClient and with AsyncUsageClient.
 from __future__ import annotations
 
 import builtins
-import socket
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from netra_server.launch import free_port
 
 from netra.usage import (
     APIStatusError,
@@ -117,7 +117,9 @@ def test_tenant_usage_ignores_extra_keys(driver: MakeDriver, server: ScriptedSer
 def test_zero_usage_is_zero_not_none(driver: MakeDriver, server: ScriptedServer) -> None:
     body = {"data": {"session_id": "quiet", "tokenCount": 0, "requestsCount": 0, "totalCost": 0}}
     server.script([Reply(200, body)])
-    assert driver().call("get_session_usage", "quiet", START, END) == SessionUsageData("quiet", 0, 0, Decimal(0))
+    got = driver().call("get_session_usage", "quiet", START, END)
+    assert got == SessionUsageData(session_id="quiet", token_count=0, request_count=0, total_cost=0.0,
+                                   total_cost_usd=Decimal(0))
 
 
 @pytest.mark.parametrize(
@@ -209,14 +211,15 @@ def test_money_is_read_with_its_exact_digits(driver: MakeDriver, server: Scripte
     server.script([Reply(200, session % total), Reply(200, traces), Reply(200, spans)])
     d = driver()
     usage = d.call("get_session_usage", "s", START, END)
-    assert type(usage.total_cost) is Decimal and usage.total_cost == Decimal(total)
+    assert type(usage.total_cost_usd) is Decimal and usage.total_cost_usd == Decimal(total)
+    assert type(usage.total_cost) is float and usage.total_cost == float(total)  # netra-sdk's type
     assert usage.token_count == 9007199254740993 and type(usage.token_count) is int  # over 2**53: still exact
     page = d.call("list_traces", START, END)
-    costs = [t.total_cost for t in page.traces]
+    costs = [t.total_cost_usd for t in page.traces]
     assert all(type(c) is Decimal for c in costs) and sum(costs) == Decimal("0.3")
     assert [type(t.total_tokens) for t in page.traces] == [int, int]
     span = d.call("list_spans_by_trace_id", "t1").spans[0]
-    assert span.total_cost is None  # an unknown price stays unknown
+    assert span.total_cost is None and span.total_cost_usd is None  # an unknown price stays unknown
     # Numbers that are not money come back as they were sent (a float stays a float).
     assert span.attributes_dict() == {"temperature": 0.7, "n": 2}
 
@@ -365,7 +368,7 @@ def test_slow_answer_then_fast_answer(driver: MakeDriver, server: ScriptedServer
 
 def test_truncated_body_is_retried(driver: MakeDriver, server: ScriptedServer) -> None:
     server.script([Reply(200, SESSION_OK, truncate=True), Reply(200, SESSION_OK)])
-    assert driver().call("get_session_usage", "s-1", START, END).total_cost == Decimal("0.0123")
+    assert driver().call("get_session_usage", "s-1", START, END).total_cost_usd == Decimal("0.0123")
     assert len(server.seen) == 2
 
 
@@ -425,10 +428,7 @@ def test_unexpected_status_is_typed(driver: MakeDriver, server: ScriptedServer) 
 
 
 def test_connection_refused_raises_network_error(driver: MakeDriver) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    d = driver(base_url=f"http://127.0.0.1:{port}", max_retries=1)
+    d = driver(base_url=f"http://127.0.0.1:{free_port()}", max_retries=1)
     with pytest.raises(NetworkError, match="Is the Netra server running") as info:
         d.call("get_session_usage", "s-1", START, END)
     assert not isinstance(info.value, TimeoutError)

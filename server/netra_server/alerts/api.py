@@ -5,6 +5,15 @@
 - ``GET /api/alerts/rules/{rule_id}``
 - ``PUT /api/alerts/rules/{rule_id}`` — replace; ``PATCH`` — change only the given fields
 - ``DELETE /api/alerts/rules/{rule_id}``
+
+A stored rule that does not load any more (e.g. a threshold of ``inf`` that an older version accepted
+and stored as null) never breaks the others: ``GET /api/alerts/rules`` lists it under ``unreadable``
+with the reason, its ``GET``/``PATCH`` answer 409 saying so, and ``PUT`` (a whole valid rule) or
+``DELETE`` fix it.
+
+Contact-point secrets are write-only: the path and query of webhook and Slack URLs, webhook header
+values and the SMTP password read as ``********`` for every key. ``PUT``/``PATCH`` may send them back
+masked: a masked value keeps the stored secret of the same contact point.
 - ``GET /api/alerts/history?ruleId=&limit=`` — firing/resolved events, newest first, with deliveries
 - ``POST /api/alerts/evaluate`` — evaluate every enabled rule now (admin); returns the new events
 
@@ -27,9 +36,18 @@ from netra_server.wire import errors
 
 from . import wire
 from .evaluator import AlertEvaluator
-from .model import AlertRule, RuleError, RuleInput, describe_rule, validation_message
+from .model import (
+    AlertRule,
+    RuleError,
+    RuleInput,
+    describe_rule,
+    mask_contact,
+    redact_urls,
+    restore_secrets,
+    validation_message,
+)
 from .state import AlertEvent, RuleState
-from .storage import AlertStorage, Delivery
+from .storage import AlertStorage, BrokenRule, Delivery
 
 __all__ = ["evaluator_of", "router", "rule_json", "visible"]
 
@@ -61,12 +79,13 @@ def visible(ctx: AuthContext, rule: AlertRule) -> bool:
     return ctx.tenant_id is None or rule.tenant_filter() == ctx.tenant_id
 
 
-def parse_rule(body: Any) -> RuleInput:
-    """Validate a rule body; raises ApiError(400) saying what is wrong."""
+def parse_rule(body: Any, existing: RuleInput | None = None) -> RuleInput:
+    """Validate a rule body (masked secrets restored from ``existing``); raises ApiError(400) saying
+    what is wrong."""
     if not isinstance(body, dict):
         raise ApiError(400, "the body must be a JSON object (an alert rule)")
     try:
-        return RuleInput.model_validate(body)
+        return restore_secrets(RuleInput.model_validate(body), existing)
     except ValidationError as exc:
         raise ApiError(400, f"invalid alert rule: {validation_message(exc)}") from None
     except RuleError as exc:
@@ -82,10 +101,18 @@ def rule_json(rule: AlertRule, state: RuleState | None) -> dict[str, Any]:
         "last_value": state.last_value if state else None,
         "last_evaluated": state.last_evaluated if state and state.last_evaluated else None,
     }
-    for cp in out["contact_points"]:  # never echo an SMTP password
-        if cp.get("password"):
-            cp["password"] = "********"
+    out["contact_points"] = [mask_contact(cp) for cp in out["contact_points"]]  # secrets are write-only
     return out
+
+
+def broken_json(rule: BrokenRule) -> dict[str, Any]:
+    return {"id": rule.id, "error": rule.error, "created_at": rule.created_at, "updated_at": rule.updated_at,
+            "fix": f"DELETE /api/alerts/rules/{rule.id} (or `netra alerts delete {rule.id}`), or PUT a whole rule"}
+
+
+def _broken_message(rule: BrokenRule) -> str:
+    return (f"alert rule {rule.id} is stored but does not load ({rule.error}); delete it "
+            f"(DELETE /api/alerts/rules/{rule.id} or `netra alerts delete {rule.id}`) or PUT a whole rule")
 
 
 def event_json(event: AlertEvent, deliveries: list[Delivery]) -> dict[str, Any]:
@@ -94,7 +121,8 @@ def event_json(event: AlertEvent, deliveries: list[Delivery]) -> dict[str, Any]:
         "at": event.at, "value": event.value, "threshold": event.threshold, "episode_id": event.episode_id or None,
         "tenant_id": event.tenant_id or None, "message": event.message,
         "deliveries": [
-            {"contact": d.contact, "ok": d.ok, "attempts": d.attempts, "last_error": d.last_error or None,
+            {"contact": redact_urls(d.contact), "ok": d.ok, "attempts": d.attempts,
+             "last_error": redact_urls(d.last_error) or None,
              "last_at": d.last_at}
             for d in deliveries
             if d.event_id == event.id
@@ -110,11 +138,19 @@ async def _body(request: Request) -> Any:
         raise ApiError(400, f"the body is not JSON ({exc}); send an alert rule as a JSON object") from None
 
 
-async def _rule_or_404(state: ServerState, ctx: AuthContext, rule_id: str) -> AlertRule:
+async def _any_rule_or_404(state: ServerState, ctx: AuthContext, rule_id: str) -> AlertRule | BrokenRule:
+    """The rule, or the stored rule that does not load (seen only by keys not limited to a tenant)."""
     storage = AlertStorage(state.store)
-    rule = await state.store.run(storage.get_rule, ctx.project_id, rule_id)
-    if rule is None or not visible(ctx, rule):
+    rule = await state.store.run(storage.get_any_rule, ctx.project_id, rule_id)
+    if rule is None or not (visible(ctx, rule) if isinstance(rule, AlertRule) else ctx.tenant_id is None):
         raise ApiError(404, f"no alert rule {rule_id!r} in this project; GET /api/alerts/rules lists them")
+    return rule
+
+
+async def _rule_or_404(state: ServerState, ctx: AuthContext, rule_id: str) -> AlertRule:
+    rule = await _any_rule_or_404(state, ctx, rule_id)
+    if isinstance(rule, BrokenRule):
+        raise ApiError(409, _broken_message(rule))
     return rule
 
 
@@ -130,9 +166,12 @@ async def _states(request: Request, state: ServerState, project_id: str) -> dict
             response_model=wire.AlertRulesResponse, responses=errors(401, 403, 503))
 async def list_rules(request: Request, ctx: Auth) -> ExactJSONResponse:
     state = state_of(request)
-    rules = await state.store.run(AlertStorage(state.store).list_rules, ctx.project_id)
+    rules, broken = await state.store.run(AlertStorage(state.store).load_rules, ctx.project_id)
     states = await _states(request, state, ctx.project_id)
-    return ExactJSONResponse({"data": [rule_json(r, states.get(r.id)) for r in rules if visible(ctx, r)]})
+    return ExactJSONResponse({
+        "data": [rule_json(r, states.get(r.id)) for r in rules if visible(ctx, r)],
+        "unreadable": [broken_json(b) for b in broken] if ctx.tenant_id is None else [],
+    })
 
 
 @router.post("/rules", summary="Create an alert rule (admin)", status_code=201,
@@ -144,8 +183,12 @@ async def create_rule(request: Request, ctx: Admin) -> ExactJSONResponse:
     return ExactJSONResponse({"data": rule_json(stored, None)}, status_code=201)
 
 
+_BROKEN = "The rule is stored but does not load; the message says why and how to fix it"
+
+
 @router.get("/rules/{rule_id}", summary="One alert rule",
-            response_model=wire.AlertRuleResponse, responses=errors(400, 401, 403, 404, 503, e404=_NO_RULE))
+            response_model=wire.AlertRuleResponse,
+            responses=errors(400, 401, 403, 404, 409, 503, e404=_NO_RULE, e409=_BROKEN))
 async def get_rule(request: Request, ctx: Auth, rule_id: RuleId) -> ExactJSONResponse:
     state = state_of(request)
     rule = await _rule_or_404(state, ctx, rule_id)
@@ -158,15 +201,22 @@ async def get_rule(request: Request, ctx: Auth, rule_id: RuleId) -> ExactJSONRes
             openapi_extra=_RULE_BODY)
 async def replace_rule(request: Request, ctx: Admin, rule_id: RuleId) -> ExactJSONResponse:
     state = state_of(request)
-    existing = await _rule_or_404(state, ctx, rule_id)
-    rule = parse_rule(await _body(request))
+    found = await _any_rule_or_404(state, ctx, rule_id)
+    if isinstance(found, BrokenRule):  # a whole valid rule replaces one that does not load
+        existing = AlertRule.model_construct(
+            id=found.id, project_id=found.project_id, created_at=found.created_at, updated_at=found.updated_at,
+            owner_tenant=found.owner_tenant, contact_points=[],
+        )
+    else:
+        existing = found
+    rule = parse_rule(await _body(request), existing)
     updated = await state.store.run(AlertStorage(state.store).update_rule, existing, rule)
     return ExactJSONResponse({"data": rule_json(updated, None)})
 
 
 @router.patch("/rules/{rule_id}", summary="Change some fields of an alert rule (admin)",
               response_model=wire.AlertRuleResponse,
-              responses=errors(400, 401, 403, 404, 503, e404=_NO_RULE), openapi_extra=_PATCH_BODY)
+              responses=errors(400, 401, 403, 404, 409, 503, e404=_NO_RULE, e409=_BROKEN), openapi_extra=_PATCH_BODY)
 async def patch_rule(request: Request, ctx: Admin, rule_id: RuleId) -> ExactJSONResponse:
     state = state_of(request)
     existing = await _rule_or_404(state, ctx, rule_id)
@@ -176,7 +226,7 @@ async def patch_rule(request: Request, ctx: Admin, rule_id: RuleId) -> ExactJSON
     current = existing.model_dump(mode="json", include=set(RuleInput.model_fields))
     if "metric" in changes and "aggregation" not in changes:
         current.pop("aggregation", None)  # let a metric change pick its own aggregation
-    rule = parse_rule({**current, **changes})
+    rule = parse_rule({**current, **changes}, existing)
     updated = await state.store.run(AlertStorage(state.store).update_rule, existing, rule)
     return ExactJSONResponse({"data": rule_json(updated, None)})
 
@@ -186,7 +236,7 @@ async def patch_rule(request: Request, ctx: Admin, rule_id: RuleId) -> ExactJSON
                responses=errors(400, 401, 403, 404, 503, e404=_NO_RULE))
 async def delete_rule(request: Request, ctx: Admin, rule_id: RuleId) -> ExactJSONResponse:
     state = state_of(request)
-    rule = await _rule_or_404(state, ctx, rule_id)
+    rule = await _any_rule_or_404(state, ctx, rule_id)
     await state.store.run(AlertStorage(state.store).delete_rule, rule)
     return ExactJSONResponse({"data": {"id": rule.id, "deleted": True}})
 

@@ -45,6 +45,8 @@ class AlertEvaluator:
         #: Rules with a notification still to retry (None: not known yet, check every rule once).
         self._retry: set[str] | None = None
         self._lock = asyncio.Lock()
+        #: Stored rules that do not load, already logged (id -> updated_at): reported once, skipped.
+        self.broken: dict[str, float] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -84,7 +86,14 @@ class AlertEvaluator:
             now = self.clock() if now is None else now
             if self._states is None:
                 self._states = await self.store.run(self.storage.states)
-            rules = await self.store.run(self.storage.list_rules)
+            rules, broken = await self.store.run(self.storage.load_rules)
+            for b in broken:
+                if self.broken.get(b.id) != b.updated_at:
+                    log.error(
+                        "alert rule %s of project %s does not load and is skipped (%s); delete it with "
+                        "`netra alerts delete %s` or DELETE /api/alerts/rules/%s", b.id, b.project_id, b.error, b.id, b.id,
+                    )
+            self.broken = {b.id: b.updated_at for b in broken}
             events: list[AlertEvent] = []
             for rule in rules:
                 if not rule.enabled:

@@ -26,18 +26,24 @@ The JSON form (what ``POST /api/alerts/rules`` takes and ``GET`` answers)::
 
 Units: latency in milliseconds, cost in USD, tokens as input + output tokens, error_rate in percent
 (0-100) of spans (or traces) with an error status, request_count as a number of spans (or traces).
+``credit_balance`` is not about spans: it is the current credit balance (USD) of the tenant named by
+a ``tenant_id = X`` filter (the lowest balance of the project's accounts without one), read from the
+credit ledger (``netra_server.credits``); e.g. ``{"metric": "credit_balance", "filters":
+["tenant_id = techstart-inc"], "condition": {"op": "<", "threshold": 5}}``.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 __all__ = [
     "AGGREGATIONS",
     "FILTER_FIELDS",
+    "MASK",
     "METRICS",
     "AlertRule",
     "Condition",
@@ -50,22 +56,26 @@ __all__ = [
     "WebhookContact",
     "describe_rule",
     "format_value",
+    "mask_contact",
+    "mask_url",
     "parse_filter",
+    "redact_urls",
+    "restore_secrets",
     "validation_message",
 ]
 
 Scope = Literal["trace", "span"]
-Metric = Literal["latency", "cost", "tokens", "error_rate", "request_count"]
+Metric = Literal["latency", "cost", "tokens", "error_rate", "request_count", "credit_balance"]
 Aggregation = Literal["p50", "p90", "p95", "p99", "avg", "min", "max", "sum", "count"]
 
-METRICS: tuple[str, ...] = ("latency", "cost", "tokens", "error_rate", "request_count")
+METRICS: tuple[str, ...] = ("latency", "cost", "tokens", "error_rate", "request_count", "credit_balance")
 AGGREGATIONS: tuple[str, ...] = ("p50", "p90", "p95", "p99", "avg", "min", "max", "sum", "count")
 #: Fields a filter can test; ``model`` and ``span_name`` look at the spans (a trace matches when one
 #: of its spans does), the others are request context.
 FILTER_FIELDS: tuple[str, ...] = ("tenant_id", "user_id", "session_id", "model", "span_name", "environment")
 
 #: The only aggregation that makes sense for these metrics (filled in when omitted).
-_FIXED_AGGREGATION = {"error_rate": "avg", "request_count": "count"}
+_FIXED_AGGREGATION = {"error_rate": "avg", "request_count": "count", "credit_balance": "min"}
 
 
 class RuleError(ValueError):
@@ -84,7 +94,8 @@ class Filter(_Strict):
 
 class Condition(_Strict):
     op: Literal[">", "<", ">=", "<="]
-    threshold: float
+    #: A finite number: ``inf``/``NaN`` are refused (JSON cannot hold them; stored, they read back as null).
+    threshold: Annotated[float, Field(allow_inf_nan=False)]
 
 
 class WebhookContact(_Strict):
@@ -148,6 +159,8 @@ class RuleInput(_Strict):
             raise ValueError(
                 f"metric {self.metric!r} takes aggregation {fixed!r} (or none), not {self.aggregation!r}"
             )
+        if self.metric == "credit_balance" and any(f.field != "tenant_id" or f.op != "=" for f in self.filters):
+            raise ValueError("a credit_balance rule takes only a 'tenant_id = X' filter (none: the lowest balance)")
         return self
 
 
@@ -194,6 +207,9 @@ def validation_message(exc: ValidationError) -> str:
 
 def describe_rule(rule: RuleInput) -> str:
     """``p95 latency of traces where tenant_id = apex-legal over 5m > 2000 ms``."""
+    if rule.metric == "credit_balance":
+        who = " and ".join(f"{f.field} {f.op} {f.value}" for f in rule.filters) or "the lowest of all tenants"
+        return f"credit balance of {who} {rule.condition.op} {format_value(rule.metric, rule.condition.threshold)}"
     what = {"trace": "traces", "span": "spans"}[rule.scope]
     where = " and ".join(f"{f.field} {f.op} {f.value}" for f in rule.filters)
     window = _human_seconds(rule.window_seconds)
@@ -209,7 +225,9 @@ def format_value(metric: str, value: float | None) -> str:
         return "no data"
     if metric == "latency":
         return f"{value:,.0f} ms"
-    if metric == "cost":
+    if metric in ("cost", "credit_balance"):
+        if metric == "credit_balance" and value < 0:
+            return "-" + format_value(metric, -value)
         return f"${value:,.6f}".rstrip("0").rstrip(".") if value else "$0"
     if metric == "error_rate":
         return f"{value:.2f} %"
@@ -222,3 +240,103 @@ def _human_seconds(s: int) -> str:
     if s % 60 == 0:
         return f"{s // 60}m"
     return f"{s}s"
+
+
+# --------------------------------------------------------------------------------------------------
+# Contact-point secrets are write-only: a webhook's or Slack URL's path and query (where such services
+# put their token), every webhook header value and the SMTP password are never answered to a reader,
+# whatever its role. An update may send the masked values back unchanged: they keep the stored secret.
+
+#: What a secret reads as.
+MASK = "********"
+
+
+def mask_url(url: str) -> str:
+    """``https://hooks.slack.com/services/T/B/x`` -> ``https://hooks.slack.com/********``: the scheme
+    and host (to tell contact points apart) without credentials, path or query."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return MASK
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}{port}/{MASK}"
+
+
+_URL_IN_TEXT = re.compile(r"https?://[^\s'\"<>]+")
+
+
+def redact_urls(text: str) -> str:
+    """``text`` with every URL in it masked (delivery labels and errors name the contact point)."""
+    return _URL_IN_TEXT.sub(lambda m: mask_url(m.group(0)), text)
+
+
+def mask_contact(contact: dict[str, Any]) -> dict[str, Any]:
+    """A contact point (as JSON) with its secrets masked, for any reader."""
+    out = dict(contact)
+    if out.get("type") in ("webhook", "slack") and isinstance(out.get("url"), str):
+        out["url"] = mask_url(out["url"])
+    if isinstance(out.get("headers"), dict):
+        out["headers"] = {k: MASK for k in out["headers"]}
+    if out.get("password"):
+        out["password"] = MASK
+    return out
+
+
+def _masked(contact: ContactPoint) -> bool:
+    if isinstance(contact, EmailContact):
+        return contact.password == MASK
+    if MASK in contact.url:
+        return True
+    return isinstance(contact, WebhookContact) and any(v == MASK for v in contact.headers.values())
+
+
+def _same_contact(new: ContactPoint, old: ContactPoint) -> bool:
+    """Whether ``new`` (possibly with masked secrets) names the stored contact point ``old``."""
+    if isinstance(new, EmailContact) and isinstance(old, EmailContact):
+        return (new.smtp_host, new.smtp_port, new.username) == (old.smtp_host, old.smtp_port, old.username)
+    if isinstance(new, WebhookContact | SlackContact) and isinstance(old, WebhookContact | SlackContact):
+        return new.type == old.type and new.url in (old.url, mask_url(old.url))
+    return False
+
+
+def restore_secrets(rule: RuleInput, existing: RuleInput | None) -> RuleInput:
+    """``rule`` with each masked secret (as answered by a read) replaced by the stored one of
+    ``existing``; raises :class:`RuleError` for a masked value that matches no stored contact point."""
+    if not any(_masked(c) for c in rule.contact_points):
+        return rule
+    old = list(existing.contact_points) if existing is not None else []
+    restored: list[ContactPoint] = []
+    for i, c in enumerate(rule.contact_points):
+        if not _masked(c):
+            restored.append(c)
+            continue
+        # the stored contact at the same position first, then any other that matches
+        candidates = ([old[i]] if i < len(old) else []) + old
+        match = next((o for o in candidates if _same_contact(c, o)), None)
+        if match is None:
+            raise RuleError(
+                f"contact_points[{i}] holds the mask {MASK!r} but matches no stored contact point of this "
+                "rule; send the real URL, header value or password"
+            )
+        if isinstance(c, EmailContact) and isinstance(match, EmailContact):
+            restored.append(c.model_copy(update={"password": match.password}))
+        elif isinstance(c, WebhookContact | SlackContact) and isinstance(match, WebhookContact | SlackContact):
+            update: dict[str, Any] = {"url": match.url if MASK in c.url else c.url}
+            if isinstance(c, WebhookContact):
+                stored = {k.lower(): v for k, v in (match.headers if isinstance(match, WebhookContact) else {}).items()}
+                headers = {}
+                for k, v in c.headers.items():
+                    if v == MASK:
+                        if k.lower() not in stored:
+                            raise RuleError(
+                                f"contact_points[{i}].headers.{k} is masked but the stored contact point has no "
+                                "such header; send its real value"
+                            )
+                        v = stored[k.lower()]
+                    headers[k] = v
+                update["headers"] = headers
+            restored.append(c.model_copy(update=update))
+    return rule.model_copy(update={"contact_points": restored})

@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from .model import AlertRule, ContactPoint, EmailContact, SlackContact, WebhookContact
+from .model import AlertRule, ContactPoint, EmailContact, SlackContact, WebhookContact, mask_url, redact_urls
 from .state import AlertEvent
 
 __all__ = ["NotifyError", "contact_label", "notify", "webhook_payload"]
@@ -36,10 +36,11 @@ class NotifyError(Exception):
 
 
 def contact_label(contact: ContactPoint) -> str:
-    """``webhook http://...``, ``email a@b, c@d`` — for logs and the page (never a password)."""
+    """``webhook https://host/********``, ``email a@b, c@d`` — for logs and the page (never a secret:
+    a URL shows its scheme and host only)."""
     if isinstance(contact, EmailContact):
         return f"email {', '.join(contact.to)} via {contact.smtp_host}:{contact.smtp_port}"
-    return f"{contact.type} {contact.url}"
+    return f"{contact.type} {mask_url(contact.url)}"
 
 
 def webhook_payload(rule: AlertRule, event: AlertEvent) -> dict[str, Any]:
@@ -77,14 +78,14 @@ async def notify(contact: ContactPoint, rule: AlertRule, event: AlertEvent) -> N
     except NotifyError:
         raise
     except Exception as exc:  # network, SMTP, TLS: all reported the same way
-        raise NotifyError(f"{contact_label(contact)}: {type(exc).__name__}: {exc}") from exc
+        raise NotifyError(f"{contact_label(contact)}: {type(exc).__name__}: {redact_urls(str(exc))}") from exc
 
 
 async def _post(url: str, body: dict[str, Any], headers: dict[str, str]) -> None:
     async with httpx.AsyncClient(timeout=_TIMEOUT, trust_env=False) as client:
         response = await client.post(url, json=body, headers={"user-agent": "netra-alerts", **headers})
     if response.status_code >= 300:
-        raise NotifyError(f"POST {url} answered {response.status_code}: {response.text[:200]}")
+        raise NotifyError(f"POST {mask_url(url)} answered {response.status_code}: {redact_urls(response.text[:200])}")
 
 
 def _send_mail(contact: EmailContact, event: AlertEvent) -> None:

@@ -26,14 +26,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 
 from netra_server.schema import register_migration
 from netra_server.store import COUNTED, Store, Window
 
-from .model import AlertRule, ContactPoint, RuleInput
+from .model import AlertRule, ContactPoint, RuleInput, validation_message
 from .state import AlertEvent, RuleState
 
-__all__ = ["AlertStorage", "Delivery", "contact_key"]
+__all__ = ["AlertStorage", "BrokenRule", "Delivery", "contact_key"]
 
 RULES_DDL = """
 CREATE TABLE IF NOT EXISTS netra_alert_rules (
@@ -133,6 +134,21 @@ def contact_key(contact: ContactPoint) -> str:
 
 
 @dataclass(frozen=True)
+class BrokenRule:
+    """A stored rule that does not load (its body is not a valid rule any more, e.g. a threshold of
+    ``inf`` stored as null by an older version). It is skipped by the evaluator and the pages, listed
+    apart by the API, and can be deleted like any rule."""
+
+    id: str
+    project_id: str
+    error: str
+    body: str
+    owner_tenant: str | None
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
 class Delivery:
     event_id: str
     contact_key: str
@@ -152,13 +168,28 @@ class AlertStorage:
     # -- rules -------------------------------------------------------------------------------------
 
     def list_rules(self, project_id: str | None = None) -> list[AlertRule]:
+        """The rules that load (of one project, or of all); see :meth:`load_rules` for the others."""
+        return self.load_rules(project_id)[0]
+
+    def load_rules(self, project_id: str | None = None) -> tuple[list[AlertRule], list[BrokenRule]]:
+        """The rules, and apart the stored rules that do not load (never an exception for one row)."""
         if project_id is None:
             rows = self.store.query(SQL_RULES.format(where=""))
         else:
             rows = self.store.query(SQL_RULES.format(where="AND project_id = {p:String}"), {"p": project_id})
-        return [_rule(r) for r in rows]
+        rules: list[AlertRule] = []
+        broken: list[BrokenRule] = []
+        for r in rows:
+            rule = _rule(r)
+            (broken if isinstance(rule, BrokenRule) else rules).append(rule)  # type: ignore[arg-type]
+        return rules, broken
 
     def get_rule(self, project_id: str, rule_id: str) -> AlertRule | None:
+        """The rule (None when there is none, or it does not load: see :meth:`get_any_rule`)."""
+        rule = self.get_any_rule(project_id, rule_id)
+        return rule if isinstance(rule, AlertRule) else None
+
+    def get_any_rule(self, project_id: str, rule_id: str) -> AlertRule | BrokenRule | None:
         rows = self.store.query(
             SQL_RULES.format(where="AND project_id = {p:String} AND rule_id = {r:String}"),
             {"p": project_id, "r": rule_id},
@@ -190,22 +221,33 @@ class AlertStorage:
         self._put(updated, deleted=False)
         return updated
 
-    def delete_rule(self, rule: AlertRule) -> None:
-        self._put(rule, deleted=True)
+    def delete_rule(self, rule: AlertRule | BrokenRule) -> None:
+        if isinstance(rule, BrokenRule):  # its body as stored: it does not load
+            self._put_row(rule.project_id, rule.id, rule.body, rule.owner_tenant, rule.created_at,
+                          time.time(), deleted=True)
+        else:
+            self._put(rule, deleted=True)
 
     def _put(self, rule: AlertRule, *, deleted: bool) -> None:
         body = RuleInput.model_validate(
             rule.model_dump(include=set(RuleInput.model_fields))
         ).model_dump_json()
+        self._put_row(rule.project_id, rule.id, body, rule.owner_tenant, rule.created_at, rule.updated_at,
+                      deleted=deleted)
+
+    def _put_row(
+        self, project_id: str, rule_id: str, body: str, owner_tenant: str | None, created_at: float,
+        updated_at: float, *, deleted: bool,
+    ) -> None:
         self.store.command(
             SQL_PUT_RULE,
             {
-                "p": rule.project_id,
-                "r": rule.id,
+                "p": project_id,
+                "r": rule_id,
                 "b": body,
-                "o": rule.owner_tenant or "",
-                "c": rule.created_at,
-                "u": rule.updated_at,
+                "o": owner_tenant or "",
+                "c": created_at,
+                "u": updated_at,
                 "d": int(deleted),
                 "v": time.time_ns(),
             },
@@ -346,6 +388,10 @@ class AlertStorage:
 
     def measure(self, rule: AlertRule, now: float) -> float | None:
         """The rule's metric over ``[now - window, now]``; None when there is nothing to aggregate."""
+        if rule.metric == "credit_balance":  # not a span metric: the ledger's current balance
+            from netra_server.credits import current_balance
+
+            return current_balance(self.store, rule.project_id, rule.tenant_filter())
         sql, params = metric_sql(rule, now)
         rows = self.store.query(sql, params)
         if not rows or int(rows[0]["n"]) == 0:
@@ -372,14 +418,27 @@ def _filters(
     return "".join(f" AND {p}" for p in parts), params
 
 
-def _rule(r: dict[str, Any]) -> AlertRule:
-    return AlertRule(
-        **orjson.loads(r["body"]),
-        id=r["rule_id"],
-        project_id=r["project_id"],
-        created_at=float(r["created_at"]),
-        updated_at=float(r["updated_at"]),
-        owner_tenant=r["owner_tenant"] or None,
+def _rule(r: dict[str, Any]) -> AlertRule | BrokenRule:
+    """A stored row as a rule, or as a :class:`BrokenRule` saying why it does not load."""
+    try:
+        body = orjson.loads(r["body"])
+        if not isinstance(body, dict):
+            raise TypeError("the stored body is not a JSON object")
+        return AlertRule(
+            **body,
+            id=r["rule_id"],
+            project_id=r["project_id"],
+            created_at=float(r["created_at"]),
+            updated_at=float(r["updated_at"]),
+            owner_tenant=r["owner_tenant"] or None,
+        )
+    except ValidationError as exc:
+        error = validation_message(exc)
+    except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
+        error = str(exc)
+    return BrokenRule(
+        id=r["rule_id"], project_id=r["project_id"], error=error, body=r["body"], owner_tenant=r["owner_tenant"] or None,
+        created_at=float(r["created_at"]), updated_at=float(r["updated_at"]),
     )
 
 

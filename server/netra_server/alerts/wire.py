@@ -26,6 +26,7 @@ __all__ = [
     "FilterOut",
     "RuleStateOut",
     "SlackContactOut",
+    "UnreadableRuleOut",
     "WebhookContactOut",
 ]
 
@@ -41,15 +42,18 @@ class ConditionOut(BaseModel):
     threshold: float = Field(description="In the metric's unit: ms, USD, tokens, percent or a count")
 
 
+_MASKED_URL = "Masked (write-only secret): the scheme and host only, e.g. https://hooks.slack.com/********"
+
+
 class WebhookContactOut(BaseModel):
     type: Literal["webhook"]
-    url: str
-    headers: dict[str, str]
+    url: str = Field(description=_MASKED_URL)
+    headers: dict[str, str] = Field(description='Header names; every value reads "********" (write-only)')
 
 
 class SlackContactOut(BaseModel):
     type: Literal["slack"]
-    url: str
+    url: str = Field(description=_MASKED_URL)
 
 
 class EmailContactOut(BaseModel):
@@ -95,8 +99,20 @@ class AlertRuleOut(BaseModel):
     state: RuleStateOut
 
 
+class UnreadableRuleOut(BaseModel):
+    id: str
+    error: str = Field(description="Why the stored rule does not load")
+    created_at: float = Field(description="Seconds since the Unix epoch")
+    updated_at: float = Field(description="Seconds since the Unix epoch")
+    fix: str = Field(description="How to remove or replace it")
+
+
 class AlertRulesResponse(BaseModel):
     data: list[AlertRuleOut]
+    unreadable: list[UnreadableRuleOut] = Field(
+        default_factory=list,
+        description="Stored rules that do not load (skipped by the evaluator); listed for keys not limited to a tenant",
+    )
 
 
 class AlertRuleResponse(BaseModel):

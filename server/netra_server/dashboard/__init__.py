@@ -22,13 +22,26 @@ def install(app: FastAPI, hooks: Hooks) -> None:
     from fastapi.responses import RedirectResponse
     from starlette.staticfiles import StaticFiles
 
-    from .routes import Forbidden, LoginRequired, forbidden, login_redirect, router
+    from netra_server.auth import TooManyFailures
+
+    from .routes import (
+        BadQuery,
+        Forbidden,
+        LoginRequired,
+        bad_query,
+        forbidden,
+        login_redirect,
+        router,
+        too_many_failures,
+    )
 
     app.state.netra_dashboard_tenants = {}  # project id -> (expiry, tenants) of the tenant picker
     app.include_router(router)
     app.mount("/ui/static", StaticFiles(directory=Path(__file__).parent / "static"), name="netra-static")
     app.add_exception_handler(LoginRequired, login_redirect)
     app.add_exception_handler(Forbidden, forbidden)
+    app.add_exception_handler(BadQuery, bad_query)
+    app.add_exception_handler(TooManyFailures, too_many_failures)
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import html
 import os
 import re
 import time
@@ -33,17 +34,20 @@ from netra_server.alerts.model import (
     RuleError,
     RuleInput,
     format_value,
+    mask_url,
+    redact_urls,
+    restore_secrets,
     validation_message,
 )
-from netra_server.alerts.storage import AlertStorage
+from netra_server.alerts.storage import AlertStorage, BrokenRule
 from netra_server.app import ServerState, state_of
-from netra_server.auth import AuthContext
+from netra_server.auth import AuthContext, check_key, client_address
 from netra_server.store import TraceQuery, TraceSummary
 from netra_server.trace_tree import span_tree
 
 from . import views
 
-__all__ = ["COOKIE", "Forbidden", "LoginRequired", "router"]
+__all__ = ["COOKIE", "BadQuery", "Forbidden", "LoginRequired", "bad_query", "router", "too_many_failures"]
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 COOKIE = "netra_key"
@@ -53,12 +57,76 @@ _env.filters["money"] = views.fmt_money
 _env.filters["duration"] = views.fmt_duration_ns
 _env.filters["ts"] = views.fmt_ts_ns
 _env.filters["show"] = views.show_value
+_env.filters["redact"] = redact_urls
 _env.filters["metric_value"] = lambda v, metric: format_value(metric, v)
 _env.filters["epoch"] = lambda t: time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t)) if t else "—"
 _env.globals["ranges"] = list(views.RANGES.values())
 
 _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
-_CURSOR = re.compile(r"^(-?[0-9.]+)~([0-9a-f]{32})$")
+#: ``<sort value>~<trace id>``, as the "Next page" link writes it (see :func:`_after`).
+_CURSOR = re.compile(r"^(-?[0-9]{1,30})(?:\.([0-9]{1,12}))?~([0-9a-f]{32})$")
+_SORTS = ("start_time", "latency", "cost", "tokens")
+_ID_MAX = 256
+_INT64_MAX = 2**63 - 1
+
+
+class BadQuery(Exception):
+    """A query string the pages cannot use: answered 400 with the message (never a 500 or 503)."""
+
+
+def bad_query(request: Request, exc: Exception) -> Response:
+    body = (
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Bad request · Netra</title>"
+        "<link rel=\"stylesheet\" href=\"/ui/static/netra.css\"></head><body><main class=\"card\">"
+        f"<h1>400 · Bad request</h1><p class=\"error\" role=\"alert\" id=\"bad-query\">{html.escape(str(exc))}</p>"
+        f"<p><a href=\"{html.escape(request.url.path)}\">Open this page without the query string</a></p>"
+        "</main></body></html>"
+    )
+    return HTMLResponse(body, status_code=400, headers={"cache-control": "no-store"})
+
+
+def _check_query(request: Request) -> None:
+    """Refuse query parameters the pages would otherwise pass on to the store unchecked."""
+    q = request.query_params
+    for name in ("tenant", "user_id", "session_id"):
+        for value in q.getlist(name):
+            if len(value) > _ID_MAX:
+                raise BadQuery(f"{name} is {len(value)} characters long; at most {_ID_MAX}")
+    rng = q.get("range")
+    if rng and rng not in views.RANGES:
+        raise BadQuery(f"range {rng[:40]!r} is not one of {', '.join(views.RANGES)}")
+    sort = q.get("sort")
+    if sort and sort not in _SORTS:
+        raise BadQuery(f"sort {sort[:40]!r} is not one of {', '.join(_SORTS)}")
+    trace_id = (q.get("trace_id") or "").strip()
+    if trace_id and not _TRACE_ID.match(trace_id.lower()):
+        raise BadQuery(f"trace_id {trace_id[:80]!r} is not a trace id: write its 32 hexadecimal digits")
+    edit = q.get("edit")
+    if edit and len(edit) > 64:
+        raise BadQuery("edit: not an alert rule id (at most 64 characters)")
+
+
+def _after(text: str, sort: str) -> tuple[str, str] | None:
+    """The ``after`` cursor of the traces page for ``sort``; BadQuery when it cannot be one."""
+    if not text:
+        return None
+    m = _CURSOR.match(text)
+    bad = BadQuery(
+        f"after {text[:80]!r} is not a position in this listing (sorted by {sort}); "
+        "follow the page's 'Next page' link, or open the page without 'after'"
+    )
+    if not m:
+        raise bad
+    whole, fraction, trace_id = m.groups()
+    if sort == "cost":  # Decimal(38, 10) in the store
+        if len(whole.lstrip("-")) > 28 or (fraction is not None and len(fraction) > 10):
+            raise bad
+        value = whole + (f".{fraction}" if fraction is not None else "")
+    else:  # nanoseconds or a token count: a whole number of the store's integer type
+        if fraction is not None or int(whole) > _INT64_MAX or (sort == "tokens" and int(whole) < 0) or int(whole) < -_INT64_MAX:
+            raise bad
+        value = whole
+    return value, trace_id
 
 
 class LoginRequired(Exception):
@@ -77,10 +145,21 @@ async def _ctx(request: Request) -> tuple[ServerState, AuthContext]:
     key = request.cookies.get(COOKIE)
     if not key:
         raise LoginRequired()
-    ctx = await state.store.run(state.keys.verify, key)
+    ctx = await check_key(state.keys, key, _client(request, state))
     if ctx is None or not ctx.can_read:
         raise LoginRequired()
+    _check_query(request)
     return state, ctx
+
+
+def _client(request: Request, state: ServerState) -> str:
+    peer = request.client.host if request.client else None
+    return client_address(peer, request.headers, state.settings.trusted_proxy_header)
+
+
+def too_many_failures(request: Request, exc: Exception) -> Response:
+    retry = str(getattr(exc, "retry_after", 1))
+    return HTMLResponse(f"<h1>429</h1><p>{html.escape(str(exc))}</p>", status_code=429, headers={"Retry-After": retry})
 
 
 async def _secret(state: ServerState) -> bytes:
@@ -194,7 +273,7 @@ async def login(request: Request) -> Response:
     form = parse_qs((await request.body()).decode("utf-8", "replace"))
     key = (form.get("api_key") or [""])[0].strip()
     target = _next((form.get("next") or [""])[0])
-    ctx = await state.store.run(state.keys.verify, key) if key else None
+    ctx = await check_key(state.keys, key, _client(request, state)) if key else None
     if ctx is None:
         return _login_html(target, "That API key is not valid (unknown or revoked).")
     if not ctx.can_read:
@@ -301,11 +380,8 @@ async def traces(request: Request) -> HTMLResponse:
     state, ctx = await _ctx(request)
     tenant, rng = _query(request, ctx)
     q = request.query_params
-    sort = q.get("sort") if q.get("sort") in ("start_time", "latency", "cost", "tokens") else "start_time"
-    after = None
-    m = _CURSOR.match(q.get("after", ""))
-    if m:
-        after = (m.group(1), m.group(2))
+    sort = q.get("sort") or "start_time"
+    after = _after(q.get("after", ""), sort)
     trace_id = (q.get("trace_id") or "").strip().lower() or None
     query = TraceQuery(
         window=views.window_of(rng), tenant_id=tenant, user_id=q.get("user_id") or None,
@@ -367,7 +443,8 @@ async def _alerts_page(
     form: dict[str, Any] | None = None, error: str = "", status: int = 200,
 ) -> HTMLResponse:
     storage = AlertStorage(state.store)
-    rules = [r for r in await state.store.run(storage.list_rules, ctx.project_id) if visible(ctx, r)]
+    loaded, broken = await state.store.run(storage.load_rules, ctx.project_id)
+    rules = [r for r in loaded if visible(ctx, r)]
     states = await state.store.run(storage.states, ctx.project_id)
     ev = evaluator_of(request)
     if ev is not None:
@@ -381,7 +458,7 @@ async def _alerts_page(
         request, state, ctx, "alerts.html", "alerts",
         rules=[rule_json(r, states.get(r.id)) for r in rules], events=events, deliveries=deliveries,
         editing=editing, form=form, error=error, metrics=METRICS, aggregations=AGGREGATIONS,
-        filter_fields=FILTER_FIELDS,
+        filter_fields=FILTER_FIELDS, broken=broken if ctx.tenant_id is None else [],
     )
     page.status_code = status
     return page
@@ -400,8 +477,9 @@ def _form_of(rule: AlertRule | None) -> dict[str, Any]:
         "op": rule.condition.op, "threshold": f"{rule.condition.threshold:g}", "window": str(rule.window_seconds),
         "interval": str(rule.interval_seconds), "enabled": rule.enabled, "tenant": by_field.get("tenant_id", ""),
         "model": by_field.get("model", ""), "span_name": by_field.get("span_name", ""),
-        "webhook": next((c.url for c in rule.contact_points if c.type == "webhook"), ""),
-        "slack": next((c.url for c in rule.contact_points if c.type == "slack"), ""),
+        # secrets are write-only: the form shows the masked URL; sent back unchanged it keeps the stored one
+        "webhook": next((mask_url(c.url) for c in rule.contact_points if c.type == "webhook"), ""),
+        "slack": next((mask_url(c.url) for c in rule.contact_points if c.type == "slack"), ""),
         "email_to": ", ".join(email.to) if email is not None and email.type == "email" else "",
         "smtp": f"{email.smtp_host}:{email.smtp_port}" if email is not None and email.type == "email" else "",
         "email_from": email.from_addr if email is not None and email.type == "email" else "",
@@ -435,7 +513,7 @@ def _rule_from_form(raw: dict[str, list[str]], existing: AlertRule | None) -> Ru
         "window_seconds": f.get("window"), "interval_seconds": f.get("interval"), "contact_points": contacts,
         "enabled": "enabled" in raw,
     }
-    return RuleInput.model_validate(body)
+    return restore_secrets(RuleInput.model_validate(body), existing)
 
 
 @router.get("/alerts")
@@ -480,8 +558,8 @@ async def delete_alert(request: Request, rule_id: str) -> Response:
     if not ctx.is_admin:
         return await _alerts_page(request, state, ctx, error="Deleting alert rules needs an admin key.", status=403)
     storage = AlertStorage(state.store)
-    rule = await state.store.run(storage.get_rule, ctx.project_id, rule_id)
-    if rule is not None and visible(ctx, rule):
+    rule = await state.store.run(storage.get_any_rule, ctx.project_id, rule_id)
+    if isinstance(rule, BrokenRule) or (rule is not None and visible(ctx, rule)):  # admin keys see every rule
         await state.store.run(storage.delete_rule, rule)
     return RedirectResponse("/ui/alerts", status_code=303)
 

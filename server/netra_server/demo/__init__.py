@@ -6,5 +6,7 @@
   the exporter and the Netra server in front of it are the real ones.
 * :mod:`netra_server.demo.meetingmind` — the multi-tenant cookbook's workload (tiers, rate limits,
   ``MultiTenantMeetingSummarizer``, sample meetings).
-* :mod:`netra_server.demo.cli` — ``netra demo``.
+* :mod:`netra_server.demo.cli` — ``netra demo``, with :mod:`netra_server.demo.server` (the server it
+  sends to), :mod:`netra_server.demo.report` (the report read back) and
+  :mod:`netra_server.demo.prepaid` (the tenants' prepaid credits).
 """

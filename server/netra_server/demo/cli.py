@@ -12,28 +12,36 @@
    wait), and the admitted calls run for real, many at a time.
 4. Reads usage back through ``Netra.usage`` (tenant usage, and the traces for P95 latency) and prints
    the per-tenant report next to the tier SLAs, and the dashboard address.
+
+Steps 1 and 4 live in :mod:`netra_server.demo.server` and :mod:`netra_server.demo.report`; this module
+holds the command, the alert rules, the workload and the run that ties them together.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import secrets
 import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from netra_server.demo.report import (
+    TenantReport,
+    money,
+    print_report,
+    read_credits,
+    read_report,
+    wait_until_stored,
+)
+from netra_server.demo.server import DemoServer, default_demo_dir, ensure_server
 
 __all__ = [
     "DemoServer",
@@ -52,10 +60,6 @@ SIMULATED_MINUTES = 10
 _SHARES: Mapping[str, float] = {"apex-legal": 0.45, "stratex-consulting": 0.33, "techstart-inc": 0.22}
 # tenants whose meetings arrive in bursts (a team that uploads a day of recordings at once)
 _BURSTS: Mapping[str, int] = {"stratex-consulting": 16, "techstart-inc": 12}
-
-
-def default_demo_dir() -> Path:
-    return Path(os.environ.get("NETRA_DEMO_DIR", Path.home() / ".netra" / "demo")).expanduser()
 
 
 def add_command(sub: Any) -> None:
@@ -104,133 +108,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_demo(args)
     except KeyboardInterrupt:
         return 130
-
-
-# --------------------------------------------------------------------------------------------------
-# The server
-
-
-@dataclass
-class DemoServer:
-    base_url: str
-    api_key: str
-    started: bool  # True if this demo started it (and so may stop it)
-    data_dir: Path | None = None
-    process: subprocess.Popen[bytes] | None = None
-    log_path: Path | None = None
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def _healthy(base_url: str, timeout: float = 1.0) -> bool:
-    import httpx
-
-    try:
-        return httpx.get(base_url.rstrip("/") + "/healthz", timeout=timeout, trust_env=False).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def _key_works(base_url: str, key: str) -> bool:
-    import httpx
-
-    try:
-        r = httpx.get(base_url + "/api/me", headers={"x-api-key": key}, timeout=5, trust_env=False)
-    except httpx.HTTPError:
-        return False
-    return r.status_code == 200
-
-
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-        return True
-
-
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
-def _demo_key(data_dir: Path) -> str:
-    path = data_dir / "api-key"
-    if path.exists():
-        key = path.read_text().strip()
-        if key:
-            return key
-    key = f"nk_{secrets.token_hex(6)}_{secrets.token_urlsafe(32)}"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(key + "\n")
-    return key
-
-
-def ensure_server(endpoint: str | None, data_dir: Path, port: int, say: Any) -> DemoServer:
-    """The server to send to: the one at ``endpoint``, the demo's own if running, or a new one."""
-    if endpoint:
-        base = endpoint.rstrip("/").removesuffix("/v1/traces").removesuffix("/telemetry")
-        key = os.environ.get("NETRA_API_KEY", "")
-        if not _healthy(base, timeout=5):
-            raise SystemExit(f"netra demo: no Netra server answers at {base} (from --endpoint/NETRA_OTLP_ENDPOINT); "
-                             "start one with `netra serve`, or unset NETRA_OTLP_ENDPOINT to use the embedded one")
-        if not key or not _key_works(base, key):
-            raise SystemExit(f"netra demo: the server at {base} needs an admin API key in NETRA_API_KEY "
-                             "(`netra keys create --role admin` makes one)")
-        say(f"Using the Netra server at {base}")
-        return DemoServer(base, key, started=False)
-
-    key = _demo_key(data_dir)
-    state = data_dir / "data" / "server.json"
-    if state.exists():
-        try:
-            url = str(json.loads(state.read_text())["url"])
-        except (OSError, ValueError, KeyError):
-            url = ""
-        if url and _healthy(url) and _key_works(url, key):
-            say(f"Using the demo server already running at {url}")
-            return DemoServer(url, key, started=False, data_dir=data_dir)
-
-    host = "127.0.0.1"
-    if port == 0:
-        port = _free_port(host)
-    elif not _port_free(host, port):
-        other = f"http://{host}:{port}"
-        if _healthy(other) and _key_works(other, key):
-            say(f"Using the demo server already running at {other}")
-            return DemoServer(other, key, started=False, data_dir=data_dir)
-        port = _free_port(host)
-    base = f"http://{host}:{port}"
-    log_path = data_dir / "server.log"
-    cmd = [sys.executable, "-m", "netra_server", "serve", "--data-dir", str(data_dir / "data"),
-           "--host", host, "--port", str(port), "--api-key", key, "--project-name", "meetingmind-demo"]
-    say(f"Starting the embedded Netra server on {base} (data in {data_dir})")
-    log = open(log_path, "ab")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    log.close()
-    server = DemoServer(base, key, started=True, data_dir=data_dir, process=proc, log_path=log_path)
-    deadline = time.monotonic() + 120
-    while not _healthy(base):
-        if proc.poll() is not None:
-            tail = log_path.read_text(errors="replace")[-2000:]
-            raise SystemExit(f"netra demo: the server exited with code {proc.returncode}; its log ({log_path}):\n{tail}")
-        if time.monotonic() > deadline:
-            server.stop()
-            raise SystemExit(f"netra demo: the server did not start within 120 s; see {log_path}")
-        time.sleep(0.1)
-    return server
 
 
 # --------------------------------------------------------------------------------------------------
@@ -334,122 +211,6 @@ def run_workload(
     return results
 
 
-# --------------------------------------------------------------------------------------------------
-# The report
-
-
-@dataclass
-class TenantReport:
-    tenant_id: str
-    name: str
-    tier: str
-    sla_ms: int | None
-    requests: int
-    sessions: int
-    tokens: int
-    cost: Decimal  # USD, exact (the server's sum of the counted calls' costs)
-    p95_ms: float | None
-    traces: int  # every meeting is one trace (server)
-    error_traces: int  # traces with an error status: rejected or failed calls (server)
-    rate_limited: int  # calls the tier's limit rejected (the app)
-    failed: int  # calls the API failed (the app)
-    sla_breaches: int
-    local: Any = field(repr=False, default=None)  # meetingmind.TenantTotals from the calls made
-
-    @property
-    def sla_met(self) -> bool | None:
-        if self.sla_ms is None or self.p95_ms is None:
-            return None
-        return self.p95_ms <= self.sla_ms
-
-
-def read_report(usage: Any, start: datetime, end: datetime, local: Mapping[str, Any]) -> list[TenantReport]:
-    """Per-tenant figures read back through the usage client (``Netra.usage``)."""
-    from netra_server.demo.meetingmind import TENANTS, percentile
-
-    reports = []
-    for tenant in TENANTS.values():
-        data = usage.get_tenant_usage(tenant.id, start, end)
-        latencies: list[float] = []
-        errors = breaches = traces = 0
-        for trace in usage.iter_traces(start, end, tenant_id=tenant.id, limit=500):
-            traces += 1
-            if trace.has_error:
-                errors += 1
-                continue
-            latencies.append(float(trace.latency_ms))
-            if tenant.tier.sla_p95_ms is not None and trace.latency_ms > tenant.tier.sla_p95_ms:
-                breaches += 1
-        totals = local.get(tenant.id)
-        reports.append(TenantReport(
-            tenant_id=tenant.id,
-            name=tenant.name,
-            tier=tenant.tier.name,
-            sla_ms=tenant.tier.sla_p95_ms,
-            requests=data.request_count if data else 0,
-            sessions=data.session_count if data else 0,
-            tokens=data.token_count if data else 0,
-            cost=data.total_cost if data else Decimal(0),
-            p95_ms=percentile(latencies, 95) if latencies else None,
-            traces=traces,
-            error_traces=errors,
-            rate_limited=totals.rate_limited if totals else 0,
-            failed=totals.errors if totals else 0,
-            sla_breaches=breaches,
-            local=totals,
-        ))
-    return reports
-
-
-def wait_until_stored(usage: Any, start: datetime, expected: Mapping[str, int], timeout: float = 30.0) -> None:
-    """Wait until the server counts as many requests per tenant as were made (spans are in flight)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        end = datetime.now(UTC) + timedelta(seconds=1)
-        counts = {t: (usage.get_tenant_usage(t, start, end) or None) for t in expected}
-        if all(c is not None and c.request_count >= expected[t] for t, c in counts.items()):
-            return
-        if time.monotonic() > deadline:
-            got = {t: (c.request_count if c else 0) for t, c in counts.items()}
-            raise RuntimeError(f"the server counts {got} requests after {timeout:.0f} s; expected {dict(expected)}. "
-                               "Spans were lost or the exporter could not reach the server.")
-        time.sleep(0.25)
-
-
-def _money(value: Decimal) -> str:
-    """For the table only (rounded to 6 or 4 decimals); the cost check compares the exact amounts."""
-    return f"${value:,.6f}" if value < 1 else f"${value:,.4f}"
-
-
-def print_report(console: Any, reports: Sequence[TenantReport], notes: Sequence[str]) -> None:
-    from rich.table import Table
-
-    table = Table(title="MeetingMind: usage per tenant, read back through Netra.usage", title_justify="left")
-    for col in ("Tenant", "Tier", "Requests", "Limited", "Sessions", "Tokens", "Cost (USD)", "P95", "SLA", "Status",
-                "Slow calls"):
-        table.add_column(col, justify="left" if col in ("Tenant", "Tier", "SLA", "Status") else "right")
-    for r in reports:
-        if r.sla_ms is None:
-            status, slow = "-", "-"
-        else:
-            status = "[green]met[/]" if r.sla_met else "[red]BREACHED[/]"
-            slow = f"{r.sla_breaches:,}"
-        p95 = "-" if r.p95_ms is None else f"{r.p95_ms / 1000:.2f} s"
-        sla = "best effort" if r.sla_ms is None else f"P95 < {r.sla_ms / 1000:g} s"
-        table.add_row(r.name, r.tier, f"{r.requests:,}", f"{r.rate_limited:,}", f"{r.sessions:,}",
-                      f"{r.tokens:,}", _money(r.cost), p95, sla, status, slow)
-    table.add_section()
-    table.add_row("Total", "", f"{sum(r.requests for r in reports):,}", f"{sum(r.rate_limited for r in reports):,}",
-                  f"{sum(r.sessions for r in reports):,}", f"{sum(r.tokens for r in reports):,}",
-                  _money(sum((r.cost for r in reports), Decimal(0))), "", "", "", "")
-    console.print()
-    console.print(table)
-    console.print("Limited: calls rejected by the tier's calls-per-minute limit (not sent, not billed). "
-                  "Slow calls: calls over the SLA's latency.", highlight=False)
-    for note in notes:
-        console.print(note, highlight=False)
-
-
 def run_demo(args: argparse.Namespace) -> int:
     """The ``netra demo`` command."""
     from rich.console import Console
@@ -506,7 +267,6 @@ def _run(args: argparse.Namespace, server: DemoServer, counts: Mapping[str, int]
     from netra.pricing import price_table_version
     from netra_server.demo.meetingmind import (
         TENANTS,
-        MultiTenantMeetingSummarizer,
         SimulatedClock,
         sample_meetings,
         totals_by_tenant,
@@ -528,7 +288,12 @@ def _run(args: argparse.Namespace, server: DemoServer, counts: Mapping[str, int]
 
         meetings = sample_meetings(counts, seed=args.seed, duration_s=SIMULATED_MINUTES * 60, bursty=_BURSTS)
         clock = SimulatedClock()
-        summarizer = MultiTenantMeetingSummarizer(client, clock=clock)
+        from netra_server.demo.prepaid import PLANS, PrepaidMeetingSummarizer, renew_plans
+
+        plans = renew_plans(Netra.credits)
+        say("Prepaid plans renewed: " + ", ".join(f"{TENANTS[t].name} {money(p.plan)}" for t, p in plans.items())
+            + f" ({', '.join(f'{tier} {money(v)}' for tier, v in PLANS.items())})")
+        summarizer = PrepaidMeetingSummarizer(client, Netra.credits, clock=clock)
         start = datetime.now(UTC) - timedelta(seconds=1)
         say(f"Summarizing {len(meetings)} meetings: " + ", ".join(f"{TENANTS[t].name} {n}" for t, n in counts.items()))
         wall = time.perf_counter()
@@ -560,8 +325,8 @@ def _run(args: argparse.Namespace, server: DemoServer, counts: Mapping[str, int]
             check, exact = "DOES NOT match", f": {server_cost:f} USD vs {local_cost:f} USD"
         notes = [
             f"Model: {model_source}; prices: netra.pricing ({price_table_version()}).",
-            f"Cost check: the server's total {_money(server_cost)} {check} the sum of the "
-            f"{sum(v.requests for v in local.values())} per-call costs ({_money(local_cost)}){exact}.",
+            f"Cost check: the server's total {money(server_cost)} {check} the sum of the "
+            f"{sum(v.requests for v in local.values())} per-call costs ({money(local_cost)}){exact}.",
             f"Rate limits were applied on a simulated {SIMULATED_MINUTES}-minute arrival schedule "
             f"(bursts from {', '.join(TENANTS[t].name for t in _BURSTS)}): {queued} calls waited for a slot "
             f"(the wait is simulated, not slept), {rejected} were rejected (no slot within the tier's queue time: "
@@ -571,14 +336,27 @@ def _run(args: argparse.Namespace, server: DemoServer, counts: Mapping[str, int]
         ]
         if failed:
             notes.append(f"[red]{failed} calls failed[/]: " + next(r.error for r in results if r.status == "error"))
-        for r in reports:  # every meeting is one trace; rejected and failed ones have an error status
-            if r.traces != r.requests + r.rate_limited + r.failed or r.error_traces != r.rate_limited + r.failed:
+        for r in reports:  # every meeting is one trace; rejected, refused and failed ones have an error status
+            refused_or_failed = r.rate_limited + r.no_credit + r.failed
+            if r.traces != r.requests + refused_or_failed or r.error_traces != refused_or_failed:
                 notes.append(f"[red]{r.name}: the server has {r.traces} traces ({r.error_traces} with errors) for "
-                             f"{r.requests} served, {r.rate_limited} rejected and {r.failed} failed calls[/]")
+                             f"{r.requests} served, {r.rate_limited} rejected, {r.no_credit} refused for credit "
+                             f"and {r.failed} failed calls[/]")
+        credit_rows = read_credits(Netra.credits, plans, local)
+        for row in credit_rows:
+            row.refusal = next((x.error for x in results if x.tenant_id == row.tenant_id and x.status == "no_credit"),
+                               "")
+        charged = sum((row.charged for row in credit_rows), Decimal(0))
+        if charged == server_cost:
+            notes.append(f"Credits check: the ledger charged {money(charged)} for the served calls, the same as the "
+                         f"server's cost, to the last digit: {charged:f} USD.")
+        else:
+            notes.append(f"[red]Credits check: the ledger charged {charged:f} USD, the server counts "
+                         f"{server_cost:f} USD[/]")
         notes.append(f"Window: {start:%Y-%m-%d %H:%M:%S} - {end:%H:%M:%S} UTC, server {server.base_url}")
         key_hint = "$NETRA_API_KEY" if server.data_dir is None else str(data_dir / "api-key")
         notes.append(f"Dashboard: {server.base_url}/   (API key: {key_hint})")
-        print_report(console, reports, notes)
+        print_report(console, reports, notes, credit_rows)
         return failed
 
 

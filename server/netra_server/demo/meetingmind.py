@@ -1,5 +1,8 @@
 """MeetingMind: the multi-tenant meeting summarizer of the cost-tracking cookbook.
 
+One module on purpose (about 600 lines): the cookbook notebook is built from its ``# region notebook:``
+blocks (``cookbooks/build_multi_tenant_notebook.py``), so the app a reader sees is this file.
+
 Three customers on three tiers (the cookbook's scenario):
 
 ==================  ============  =============  ================
@@ -255,7 +258,7 @@ class SummaryResult:
     tenant_id: str
     session_id: str
     user_id: str
-    status: Literal["ok", "rate_limited", "error"]
+    status: Literal["ok", "rate_limited", "error", "no_credit"]
     trace_id: str = ""
     model: str = ""
     input_tokens: int = 0
@@ -554,6 +557,7 @@ class TenantTotals:
     tenant_id: str
     requests: int = 0
     rate_limited: int = 0
+    no_credit: int = 0  # calls refused because the tenant's prepaid credit ran out
     errors: int = 0
     sessions: set[str] = field(default_factory=set)
     input_tokens: int = 0
@@ -576,6 +580,9 @@ def totals_by_tenant(results: Iterable[SummaryResult], tenant_ids: Iterable[str]
         t.sessions.add(r.session_id)  # a session counts even if all its calls were rejected (as the server counts)
         if r.queued_s > 0:
             t.queued += 1
+        if r.status == "no_credit":
+            t.no_credit += 1
+            continue
         if r.status == "rate_limited":
             t.rate_limited += 1
             continue

@@ -1,0 +1,397 @@
+"""The credits clients: :class:`CreditsClient` (sync) and :class:`AsyncCreditsClient` (async).
+
+They talk to ``/api/credits`` of the Netra server with the usage client's transport (the same base
+URL, key, timeouts and retries). Every writing call sends an idempotency key (a new one per call
+unless you pass your own), so the client's automatic retries after a timeout or a 5xx never reserve,
+charge or grant twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from netra.credits.errors import from_status_error
+from netra.credits.models import Account, Entry, Reservation, Transaction, Usage, UsageReport
+from netra.usage._calls import Call, _data_block, _segment
+from netra.usage.errors import APIStatusError
+
+if TYPE_CHECKING:
+    from netra.credits._scope import AsyncReservationScope, ReservationScope
+    from netra.usage import AsyncUsageClient, UsageClient
+
+__all__ = ["AsyncCreditsClient", "CreditsClient"]
+
+T = TypeVar("T")
+Amount = Decimal | int | str
+TimeArg = datetime | float | int | str | None
+Context = Literal["customer", "system"]
+
+
+def _amount(value: Amount, name: str = "amount") -> str:
+    if isinstance(value, float):
+        raise TypeError(f"{name} must be a Decimal, int or str (money is exact), not a float: {value!r}")
+    if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
+        raise TypeError(f"{name} must be a Decimal, int or str, not {type(value).__name__}")
+    return str(value)
+
+
+def _key(key: str | None) -> str:
+    return key if key is not None else f"netra-{uuid.uuid4().hex}"
+
+
+def _time(value: TimeArg) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return str(value.timestamp())
+    return str(value)
+
+
+def _lines(usage: Usage | Sequence[Usage]) -> list[dict[str, Any]]:
+    items = [usage] if isinstance(usage, Usage) else list(usage)
+    if not all(isinstance(u, Usage) for u in items):
+        raise TypeError("usage must be netra.credits.Usage objects")
+    return [u.to_json() for u in items]
+
+
+def _rid(reservation: str | Reservation) -> str:
+    return reservation.id if isinstance(reservation, Reservation) else reservation
+
+
+class _Calls:
+    """The requests, shared by both clients."""
+
+    @staticmethod
+    def account(tenant_id: str) -> Call[Account]:
+        return Call("GET", f"/api/credits/accounts/{_segment(tenant_id)}", f"the credit account of {tenant_id!r}",
+                    lambda b: Account.from_dict(_data_block(b, "account")))
+
+    @staticmethod
+    def accounts() -> Call[list[Account]]:
+        return Call("GET", "/api/credits/accounts", "the credit accounts",
+                    lambda b: [Account.from_dict(a) for a in _data_block(b, "accounts")])
+
+    @staticmethod
+    def grant(tenant_id: str, amount: Amount, note: str, kind: str, key: str | None) -> Call[Entry]:
+        return Call("POST", f"/api/credits/accounts/{_segment(tenant_id)}/grants", f"a {kind} for {tenant_id!r}",
+                    lambda b: Entry.from_dict(_data_block(b, kind)["entry"]),
+                    json={"amount": _amount(amount), "note": note, "kind": kind, "idempotency_key": _key(key)})
+
+    @staticmethod
+    def overdraft(tenant_id: str, limit: Amount) -> Call[Account]:
+        return Call("PUT", f"/api/credits/accounts/{_segment(tenant_id)}", f"the overdraft limit of {tenant_id!r}",
+                    lambda b: Account.from_dict(_data_block(b, "account")),
+                    json={"overdraft_limit": _amount(limit, "limit")})
+
+    @staticmethod
+    def reserve(tenant_id: str, amount: Amount | None, model: str | None, input_tokens: int, max_output_tokens: int,
+                provider: str | None, ttl: float, note: str, key: str | None) -> Call[Reservation]:
+        if (amount is None) == (model is None):
+            raise ValueError("reserve(tenant_id, amount) or reserve(tenant_id, model=..., max_output_tokens=...): "
+                             "give an amount or a model, not both")
+        body: dict[str, Any] = {"tenant_id": tenant_id, "ttl_seconds": ttl, "note": note, "idempotency_key": _key(key)}
+        if amount is not None:
+            body["amount"] = _amount(amount)
+        else:
+            body.update(model=model, provider=provider, input_tokens=input_tokens, max_output_tokens=max_output_tokens)
+        return Call("POST", "/api/credits/reservations", f"a reservation for {tenant_id!r}",
+                    lambda b: Reservation.from_dict(_data_block(b, "reservation")), json=body)
+
+    @staticmethod
+    def reservation(rid: str) -> Call[Reservation]:
+        return Call("GET", f"/api/credits/reservations/{_segment(rid)}", f"reservation {rid}",
+                    lambda b: Reservation.from_dict(_data_block(b, "reservation")))
+
+    @staticmethod
+    def confirm(rid: str, amount: Amount | None, usage: Usage | Sequence[Usage] | None, note: str,
+                key: str | None) -> Call[Transaction]:
+        if (amount is None) == (usage is None):
+            raise ValueError("confirm(reservation, usage=[Usage(...)]) or confirm(reservation, amount=...): "
+                             "give the actual usage or the actual amount")
+        body: dict[str, Any] = {"note": note, "idempotency_key": _key(key)}
+        if amount is not None:
+            body["amount"] = _amount(amount)
+        else:
+            assert usage is not None
+            body["usage"] = _lines(usage)
+        return Call("POST", f"/api/credits/reservations/{_segment(rid)}/confirm", f"confirming {rid}",
+                    lambda b: Transaction.from_dict(_data_block(b, "transaction")), json=body)
+
+    @staticmethod
+    def release(rid: str, key: str | None) -> Call[Reservation]:
+        return Call("POST", f"/api/credits/reservations/{_segment(rid)}/release", f"releasing {rid}",
+                    lambda b: Reservation.from_dict(_data_block(b, "reservation")),
+                    json={"idempotency_key": _key(key)})
+
+    @staticmethod
+    def record(tenant_id: str, usage: Usage | Sequence[Usage], context: str, transaction_id: str | None, note: str,
+               key: str | None) -> Call[Transaction]:
+        if context not in ("customer", "system"):
+            raise ValueError(f"context must be 'customer' or 'system', not {context!r}")
+        body = {"tenant_id": tenant_id, "usage": _lines(usage), "context": context,
+                "transaction_id": transaction_id, "note": note, "idempotency_key": _key(key)}
+        return Call("POST", "/api/credits/usage", f"usage of {tenant_id!r}",
+                    lambda b: Transaction.from_dict(_data_block(b, "transaction")), json=body)
+
+    @staticmethod
+    def transaction(txn: str) -> Call[Transaction]:
+        return Call("GET", f"/api/credits/transactions/{_segment(txn)}", f"transaction {txn}",
+                    lambda b: Transaction.from_dict(_data_block(b, "transaction")))
+
+    @staticmethod
+    def entries(tenant_id: str | None, kinds: Sequence[str], since: TimeArg, until: TimeArg, after: int,
+                limit: int) -> Call[tuple[list[Entry], int | None]]:
+        params = {"after": str(after), "limit": str(limit)}
+        if tenant_id is not None:
+            params["tenant_id"] = tenant_id
+        if kinds:
+            params["kind"] = ",".join(kinds)
+        for name, value in (("since", _time(since)), ("until", _time(until))):
+            if value is not None:
+                params[name] = value
+
+        def parse(b: Any) -> tuple[list[Entry], int | None]:
+            data = _data_block(b, "entries")
+            nxt = data.get("next_after")
+            return [Entry.from_dict(e) for e in data["entries"]], (int(nxt) if nxt is not None else None)
+
+        return Call("GET", "/api/credits/entries", "the credit ledger", parse, params=params)
+
+    @staticmethod
+    def usage(group_by: str, tenant_id: str | None, model: str | None, context: str | None, since: TimeArg,
+              until: TimeArg) -> Call[UsageReport]:
+        params = {"group_by": group_by}
+        for name, value in (("tenant_id", tenant_id), ("model", model), ("context", context),
+                            ("since", _time(since)), ("until", _time(until))):
+            if value is not None:
+                params[name] = value
+        return Call("GET", "/api/credits/usage", "credit usage", lambda b: UsageReport.from_dict(_data_block(b, "usage")),
+                    params=params)
+
+
+class CreditsClient:
+    """Tenant credits on a Netra server (synchronous). ``Netra.credits`` is one, after ``Netra.init``.
+
+    Args are those of :class:`netra.usage.UsageClient` (``base_url``, ``api_key``, ``headers``,
+    ``timeout``, ``max_retries``, ``transport``); or pass ``usage_client=`` to share its connections.
+    """
+
+    def __init__(self, base_url: str | None = None, api_key: str | None = None, *,
+                 usage_client: UsageClient | None = None, **kwargs: Any) -> None:
+        from netra.usage import UsageClient
+
+        self._owns = usage_client is None
+        self._http = usage_client if usage_client is not None else UsageClient(base_url, api_key, **kwargs)
+
+    @property
+    def base_url(self) -> str:
+        return self._http.base_url
+
+    def close(self) -> None:
+        if self._owns:
+            self._http.close()
+
+    def __enter__(self) -> CreditsClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _send(self, call: Call[T]) -> T:
+        try:
+            result = self._http._send(call)
+        except APIStatusError as exc:
+            raise from_status_error(exc) from None
+        assert result is not None
+        return result
+
+    # -- accounts ------------------------------------------------------------------------------------
+
+    def grant(self, tenant_id: str, amount: Amount, *, note: str = "", idempotency_key: str | None = None) -> Entry:
+        """Add ``amount`` USD to the tenant's balance (an admin key). Returns the ledger entry."""
+        return self._send(_Calls.grant(tenant_id, amount, note, "grant", idempotency_key))
+
+    def adjust(self, tenant_id: str, amount: Amount, *, note: str = "", idempotency_key: str | None = None) -> Entry:
+        """Correct the balance by ``amount`` (negative to take credit away; an admin key)."""
+        return self._send(_Calls.grant(tenant_id, amount, note, "adjustment", idempotency_key))
+
+    def set_overdraft_limit(self, tenant_id: str, limit: Amount) -> Account:
+        """Let the tenant's balance go down to ``-limit`` (0: no overdraft; an admin key)."""
+        return self._send(_Calls.overdraft(tenant_id, limit))
+
+    def get_account(self, tenant_id: str) -> Account:
+        """Granted, spent, reserved, balance and available credit (zeros for a tenant without an account)."""
+        return self._send(_Calls.account(tenant_id))
+
+    def list_accounts(self) -> list[Account]:
+        return self._send(_Calls.accounts())
+
+    # -- spending ------------------------------------------------------------------------------------
+
+    def reserve(self, tenant_id: str, amount: Amount | None = None, *, model: str | None = None,
+                input_tokens: int = 0, max_output_tokens: int = 0, provider: str | None = "openai",
+                ttl: float = 300.0, note: str = "", idempotency_key: str | None = None) -> Reservation:
+        """Hold ``amount`` USD (or the most a call of ``model`` can cost) for ``ttl`` seconds.
+
+        Raises :class:`~netra.credits.InsufficientCredits` when the tenant's available credit is less.
+        """
+        return self._send(_Calls.reserve(tenant_id, amount, model, input_tokens, max_output_tokens, provider, ttl,
+                                         note, idempotency_key))
+
+    def get_reservation(self, reservation: str | Reservation) -> Reservation:
+        return self._send(_Calls.reservation(_rid(reservation)))
+
+    def confirm(self, reservation: str | Reservation, *, usage: Usage | Sequence[Usage] | None = None,
+                amount: Amount | None = None, note: str = "", idempotency_key: str | None = None) -> Transaction:
+        """Charge the actual usage (priced by the server) or amount; the rest of the hold is released."""
+        return self._send(_Calls.confirm(_rid(reservation), amount, usage, note, idempotency_key))
+
+    def release(self, reservation: str | Reservation, *, idempotency_key: str | None = None) -> Reservation:
+        """Give the whole hold back (the call did not happen)."""
+        return self._send(_Calls.release(_rid(reservation), idempotency_key))
+
+    def record_usage(self, tenant_id: str, usage: Usage | Sequence[Usage], *, context: Context = "customer",
+                     transaction_id: str | None = None, note: str = "",
+                     idempotency_key: str | None = None) -> Transaction:
+        """Usage without a reservation: charged to the tenant (``customer``) or recorded only (``system``)."""
+        return self._send(_Calls.record(tenant_id, usage, context, transaction_id, note, idempotency_key))
+
+    def reservation(self, tenant_id: str, amount: Amount | None = None, *, model: str | None = None,
+                    input_tokens: int = 0, max_output_tokens: int = 0, provider: str | None = "openai",
+                    ttl: float = 300.0, note: str = "") -> ReservationScope:
+        """``with credits.reservation("acme", model="gpt-4o-mini", max_output_tokens=500) as r:`` — reserve,
+        run the block, confirm with the usage the instrumentation recorded in it (see docs/credits.md)."""
+        from netra.credits._scope import ReservationScope
+
+        return ReservationScope(self, tenant_id, dict(amount=amount, model=model, input_tokens=input_tokens,
+                                                      max_output_tokens=max_output_tokens, provider=provider,
+                                                      ttl=ttl, note=note))
+
+    # -- reading -------------------------------------------------------------------------------------
+
+    def get_transaction(self, transaction_id: str) -> Transaction:
+        return self._send(_Calls.transaction(transaction_id))
+
+    def list_entries(self, tenant_id: str | None = None, *, kinds: Sequence[str] = (), since: TimeArg = None,
+                     until: TimeArg = None, after: int = 0, limit: int = 1000) -> tuple[list[Entry], int | None]:
+        """One page of the ledger (oldest first) and the ``after`` of the next page (None at the end)."""
+        return self._send(_Calls.entries(tenant_id, kinds, since, until, after, limit))
+
+    def iter_entries(self, tenant_id: str | None = None, *, kinds: Sequence[str] = (), since: TimeArg = None,
+                     until: TimeArg = None, limit: int = 1000) -> Iterator[Entry]:
+        """Every ledger entry, fetching pages lazily."""
+        after: int | None = 0
+        while after is not None:
+            page, after = self.list_entries(tenant_id, kinds=kinds, since=since, until=until, after=after,
+                                            limit=limit)
+            yield from page
+
+    def get_usage(self, group_by: Literal["model", "context", "tenant", "day"] = "model", *,
+                  tenant_id: str | None = None, model: str | None = None, context: Context | None = None,
+                  since: TimeArg = None, until: TimeArg = None) -> UsageReport:
+        """Usage recorded against credits, grouped, over a time range (both contexts unless given)."""
+        return self._send(_Calls.usage(group_by, tenant_id, model, context, since, until))
+
+
+class AsyncCreditsClient:
+    """The asynchronous twin of :class:`CreditsClient` (``Netra.async_credits``)."""
+
+    def __init__(self, base_url: str | None = None, api_key: str | None = None, *,
+                 usage_client: AsyncUsageClient | None = None, **kwargs: Any) -> None:
+        from netra.usage import AsyncUsageClient
+
+        self._owns = usage_client is None
+        self._http = usage_client if usage_client is not None else AsyncUsageClient(base_url, api_key, **kwargs)
+
+    async def aclose(self) -> None:
+        if self._owns:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncCreditsClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def _send(self, call: Call[T]) -> T:
+        try:
+            result = await self._http._send(call)
+        except APIStatusError as exc:
+            raise from_status_error(exc) from None
+        assert result is not None
+        return result
+
+    async def grant(self, tenant_id: str, amount: Amount, *, note: str = "", idempotency_key: str | None = None) -> Entry:
+        return await self._send(_Calls.grant(tenant_id, amount, note, "grant", idempotency_key))
+
+    async def adjust(self, tenant_id: str, amount: Amount, *, note: str = "",
+                     idempotency_key: str | None = None) -> Entry:
+        return await self._send(_Calls.grant(tenant_id, amount, note, "adjustment", idempotency_key))
+
+    async def set_overdraft_limit(self, tenant_id: str, limit: Amount) -> Account:
+        return await self._send(_Calls.overdraft(tenant_id, limit))
+
+    async def get_account(self, tenant_id: str) -> Account:
+        return await self._send(_Calls.account(tenant_id))
+
+    async def list_accounts(self) -> list[Account]:
+        return await self._send(_Calls.accounts())
+
+    async def reserve(self, tenant_id: str, amount: Amount | None = None, *, model: str | None = None,
+                      input_tokens: int = 0, max_output_tokens: int = 0, provider: str | None = "openai",
+                      ttl: float = 300.0, note: str = "", idempotency_key: str | None = None) -> Reservation:
+        return await self._send(_Calls.reserve(tenant_id, amount, model, input_tokens, max_output_tokens, provider,
+                                               ttl, note, idempotency_key))
+
+    async def get_reservation(self, reservation: str | Reservation) -> Reservation:
+        return await self._send(_Calls.reservation(_rid(reservation)))
+
+    async def confirm(self, reservation: str | Reservation, *, usage: Usage | Sequence[Usage] | None = None,
+                      amount: Amount | None = None, note: str = "", idempotency_key: str | None = None) -> Transaction:
+        return await self._send(_Calls.confirm(_rid(reservation), amount, usage, note, idempotency_key))
+
+    async def release(self, reservation: str | Reservation, *, idempotency_key: str | None = None) -> Reservation:
+        return await self._send(_Calls.release(_rid(reservation), idempotency_key))
+
+    async def record_usage(self, tenant_id: str, usage: Usage | Sequence[Usage], *, context: Context = "customer",
+                           transaction_id: str | None = None, note: str = "",
+                           idempotency_key: str | None = None) -> Transaction:
+        return await self._send(_Calls.record(tenant_id, usage, context, transaction_id, note, idempotency_key))
+
+    def reservation(self, tenant_id: str, amount: Amount | None = None, *, model: str | None = None,
+                    input_tokens: int = 0, max_output_tokens: int = 0, provider: str | None = "openai",
+                    ttl: float = 300.0, note: str = "") -> AsyncReservationScope:
+        """``async with credits.reservation(...) as r:`` (see :meth:`CreditsClient.reservation`)."""
+        from netra.credits._scope import AsyncReservationScope
+
+        return AsyncReservationScope(self, tenant_id, dict(amount=amount, model=model, input_tokens=input_tokens,
+                                                           max_output_tokens=max_output_tokens, provider=provider,
+                                                           ttl=ttl, note=note))
+
+    async def get_transaction(self, transaction_id: str) -> Transaction:
+        return await self._send(_Calls.transaction(transaction_id))
+
+    async def list_entries(self, tenant_id: str | None = None, *, kinds: Sequence[str] = (), since: TimeArg = None,
+                           until: TimeArg = None, after: int = 0,
+                           limit: int = 1000) -> tuple[list[Entry], int | None]:
+        return await self._send(_Calls.entries(tenant_id, kinds, since, until, after, limit))
+
+    async def iter_entries(self, tenant_id: str | None = None, *, kinds: Sequence[str] = (), since: TimeArg = None,
+                           until: TimeArg = None, limit: int = 1000) -> AsyncIterator[Entry]:
+        after: int | None = 0
+        while after is not None:
+            page, after = await self.list_entries(tenant_id, kinds=kinds, since=since, until=until, after=after,
+                                                  limit=limit)
+            for e in page:
+                yield e
+
+    async def get_usage(self, group_by: Literal["model", "context", "tenant", "day"] = "model", *,
+                        tenant_id: str | None = None, model: str | None = None, context: Context | None = None,
+                        since: TimeArg = None, until: TimeArg = None) -> UsageReport:
+        return await self._send(_Calls.usage(group_by, tenant_id, model, context, since, until))
+
+
