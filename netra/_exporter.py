@@ -7,7 +7,7 @@ daemon thread exports them. ``on_end`` never blocks and never raises.
 Sizing (docs/sdk.md, "Export queue"): a burst of spans is absorbed by the queue while the export thread
 catches up, so the queue is sized for bursts, and bounded twice: by span count (``max_queue_size``,
 default 32,768) and by memory (``max_queue_bytes``, default 64 MiB: the sum of :func:`estimate_size` of
-the queued spans, about 1 µs per span on the calling thread). A span that does not fit is dropped and
+the queued spans, about 7% of a ``Netra.start_span`` span in CPU instructions, on the calling thread). A span that does not fit is dropped and
 counted (``dropped_queue_full``); a failed export counts its spans. The first loss of an
 episode is logged (at most once a minute), its end is logged with the count, and ``shutdown`` logs the
 totals. ``Netra.export_stats()`` returns the counters.
@@ -237,7 +237,7 @@ def _values_size(values: Any) -> int:
 
 
 def estimate_size(span: ReadableSpan) -> int:
-    """The memory a finished span holds while queued, in bytes, estimated (about 1 µs).
+    """The memory a finished span holds while queued, in bytes, estimated (cheaply: it runs for every span).
 
     Calibrated with tracemalloc against the OpenTelemetry SDK's spans: ~2.8 KB for a span without
     attributes, ~32 bytes per attribute, each string's length plus ~40 bytes, ~0.5 KB per event. It
