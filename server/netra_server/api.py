@@ -46,6 +46,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.convertors import Convertor, register_url_convertor
 
 from netra_server import wire
 from netra_server.app import ApiError, ServerState, admin_auth, read_auth, state_of
@@ -65,6 +66,23 @@ from netra_server.wire import errors
 
 #: Every route returns its ExactJSONResponse (Decimals as exact numbers) itself.
 router = APIRouter(default_response_class=ExactJSONResponse)
+
+
+class _AnyIdConvertor(Convertor[str]):
+    """A path parameter that is the rest of the path, whatever it holds: Starlette's ``path``
+    (``.*``) stops at a newline, so an id with one (sent percent-encoded, ``%0A``) answered 404.
+    Any stored tenant/session id can be named: percent-encode it (``quote(id, safe="")``)."""
+
+    regex = r"[\s\S]*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("anyid", _AnyIdConvertor())
 
 _TRACE_ID_RE = re.compile(r"^[0-9a-fA-F]{32}$")
 _ID_MAX = 256
@@ -122,7 +140,7 @@ def _totals_json(t: UsageTotals) -> dict[str, Any]:
 # -- Netra-compatible ---------------------------------------------------------------------------------
 
 
-@router.get("/usage/sessions/{session_id:path}", tags=["netra-compatible"], summary="Usage of one session",
+@router.get("/usage/sessions/{session_id:anyid}", tags=["netra-compatible"], summary="Usage of one session",
              response_model=wire.SessionUsageResponse,
              responses=errors(400, 401, 403, 503))
 async def session_usage(
@@ -138,7 +156,7 @@ async def session_usage(
                                        "requestsCount": t.request_count, "totalCost": t.total_cost}})
 
 
-@router.get("/usage/tenants/{tenant_id:path}", tags=["netra-compatible"], summary="Usage of one tenant",
+@router.get("/usage/tenants/{tenant_id:anyid}", tags=["netra-compatible"], summary="Usage of one tenant",
              response_model=wire.TenantUsageResponse,
              responses=errors(400, 401, 403, 503))
 async def tenant_usage(
@@ -308,7 +326,7 @@ def _span_json(s: SpanRow, ctx: AuthContext, cursor: str) -> dict[str, Any]:
     }
 
 
-@router.get("/sdk/traces/{trace_id:path}/spans", tags=["netra-compatible"], summary="Spans of one trace",
+@router.get("/sdk/traces/{trace_id:anyid}/spans", tags=["netra-compatible"], summary="Spans of one trace",
              response_model=wire.TraceSpansResponse,
              responses=errors(400, 401, 403, 503))
 async def trace_spans(
@@ -410,7 +428,7 @@ def _usage_of(s: SpanRow) -> dict[str, Any]:
             "cost": s.cost}
 
 
-@router.get("/api/traces/{trace_id:path}/usage", tags=["netra"], summary="Per-span usage of a trace, with descendant rollup",
+@router.get("/api/traces/{trace_id:anyid}/usage", tags=["netra"], summary="Per-span usage of a trace, with descendant rollup",
              response_model=wire.TraceUsageResponse,
              responses=errors(400, 401, 403, 404, 503, e404="No span of this trace in the project (or the key's tenant)"))
 async def trace_usage(request: Request, ctx: Auth, trace_id: Annotated[str, Path()]) -> ExactJSONResponse:

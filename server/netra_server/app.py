@@ -28,6 +28,7 @@ import hashlib
 import importlib
 import logging
 import time
+import zlib
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -51,6 +52,7 @@ from netra_server.auth import (
     client_address,
 )
 from netra_server.config import Settings
+from netra_server.disk import DiskGuard
 from netra_server.ingest import GroupCommitter, Overloaded
 from netra_server.journal import Journal
 from netra_server.otlp import OtlpError, parse_export
@@ -91,6 +93,8 @@ class ServerState:
     parsers: Any = None
     #: Bodies acknowledged lately (exporter retries are answered without parsing again).
     acked: AckedBodies = field(default_factory=lambda: AckedBodies())
+    #: Free space of the embedded store's folders (None: a ClickHouse server, or the check is off).
+    disk: DiskGuard | None = None
 
 
 class AckedBodies:
@@ -246,22 +250,32 @@ async def receive_traces(request: Request) -> Response:
         chunks.append(chunk)
     body = b"".join(chunks)
     encoding = request.headers.get("content-encoding", "")
-    acked_key = AckedBodies.key(ctx.project_id, ctype, encoding, body)
+    # A tenant-bound ingest key decides the tenant of every span it sends (an admin key never is bound).
+    tenant = ctx.tenant_id if ctx.role == "ingest" and ctx.tenant_id else None
+    acked_key = AckedBodies.key(ctx.project_id if tenant is None else f"{ctx.project_id}\0{tenant}", ctype, encoding, body)
     seen = state.acked.get(acked_key)
     if seen is not None:  # a retry of a body whose spans are stored
         return _otlp_ok(seen[0], seen[1], is_json)
-    now_ms = time.time_ns() // 1_000_000
     committer = state.committer
+    if state.disk is not None:
+        disk = state.disk.check()
+        if disk.low:  # before a write could fail: 503 (exporters retry it; they drop a batch on 507)
+            return _otlp_error(503, disk.message(), is_json, {"Retry-After": str(_DISK_RETRY_AFTER)})
+    if committer.store_error is not None and committer.journal is not None:
+        return _otlp_error(503, f"the store cannot insert spans now ({committer.store_error}); retry", is_json,
+                           {"Retry-After": "5"})
+    now_ms = time.time_ns() // 1_000_000
     committer.decoding(+1)
     try:
-        if len(body) <= 65536:
-            batch = parse_export(body, ctype, encoding, limits, ctx.project_id, now_ms)
+        small = _small_body(body, encoding)
+        if small is not None:  # decoding it here is cheaper than a hop to a thread
+            batch = parse_export(small, ctype, "identity", limits, ctx.project_id, now_ms, tenant)
         elif state.parsers is not None:
             batch = await asyncio.get_running_loop().run_in_executor(
-                state.parsers, parse_export, body, ctype, encoding, limits, ctx.project_id, now_ms
+                state.parsers, parse_export, body, ctype, encoding, limits, ctx.project_id, now_ms, tenant
             )
         else:
-            batch = await asyncio.to_thread(parse_export, body, ctype, encoding, limits, ctx.project_id, now_ms)
+            batch = await asyncio.to_thread(parse_export, body, ctype, encoding, limits, ctx.project_id, now_ms, tenant)
     except OtlpError as exc:
         return _otlp_error(exc.status, exc.message, is_json)
     finally:
@@ -274,6 +288,32 @@ async def receive_traces(request: Request) -> Response:
         return _otlp_error(503, f"the store could not write the spans ({exc}); retry", is_json, {"Retry-After": "2"})
     state.acked.put(acked_key, batch.rejected, batch.rejected_message)
     return _otlp_ok(batch.rejected, batch.rejected_message, is_json)
+
+
+#: Retry-After (seconds) of a refusal for lack of disk space.
+_DISK_RETRY_AFTER = 5
+#: Bodies decoded on the event loop: at most this many bytes once decompressed (larger ones, or
+#: compressed ones that expand past it, are decoded in a thread or a parser process).
+INLINE_BODY_BYTES = 65536
+
+
+def _small_body(body: bytes, encoding: str) -> bytes | None:
+    """``body`` decompressed when that is at most :data:`INLINE_BODY_BYTES` (decompressing at most
+    that much here: a small gzip body that expands to megabytes is not inflated on the event loop),
+    else None. A body that is not valid gzip/deflate raises the same 400 as the full decoder."""
+    enc = (encoding or "").strip().lower()
+    if enc in ("", "identity"):
+        return body if len(body) <= INLINE_BODY_BYTES else None
+    if enc not in ("gzip", "deflate") or len(body) > INLINE_BODY_BYTES:
+        return None
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS if enc == "gzip" else zlib.MAX_WBITS)
+    try:
+        out = d.decompress(body, INLINE_BODY_BYTES + 1)
+    except zlib.error:
+        return None  # the decoder (off the loop) answers 400 with its message
+    if len(out) > INLINE_BODY_BYTES or d.unconsumed_tail or not d.eof:
+        return None
+    return out
 
 
 def _otlp_ok(rejected: int, message: str, is_json: bool) -> Response:
@@ -315,7 +355,8 @@ _OTLP_OPENAPI: dict[str, Any] = {
                     "type": "object",
                     "properties": {"partialSuccess": {
                         "type": "object",
-                        "description": "Present when some spans were rejected (no trace id, span id or start time)",
+                        "description": ("Present when some spans were rejected alone (no trace id, span id or start "
+                                        "time; an impossible number; an id over the length limit); the others are stored"),
                         "properties": {"rejectedSpans": {"type": "string", "description": "A count (int64 as a string)"},
                                        "errorMessage": {"type": "string"}},
                     }},
@@ -328,7 +369,8 @@ _OTLP_OPENAPI: dict[str, Any] = {
         "413": {"description": "body or span count over the limit", "content": _OTLP_ERROR},
         "415": {"description": "another content type or encoding", "content": _OTLP_ERROR},
         "429": {"description": "overloaded; retry after Retry-After seconds", "content": _OTLP_ERROR},
-        "503": {"description": "the store is unavailable; retry after Retry-After seconds", "content": _OTLP_ERROR},
+        "503": {"description": ("the store cannot write (or the disk is under the free-space floor); nothing of "
+                                "the request was kept: retry after Retry-After seconds"), "content": _OTLP_ERROR},
     },
 }
 
@@ -386,6 +428,15 @@ def prepare_store(settings: Settings, store: Store | None = None) -> tuple[Store
 def _journal_dir(settings: Settings, store: Store) -> Path | None:
     path = getattr(store.backend, "path", None)
     return settings.journal_dir(path) if store.kind == "chdb" and path else None
+
+
+def _disk_guard(settings: Settings, store: Store) -> DiskGuard | None:
+    path = getattr(store.backend, "path", None)
+    if store.kind != "chdb" or not path or settings.min_free_disk_bytes <= 0:
+        return None
+    guard = DiskGuard([Path(path), settings.journal_dir(path)], settings.min_free_disk_bytes)
+    guard.check()  # logs now if the disk is already under the floor
+    return guard
 
 
 def recover_journal(settings: Settings, store: Store) -> int:
@@ -475,6 +526,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
         committer.start()
         cursors = CursorCodec(await st.run(st.secret))
         state = ServerState(settings, st, keys, committer, cursors, project, key, owns)
+        state.disk = _disk_guard(settings, st)
         workers = settings.resolved_parse_workers()
         if workers:
             import multiprocessing
@@ -560,9 +612,26 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
             openapi_extra=_OTLP_OPENAPI, include_in_schema=path == "/v1/traces",
         )
 
-    @app.get("/healthz", tags=["meta"], summary="Liveness (no data, no key needed)")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    @app.get("/healthz", tags=["meta"], summary="Liveness, and whether ingest accepts spans (no key needed)")
+    async def healthz() -> dict[str, Any]:
+        """``status`` is ``ok``, or ``degraded`` while the receiver refuses new spans (``ingest``:
+        ``refusing``, with the ``reason``: free disk space under the floor, or a store that cannot
+        insert). Always 200 while the process serves (a liveness check)."""
+        state: ServerState | None = getattr(app.state, "netra", None)
+        if state is None:
+            return {"status": "starting"}
+        reasons: list[str] = []
+        out: dict[str, Any] = {"status": "ok", "ingest": "accepting"}
+        if state.disk is not None:
+            disk = state.disk.check()
+            out["disk"] = {"path": disk.path, "freeBytes": disk.free_bytes, "floorBytes": disk.floor_bytes}
+            if disk.low:
+                reasons.append(disk.message())
+        if state.committer.store_error is not None:
+            reasons.append(f"the store cannot insert spans: {state.committer.store_error}")
+        if reasons:
+            out.update(status="degraded", ingest="refusing", reason="; ".join(reasons))
+        return out
 
     app.include_router(api_router)
 

@@ -5,14 +5,16 @@ by the key id and compared with :func:`hmac.compare_digest`. A key seeded by the
 (``NETRA_API_KEY``) may be any string of 16+ characters; its id is derived from its hash.
 
 Roles: ``admin`` (send spans, read everything of its project, manage keys), ``ingest`` (send spans
-only), ``read`` (read only; may be limited to one tenant: then every read is filtered to that tenant and
-other tenants' routes answer 403).
+only; may be bound to one tenant: the receiver then stamps that tenant on every span the key sends,
+whatever tenant attribute the span carries), ``read`` (read only; may be limited to one tenant: then
+every read is filtered to that tenant and other tenants' routes answer 403).
 
 Public API (stable)::
 
     from netra_server.auth import KeyManager, AuthContext
     km = KeyManager(store)
     key, rec = km.create_key(project_id, role="read", tenant_id="acme", name="acme portal")
+    key, rec = km.create_key(project_id, role="ingest", tenant_id="acme")  # spans it sends are acme's
     ctx = km.verify(key)        # AuthContext | None
 
 Unknown keys are cheap: a key shorter than any valid one is refused without a lookup; a key found
@@ -57,6 +59,8 @@ __all__ = [
 MIN_KEY_LENGTH = 16
 
 ROLES = ("admin", "ingest", "read")
+#: Longest tenant id a key can be limited or bound to (the default ``Limits.max_id_bytes``).
+MAX_KEY_TENANT_BYTES = 256
 Role = Literal["admin", "ingest", "read"]
 _KEY_RE = re.compile(r"^nk_([a-z0-9]{12})_[A-Za-z0-9_-]{20,}$")
 
@@ -145,8 +149,10 @@ class KeyManager:
         """Create a key (or store the given one); returns the key (shown once) and its record."""
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-        if tenant_id and role != "read":
-            raise ValueError("only read keys can be limited to a tenant (use role='read')")
+        if tenant_id and role == "admin":
+            raise ValueError("an admin key cannot be limited to a tenant (use role='read' or role='ingest')")
+        if tenant_id and len(tenant_id.encode()) > MAX_KEY_TENANT_BYTES:
+            raise ValueError(f"a tenant id is at most {MAX_KEY_TENANT_BYTES} bytes long")
         if self.store.get_project(project_id) is None:
             raise ValueError(f"no project {project_id!r}; `netra keys list` shows the projects")
         if key is None:

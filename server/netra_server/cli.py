@@ -71,11 +71,18 @@ def _add_serve(sub: Any) -> None:
                    help="fsync the ingest journal before answering (acknowledged spans survive a power loss)")
     p.add_argument("--journal-flush-seconds", type=float, default=1.0,
                    help="insert the ingest journal into the store once its oldest spans are this old (default 1)")
+    p.add_argument("--min-free-disk-mb", type=float,
+                   default=float(os.environ.get("NETRA_MIN_FREE_DISK_MB", "256")),
+                   help="embedded store: refuse new spans (503 + Retry-After) while the data folder's disk has less "
+                        "free space than this (default 256; env NETRA_MIN_FREE_DISK_MB; 0: no check)")
+    p.add_argument("--max-id-bytes", type=int, default=256,
+                   help="longest tenant/session/user id of a span, in UTF-8 bytes; a span with a longer one is "
+                        "rejected alone (default 256)")
     p.set_defaults(func=serve)
 
 
 def _settings(args: argparse.Namespace) -> Any:
-    from netra_server.config import Settings, default_data_dir
+    from netra_server.config import Limits, Settings, default_data_dir
 
     return Settings(
         data_dir=(args.data_dir or default_data_dir()).expanduser(),
@@ -90,6 +97,8 @@ def _settings(args: argparse.Namespace) -> Any:
         journal=not getattr(args, "no_journal", False),
         journal_fsync=getattr(args, "journal_fsync", False),
         journal_flush_seconds=getattr(args, "journal_flush_seconds", 1.0),
+        min_free_disk_bytes=int(getattr(args, "min_free_disk_mb", 256) * 1024 * 1024),
+        limits=Limits(max_id_bytes=getattr(args, "max_id_bytes", 256)),
     )
 
 
@@ -170,7 +179,9 @@ def _add_keys(sub: Any) -> None:
     _common(c)
     c.add_argument("--role", choices=["admin", "ingest", "read"], default="read",
                    help="admin: everything; ingest: send spans; read: read only (default)")
-    c.add_argument("--tenant", default=None, help="limit a read key to this tenant")
+    c.add_argument("--tenant", default=None,
+                   help="read key: limited to this tenant; ingest key: bound to it (every span it sends is "
+                        "stored as this tenant's, whatever tenant attribute the span carries)")
     c.add_argument("--name", default="", help="a label for the key")
     c.add_argument("--project", default=None, help="project id (default: the first project)")
     c.add_argument("--api-key", default=os.environ.get("NETRA_API_KEY"), help="admin key, when a server is running")
@@ -251,7 +262,9 @@ def keys_create(args: argparse.Namespace) -> int:
         finally:
             store.close()
         key_id = rec.key_id
-    scope = f" limited to tenant {args.tenant!r}" if args.tenant else ""
+    scope = ""
+    if args.tenant:
+        scope = f" bound to tenant {args.tenant!r}" if args.role == "ingest" else f" limited to tenant {args.tenant!r}"
     print(f"Created {args.role} key {key_id}{scope}:\n{key}\n(shown once; store it now)")
     return 0
 

@@ -46,6 +46,9 @@ class Limits:
     max_batch_spans: int = 100_000
     #: Largest page size of the listing routes (400 above).
     max_page_limit: int = 1000
+    #: Longest tenant, session or user id of a span, in UTF-8 bytes: a span with a longer one is
+    #: rejected alone (partial success) -- every stored id must be nameable in a URL path.
+    max_id_bytes: int = 256
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,9 @@ class Settings:
     journal_fsync: bool = False
     #: Insert the journal into the store once its oldest spans are this many seconds old.
     journal_flush_seconds: float = 1.0
+    #: Embedded store only: refuse new spans (503 + Retry-After) while the free space of the store's or
+    #: the journal's disk is under this many bytes (``netra_server.disk``); 0 turns the check off.
+    min_free_disk_bytes: int = 256 * 1024 * 1024
 
     def journal_dir(self, store_path: str) -> Path:
         """The ingest journal's folder for an embedded store at ``store_path``: ``<store>-journal``."""

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 
 from netra_server.billing import SpanKey
 from netra_server.journal import Journal
-from netra_server.store import Store
+from netra_server.store import Store, StoreError
 
-__all__ = ["GroupCommitter", "Overloaded"]
+__all__ = ["GroupCommitter", "Overloaded", "StoreFailing"]
 
 log = logging.getLogger("netra_server.ingest")
 
@@ -39,6 +39,11 @@ class Overloaded(Exception):
     def __init__(self, retry_after: int = 1) -> None:
         super().__init__(f"the server is busy writing; retry in {retry_after}s")
         self.retry_after = retry_after
+
+
+class StoreFailing(StoreError):
+    """The last INSERT of journaled spans failed (disk full, a folder that cannot be written): new
+    spans are refused (503 + Retry-After) until an INSERT succeeds again; the journal keeps the rows."""
 
 
 @dataclass
@@ -88,6 +93,20 @@ class GroupCommitter:
         self.batches = 0
         self.spans_written = 0
         self._lock = threading.Lock()
+        #: The store's error while INSERTs fail (logged once, cleared by the next INSERT that succeeds).
+        self.store_error: str | None = None
+        self._journal_failing = False
+
+    def _store_failed(self, exc: BaseException, spans: int, what: str) -> None:
+        if self.store_error is None:
+            log.error("%s %d span(s) into the store failed; they are kept (nothing acknowledged is dropped) and "
+                      "new spans get 503 until an insert succeeds: %s", what, spans, exc)
+        self.store_error = str(exc) or type(exc).__name__
+
+    def _store_ok(self) -> None:
+        if self.store_error is not None:
+            self.store_error = None
+            log.warning("the store accepts inserts again: ingest resumed")
 
     def start(self) -> None:
         self._wakeup = asyncio.Event()
@@ -137,6 +156,8 @@ class GroupCommitter:
             return
         if self._stopping or self._wakeup is None:
             raise Overloaded(1)
+        if self.store_error is not None and self.journal is not None:
+            raise StoreFailing(f"the store cannot insert what the ingest journal holds ({self.store_error})")
         pending = self.pending_spans
         if pending and pending + spans > self.max_pending_spans:
             raise Overloaded(1)
@@ -171,11 +192,21 @@ class GroupCommitter:
                     else:
                         await loop.run_in_executor(self._writer, self.store.insert_spans, data, keys)
                 except Exception as exc:  # the store failed: every request of the batch is told
-                    log.warning("group commit of %d spans failed: %s", n, exc)
+                    if self.journal is None:
+                        self._store_failed(exc, n, "inserting a group commit of")
+                    elif not self._journal_failing:  # once per outage (each request gets its 503)
+                        self._journal_failing = True
+                        log.error("appending %d span(s) to the ingest journal failed (answered 503; logged once "
+                                  "until an append succeeds): %s", n, exc)
                     for p in batch:
                         if not p.future.done():
                             p.future.set_exception(exc)
                 else:
+                    if self.journal is None:
+                        self._store_ok()
+                    elif self._journal_failing:
+                        self._journal_failing = False
+                        log.warning("the ingest journal accepts appends again")
                     self.batches += 1
                     self.spans_written += n
                     for p in batch:
@@ -190,7 +221,7 @@ class GroupCommitter:
 
     async def _flush_loop(self) -> None:
         """Insert the journal into the store: once its oldest rows are ``flush_seconds`` old, at once
-        past ``flush_spans`` rows; after a store error, again after a back-off (1 s doubling to 30 s)."""
+        past ``flush_spans`` rows; after a store error, again after a back-off (0.5 s doubling to 5 s)."""
         journal = self.journal
         assert journal is not None and self._flush_wakeup is not None
         loop = asyncio.get_running_loop()
@@ -213,10 +244,14 @@ class GroupCommitter:
                 try:
                     await loop.run_in_executor(self._flusher, journal.flush)
                     backoff = 0.0
+                    self._store_ok()
                 except Exception as exc:
-                    backoff = min(30.0, max(1.0, backoff * 2))
-                    log.warning("inserting %d journaled span(s) into the store failed (kept, retrying in %.0fs): %s",
-                                journal.buffered_spans, backoff, exc)
+                    backoff = min(5.0, max(0.5, backoff * 2))
+                    self._store_failed(exc, journal.buffered_spans, "inserting journaled")
+                    log.debug("journal flush failed, retrying in %.0fs: %s", backoff, exc)
+            if not journal.buffered_spans:  # (a read's flush may have inserted them)
+                backoff = 0.0
+                self._store_ok()
 
     async def _linger(self, loop: asyncio.AbstractEventLoop) -> None:
         """Wait (briefly) for requests being decoded, so they join this INSERT."""

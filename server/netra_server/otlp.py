@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import gzip
+import logging
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,7 +27,12 @@ from netra import semconv
 from netra_server.billing import SpanKey, fingerprint
 from netra_server.config import Limits
 
-__all__ = ["SPAN_COLUMNS", "IngestBatch", "OtlpError", "build_rows", "decode_request", "parse_export"]
+log = logging.getLogger("netra_server.otlp")
+
+__all__ = [
+    "CLAIMED_TENANT", "MAX_COST", "MAX_TOKENS", "SPAN_COLUMNS", "IngestBatch", "OtlpError", "SpanRejected",
+    "build_rows", "decode_request", "parse_export",
+]
 
 
 class OtlpError(Exception):
@@ -243,34 +249,80 @@ def _first(attrs: dict[str, Any], keys: tuple[str, ...], fallback: dict[str, Any
     return ""
 
 
+#: Largest token count (or ``units_used``) of one span or one usage item: no model call comes near
+#: it (context windows are a few million tokens), and with it a sum over billions of spans fits an
+#: unsigned 64-bit integer. A span over it is rejected (partial success), never clamped.
+MAX_TOKENS = 1_000_000_000
+#: Largest cost of one span, in USD: the ``cost`` column is ``Decimal(18, 10)``.
+MAX_COST = Decimal("99999999.9999999999")
+
+
+class SpanRejected(ValueError):
+    """A value of a span that cannot be stored as sent: the span is rejected alone (partial success)."""
+
+
 def _int(v: Any) -> int | None:
+    """A count (tokens, units): None when absent; raises :class:`SpanRejected` for a value that is not
+    a finite number in ``[0, MAX_TOKENS]`` (a fraction is truncated)."""
     if v is None or isinstance(v, bool):
         return None
     if isinstance(v, int):
-        return max(v, 0)
+        if 0 <= v <= MAX_TOKENS:
+            return v
+        raise SpanRejected(f"{v} is {'negative' if v < 0 else f'over the {MAX_TOKENS:,} bound'}")
+    if isinstance(v, str):
+        text = v.strip()
+        if not text:
+            return None
+        try:
+            f = float(text)
+        except ValueError:
+            raise SpanRejected(f"{v[:40]!r} is not a number") from None
+    elif isinstance(v, float):
+        f = v
+    else:
+        raise SpanRejected(f"{type(v).__name__} is not a number")
+    if f != f or f in (float("inf"), float("-inf")):
+        raise SpanRejected(f"{v!r} is not a finite number")
+    if f < 0:
+        raise SpanRejected(f"{v!r} is negative")
+    if f > MAX_TOKENS:
+        raise SpanRejected(f"{v!r} is over the {MAX_TOKENS:,} bound")
+    return int(f)
+
+
+def _named_int(v: Any, key: str) -> int | None:
     try:
-        return max(int(float(v)), 0)
-    except (TypeError, ValueError):
-        return None
+        return _int(v)
+    except SpanRejected as exc:
+        raise SpanRejected(f"{key} = {exc}") from None
 
 
 def _first_int(attrs: dict[str, Any], keys: tuple[str, ...]) -> int | None:
     for k in keys:
-        n = _int(attrs.get(k))
+        n = _named_int(attrs.get(k), k)
         if n is not None:
             return n
     return None
 
 
-def _decimal(v: Any) -> Decimal | None:
-    if v is None or isinstance(v, bool):
+def _decimal(v: Any, key: str = "cost") -> Decimal | None:
+    """A cost in USD: None when absent; raises :class:`SpanRejected` for one that is not a finite
+    number in ``[0, MAX_COST]``."""
+    if v is None or isinstance(v, bool) or v == "":
         return None
+    if isinstance(v, list | dict):
+        raise SpanRejected(f"{key} is not a number")
     try:
-        d = Decimal(str(v))
+        d = Decimal(v.strip() if isinstance(v, str) else str(v))
     except (InvalidOperation, ValueError):
-        return None
-    if not d.is_finite() or d < 0:
-        return None
+        raise SpanRejected(f"{key} = {str(v)[:40]!r} is not a number") from None
+    if not d.is_finite():
+        raise SpanRejected(f"{key} = {v!r} is not a finite number")
+    if d < 0:
+        raise SpanRejected(f"{key} = {v!r} is negative")
+    if d > MAX_COST:
+        raise SpanRejected(f"{key} = {v!r} is over the {MAX_COST} USD bound of one span")
     return d
 
 
@@ -289,11 +341,12 @@ _ZERO_SPAN = bytes(8)
 _MIN_START_NS = 946_684_800 * 1_000_000_000  # 2000-01-01
 _MAX_START_NS = 9_200_000_000 * 1_000_000_000  # 2261, inside DateTime64(9)
 _COST_Q = Decimal("1e-10")
-_COST_MAX = Decimal("99999999")
 
 
-def _cost_str(d: Decimal) -> str:
-    return str(min(d, _COST_MAX).quantize(_COST_Q))
+def _cost_str(d: Decimal, what: str = "cost") -> str:
+    if d > MAX_COST:
+        raise SpanRejected(f"the {what} {d} USD is over the {MAX_COST} USD bound of one span")
+    return str(d.quantize(_COST_Q))
 
 
 def _parse_usage(raw: Any) -> list[dict[str, Any]]:
@@ -511,14 +564,29 @@ def _items_cost(items: list[dict[str, Any]], model: str, provider: str, start_ns
     return total, semconv.COST_SOURCE_USER if sources == {semconv.COST_SOURCE_USER} else ",".join(sorted(sources))
 
 
+_ITEM_NUMBERS = ("units_used", *_ITEM_TOKEN_KEYS)
+
+
+def _check_usage_items(items: list[dict[str, Any]]) -> None:
+    """Raise :class:`SpanRejected` naming the first impossible number of ``netra.usage`` items."""
+    for n, item in enumerate(items):
+        for k in _ITEM_NUMBERS:
+            if k in item:
+                _named_int(item[k], f"{semconv.USAGE}[{n}].{k}")
+        if "cost_in_usd" in item:
+            _decimal(item["cost_in_usd"], f"{semconv.USAGE}[{n}].cost_in_usd")
+
+
 def _span_usage(attrs: dict[str, Any], start_ns: int) -> tuple[str, str, int, int, int, int, str | None, str, int, int]:
     """model, provider, input/output/cached/reasoning tokens, cost (text), cost source, cost_unknown,
     has_usage of a span that has a usage-bearing attribute."""
     get = attrs.get
     usage_items = _parse_usage(get(semconv.USAGE)) if semconv.USAGE in attrs else []
+    if usage_items:
+        _check_usage_items(usage_items)
     i_tok = _first_int(attrs, _INPUT_KEYS)
     o_tok = _first_int(attrs, _OUTPUT_KEYS)
-    cached_tok = _int(get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS))
+    cached_tok = _named_int(get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS), semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)
     undirected = 0
     if i_tok is None and o_tok is None and usage_items:
         i_tok, o_tok, item_cached, undirected = _usage_item_tokens(usage_items)
@@ -527,7 +595,10 @@ def _span_usage(attrs: dict[str, Any], start_ns: int) -> tuple[str, str, int, in
     i_tok = i_tok or 0
     o_tok = o_tok or 0
     cached = cached_tok or 0
-    reasoning = _int(get(semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)) or 0
+    reasoning = _named_int(get(semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS), semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS) or 0
+    for what, n in (("input", i_tok), ("output", o_tok), ("cached", cached)):
+        if n > MAX_TOKENS:  # items' counts add up
+            raise SpanRejected(f"the span's {what} tokens ({n:,}, summed over {semconv.USAGE}) are over the {MAX_TOKENS:,} bound")
     model = _first(attrs, (semconv.GEN_AI_RESPONSE_MODEL, semconv.GEN_AI_REQUEST_MODEL))
     if not model:
         for item in usage_items:
@@ -536,7 +607,7 @@ def _span_usage(attrs: dict[str, Any], start_ns: int) -> tuple[str, str, int, in
                 break
     provider = _first(attrs, _PROVIDER_KEYS)
 
-    cost = _decimal(get(semconv.COST))
+    cost = _decimal(get(semconv.COST), semconv.COST)
     cost_source = str(get(semconv.COST_SOURCE, "")) if cost is not None else ""
     if cost is None and any(_decimal(item.get("cost_in_usd")) is not None for item in usage_items):
         cost, cost_source = _items_cost(usage_items, model, provider, start_ns)
@@ -560,13 +631,180 @@ def _plain_usage(attrs: dict[str, Any]) -> tuple[str, str, int, int, int, int, s
     """The same for a span without usage-bearing attributes (it may still name a model)."""
     get = attrs.get
     model = _first(attrs, (semconv.GEN_AI_RESPONSE_MODEL, semconv.GEN_AI_REQUEST_MODEL))
-    cached = _int(get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)) or 0
-    reasoning = _int(get(semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)) or 0
+    cached = _named_int(get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS), semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS) or 0
+    reasoning = _named_int(get(semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS), semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS) or 0
     return (model, _first(attrs, _PROVIDER_KEYS), 0, 0, cached, reasoning, None, "", 0, 0)
 
 
-def build_rows(req: ExportTraceServiceRequest, project_id: str, limits: Limits, now_ms: int) -> IngestBatch:
-    """Map every span of ``req`` to a row; raises :class:`OtlpError` for a limit or bad data.
+@dataclass
+class _Resource:
+    service: str
+    environment: str
+    tenant: str
+    session: str
+    user: str
+    json: Any
+
+
+def _span_row(sp: Any, res: _Resource, scope_name: str, project_id: str, max_attr: int, max_id: int,
+              bound_tenant: str | None, ingested: str) -> tuple[bytes, tuple[str, str, str, str, str, int, int, int]]:
+    """One span's row, and its identity and billing fields (a ``SpanKey`` without the fingerprint);
+    raises :class:`SpanRejected` when the span cannot be stored as sent."""
+    tid = sp.trace_id
+    sid = sp.span_id
+    if len(tid) != 16 or len(sid) != 8 or tid == _ZERO_TRACE or sid == _ZERO_SPAN:
+        raise SpanRejected("spans need a 16-byte trace_id and an 8-byte span_id (not all zeros)")
+    start_ns = sp.start_time_unix_nano
+    if not _MIN_START_NS <= start_ns <= _MAX_START_NS:
+        raise SpanRejected("spans need a start time between 2000 and 2261 (start_time_unix_nano)")
+    end_ns = sp.end_time_unix_nano
+    if end_ns < start_ns:
+        end_ns = start_ns
+    elif end_ns > _MAX_START_NS:
+        end_ns = _MAX_START_NS
+    name = sp.name
+    attrs = _attrs_fast(sp.attributes, max_attr, name)
+    get = attrs.get
+    span_type = get(semconv.SPAN_TYPE)
+    if span_type is None:
+        span_type = ""
+    else:
+        span_type = str(span_type).strip().lower()
+        if span_type not in _SPAN_TYPES:
+            span_type = span_type[:32]
+    env = get(semconv.ENVIRONMENT)
+    if not _nonempty(env):
+        env = _first(attrs, _ENV_KEYS) or res.environment
+    else:
+        env = str(env)
+    tenant = get(_T_TENANT)
+    if not _nonempty(tenant):
+        tenant = get(_T_TENANT2)
+        tenant = str(tenant) if _nonempty(tenant) else res.tenant
+    else:
+        tenant = str(tenant)
+    if bound_tenant is not None:
+        if tenant != bound_tenant or any(k in attrs for k in _TENANT_KEYS):
+            _bind_tenant(attrs, bound_tenant, tenant)
+        tenant = bound_tenant
+    session = get(_T_SESSION)
+    if not _nonempty(session):
+        session = get(_T_SESSION2)
+        session = str(session) if _nonempty(session) else res.session
+    else:
+        session = str(session)
+    user = get(_T_USER)
+    if not _nonempty(user):
+        user = _first(attrs, _USER_KEYS) or res.user
+    else:
+        user = str(user)
+    _check_id("tenant", tenant, max_id)
+    _check_id("session", session, max_id)
+    _check_id("user", user, max_id)
+    if _USAGE_BEARING.isdisjoint(attrs):
+        usage = _plain_usage(attrs)
+    else:
+        usage = _span_usage(attrs, start_ns)
+    covered = get(semconv.USAGE_COVERED)
+    covered_flag = 0 if covered is None else int(_truthy(covered))
+    status = sp.status
+    status_code = status.code
+    psid = sp.parent_span_id
+    tid_hex = tid.hex()
+    sid_hex = sid.hex()
+    psid_hex = psid.hex() if len(psid) == 8 else ""
+    row = [
+        project_id,
+        tenant,
+        f"{start_ns // 1_000_000_000}.{start_ns % 1_000_000_000:09d}",
+        tid_hex,
+        sid_hex,
+        psid_hex,
+        f"{end_ns // 1_000_000_000}.{end_ns % 1_000_000_000:09d}",
+        end_ns - start_ns,
+        name,
+        _KINDS[sp.kind] if 0 <= sp.kind < 6 else "UNSPECIFIED",
+        span_type,
+        session,
+        user,
+        res.service,
+        env,
+        scope_name,
+        _STATUS[status_code] if 0 <= status_code < 3 else "UNSET",
+        status.message,
+        *usage,
+        covered_flag,
+        attrs,
+        res.json,
+        [
+            {"name": e.name, "timestamp": e.time_unix_nano, "attributes": _attrs(e.attributes)}
+            for e in sp.events
+        ] if len(sp.events) else [],
+        [
+            {"trace_id": ln.trace_id.hex(), "span_id": ln.span_id.hex(), "attributes": _attrs(ln.attributes)}
+            for ln in sp.links
+        ] if len(sp.links) else [],
+        ingested,
+    ]
+    return orjson.dumps(row), (project_id, tid_hex, sid_hex, psid_hex, tenant, start_ns, usage[9], covered_flag)
+
+
+class _Rejections:
+    """Spans rejected alone, and the partial-success message naming the first few."""
+
+    SHOWN = 5
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.reasons: list[str] = []
+
+    def add(self, reason: str) -> None:
+        self.count += 1
+        if len(self.reasons) < self.SHOWN:
+            self.reasons.append(reason)
+
+    def message(self) -> str:
+        if not self.count:
+            return ""
+        more = self.count - len(self.reasons)
+        return "; ".join(self.reasons) + (f"; and {more} more span(s)" if more > 0 else "")
+
+
+def _span_ref(name: str, sid: bytes) -> str:
+    return f"span {name[:100]!r} ({sid.hex()})"
+
+
+def _check_id(kind: str, value: str, limit: int) -> None:
+    if len(value) * 4 > limit and len(value.encode()) > limit:
+        raise SpanRejected(
+            f"its {kind} id is {len(value.encode()):,} bytes, over the {limit}-byte limit of ids "
+            f"(--max-id-bytes; ids must be nameable in a URL path)"
+        )
+
+
+#: Set on a span sent with a tenant-bound ingest key that named another tenant (the one it named).
+CLAIMED_TENANT = "netra.tenant_id.claimed"
+
+
+def _bind_tenant(attrs: dict[str, Any], tenant: str, claimed: str) -> None:
+    """Stamp the key's tenant on the span's attributes (the stored map shows what was billed)."""
+    for k in _TENANT_KEYS:
+        if k in attrs:
+            attrs[k] = tenant
+    attrs[semconv.TENANT_ID] = tenant
+    if claimed and claimed != tenant:
+        attrs[CLAIMED_TENANT] = claimed
+
+
+def build_rows(req: ExportTraceServiceRequest, project_id: str, limits: Limits, now_ms: int,
+               tenant: str | None = None) -> IngestBatch:
+    """Map every span of ``req`` to a row; raises :class:`OtlpError` for a limit of the request.
+
+    A span that cannot be stored as sent (no ids or start time, an impossible number, an id over
+    ``limits.max_id_bytes``) is rejected alone: it counts in ``rejected`` and the message names it
+    (OTLP partial success); the other spans are stored. ``tenant`` (a tenant-bound ingest key's) is
+    stamped on every span whatever tenant attribute it carries; a span that named another one keeps
+    that name in :data:`CLAIMED_TENANT`.
 
     Rows are ``JSONCompactEachRow`` of :data:`SPAN_COLUMNS`; the attribute maps, events and links are
     written as JSON objects/arrays in place and stored as their text (the insert reads objects and
@@ -578,134 +816,51 @@ def build_rows(req: ExportTraceServiceRequest, project_id: str, limits: Limits, 
             413, f"the request has {n_spans} spans, over the {limits.max_spans_per_request}-span limit; send smaller batches"
         )
     max_attr = limits.max_attribute_bytes
+    max_id = limits.max_id_bytes
     ingested = f"{now_ms // 1000}.{now_ms % 1000:03d}"
     out: list[bytes] = []
     keys: list[SpanKey] = []
     cut = len(ingested) + 4  # a row ends with ,"<ingested>"] : its fingerprint leaves that out
-    rejected = 0
-    reason = ""
-    dumps = orjson.dumps
-    usage_bearing = _USAGE_BEARING
-    span_types = _SPAN_TYPES
-    kinds = _KINDS
-    statuses = _STATUS
-    min_ns, max_ns = _MIN_START_NS, _MAX_START_NS
+    rejections = _Rejections()
     for rs in req.resource_spans:
         res_attrs = _attrs_checked(rs.resource.attributes, max_attr, "(resource)")
-        res_json = orjson.Fragment(dumps(res_attrs))  # the same for every span of the resource: once
-        service = str(res_attrs.get("service.name", ""))
-        environment = _first(res_attrs, _ENV_KEYS)
         res_tenant = _first(res_attrs, _TENANT_KEYS)
-        res_session = _first(res_attrs, _SESSION_KEYS)
-        res_user = _first(res_attrs, _USER_KEYS)
+        if tenant is not None and any(k in res_attrs for k in _TENANT_KEYS):
+            _bind_tenant(res_attrs, tenant, res_tenant)
+        res_json = orjson.Fragment(orjson.dumps(res_attrs))  # the same for every span of the resource: once
+        ctx = _Resource(
+            service=str(res_attrs.get("service.name", "")),
+            environment=_first(res_attrs, _ENV_KEYS),
+            tenant=res_tenant,
+            session=_first(res_attrs, _SESSION_KEYS),
+            user=_first(res_attrs, _USER_KEYS),
+            json=res_json,
+        )
         for ss in rs.scope_spans:
             scope_name = ss.scope.name
             for sp in ss.spans:
-                tid = sp.trace_id
-                sid = sp.span_id
-                if len(tid) != 16 or len(sid) != 8 or tid == _ZERO_TRACE or sid == _ZERO_SPAN:
-                    rejected += 1
-                    reason = "spans need a 16-byte trace_id and an 8-byte span_id (not all zeros)"
+                try:
+                    row = _span_row(sp, ctx, scope_name, project_id, max_attr, max_id, tenant, ingested)
+                except SpanRejected as exc:
+                    rejections.add(f"{_span_ref(sp.name, sp.span_id)}: {exc}")
                     continue
-                start_ns = sp.start_time_unix_nano
-                if not min_ns <= start_ns <= max_ns:
-                    rejected += 1
-                    reason = "spans need a start time between 2000 and 2261 (start_time_unix_nano)"
+                except OtlpError:
+                    raise
+                except Exception as exc:  # never a 500 for what a span contains
+                    log.exception("span %s could not be mapped", _span_ref(sp.name, sp.span_id))
+                    rejections.add(f"{_span_ref(sp.name, sp.span_id)}: could not be read ({type(exc).__name__}: {exc})")
                     continue
-                end_ns = sp.end_time_unix_nano
-                if end_ns < start_ns:
-                    end_ns = start_ns
-                elif end_ns > max_ns:
-                    end_ns = max_ns
-                name = sp.name
-                attrs = _attrs_fast(sp.attributes, max_attr, name)
-                get = attrs.get
-                span_type = get(semconv.SPAN_TYPE)
-                if span_type is None:
-                    span_type = ""
-                else:
-                    span_type = str(span_type).strip().lower()
-                    if span_type not in span_types:
-                        span_type = span_type[:32]
-                env = get(semconv.ENVIRONMENT)
-                if not _nonempty(env):
-                    env = _first(attrs, _ENV_KEYS) or environment
-                else:
-                    env = str(env)
-                tenant = get(_T_TENANT)
-                if not _nonempty(tenant):
-                    tenant = get(_T_TENANT2)
-                    tenant = str(tenant) if _nonempty(tenant) else res_tenant
-                else:
-                    tenant = str(tenant)
-                session = get(_T_SESSION)
-                if not _nonempty(session):
-                    session = get(_T_SESSION2)
-                    session = str(session) if _nonempty(session) else res_session
-                else:
-                    session = str(session)
-                user = get(_T_USER)
-                if not _nonempty(user):
-                    user = _first(attrs, _USER_KEYS) or res_user
-                else:
-                    user = str(user)
-                if usage_bearing.isdisjoint(attrs):
-                    usage = _plain_usage(attrs)
-                else:
-                    usage = _span_usage(attrs, start_ns)
-                covered = get(semconv.USAGE_COVERED)
-                status = sp.status
-                status_code = status.code
-                tid_hex = tid.hex()
-                sid_hex = sid.hex()
-                psid = sp.parent_span_id
-                psid_hex = psid.hex() if len(psid) == 8 else ""
-                covered_flag = 0 if covered is None else int(_truthy(covered))
-                row = [
-                    project_id,
-                    tenant,
-                    f"{start_ns // 1_000_000_000}.{start_ns % 1_000_000_000:09d}",
-                    tid_hex,
-                    sid_hex,
-                    psid_hex,
-                    f"{end_ns // 1_000_000_000}.{end_ns % 1_000_000_000:09d}",
-                    end_ns - start_ns,
-                    name,
-                    kinds[sp.kind] if 0 <= sp.kind < 6 else "UNSPECIFIED",
-                    span_type,
-                    session,
-                    user,
-                    service,
-                    env,
-                    scope_name,
-                    statuses[status_code] if 0 <= status_code < 3 else "UNSET",
-                    status.message,
-                    *usage,
-                    covered_flag,
-                    attrs,
-                    res_json,
-                    [
-                        {"name": e.name, "timestamp": e.time_unix_nano, "attributes": _attrs(e.attributes)}
-                        for e in sp.events
-                    ] if len(sp.events) else [],
-                    [
-                        {"trace_id": ln.trace_id.hex(), "span_id": ln.span_id.hex(), "attributes": _attrs(ln.attributes)}
-                        for ln in sp.links
-                    ] if len(sp.links) else [],
-                    ingested,
-                ]
-                line = dumps(row)
+                line, key = row
                 out.append(line)
-                keys.append((project_id, tid_hex, sid_hex, psid_hex, tenant, start_ns, usage[9], covered_flag,
-                             fingerprint(memoryview(line)[:-cut])))
+                keys.append((*key, fingerprint(memoryview(line)[:-cut])))
     data = b"\n".join(out) + b"\n" if out else b""
-    return IngestBatch(data, len(out), rejected, reason, keys)
+    return IngestBatch(data, len(out), rejections.count, rejections.message(), keys)
 
 
 def parse_export(body: bytes, content_type: str, content_encoding: str, limits: Limits, project_id: str,
-                 now_ms: int) -> IngestBatch:
+                 now_ms: int, tenant: str | None = None) -> IngestBatch:
     """Body as received -> rows (what the receiver runs, in-process or in a parser process)."""
-    return build_rows(decode_request(body, content_type, content_encoding, limits), project_id, limits, now_ms)
+    return build_rows(decode_request(body, content_type, content_encoding, limits), project_id, limits, now_ms, tenant)
 
 
 def gzip_bytes(data: bytes) -> bytes:

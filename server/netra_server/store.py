@@ -200,11 +200,13 @@ class ChdbBackend:
 
     def insert_rows(self, table: str, columns: tuple[str, ...], data: bytes, fmt: str) -> None:
         cols = f" ({', '.join(columns)})" if columns else ""
+        # A plain INSERT with the rows inline, not chDB's streaming ``send_insert``: that one reports
+        # the rows as written and raises nothing when the part cannot be written (disk full, a folder
+        # that cannot be written), so the caller would drop rows it believes stored. This statement
+        # raises (NOT_ENOUGH_SPACE, filesystem errors). One thread: parallel parsing doubles the CPU.
+        head = f"INSERT INTO {table}{cols} {_CHDB_INSERT_SETTINGS} FORMAT {fmt}\n".encode()
         try:
-            # one thread: an insert is small, and parallel parsing doubles its CPU time in chDB
-            with self._conn().send_insert(f"INSERT INTO {table}{cols} {_CHDB_INSERT_SETTINGS}", fmt) as ins:
-                ins.append(data)
-                ins.finish()
+            self._conn().query(head + data)
         except StoreError:
             raise
         except Exception as exc:

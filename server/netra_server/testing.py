@@ -126,6 +126,7 @@ def _serve_args(settings: Settings) -> list[str]:
     if settings.journal_fsync:
         args.append("--journal-fsync")
     args += ["--journal-flush-seconds", str(settings.journal_flush_seconds)]
+    args += ["--min-free-disk-mb", str(settings.min_free_disk_bytes / (1024 * 1024))]
     return args
 
 

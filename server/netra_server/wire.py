@@ -235,7 +235,7 @@ class Me(BaseModel):
     organisation_id: str
     project_name: str
     role: Literal["admin", "ingest", "read"]
-    tenant_id: str | None = Field(description="The only tenant this key may read; null when not limited")
+    tenant_id: str | None = Field(description="Read key: the only tenant it may read; ingest key: the tenant stamped on every span it sends; null when not limited")
 
 
 class MeResponse(BaseModel):
@@ -390,7 +390,7 @@ class ApiKey(BaseModel):
     project_id: str
     name: str
     role: Literal["admin", "ingest", "read"]
-    tenant_id: str = Field(description="The only tenant the key may read; empty when not limited")
+    tenant_id: str = Field(description="Read key: the only tenant it may read; ingest key: the tenant stamped on every span it sends; empty when not limited")
     created_at: str = Field(description="UTC, YYYY-MM-DD HH:MM:SS.mmm")
     revoked: bool
 

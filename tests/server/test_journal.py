@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -180,19 +181,22 @@ def test_recovery_that_cannot_insert_refuses_to_start_and_names_the_file(store: 
     assert Journal(tmp_path / "journal", store.insert_spans).recover() == 2
 
 
-def test_server_answers_from_the_journal_and_a_store_outage_ends_in_429_not_in_loss(tmp_path: Path) -> None:
-    """The receiver acknowledges while the store refuses INSERTs (the spans wait in the journal), answers
-    429 once max_pending_spans are waiting, and every acknowledged span is stored once the store is back."""
+def test_server_answers_from_the_journal_and_a_store_outage_ends_in_503_not_in_loss(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The receiver acknowledges once spans are in the journal; when the store then refuses the INSERT,
+    the journal keeps them, the failure is logged once, new spans get 503 + Retry-After (not a 200 for
+    spans the store cannot take), and every acknowledged span is stored once the store is back."""
     provider, collect = record()
     tracer = provider.get_tracer("outage")
     for i in range(120):
         tracer.start_span(f"o{i}", start_time=T0 + i, attributes={semconv.TENANT_ID: "outage"}).end(end_time=T0 + i + 1)
     provider.shutdown()
     spans = collect.spans
-    limits = Limits(max_pending_spans=100)
-    with run_server(tmp_path, limits=limits, journal_flush_seconds=0.05) as srv:
+    with caplog.at_level(logging.WARNING), run_server(tmp_path, journal_flush_seconds=0.05) as srv:
         assert srv.store is not None
-        journal = srv.app.state.netra.committer.journal
+        state = srv.app.state.netra
+        journal = state.committer.journal
         assert journal is not None
         down = threading.Event()
         down.set()
@@ -204,21 +208,29 @@ def test_server_answers_from_the_journal_and_a_store_outage_ends_in_429_not_in_l
             real_insert(data, keys)
 
         journal._insert = insert
-        exp = exporter(srv, timeout=5)
+        exp = exporter(srv, timeout=20)
         try:
-            for k in range(2):  # 80 spans: answered, waiting in the journal
-                assert exp.export(spans[k * 40:(k + 1) * 40]) is SpanExportResult.SUCCESS
+            assert exp.export(spans[:80]) is SpanExportResult.SUCCESS  # answered, waiting in the journal
+            deadline = time.monotonic() + 30
+            while state.committer.store_error is None and time.monotonic() < deadline:
+                time.sleep(0.02)  # the flusher's INSERT fails
             body = encode_spans(spans[80:]).SerializeToString()
-            r = httpx.post(srv.otlp_endpoint, content=body,
-                           headers={**srv.headers, "content-type": "application/x-protobuf"})
-            assert r.status_code == 429 and r.headers["retry-after"] == "1"
+            for _ in range(3):
+                r = httpx.post(srv.otlp_endpoint, content=body,
+                               headers={**srv.headers, "content-type": "application/x-protobuf"})
+                assert r.status_code == 503 and r.headers["retry-after"]
             assert journal.unflushed_spans == 80
+            assert httpx.get(srv.base_url + "/healthz").json()["ingest"] == "refusing"
+            r = httpx.get(srv.base_url + "/usage/tenants/outage", headers=srv.headers, timeout=30)
+            assert r.status_code == 503, "a read never answers 200 without acknowledged spans"
             down.clear()  # the store is back: the flusher's next attempt inserts the journal
             assert srv.wait_for_spans(80) == 80
-            assert exp.export(spans[80:]) is SpanExportResult.SUCCESS
+            assert exp.export(spans[80:]) is SpanExportResult.SUCCESS  # (the exporter retries a 503)
             assert srv.wait_for_spans(120) == 120
         finally:
             exp.shutdown()
+    failures = [r for r in caplog.records if "the store is down" in r.getMessage() and r.levelno >= logging.ERROR]
+    assert len(failures) == 1, "logged once, not at every retry"
 
 
 def test_a_failed_write_leaves_no_partial_row_and_is_a_store_error(
