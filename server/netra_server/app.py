@@ -52,6 +52,7 @@ from netra_server.auth import (
     client_address,
 )
 from netra_server.config import Settings
+from netra_server.consistency import ReadConsistency
 from netra_server.disk import DiskGuard
 from netra_server.ingest import GroupCommitter, Overloaded
 from netra_server.journal import Journal
@@ -460,6 +461,7 @@ def open_journal(settings: Settings, store: Store) -> Journal | None:
         return None
     journal = Journal(directory, store.insert_spans, fsync=settings.journal_fsync)
     store.read_barrier = journal
+    store.read_consistency, store.max_read_staleness = settings.read_consistency, settings.max_read_staleness
     return journal
 
 
@@ -575,6 +577,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     )
     app.state.netra = None
     app.add_middleware(SecurityHeaders)  # CSP, nosniff, framing, referrer (netra_server.security_headers)
+    app.add_middleware(ReadConsistency)  # consistency= / X-Netra-Consistency, X-Netra-Data-As-Of
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:

@@ -45,7 +45,7 @@ from urllib.parse import unquote, urlparse
 
 import orjson
 
-from netra_server import billing, rollups, schema
+from netra_server import billing, consistency, rollups, schema
 
 __all__ = [
     "ApiKeyRecord",
@@ -95,6 +95,8 @@ class ReadBarrier(Protocol):
     def position(self) -> int: ...
 
     def flush_to(self, position: int) -> None: ...
+
+    def inserted_as_of(self) -> float: ...
 
 
 class StoreError(RuntimeError):
@@ -722,6 +724,11 @@ class Store:
         #: The ingest journal (``netra_server.journal``), when there is one: a statement that names
         #: ``netra_spans`` first waits until the spans acknowledged before its read began are inserted.
         self.read_barrier: ReadBarrier | None = None
+        #: What a read through :meth:`run` sees when its request does not say (``netra_server.consistency``):
+        #: ``strong`` waits for the journal; ``bounded`` answers from what is inserted (at most
+        #: ``max_read_staleness`` seconds behind the acknowledgements, else it waits too).
+        self.read_consistency: str = consistency.STRONG
+        self.max_read_staleness: float = 5.0
         self._reads = threading.local()
         #: Span identity and the billing rule on every insert of spans (``netra_server.billing``).
         self.span_index = billing.SpanIndex()
@@ -733,12 +740,31 @@ class Store:
     # -- plumbing ------------------------------------------------------------------------------
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run a store method in the store's worker threads (for async code). Its reads see every span
-        acknowledged before this call (one wait for the ingest journal, however many statements)."""
+        """Run a store method in the store's worker threads (for async code). A strong read sees every
+        span acknowledged before this call (one wait for the ingest journal, however many statements);
+        a bounded one every span acknowledged before its ``as_of``, without waiting (see
+        ``netra_server.consistency``; the request's choice, else :attr:`read_consistency`). The
+        request's :class:`~netra_server.consistency.ReadContext` records what the read got."""
         loop = asyncio.get_running_loop()
-        barrier = self.read_barrier
-        position = barrier.position if barrier is not None else None
+        position, used, as_of = self._read_position()
+        ctx = consistency.current()
+        if ctx is not None:
+            ctx.saw(used, as_of)
         return await loop.run_in_executor(self._executor, lambda: self._call(position, fn, args, kwargs))
+
+    def _read_position(self) -> tuple[int | None, str, float]:
+        """(the journal position a read waits for, the consistency it gets, its as_of)."""
+        barrier = self.read_barrier
+        now = time.time()
+        if barrier is None:  # every acknowledged span is inserted already
+            return None, consistency.STRONG, now
+        ctx = consistency.current()
+        wanted = (ctx.consistency if ctx is not None else None) or self.read_consistency
+        if wanted == consistency.BOUNDED:
+            as_of = barrier.inserted_as_of()
+            if now - as_of <= self.max_read_staleness:
+                return 0, consistency.BOUNDED, as_of  # position 0: no wait
+        return barrier.position, consistency.STRONG, now
 
     def _call(self, position: int | None, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
         self._reads.position = position
@@ -751,6 +777,8 @@ class Store:
         barrier = self.read_barrier
         if barrier is not None and "netra_spans" in sql:
             position = getattr(self._reads, "position", None)
+            if position == 0:  # a bounded read (run): no wait
+                return
             barrier.flush_to(barrier.position if position is None else position)
 
     def flush_ingest(self) -> None:
