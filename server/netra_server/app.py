@@ -413,7 +413,8 @@ def prepare_store(settings: Settings, store: Store | None = None) -> tuple[Store
     """Open (unless given), migrate and bootstrap the store; returns it, the default project and the
     admin key created now (first start) or None."""
     if store is None:
-        store = open_store(settings.resolved_store_url(), threads=settings.query_threads)
+        store = open_store(settings.resolved_store_url(), threads=settings.query_threads,
+                           memory_limit_bytes=settings.store_memory_bytes)
     try:
         _import_extensions()
         store.migrate(settings.retention_days)

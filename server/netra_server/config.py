@@ -112,6 +112,9 @@ class Settings:
     read_consistency: str = "bounded"
     #: A bounded read whose data would be older than this many seconds waits as a strong read does.
     max_read_staleness: float = 5.0
+    #: Embedded store only: chDB's memory limit (``max_server_memory_usage``: its caches, inserts, merges
+    #: and queries), in bytes; None: 1 GiB (``netra_server.store.CHDB_SERVER_SETTINGS``); 0: 90% of RAM.
+    store_memory_bytes: int | None = None
     #: Embedded store only: refuse new spans (503 + Retry-After) while the free space of the store's or
     #: the journal's disk is under this many bytes (``netra_server.disk``); 0 turns the check off.
     min_free_disk_bytes: int = 256 * 1024 * 1024

@@ -132,6 +132,20 @@ def _chdb_params(params: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
+#: Server settings of the embedded chDB (ClickHouse in this process), passed when it starts. ClickHouse's
+#: defaults size the caches for a dedicated server (5 GiB mark and primary-index caches, a memory limit
+#: of 90% of RAM); ``netra serve`` shares the machine with its application, so they are bounded here.
+#: ``max_server_memory_usage`` (``--store-memory-mb``) caps what chDB tracks (caches, inserts, merges,
+#: queries): a query or INSERT past it fails (an INSERT of the journal is retried, nothing is lost).
+CHDB_SERVER_SETTINGS: dict[str, int] = {
+    "max_server_memory_usage": 1024 * 1024 * 1024,
+    "mark_cache_size": 128 * 1024 * 1024,
+    "primary_index_cache_size": 64 * 1024 * 1024,
+    "index_mark_cache_size": 32 * 1024 * 1024,
+    "compiled_expression_cache_size": 32 * 1024 * 1024,
+    "query_condition_cache_size": 16 * 1024 * 1024,
+}
+
 _CHDB_INSERT_SETTINGS = "SETTINGS max_threads = 1, max_insert_threads = 1, input_format_parallel_parsing = 0"
 
 
@@ -146,7 +160,7 @@ class ChdbBackend:
 
     kind = "chdb"
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, memory_limit_bytes: int | None = None) -> None:
         import chdb  # noqa: F401  (fail early with a clear error if the extra is missing)
 
         self.path = path
@@ -154,7 +168,10 @@ class ChdbBackend:
         self._conns: list[Any] = []
         self._lock = threading.Lock()
         self._closed = False
-        settings = "&".join(f"{k}={v}" for k, v in SESSION_SETTINGS.items())
+        server = dict(CHDB_SERVER_SETTINGS)
+        if memory_limit_bytes is not None:
+            server["max_server_memory_usage"] = memory_limit_bytes  # 0: ClickHouse's default (90% of RAM)
+        settings = "&".join(f"{k}={v}" for k, v in {**SESSION_SETTINGS, **server}.items())
         self._dsn = f"file:{path}?{settings}"
         self._conn()  # open now: a locked folder fails here, not on the first request
 
@@ -1305,8 +1322,10 @@ class Store:
         )
 
 
-def open_store(url: str, *, threads: int = 4) -> Store:
-    """Open a store by URL: ``chdb:///abs/dir`` (embedded) or ``clickhouse[s]://user:pass@host:port/db``."""
+def open_store(url: str, *, threads: int = 4, memory_limit_bytes: int | None = None) -> Store:
+    """Open a store by URL: ``chdb:///abs/dir`` (embedded) or ``clickhouse[s]://user:pass@host:port/db``.
+    ``memory_limit_bytes``: the embedded store's ``max_server_memory_usage`` (None: 1 GiB; 0: ClickHouse's
+    default, 90% of RAM); ignored for a ClickHouse server, whose own configuration decides."""
     scheme = url.split("://", 1)[0] if "://" in url else ""
     if scheme == "chdb":
         path = url.split("://", 1)[1]
@@ -1315,7 +1334,7 @@ def open_store(url: str, *, threads: int = 4) -> Store:
         from pathlib import Path
 
         Path(path).mkdir(parents=True, exist_ok=True)
-        return Store(ChdbBackend(path), threads=threads)
+        return Store(ChdbBackend(path, memory_limit_bytes=memory_limit_bytes), threads=threads)
     if scheme in ("clickhouse", "clickhouses", "http", "https"):
         if scheme in ("http", "https"):
             url = url.replace("http", "clickhouse", 1)
