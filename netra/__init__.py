@@ -13,10 +13,11 @@ with Netra.start_span("meeting-summarization") as span:
 client load on first use.
 """
 
+from netra._env import ConfigError
 from netra._netra import Netra
 from netra._types import SpanType, UsageModel
 from netra.decorators import agent, span, task, workflow
 from netra.span_wrapper import SpanWrapper
 
-__all__ = ["Netra", "SpanType", "SpanWrapper", "UsageModel", "agent", "span", "task", "workflow"]
+__all__ = ["ConfigError", "Netra", "SpanType", "SpanWrapper", "UsageModel", "agent", "span", "task", "workflow"]
 __version__ = "0.1.0"

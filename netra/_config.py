@@ -11,78 +11,26 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote
 
+from netra import _env
+from netra._env import ConfigError, env_bool, parse_headers
 from netra.config import DEFAULT_MAX_CONTENT_LENGTH
 
 logger = logging.getLogger("netra")
 
-DEFAULT_ENDPOINT = "http://localhost:4318"
-TRACES_PATH = "/v1/traces"
+DEFAULT_ENDPOINT = _env.DEFAULT_ENDPOINT
+TRACES_PATH = _env.TRACES_PATH
 DEFAULT_EXPORT_TIMEOUT_S = 5.0
-DEFAULT_MAX_QUEUE_SIZE = 2048
+DEFAULT_MAX_QUEUE_SIZE = 32_768  # spans; see netra/_exporter.py and docs/sdk.md ("Export queue")
+DEFAULT_MAX_QUEUE_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_EXPORT_BATCH_SIZE = 512
 DEFAULT_SCHEDULE_DELAY_MS = 1000.0
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
-
-class ConfigError(ValueError):
-    """A ``Netra.init`` argument or environment variable has a value Netra cannot use."""
-
-
-def env_bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    logger.warning("Netra: ignoring %s=%r (use true or false); using %s", name, raw, default)
-    return default
+__all__ = ["ConfigError", "NetraConfig", "env_bool", "parse_headers", "resolve", "traces_url"]
 
 
 def _env_number(name: str, default: float, *, minimum: float = 0.0) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        logger.warning("Netra: ignoring %s=%r (not a number); using %s", name, raw, default)
-        return default
-    if value < minimum:
-        logger.warning("Netra: ignoring %s=%r (must be >= %s); using %s", name, raw, minimum, default)
-        return default
-    return value
-
-
-def parse_headers(value: str | Mapping[str, str] | None, source: str = "headers") -> dict[str, str]:
-    """``"k=v,k2=v2"`` (URL-encoded, like ``OTEL_EXPORTER_OTLP_HEADERS``) or a mapping -> dict."""
-    if value is None:
-        return {}
-    if isinstance(value, Mapping):
-        out: dict[str, str] = {}
-        for k, v in value.items():
-            if not isinstance(k, str) or not isinstance(v, str):
-                raise ConfigError(f"{source}: header names and values must be strings, got {k!r}: {v!r}")
-            out[k.strip().lower()] = v
-        return out
-    if not isinstance(value, str):
-        raise ConfigError(f"{source} must be a 'k=v,k2=v2' string or a mapping, got {type(value).__name__}")
-    out = {}
-    for item in value.split(","):
-        if not item.strip():
-            continue
-        name, sep, val = item.partition("=")
-        if not sep or not name.strip():
-            logger.warning("Netra: ignoring malformed header %r in %s (expected name=value)", item.strip(), source)
-            continue
-        out[unquote(name.strip()).lower()] = unquote(val.strip())
-    return out
+    return _env.env_number(name, default, minimum=minimum)
 
 
 def traces_url(endpoint: str) -> str:
@@ -109,6 +57,7 @@ class NetraConfig:
     debug_mode: bool
     openai_stream_usage: bool
     max_queue_size: int
+    max_queue_bytes: int
     max_export_batch_size: int
     schedule_delay_ms: float
     export_timeout_s: float | None
@@ -134,30 +83,13 @@ def resolve(
     export_timeout: float | None,
     instruments: Iterable[Any] | None,
     block_instruments: Iterable[Any] | None,
+    max_queue_bytes: int | None = None,
 ) -> NetraConfig:
     env = os.environ
-    explicit_traces_endpoint = None
-    if endpoint:
-        base = endpoint
-    elif env.get("NETRA_OTLP_ENDPOINT"):
-        base = env["NETRA_OTLP_ENDPOINT"]
-    elif env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
-        # the signal-specific variable is a full URL, used as is (OTLP spec)
-        explicit_traces_endpoint = env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
-        base = explicit_traces_endpoint.removesuffix("/").removesuffix(TRACES_PATH)
-    elif env.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
-        base = env["OTEL_EXPORTER_OTLP_ENDPOINT"]
-    else:
-        base = DEFAULT_ENDPOINT
-    if not base.startswith(("http://", "https://")):
-        raise ConfigError(
-            f"Netra endpoint {base!r} must start with http:// or https:// (e.g. http://localhost:4318)"
-        )
-
-    merged_headers = parse_headers(env.get("OTEL_EXPORTER_OTLP_HEADERS"), "OTEL_EXPORTER_OTLP_HEADERS")
-    merged_headers.update(parse_headers(env.get("NETRA_HEADERS"), "NETRA_HEADERS"))
+    base, explicit_traces_endpoint = _env.endpoint(endpoint)
+    merged_headers = _env.headers()
     merged_headers.update(parse_headers(headers, "Netra.init(headers=...)"))
-    key = api_key or env.get("NETRA_API_KEY") or None
+    key = api_key or _env.api_key()
     if key:
         merged_headers["x-api-key"] = key
     else:
@@ -177,6 +109,12 @@ def resolve(
         queue = max_queue_size
     else:
         raise ConfigError(f"max_queue_size must be a positive int, got {max_queue_size!r}")
+    if max_queue_bytes is None:
+        queue_bytes = int(_env_number("NETRA_MAX_QUEUE_BYTES", DEFAULT_MAX_QUEUE_BYTES, minimum=1))
+    elif isinstance(max_queue_bytes, int) and not isinstance(max_queue_bytes, bool) and max_queue_bytes > 0:
+        queue_bytes = max_queue_bytes
+    else:
+        raise ConfigError(f"max_queue_bytes must be a positive int (bytes), got {max_queue_bytes!r}")
     batch = int(_env_number("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", DEFAULT_MAX_EXPORT_BATCH_SIZE, minimum=1))
     batch = min(batch, queue)
 
@@ -217,6 +155,7 @@ def resolve(
         debug_mode=debug_mode or env_bool("NETRA_DEBUG", False),
         openai_stream_usage=openai_stream_usage,
         max_queue_size=queue,
+        max_queue_bytes=queue_bytes,
         max_export_batch_size=batch,
         schedule_delay_ms=_env_number("OTEL_BSP_SCHEDULE_DELAY", DEFAULT_SCHEDULE_DELAY_MS, minimum=1),
         export_timeout_s=timeout,

@@ -197,6 +197,7 @@ class Netra(metaclass=_NetraMeta):
         max_queue_size: int | None = None,
         export_timeout: float | None = None,
         span_exporter: SpanExporter | None = None,
+        max_queue_bytes: int | None = None,
     ) -> None:
         """Set up tracing and export. See ``docs/sdk.md`` for every argument and environment variable.
 
@@ -233,6 +234,7 @@ class Netra(metaclass=_NetraMeta):
                 openai_stream_usage=openai_stream_usage,
                 max_content_length=max_content_length,
                 max_queue_size=max_queue_size,
+                max_queue_bytes=max_queue_bytes,
                 export_timeout=export_timeout,
                 instruments=instruments,
                 block_instruments=block_instruments,

@@ -135,6 +135,7 @@ def build(cfg: NetraConfig, span_exporter: SpanExporter | None, known_provider: 
         export = BatchExportProcessor(
             span_exporter,
             max_queue_size=cfg.max_queue_size,
+            max_queue_bytes=cfg.max_queue_bytes,
             max_export_batch_size=cfg.max_export_batch_size,
             schedule_delay_millis=cfg.schedule_delay_ms,
             destination=destination,

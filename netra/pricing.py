@@ -54,6 +54,9 @@ __all__ = [
     "list_models",
     "price_table_version",
     "price_tokens",
+    "price_valid_counts",
+    "provider_for_api_url",
+    "providers",
     "set_price_overrides",
     "warm_up",
 ]
@@ -254,11 +257,15 @@ def calculate_cost(
     audio_input_tokens: int = 0,
     audio_output_tokens: int = 0,
     at: datetime | None = None,
+    fallback_provider: str | None = None,
 ) -> Cost:
     """The cost of a call to ``model`` (a :class:`Cost`; ``cost`` is ``None`` if the price is unknown).
 
     ``provider`` is a genai-prices provider id (``openai``, ``anthropic``, ``azure``, ...) or ``None`` to
-    match the model across providers. ``at`` is the request time (prices change over time); default now.
+    match the model across providers. ``fallback_provider``: the provider to price as when ``provider``
+    finds no price (the OpenAI instrumentation passes ``openai`` for an OpenAI-compatible base URL, whose
+    embedding models genai-prices cannot match without a provider). ``at`` is the request time (prices
+    change over time); default now.
     Token counts must be non-negative integers; ``cached_input_tokens`` and ``audio_input_tokens`` are
     part of ``input_tokens``, ``reasoning_tokens`` and ``audio_output_tokens`` part of ``output_tokens``.
     """
@@ -296,12 +303,82 @@ def calculate_cost(
                 _cache.clear()
             _cache[key] = resolved
     if resolved is None:
+        if fallback_provider is not None and fallback_provider != provider:
+            return calculate_cost(
+                model,
+                provider=fallback_provider,
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                cached_input_tokens=cached_input_tokens,
+                reasoning_tokens=reasoning_tokens,
+                audio_input_tokens=audio_input_tokens,
+                audio_output_tokens=audio_output_tokens,
+                at=at,
+            )
         return Cost(None, "unknown", None, provider)
     return Cost(resolved.price(*counts), resolved.source, resolved.model, resolved.provider)
 
 
 #: The name the instrumentations and the server use; the same function as :func:`calculate_cost`.
 price_tokens = calculate_cost
+
+
+def price_valid_counts(
+    model: str,
+    provider: str | None,
+    fallback_provider: str | None,
+    input_tokens: int,
+    cached_input_tokens: int,
+    output_tokens: int,
+    reasoning_tokens: int,
+    audio_input_tokens: int,
+    audio_output_tokens: int,
+) -> tuple[Decimal | None, str]:
+    """(cost, source) of counts the caller already checked: non-negative ints, details within their totals.
+
+    The instrumentations' hot path (once per traced call): the same price as :func:`calculate_cost`
+    (whose result it is for any other input) without its argument checks and result object.
+    """
+    if not _overrides and model:
+        key = (provider, model, int(time.time() // _SECONDS_PER_DAY))
+        resolved = _cache.get(key)
+        if resolved is not None:
+            return resolved.price(
+                input_tokens, cached_input_tokens, output_tokens, reasoning_tokens,
+                audio_input_tokens, audio_output_tokens,
+            ), resolved.source
+    cost = calculate_cost(
+        model,
+        provider=provider,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cached_input_tokens=cached_input_tokens,
+        reasoning_tokens=reasoning_tokens,
+        audio_input_tokens=audio_input_tokens,
+        audio_output_tokens=audio_output_tokens,
+        fallback_provider=fallback_provider,
+    )
+    return cost.cost, cost.source
+
+
+def providers() -> frozenset[str]:
+    """The provider ids the price table knows (``openai``, ``azure``, ``groq``, ...)."""
+    from genai_prices.data_snapshot import get_snapshot
+
+    return frozenset(p.id for p in get_snapshot().providers)
+
+
+def provider_for_api_url(url: str) -> str | None:
+    """The provider whose API lives at ``url`` (``https://api.groq.com/openai/v1`` -> ``groq``), or ``None``.
+
+    Matched with the price table's API URL patterns; a proxy, gateway or local server gives ``None``.
+    """
+    from genai_prices.data_snapshot import get_snapshot
+
+    try:
+        return get_snapshot().find_provider(None, None, url).id
+    except LookupError:
+        return None
 
 
 def list_models(provider: str | None = None) -> list[ModelPrices]:

@@ -219,6 +219,26 @@ def _is_content_key(key: str) -> bool:
     return key in CONTENT_KEYS or key.startswith(CONTENT_PREFIXES)
 
 
+# Attribute keys already found not to carry content (bounded): with trace_content=False every span's keys
+# are checked, and a set comparison in C costs a fraction of a prefix test per key.
+_CLEAN_KEYS: set[str] = set()
+_CLEAN_KEYS_LIMIT = 8192
+
+
+def _has_content(keys: Iterable[str]) -> bool:
+    clean = _CLEAN_KEYS
+    if clean.issuperset(keys):
+        return False
+    for key in keys:
+        if key in clean:
+            continue
+        if _is_content_key(key):
+            return True
+        if len(clean) < _CLEAN_KEYS_LIMIT:
+            clean.add(key)
+    return False
+
+
 def _without_content(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
     return {k: v for k, v in (attributes or {}).items() if not _is_content_key(k)}
 
@@ -226,9 +246,9 @@ def _without_content(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
 def redact_content(span: ReadableSpan) -> ReadableSpan:
     """A copy of ``span`` without prompt / completion attributes (also inside events), or ``span``."""
     attributes = span.attributes or {}
-    dirty = any(_is_content_key(k) for k in attributes)
+    dirty = _has_content(getattr(attributes, "_dict", attributes))
     events = span.events
-    if not dirty and not any(any(_is_content_key(k) for k in (e.attributes or {})) for e in events):
+    if not dirty and not any(_has_content(e.attributes or {}) for e in events):
         return span
     new_events = [
         Event(e.name, _without_content(e.attributes), e.timestamp)

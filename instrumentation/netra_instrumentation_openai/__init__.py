@@ -17,6 +17,11 @@ Options (constructor or ``instrument()`` keywords):
 - ``request_stream_usage`` (default on): ask for ``include_usage`` on streamed chat / completion calls
   that did not set ``stream_options``; the extra usage chunk is hidden from the caller.
 - ``record_cost`` (default on): price each call with :mod:`netra.pricing` (``gen_ai.usage.cost``).
+- ``price_providers`` (default none): ``{"host" or "host:port": "<genai-prices provider id>"}``, the
+  provider whose prices apply to calls through that base URL (a gateway, proxy or self-hosted server).
+  Without it, a base URL that is neither OpenAI's, Azure's nor a known provider's API is priced by the
+  model's own provider when the price table can tell it from the name, else as ``openai``.
+  :func:`set_price_provider` sets it for one client.
 - ``warm_prices`` (``instrument()`` keyword, default on): with ``record_cost``, load the price table in
   ``instrument()`` (about 0.3 s, once) rather than in the first call. ``Netra.init`` passes ``False``
   and loads it on a background thread.
@@ -31,7 +36,7 @@ act on instrumented objects. Patches are class-level, so clients made before ``i
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from contextvars import ContextVar
 from typing import Any
 
@@ -41,10 +46,10 @@ from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
 
 from . import _streams
-from ._calls import RESULT_TYPES, Call, CallTracer
+from ._calls import CLIENT_PRICE_PROVIDER, RESULT_TYPES, Call, CallTracer
 from ._settings import Settings, SettingsSource, own_settings
 
-__all__ = ["OpenAIInstrumentor", "Settings", "__version__"]
+__all__ = ["OpenAIInstrumentor", "Settings", "__version__", "set_price_provider"]
 
 __version__ = "0.1.0"
 
@@ -66,7 +71,39 @@ _PATCHES = (
     ("openai._response", "AsyncAPIResponse", "read"),
 )
 
-_OPTION_NAMES = ("capture_content", "max_content_length", "request_stream_usage", "record_cost")
+_OPTION_NAMES = ("capture_content", "max_content_length", "request_stream_usage", "record_cost", "price_providers")
+
+
+def _check_provider(provider: str, where: str) -> str:
+    if not isinstance(provider, str) or not provider:
+        raise ValueError(f"{where}: a provider is a genai-prices provider id such as 'openai', got {provider!r}")
+    from netra.pricing import providers
+
+    known = providers()
+    if provider not in known:
+        raise ValueError(
+            f"{where}: unknown provider {provider!r}; use one the price table knows, e.g. "
+            f"{', '.join(sorted(p for p in known if p in ('openai', 'azure', 'anthropic', 'groq', 'openrouter')))} "
+            "(netra.pricing.providers() lists them all)"
+        )
+    return provider
+
+
+def set_price_provider(client: Any, provider: str | None) -> Any:
+    """Price the calls of this ``openai`` client as ``provider``'s (a genai-prices id: ``openai``, ``groq``...).
+
+    For a client whose ``base_url`` is a gateway, proxy or self-hosted server: without it such calls are
+    priced by the model's own provider when the price table can tell it from the name, else as OpenAI's.
+    ``None`` goes back to that automatic choice. Returns the client. A copy made with
+    ``client.with_options(...)`` does not inherit the setting (call this on the copy too).
+
+    Raises ``ValueError`` for a provider the price table does not know.
+    """
+    if provider is None:
+        client.__dict__.pop(CLIENT_PRICE_PROVIDER, None)
+    else:
+        client.__dict__[CLIENT_PRICE_PROVIDER] = _check_provider(provider, "set_price_provider")
+    return client
 
 
 class OpenAIInstrumentor(BaseInstrumentor):
@@ -79,6 +116,7 @@ class OpenAIInstrumentor(BaseInstrumentor):
         max_content_length: int | None = None,
         request_stream_usage: bool | None = None,
         record_cost: bool | None = None,
+        price_providers: Mapping[str, str] | None = None,
     ) -> None:
         # BaseInstrumentor is a singleton: a later OpenAIInstrumentor() must not reset given options.
         given = {
@@ -86,6 +124,7 @@ class OpenAIInstrumentor(BaseInstrumentor):
             "max_content_length": max_content_length,
             "request_stream_usage": request_stream_usage,
             "record_cost": record_cost,
+            "price_providers": price_providers,
         }
         options: dict[str, Any] = dict(getattr(self, "_options", {}))
         options.update({k: v for k, v in given.items() if v is not None})
@@ -103,10 +142,13 @@ class OpenAIInstrumentor(BaseInstrumentor):
             __name__, __version__, tracer_provider=kwargs.get("tracer_provider"), schema_url=_SCHEMA_URL
         )
         price = None
+        by_host: dict[str, str] = {}
         if options.get("record_cost", True):
-            from netra.pricing import price_tokens, warm_up
+            from netra.pricing import price_valid_counts, warm_up
 
-            price = price_tokens
+            price = price_valid_counts
+            for host, provider in (options.get("price_providers") or {}).items():
+                by_host[str(host).strip().lower()] = _check_provider(provider, f"price_providers[{host!r}]")
             if kwargs.get("warm_prices", True):  # start-up, not the first call, pays for loading the table
                 warm_up()
 
@@ -125,7 +167,7 @@ class OpenAIInstrumentor(BaseInstrumentor):
             http_response=tuple(http_response_types()),
         )
         calls = CallTracer(
-            tracer, SettingsSource(settings), price, (azure.AzureOpenAI, azure.AsyncAzureOpenAI)
+            tracer, SettingsSource(settings), price, (azure.AzureOpenAI, azure.AsyncAzureOpenAI), by_host
         )
 
         wrap_function_wrapper("openai._base_client", "SyncAPIClient.request", _sync_request(calls))

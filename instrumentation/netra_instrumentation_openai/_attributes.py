@@ -269,11 +269,18 @@ def _provider_cost(cost: Any, tokens: Tokens) -> None:
         tokens.provider_cost = float(cost)
 
 
+#: ``netra.pricing.price_valid_counts``: (model, provider, fallback provider, input, cached, output,
+#: reasoning, audio input, audio output) -> (cost or None, source)
 PriceFn = Callable[..., Any]
 
 
 def usage_attributes(
-    tokens: Tokens, model: str | None, price_provider: str | None, price: PriceFn | None, attrs: Attributes
+    tokens: Tokens,
+    model: str | None,
+    price_provider: str | None,
+    price: PriceFn | None,
+    attrs: Attributes,
+    fallback_provider: str | None = None,
 ) -> None:
     """Token counts, and the cost with its source (or ``netra.cost.unknown``; never a cost of 0 for an unknown price)."""
     attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] = tokens.input
@@ -292,11 +299,16 @@ def usage_attributes(
         attrs[sc.COST] = tokens.provider_cost
         attrs[sc.COST_SOURCE] = sc.COST_SOURCE_PROVIDER
         return
-    cost_attributes(model, price_provider, price, attrs, tokens)
+    cost_attributes(model, price_provider, price, attrs, tokens, fallback_provider)
 
 
 def cost_attributes(
-    model: str | None, price_provider: str | None, price: PriceFn | None, attrs: Attributes, tokens: Tokens | None
+    model: str | None,
+    price_provider: str | None,
+    price: PriceFn | None,
+    attrs: Attributes,
+    tokens: Tokens | None,
+    fallback_provider: str | None = None,
 ) -> None:
     if price is None:
         return  # pricing switched off
@@ -311,26 +323,16 @@ def cost_attributes(
     if reasoning < 0 or reasoning > out or audio_out < 0 or audio_out > out:
         reasoning, audio_out = min(max(reasoning, 0), out), min(max(audio_out, 0), out)
     try:
-        cost = price(
-            model,
-            provider=price_provider,
-            input_tokens=inp,
-            output_tokens=out,
-            cached_input_tokens=cached,
-            reasoning_tokens=reasoning,
-            audio_input_tokens=audio_in,
-            audio_output_tokens=audio_out,
-        )
+        value, source = price(model, price_provider, fallback_provider, inp, cached, out, reasoning, audio_in, audio_out)
     except Exception as exc:
         log_failure("pricing", exc)
         attrs[sc.COST_UNKNOWN] = True
         return
-    value = cost.cost
     if value is None:
         attrs[sc.COST_UNKNOWN] = True
     else:
         attrs[sc.COST] = float(value)
-        attrs[sc.COST_SOURCE] = cost.source
+        attrs[sc.COST_SOURCE] = source
 
 
 def _responses_finish_reason(response: Any) -> str | None:

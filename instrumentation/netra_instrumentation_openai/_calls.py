@@ -31,6 +31,59 @@ from ._settings import SettingsSource
 _RETRY_HEADER = "x-stainless-retry-count"
 _AZURE_PROVIDER = "azure.ai.openai"
 _OPENAI_HOST = "api.openai.com"
+#: where :func:`set_price_provider` keeps a client's provider (in the client's ``__dict__``)
+CLIENT_PRICE_PROVIDER = "_netra_price_provider"
+_ROUTES_LIMIT = 256
+_FALLBACK_PROVIDER = "openai"
+
+
+class Route:
+    """How calls through one base URL are described and priced (computed once per base URL)."""
+
+    __slots__ = ("azure", "base_url", "fallback", "host", "port", "provider")
+
+    def __init__(
+        self, base_url: Any, azure: bool, host: str, port: int | None, provider: str | None, fallback: str | None
+    ) -> None:
+        self.base_url = base_url
+        self.azure = azure
+        self.host = host
+        self.port = port
+        self.provider = provider
+        self.fallback = fallback
+
+
+def price_route(
+    url: str, host: str, port: int | None, azure: bool, by_host: dict[str, str]
+) -> tuple[str | None, str | None]:
+    """(provider, fallback provider) to price calls through ``url`` with.
+
+    The instrumentor's ``price_providers`` (``host:port``, then ``host``); an Azure client: ``azure``;
+    ``api.openai.com``: ``openai``; a provider whose API lives at the URL (genai-prices' URL patterns:
+    Groq, OpenRouter, an Azure endpoint used with the plain client, ...); otherwise a proxy, gateway or
+    local server: the model's own provider if the price table can tell from the name, else ``openai``
+    (an OpenAI client's model names are OpenAI's unless the user says otherwise).
+    """
+    if by_host:
+        chosen = by_host.get(f"{host}:{port}") if port is not None else None
+        if chosen is None:
+            chosen = by_host.get(host)
+        if chosen is not None:
+            return chosen, None
+    if azure:
+        return "azure", None
+    if host == _OPENAI_HOST:
+        return "openai", None
+    try:
+        from netra.pricing import provider_for_api_url
+
+        matched = provider_for_api_url(url)
+    except Exception as exc:  # the price table failed to load: price by model name alone
+        log_failure("matching the base URL to a provider", exc)
+        matched = None
+    if matched is not None:
+        return matched, None
+    return None, _FALLBACK_PROVIDER
 
 
 class Call:
@@ -43,6 +96,7 @@ class Call:
         "injected",
         "limit",
         "price",
+        "price_fallback",
         "price_provider",
         "request_model",
         "retries",
@@ -60,6 +114,7 @@ class Call:
         price: PriceFn | None,
         price_provider: str | None,
         start_ns: int,
+        price_fallback: str | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.span = span
@@ -68,6 +123,7 @@ class Call:
         self.request_model = request_model
         self.price = price
         self.price_provider = price_provider
+        self.price_fallback = price_fallback
         self.start_ns = start_ns
         self.injected = False
         self.http_response: Any = None
@@ -104,12 +160,16 @@ class Call:
         if self.retries:
             attrs[HTTP_REQUEST_RESEND_COUNT] = self.retries
         if tokens is not None:
-            usage_attributes(tokens, model or self.request_model, self.price_provider, self.price, attrs)
+            usage_attributes(
+                tokens, model or self.request_model, self.price_provider, self.price, attrs, self.price_fallback
+            )
         elif exc is None:
             if self.endpoint.reports_tokens:
                 attrs[sc.USAGE_MISSING] = True  # never invent tokens
             else:
-                cost_attributes(model or self.request_model, self.price_provider, self.price, attrs, None)
+                cost_attributes(
+                    model or self.request_model, self.price_provider, self.price, attrs, None, self.price_fallback
+                )
         span = self.span
         if exc is not None:
             attrs[ERROR_TYPE] = type(exc).__qualname__
@@ -167,17 +227,39 @@ def _retries(request: Any) -> int:
 class CallTracer:
     """Starts a span for each traced route and follows the result until the call is over."""
 
-    __slots__ = ("_azure", "_last_server", "_price", "_settings", "_tracer")
+    __slots__ = ("_azure", "_by_host", "_last_route", "_price", "_routes", "_settings", "_tracer")
 
     def __init__(
-        self, tracer: Tracer, settings: SettingsSource, price: PriceFn | None, azure: tuple[type, ...]
+        self,
+        tracer: Tracer,
+        settings: SettingsSource,
+        price: PriceFn | None,
+        azure: tuple[type, ...],
+        price_providers: dict[str, str] | None = None,
     ) -> None:
         self._tracer = tracer
         self._settings = settings
         self._price = price
         self._azure = azure
-        # (base URL, host, port) of the last client seen: most processes talk to one endpoint
-        self._last_server: tuple[Any, str, int | None] = (None, "", None)
+        self._by_host = dict(price_providers or {})
+        # the route of the last client seen (most processes talk to one endpoint), then a bounded cache
+        self._last_route = Route(None, False, "", None, None, None)
+        self._routes: dict[tuple[str, bool], Route] = {}
+
+    def _route(self, base_url: Any, azure: bool) -> Route:
+        key = (str(base_url), azure)
+        route = self._routes.get(key)
+        if route is None:
+            host, port = base_url.host, base_url.port
+            if self._price is None:
+                provider, fallback = None, None
+            else:
+                provider, fallback = price_route(key[0], host, port, azure, self._by_host)
+            route = Route(base_url, azure, host, port, provider, fallback)
+            if len(self._routes) >= _ROUTES_LIMIT:
+                self._routes.clear()
+            self._routes[key] = route
+        return route
 
     def start(self, client: Any, options: Any, stream: bool) -> Call | None:
         """A :class:`Call` with its span started, or ``None`` when the route is not traced."""
@@ -200,13 +282,13 @@ class CallTracer:
             if endpoint.kind == "embeddings" and "encoding_format" in body and _sdk_chose_encoding(options):
                 body = {k: v for k, v in body.items() if k != "encoding_format"}  # not the caller's choice
             request_attributes(endpoint, body, attrs)
-            base_url = client._base_url
-            last = self._last_server  # one tuple, replaced whole: safe across threads
-            if last[0] is base_url:
-                host, port = last[1], last[2]
-            else:
-                host, port = base_url.host, base_url.port
-                self._last_server = (base_url, host, port)
+            # openai's ``_base_url`` is a property calling another that imports a module on each call
+            base_url = client.__dict__.get("_configured_base_url") or client._base_url
+            route = self._last_route  # one object, replaced whole: safe across threads
+            if route.base_url is not base_url or route.azure is not azure:
+                route = self._route(base_url, azure)
+                self._last_route = route
+            host, port = route.host, route.port
             if host:
                 attrs[SERVER_ADDRESS] = host
                 if port is not None:
@@ -218,9 +300,20 @@ class CallTracer:
             name = f"{endpoint.operation} {model}" if model else endpoint.operation
             start_ns = time.time_ns()
             span = self._tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attrs, start_time=start_ns)
-            price_provider = "azure" if azure else ("openai" if host == _OPENAI_HOST else None)
+            price_provider, price_fallback = route.provider, route.fallback
+            chosen = client.__dict__.get(CLIENT_PRICE_PROVIDER)  # set_price_provider(client, ...)
+            if chosen is not None:
+                price_provider, price_fallback = chosen, None
             call = Call(
-                endpoint, span, capture, settings.max_content_length, model, self._price, price_provider, start_ns
+                endpoint,
+                span,
+                capture,
+                settings.max_content_length,
+                model,
+                self._price,
+                price_provider,
+                start_ns,
+                price_fallback,
             )
             if (
                 stream

@@ -63,18 +63,26 @@ class SettingsSource:
     ``instrument()`` still applies).
     """
 
-    __slots__ = ("_config", "_own")
+    __slots__ = ("_cached", "_config", "_own")
 
     def __init__(self, own: Settings) -> None:
         self._own = own
         self._config = _netra_config()
+        self._cached: tuple[object, Settings] | None = None  # (Netra's runtime settings object, ours)
 
     def get(self) -> Settings:
         config = self._config
         if config is None or not config.active():
             return self._own
-        return Settings(
+        runtime = getattr(config, "_runtime", None)  # replaced whole by each Netra.init / shutdown
+        cached = self._cached
+        if cached is not None and cached[0] is runtime:
+            return cached[1]
+        settings = Settings(
             config.trace_content_enabled(self._own.capture_content),
             config.max_content_length(self._own.max_content_length),
             config.openai_stream_usage_enabled(self._own.request_stream_usage),
         )
+        if runtime is not None:
+            self._cached = (runtime, settings)
+        return settings

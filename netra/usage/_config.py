@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import unquote
 
-DEFAULT_ENDPOINT = "http://localhost:4318"
-ENV_API_KEY = "NETRA_API_KEY"
-ENV_OTLP_ENDPOINT = "NETRA_OTLP_ENDPOINT"
-ENV_HEADERS = "NETRA_HEADERS"
+from netra import _env
+from netra._env import ConfigError
+
+DEFAULT_ENDPOINT = _env.DEFAULT_ENDPOINT
+ENV_API_KEY = _env.API_KEY
+ENV_OTLP_ENDPOINT = _env.OTLP_ENDPOINT
+ENV_HEADERS = _env.HEADERS
 API_KEY_HEADER = "x-api-key"
 
 _ENDPOINT_SUFFIXES = ("/v1/traces", "/telemetry")
@@ -25,9 +26,9 @@ def base_url_from_endpoint(otlp_endpoint: str) -> str:
     """
     url = otlp_endpoint.strip()
     if not url:
-        raise ValueError("the OTLP endpoint is empty; pass e.g. 'http://localhost:4318'")
+        raise ConfigError("the OTLP endpoint is empty; pass e.g. 'http://localhost:4318'")
     if "://" not in url:
-        raise ValueError(f"the OTLP endpoint {otlp_endpoint!r} has no scheme; write e.g. 'http://{url}'")
+        raise ConfigError(f"the OTLP endpoint {otlp_endpoint!r} has no scheme; write e.g. 'http://{url}'")
     url = url.rstrip("/")
     for suffix in _ENDPOINT_SUFFIXES:
         if url.endswith(suffix):
@@ -36,21 +37,8 @@ def base_url_from_endpoint(otlp_endpoint: str) -> str:
 
 
 def parse_headers(text: str) -> dict[str, str]:
-    """Parse ``k1=v1,k2=v2`` (the OTEL_EXPORTER_OTLP_HEADERS format; values URL-decoded)."""
-    headers: dict[str, str] = {}
-    for item in text.split(","):
-        item = item.strip()
-        if not item:
-            continue
-        key, sep, value = item.partition("=")
-        key = unquote(key).strip()
-        if not sep or not key:
-            raise ValueError(
-                f"{ENV_HEADERS} has an entry {item!r} that is not 'key=value'; "
-                f"write e.g. {ENV_HEADERS}='x-api-key=KEY,x-team=a%20b'"
-            )
-        headers[key.lower()] = unquote(value).strip()
-    return headers
+    """Parse ``k1=v1,k2=v2`` as ``NETRA_HEADERS`` (the same reader as ``Netra.init``; raises :class:`ConfigError`)."""
+    return _env.parse_headers(text, ENV_HEADERS)
 
 
 @dataclass(frozen=True)
@@ -77,10 +65,14 @@ def resolve(
     max_retry_wait: float,
     user_agent: str,
 ) -> Settings:
-    """Arguments win over ``NETRA_*`` environment variables, which win over the defaults."""
+    """Arguments win over the environment, read exactly as ``Netra.init`` reads it (:mod:`netra._env`).
+
+    The endpoint: ``NETRA_OTLP_ENDPOINT``, then ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``, then
+    ``OTEL_EXPORTER_OTLP_ENDPOINT``; headers: ``OTEL_EXPORTER_OTLP_HEADERS`` overlaid with ``NETRA_HEADERS``;
+    the key: ``NETRA_API_KEY``. A malformed value raises :class:`ConfigError` (a ``ValueError``).
+    """
     if base_url is None:
-        endpoint = os.environ.get(ENV_OTLP_ENDPOINT) or DEFAULT_ENDPOINT
-        base_url = base_url_from_endpoint(endpoint)
+        base_url = base_url_from_endpoint(_env.endpoint()[0])
     else:
         base_url = base_url_from_endpoint(base_url)
     if timeout <= 0:
@@ -91,12 +83,10 @@ def resolve(
         raise ValueError("backoff_factor and max_retry_wait must be 0 or more")
 
     merged: dict[str, str] = {"user-agent": user_agent, "accept": "application/json"}
-    env_headers = os.environ.get(ENV_HEADERS)
-    if env_headers:
-        merged.update(parse_headers(env_headers))
+    merged.update(_env.headers())
     if headers:
         merged.update({k.lower(): v for k, v in headers.items()})
-    key = api_key if api_key is not None else os.environ.get(ENV_API_KEY)
+    key = api_key if api_key is not None else _env.api_key()
     if key:
         merged[API_KEY_HEADER] = key
     return Settings(

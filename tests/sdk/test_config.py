@@ -7,7 +7,14 @@ from typing import Any
 import pytest
 
 from netra import config
-from netra._config import ConfigError, NetraConfig, parse_headers, resolve, traces_url
+from netra._config import (
+    DEFAULT_MAX_QUEUE_SIZE,
+    ConfigError,
+    NetraConfig,
+    parse_headers,
+    resolve,
+    traces_url,
+)
 
 ENV_VARS = [
     "NETRA_API_KEY", "NETRA_OTLP_ENDPOINT", "NETRA_HEADERS", "NETRA_APP_NAME", "NETRA_ENV", "NETRA_TRACE_CONTENT",
@@ -40,7 +47,8 @@ def test_defaults() -> None:
     assert c.traces_endpoint == "http://localhost:4318/v1/traces"
     assert c.headers == {} and c.api_key is None
     assert c.trace_content is True and c.max_content_length == config.DEFAULT_MAX_CONTENT_LENGTH
-    assert c.max_queue_size == 2048 and c.max_export_batch_size == 512
+    assert c.max_queue_size == 32_768 and c.max_export_batch_size == 512
+    assert c.max_queue_bytes == 64 * 1024 * 1024
     assert c.export_timeout_s == 5.0 and c.instruments is None
 
 
@@ -101,11 +109,56 @@ def test_bsp_and_timeout_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_bad_env_values_warn_and_fall_back(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setenv("NETRA_TRACE_CONTENT", "maybe")
     monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "lots")
-    monkeypatch.setenv("NETRA_HEADERS", "novalue,x-ok=1")
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "nan")
     c = cfg()
-    assert c.trace_content is True and c.max_queue_size == 2048 and c.headers == {"x-ok": "1"}
+    assert c.trace_content is True and c.max_queue_size == DEFAULT_MAX_QUEUE_SIZE
+    assert c.schedule_delay_ms == 1000.0
     assert "NETRA_TRACE_CONTENT" in caplog.text and "OTEL_BSP_MAX_QUEUE_SIZE" in caplog.text
-    assert "malformed header" in caplog.text
+    assert "OTEL_BSP_SCHEDULE_DELAY" in caplog.text
+
+
+@pytest.mark.parametrize("variable", ["NETRA_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"])
+@pytest.mark.parametrize("value", ["sk-live-secret-key", "x-ok=1,=nokey", "x-ok=1, secret ,x-b=2"])
+def test_a_malformed_header_variable_fails_init_and_the_usage_client_alike(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    """Headers carry the API key: a bad entry is a typed error naming the variable, never silently skipped,
+    and Netra.init and the usage client (one reader) fail on it the same way."""
+    from netra.usage import UsageClient
+
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError, match=variable) as from_init:
+        cfg()
+    with pytest.raises(ConfigError, match=variable) as from_usage:
+        UsageClient(api_key="k")
+    assert str(from_init.value) == str(from_usage.value)
+    assert "name=value" in str(from_init.value)
+    assert "secret-key" not in str(from_init.value)  # a bare secret is not echoed whole
+
+
+def test_init_and_the_usage_client_read_the_same_endpoint_and_headers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from netra.usage import UsageClient
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://otel.example.com/telemetry/v1/traces")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-team=a%20b,x-api-key=otel")
+    monkeypatch.setenv("NETRA_HEADERS", "x-team=c")
+    monkeypatch.setenv("NETRA_API_KEY", "netra-key")
+    c = cfg()
+    client = UsageClient()
+    try:
+        settings = client._settings
+        assert settings.base_url == "https://otel.example.com"
+        assert c.endpoint == "https://otel.example.com/telemetry"
+        for name in ("x-team", "x-api-key"):
+            assert settings.headers[name] == c.headers[name]
+        assert c.headers["x-team"] == "c" and c.headers["x-api-key"] == "netra-key"
+        monkeypatch.setenv("NETRA_OTLP_ENDPOINT", "localhost:4318")
+        with pytest.raises(ConfigError, match="NETRA_OTLP_ENDPOINT.*http://"):
+            cfg()
+        with pytest.raises(ConfigError, match="NETRA_OTLP_ENDPOINT.*http://"):
+            UsageClient()
+    finally:
+        client.close()
 
 
 def test_errors_name_the_fix() -> None:
