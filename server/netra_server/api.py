@@ -48,7 +48,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.convertors import Convertor, register_url_convertor
 
-from netra_server import consistency, wire
+from netra_server import wire
 from netra_server.app import ApiError, ServerState, admin_auth, read_auth, state_of
 from netra_server.auth import ROLES, AuthContext
 from netra_server.responses import ExactJSONResponse
@@ -153,8 +153,7 @@ async def session_usage(
         state.store.usage_totals, ctx.project_id, window, session_id=sid, tenant_id=_tenant_scope(ctx, None)
     )
     return ExactJSONResponse({"data": {"session_id": sid, "tokenCount": t.token_count,
-                                       "requestsCount": t.request_count, "totalCost": t.total_cost,
-                                       **_as_of()}})
+                                       "requestsCount": t.request_count, "totalCost": t.total_cost}})
 
 
 @router.get("/usage/tenants/{tenant_id:anyid}", tags=["netra-compatible"], summary="Usage of one tenant",
@@ -169,15 +168,7 @@ async def tenant_usage(
     t = await state.store.run(state.store.usage_totals, ctx.project_id, window, tenant_id=tid)
     return ExactJSONResponse({"data": {"tenant_id": tenant_id, "organisation_id": ctx.organisation_id,
                                        "tokenCount": t.token_count, "requestsCount": t.request_count,
-                                       "sessionsCount": t.session_count, "totalCost": t.total_cost,
-                                       **_as_of()}})
-
-
-def _as_of() -> dict[str, str]:
-    """``data_as_of`` of the request's reads (``netra_server.consistency``): every span acknowledged
-    before it is counted."""
-    ctx = consistency.current()
-    return {} if ctx is None or ctx.as_of is None else {"data_as_of": consistency.iso(ctx.as_of)}
+                                       "sessionsCount": t.session_count, "totalCost": t.total_cost}})
 
 
 class TraceFilter(BaseModel):
@@ -403,7 +394,6 @@ async def usage_summary(
         "groupBy": group_by,
         "groups": [{"key": g.key, **_totals_json(g.totals)} for g in groups],
         "total": _totals_json(total),
-        **_as_of(),
     }})
 
 

@@ -5,7 +5,7 @@ journal; they reach the store in one INSERT about once a second. A read can ther
 
 - ``bounded`` (the server's default, ``--read-consistency``): from what is inserted now, without
   waiting. Every span acknowledged before the answer's ``data_as_of`` (a Unix time, stated in the
-  ``X-Netra-Data-As-Of`` header of every answer, and as ``data_as_of`` in the usage answers) is
+  ``X-Netra-Data-As-Of`` header of every answer that read spans) is
   counted; the spans of the last moment may not be. ``data_as_of`` lags by the journal's flush
   interval plus one INSERT (about 1-2 s under heavy ingest; it is "now" when the journal is empty), and
   never by more than ``--max-read-staleness`` (5 s): past that, the read waits as a strong one does.

@@ -117,19 +117,11 @@ def errors(*statuses: int, **descriptions: str) -> dict[int | str, dict[str, Any
 # -- Netra-compatible -------------------------------------------------------------------------------
 
 
-AS_OF_DESCRIPTION = (
-    "Every span acknowledged before this time (RFC 3339, UTC) is counted. Bounded reads (the default) answer "
-    "from what is inserted, at most --max-read-staleness (5 s) behind; `consistency=strong` (query parameter) "
-    "or `X-Netra-Consistency: strong` waits for every span acknowledged before the request (read-your-writes)."
-)
-
-
 class SessionUsage(BaseModel):
     session_id: str
     tokenCount: int = Field(description="Input + output tokens of the counted spans")
     requestsCount: int = Field(description="Spans whose usage counts under the billing rule")
     totalCost: Money = _money("Sum of the known costs of the counted spans")
-    data_as_of: str | None = Field(default=None, description=AS_OF_DESCRIPTION)
 
 
 class SessionUsageResponse(BaseModel):
@@ -143,7 +135,6 @@ class TenantUsage(BaseModel):
     requestsCount: int = Field(description="Spans whose usage counts under the billing rule")
     sessionsCount: int = Field(description="Distinct non-empty session ids among the tenant's spans")
     totalCost: Money = _money("Sum of the known costs of the counted spans")
-    data_as_of: str | None = Field(default=None, description=AS_OF_DESCRIPTION)
 
 
 class TenantUsageResponse(BaseModel):
@@ -275,7 +266,6 @@ class UsageSummary(BaseModel):
     total: UsageTotals = Field(
         description="All the window's spans (within the tenant filter), not only the listed groups"
     )
-    data_as_of: str | None = Field(default=None, description=AS_OF_DESCRIPTION)
 
 
 class UsageSummaryResponse(BaseModel):
