@@ -140,7 +140,7 @@ def main() -> int:
                         r = api.get(f"http://127.0.0.1:{port}/usage/tenants/tenant-1", params=params)
                         r.raise_for_status()
                         reads.append((time.perf_counter() - t) * 1000)
-                        as_of = r.json()["data"].get("data_as_of")
+                        as_of = r.headers.get("x-netra-data-as-of")
                         if as_of:
                             lags.append(max(0.0, wall - datetime.fromisoformat(as_of.replace("Z", "+00:00")).timestamp()))
                     except httpx.HTTPError as exc:
