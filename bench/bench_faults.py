@@ -267,7 +267,7 @@ def run(name: str, args: argparse.Namespace, root: Path) -> dict[str, Any]:
         counted: dict[str, Any] = {"requests": 0, "tokens": 0, "cost": Decimal(0)}
         with httpx.Client(base_url=server.url, headers={"x-api-key": KEY}, timeout=120) as c:
             for s in senders:
-                d = c.get(f"/usage/tenants/{s.tenant}").raise_for_status().json()["data"]
+                d = c.get(f"/usage/tenants/{s.tenant}", params={"consistency": "strong"}).raise_for_status().json()["data"]
                 counted["requests"] += d["requestsCount"]
                 counted["tokens"] += d["tokenCount"]
                 counted["cost"] += Decimal(str(d["totalCost"]))

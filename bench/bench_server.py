@@ -62,6 +62,7 @@ T0 = 1_767_225_600_000_000_000
 
 
 SERVE_ARGS: list[str] = []  # extra `netra serve` flags (--parse-workers, --serve-args)
+READ_PARAMS: dict[str, str] = {}  # the reads during ingest: {"consistency": "strong"} with --consistency strong
 
 
 def _start_server(data_dir: Path, port: int, store_url: str | None = None) -> subprocess.Popen[bytes]:
@@ -143,7 +144,7 @@ def _sender(args: tuple[int, int, str, str, Any, Any, Any, Any]) -> tuple[int, f
 
 
 def _span_count(api: httpx.Client, port: int) -> int:
-    r = api.get(f"http://127.0.0.1:{port}/api/usage/summary", params={"groupBy": "day"})
+    r = api.get(f"http://127.0.0.1:{port}/api/usage/summary", params={"groupBy": "day", "consistency": "strong"})
     r.raise_for_status()
     total = r.json()["data"]["total"]
     assert total["spanCount"] == total["requestsCount"]
@@ -175,7 +176,8 @@ def bench_ingest(senders: int, batches_per_sender: int, mode: str, reads: bool =
                     deadline = time.perf_counter() + 600
                     while not res.ready() and time.perf_counter() < deadline:
                         t = time.perf_counter()
-                        api.get(f"http://127.0.0.1:{port}/usage/tenants/tenant-1").raise_for_status()
+                        api.get(f"http://127.0.0.1:{port}/usage/tenants/tenant-1",
+                                params=READ_PARAMS).raise_for_status()
                         read_ms.append((time.perf_counter() - t) * 1000)
                         if mode == "raw" and first_done.n_waiting >= senders:
                             break
@@ -370,7 +372,7 @@ def bench_query(n: int, repeats: int = 7, data_dir: Path | None = None) -> dict[
                 r.raise_for_status()
 
             out["tenant_usage_http_ms"] = _timed(route, repeats)[0]
-            assert c.get("/usage/tenants/tenant-7", params=params).json()["data"]["requestsCount"] == tenant_spans // 2
+            assert c.get("/usage/tenants/tenant-7", params={**params, "consistency": "strong"}).json()["data"]["requestsCount"] == tenant_spans // 2
     finally:
         stop_child(proc, timeout=60)
         if not keep:
@@ -388,6 +390,8 @@ def main() -> int:
     ap.add_argument("--modes", default="raw,exporter", help="ingest modes: raw, exporter")
     ap.add_argument("--parse-workers", type=int, default=None, help="the server's --parse-workers")
     ap.add_argument("--serve-args", default="", help="more `netra serve` flags, e.g. --serve-args='--journal-flush-seconds 0.25'")
+    ap.add_argument("--consistency", choices=("bounded", "strong"), default=None,
+                    help="the reads during ingest ask for this consistency (default: the server's, bounded)")
     ap.add_argument("--reads", action="store_true",
                     help="also time the tenant-usage route every 50 ms during ingest (reads cost the ingest some CPU)")
     ap.add_argument("--repeats", type=int, default=7, help="runs of each query (median reported)")
@@ -398,6 +402,8 @@ def main() -> int:
     if args.parse_workers is not None:
         SERVE_ARGS[:] = ["--parse-workers", str(args.parse_workers)]
     SERVE_ARGS.extend(args.serve_args.split())
+    if args.consistency:
+        READ_PARAMS["consistency"] = args.consistency
     print(f"cores: {os.cpu_count()}  python: {sys.version.split()[0]}")
     ok = True
     if not args.query_only:

@@ -28,6 +28,7 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,11 @@ def _rss_mb(pid: int) -> float:
     return sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)]) / 2**20
 
 
+def _journal_bytes(data_dir: Path) -> int:
+    """Bytes in the ingest journal's segment files (spans acknowledged, not yet inserted)."""
+    return sum(p.stat().st_size for p in data_dir.glob("*-journal/segment-*.jsonl") if p.exists())
+
+
 def _pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
@@ -96,6 +102,8 @@ def main() -> int:
     ap.add_argument("--senders", type=int, default=4)
     ap.add_argument("--sample-seconds", type=float, default=30.0)
     ap.add_argument("--rss-bound-mb", type=float, default=1536.0, help="the documented memory bound to check")
+    ap.add_argument("--consistency", choices=("bounded", "strong"), default=None,
+                    help="the reads ask for this consistency (default: the server's, bounded)")
     ap.add_argument("--serve-args", default="", help="extra `netra serve` flags, space-separated")
     opts = ap.parse_args()
     bs.SERVE_ARGS[:] = opts.serve_args.split()
@@ -121,13 +129,20 @@ def main() -> int:
                 t0 = time.monotonic()
                 last_t, last_acked = t0, 0
                 reads: list[float] = []
+                lags: list[float] = []  # staleness of each read: its start - its data_as_of, seconds
+                params = {"consistency": opts.consistency} if opts.consistency else {}
                 next_sample = t0 + opts.sample_seconds
-                print(f"{'t (s)':>7} {'RSS MB':>8} {'ingest/s':>9} {'reads':>6} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7}")
+                print(f"{'t (s)':>7} {'RSS MB':>8} {'ingest/s':>9} {'reads':>6} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
+                      f"{'stale s':>8} {'journal':>9}")
                 while not res.ready():
-                    t = time.perf_counter()
+                    t, wall = time.perf_counter(), time.time()
                     try:
-                        api.get(f"http://127.0.0.1:{port}/usage/tenants/tenant-1").raise_for_status()
+                        r = api.get(f"http://127.0.0.1:{port}/usage/tenants/tenant-1", params=params)
+                        r.raise_for_status()
                         reads.append((time.perf_counter() - t) * 1000)
+                        as_of = r.headers.get("x-netra-data-as-of")
+                        if as_of:
+                            lags.append(max(0.0, wall - datetime.fromisoformat(as_of.replace("Z", "+00:00")).timestamp()))
                     except httpx.HTTPError as exc:
                         print(f"read failed: {exc}", file=sys.stderr)
                     time.sleep(0.2)
@@ -136,16 +151,19 @@ def main() -> int:
                         a = sum(acked.values())
                         row = {"t": now - t0, "rss": _rss_mb(proc.pid), "rate": (a - last_acked) / (now - last_t),
                                "n": len(reads), "p50": _pct(reads, 0.5), "p99": _pct(reads, 0.99),
-                               "max": max(reads, default=float("nan"))}
+                               "max": max(reads, default=float("nan")), "stale": max(lags, default=float("nan")),
+                               "journal": _journal_bytes(tmp / "data") / 2**20}
                         rows.append(row)
                         print(f"{row['t']:7.0f} {row['rss']:8.0f} {row['rate']:9.0f} {row['n']:6d} "
-                              f"{row['p50']:7.1f} {row['p99']:7.1f} {row['max']:7.1f}", flush=True)
-                        reads, last_t, last_acked = [], now, a
+                              f"{row['p50']:7.1f} {row['p99']:7.1f} {row['max']:7.1f} {row['stale']:8.2f} "
+                              f"{row['journal']:7.0f}MB", flush=True)
+                        reads, lags, last_t, last_acked = [], [], now, a
                         next_sample += opts.sample_seconds
                 results = res.get(timeout=600)
         ok = sum(r[0] for r in results)
         failed = sum(r[1] for r in results)
-        counted = int(api.get(f"http://127.0.0.1:{port}/api/usage/summary", params={"groupBy": "day"})
+        counted = int(api.get(f"http://127.0.0.1:{port}/api/usage/summary",
+                              params={"groupBy": "day", "consistency": "strong"})
                       .json()["data"]["total"]["requestsCount"])
         third = max(1, len(rows) // 3)
         mid = max((r["rss"] for r in rows[third:2 * third]), default=float("nan"))

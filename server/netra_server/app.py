@@ -35,6 +35,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from netra_server import alerts, credits, dashboard
 from netra_server.api import router as api_router
 from netra_server.config import Settings
+from netra_server.consistency import ReadConsistency
 from netra_server.errors import ERROR_SCHEMA_REF, ApiError, error_response
 from netra_server.lifecycle import lifespan, prepare_store
 from netra_server.receiver import OTLP_OPENAPI, receive_traces
@@ -90,6 +91,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     )
     app.state.netra = None
     app.add_middleware(SecurityHeaders)  # CSP, nosniff, framing, referrer (netra_server.security_headers)
+    app.add_middleware(ReadConsistency)  # consistency= / X-Netra-Consistency, X-Netra-Data-As-Of
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:

@@ -65,6 +65,16 @@ def _add_serve(sub: Any) -> None:
                    help="fsync the ingest journal before answering (acknowledged spans survive a power loss)")
     p.add_argument("--journal-flush-seconds", type=float, default=1.0,
                    help="insert the ingest journal into the store once its oldest spans are this old (default 1)")
+    p.add_argument("--read-consistency", choices=("bounded", "strong"), default="bounded",
+                   help="embedded store: what a read that does not ask (consistency=, X-Netra-Consistency) sees: "
+                        "'bounded' answers from what is inserted and states data_as_of (default); 'strong' waits "
+                        "for every span acknowledged before it (read-your-writes)")
+    p.add_argument("--max-read-staleness", type=float, default=5.0,
+                   help="a bounded read whose data would be older than this many seconds waits as a strong one "
+                        "does (default 5)")
+    p.add_argument("--store-memory-mb", type=int, default=None,
+                   help="embedded store: chDB's memory limit (caches, inserts, merges, queries; default 1024; "
+                        "0: ClickHouse's default, 90%% of RAM)")
     p.add_argument("--min-free-disk-mb", type=float,
                    default=float(os.environ.get("NETRA_MIN_FREE_DISK_MB", "256")),
                    help="embedded store: refuse new spans (503 + Retry-After) while the data folder's disk has less "
@@ -91,6 +101,10 @@ def _settings(args: argparse.Namespace) -> Any:
         journal=not getattr(args, "no_journal", False),
         journal_fsync=getattr(args, "journal_fsync", False),
         journal_flush_seconds=getattr(args, "journal_flush_seconds", 1.0),
+        read_consistency=getattr(args, "read_consistency", "bounded"),
+        store_memory_bytes=(None if getattr(args, "store_memory_mb", None) is None
+                            else int(args.store_memory_mb) * 1024 * 1024),
+        max_read_staleness=getattr(args, "max_read_staleness", 5.0),
         min_free_disk_bytes=int(getattr(args, "min_free_disk_mb", 256) * 1024 * 1024),
         limits=Limits(max_id_bytes=getattr(args, "max_id_bytes", 256)),
     )

@@ -106,9 +106,24 @@ class Settings:
     journal_fsync: bool = False
     #: Insert the journal into the store once its oldest spans are this many seconds old.
     journal_flush_seconds: float = 1.0
+    #: Embedded store with a journal: what a read that does not ask (``consistency=`` query parameter or
+    #: ``X-Netra-Consistency`` header) sees (``netra_server.consistency``): ``bounded`` answers from
+    #: what is inserted and states ``data_as_of``; ``strong`` waits for every span acknowledged before it.
+    read_consistency: str = "bounded"
+    #: A bounded read whose data would be older than this many seconds waits as a strong read does.
+    max_read_staleness: float = 5.0
+    #: Embedded store only: chDB's memory limit (``max_server_memory_usage``: its caches, inserts, merges
+    #: and queries), in bytes; None: 1 GiB (``netra_server.store.CHDB_SERVER_SETTINGS``); 0: 90% of RAM.
+    store_memory_bytes: int | None = None
     #: Embedded store only: refuse new spans (503 + Retry-After) while the free space of the store's or
     #: the journal's disk is under this many bytes (``netra_server.disk``); 0 turns the check off.
     min_free_disk_bytes: int = 256 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if self.read_consistency not in ("bounded", "strong"):
+            raise ValueError(f"read_consistency must be 'bounded' or 'strong', not {self.read_consistency!r}")
+        if not self.max_read_staleness >= 0:
+            raise ValueError(f"max_read_staleness must be a number of seconds >= 0, not {self.max_read_staleness!r}")
 
     def journal_dir(self, store_path: str) -> Path:
         """The ingest journal's folder for an embedded store at ``store_path``: ``<store>-journal``."""

@@ -19,12 +19,17 @@ Guarantees:
   kill, belongs to a request that was never answered and is dropped). A segment is deleted only
   after its rows were inserted; a crash in between inserts them again at the next start, and the
   store counts a span delivered twice once (``ReplacingMergeTree`` + ``FINAL``).
-- **Reads see every acknowledged span.** A store read (``Store.run``, one API request) notes the
-  journal's :attr:`Journal.position` when it starts, and its first statement that reads ``netra_spans``
-  waits until everything appended before that position is in the store (:meth:`Journal.flush_to`: no
-  wait if it is, the running flush if that covers it, else one flush). Reads during heavy ingest
-  therefore wait for an INSERT, and cause extra, smaller ones.
-- **Bounded.** Rows not yet inserted stay in memory (and on disk) until a flush succeeds; the receiver
+- **Reads see every acknowledged span, or say how old their data is.** A strong store read
+  (``Store.run``, one API request; ``netra_server.consistency``) notes the journal's
+  :attr:`Journal.position` when it starts, and its first statement that reads ``netra_spans`` waits
+  until everything appended before that position is in the store (:meth:`Journal.flush_to`: no wait
+  if it is, the running flush if that covers it, else one flush): under heavy ingest it waits for an
+  INSERT. A bounded read (the server's default) does not wait: it answers from what is inserted and
+  states :meth:`Journal.inserted_as_of` (every span appended before that time is in the store), unless
+  that is older than the server's ``max_read_staleness``; then it waits as a strong read does.
+- **Bounded.** Rows not yet inserted stay on disk (in the segment files; in memory only their sizes
+  and span keys) until a flush succeeds; a flush reads them back one INSERT of at most
+  ``MAX_INSERT_BYTES`` at a time, so the journal's memory does not grow with a backlog. The receiver
   counts them against ``max_pending_spans`` and answers 429 above it. A failed INSERT is retried (the
   caller's loop backs off); the rows stay.
 
@@ -38,8 +43,9 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from netra_server.billing import SpanKey
 from netra_server.store import StoreError
@@ -50,31 +56,47 @@ log = logging.getLogger("netra_server.journal")
 
 _PREFIX = "segment-"
 _SUFFIX = ".jsonl"
-#: Largest INSERT a flush or a recovery sends at once (bytes of rows).
-MAX_INSERT_BYTES = 64 * 1024 * 1024
+#: Largest INSERT a flush or a recovery sends at once (bytes of rows): chDB parses a whole INSERT in
+#: memory, so this bounds its working set; 16 MiB is about 16,000 spans, as cheap per span as larger ones.
+MAX_INSERT_BYTES = 16 * 1024 * 1024
 
 
-def _keyed_chunks(
-    parts: list[bytes], keys: list[list[SpanKey] | None], limit: int = MAX_INSERT_BYTES
-) -> list[tuple[bytes, list[SpanKey] | None]]:
-    """:func:`_chunks` of ``parts`` with their keys (None for a chunk with a part without keys)."""
-    out: list[tuple[bytes, list[SpanKey] | None]] = []
+def _read_chunks(
+    parts: list[tuple[Path, int]], keys: list[list[SpanKey] | None], limit: int = MAX_INSERT_BYTES
+) -> Iterator[tuple[bytes, list[SpanKey] | None]]:
+    """The rows of ``parts`` (per append: its segment file and its size, in order; each segment holds
+    its appends one after the other from its start), read back from the files in pieces of at most
+    ``limit`` bytes (a larger append stays whole), with their keys (None for a piece with an append
+    without keys). Only one piece is in memory at a time."""
     group: list[bytes] = []
     group_keys: list[SpanKey] | None = []
     size = 0
-    for part, part_keys in zip(parts, keys, strict=True):
-        if group and size + len(part) > limit:
-            out.append((b"".join(group), group_keys))
-            group, group_keys, size = [], [], 0
-        group.append(part)
-        if group_keys is not None and part_keys is not None:
-            group_keys.extend(part_keys)
-        else:
-            group_keys = None
-        size += len(part)
+    f: BinaryIO | None = None
+    current: Path | None = None
+    try:
+        for (path, n), part_keys in zip(parts, keys, strict=True):
+            if path != current:
+                if f is not None:
+                    f.close()
+                f, current = open(path, "rb"), path
+            assert f is not None
+            part = f.read(n)
+            if len(part) != n:
+                raise OSError(f"the ingest journal {path} is shorter than what was appended to it")
+            if group and size + n > limit:
+                yield b"".join(group), group_keys
+                group, group_keys, size = [], [], 0
+            group.append(part)
+            if group_keys is not None and part_keys is not None:
+                group_keys.extend(part_keys)
+            else:
+                group_keys = None
+            size += n
+    finally:
+        if f is not None:
+            f.close()
     if group:
-        out.append((b"".join(group), group_keys))
-    return out
+        yield b"".join(group), group_keys
 
 
 class JournalError(StoreError):
@@ -119,13 +141,16 @@ class Journal:
             raise JournalError(f"cannot create the ingest journal folder {self.directory}: {exc}") from exc
         self._lock = threading.Lock()  # the buffer and the current segment
         self._flush_lock = threading.Lock()  # one flush at a time
-        self._buffer: list[bytes] = []
+        #: Per buffered append, its segment file and size: the rows stay on disk (the page cache), not
+        #: in this process's memory, until a flush reads them back one INSERT-sized piece at a time.
+        self._buffer: list[tuple[Path, int]] = []
         self._keys: list[list[SpanKey] | None] = []  # per buffered append, its rows' keys (if given)
         self._buffered_spans = 0
         self._unflushed = 0  # buffered + being inserted by a flush
         self._appended = 0  # spans appended since start (a position in the journal)
         self._inserted = 0  # every span appended before this position is in the store
         self._oldest: float | None = None  # monotonic time of the oldest buffered append
+        self._as_of = time.time()  # every span appended before this (Unix) time is in the store
         self._sealed: list[Path] = []  # segments whose rows are in the buffer, closed
         self._fd: int | None = None
         self._path: Path | None = None
@@ -149,6 +174,12 @@ class Journal:
     def unflushed_spans(self) -> int:
         """Spans appended whose INSERT has not returned yet (buffered, or in a flush running now)."""
         return self._unflushed
+
+    def inserted_as_of(self) -> float:
+        """Unix time before which every appended span is in the store: now when nothing is waiting,
+        else when the last successful flush took its rows."""
+        with self._lock:
+            return time.time() if self._unflushed == 0 else self._as_of
 
     def oldest_age(self) -> float:
         """Seconds since the oldest buffered append (0 when nothing is buffered)."""
@@ -225,7 +256,8 @@ class Journal:
                 except OSError:  # cannot even truncate: seal it here and start a new file next time
                     self._seal_broken(size)
                 raise JournalError(f"cannot write the ingest journal {self._path}: {exc}") from exc
-            self._buffer.append(data)
+            assert self._path is not None
+            self._buffer.append((self._path, len(data)))
             self._keys.append(keys if keys is not None and len(keys) == spans else None)
             self._buffered_spans += spans
             self._unflushed += spans
@@ -247,8 +279,9 @@ class Journal:
             fixed = self.directory / _segment_name(self._seq)
             fixed.write_bytes(good)
             broken.unlink()
+            self._buffer = [(fixed if path == broken else path, n) for path, n in self._buffer]
             self._sealed.append(fixed)
-        except OSError:  # the rows are still buffered in memory; the file is past saving
+        except OSError:  # the file keeps its good prefix: a flush reads only the appended sizes from it
             log.exception("the ingest journal %s could not be repaired", broken)
             self._sealed.append(broken)
 
@@ -273,8 +306,11 @@ class Journal:
         with self._lock:
             if not self._buffer:
                 self._inserted = self._appended
+                if self._unflushed == 0:
+                    self._as_of = time.time()
                 return 0
             upto = self._appended
+            taken_at = time.time()
             data, keys, spans = self._buffer, self._keys, self._buffered_spans
             self._buffer, self._keys, self._buffered_spans, self._oldest = [], [], 0, None
             if self._fd is not None:  # seal the current segment: later appends start a new one
@@ -284,7 +320,7 @@ class Journal:
                 self._fd, self._path = None, None
             sealed, self._sealed = self._sealed, []
         try:
-            for chunk, chunk_keys in _keyed_chunks(data, keys):
+            for chunk, chunk_keys in _read_chunks(data, keys):
                 if chunk_keys is None:
                     self._insert(chunk)
                 else:
@@ -300,6 +336,7 @@ class Journal:
         with self._lock:
             self._unflushed -= spans
             self._inserted = upto
+            self._as_of = max(self._as_of, taken_at)
         self.flushes += 1
         self.spans_inserted += spans
         for path in sealed:

@@ -35,7 +35,8 @@ def prepare_store(settings: Settings, store: Store | None = None) -> tuple[Store
     """Open (unless given), migrate and bootstrap the store; returns it, the default project and the
     admin key created now (first start) or None."""
     if store is None:
-        store = open_store(settings.resolved_store_url(), threads=settings.query_threads)
+        store = open_store(settings.resolved_store_url(), threads=settings.query_threads,
+                           memory_limit_bytes=settings.store_memory_bytes)
     try:
         store.migrate(settings.retention_days)
         recover_journal(settings, store)  # what a previous process acknowledged, before anything else
@@ -82,6 +83,7 @@ def open_journal(settings: Settings, store: Store) -> Journal | None:
         return None
     journal = Journal(directory, store.insert_spans, fsync=settings.journal_fsync)
     store.read_barrier = journal
+    store.read_consistency, store.max_read_staleness = settings.read_consistency, settings.max_read_staleness
     return journal
 
 

@@ -45,7 +45,7 @@ from urllib.parse import unquote, urlparse
 
 import orjson
 
-from netra_server import billing, rollups, schema
+from netra_server import billing, consistency, rollups, schema
 
 __all__ = [
     "ApiKeyRecord",
@@ -96,6 +96,8 @@ class ReadBarrier(Protocol):
 
     def flush_to(self, position: int) -> None: ...
 
+    def inserted_as_of(self) -> float: ...
+
 
 class StoreError(RuntimeError):
     """The store could not run a statement (unreachable, locked data folder, bad SQL)."""
@@ -130,6 +132,20 @@ def _chdb_params(params: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
+#: Server settings of the embedded chDB (ClickHouse in this process), passed when it starts. ClickHouse's
+#: defaults size the caches for a dedicated server (5 GiB mark and primary-index caches, a memory limit
+#: of 90% of RAM); ``netra serve`` shares the machine with its application, so they are bounded here.
+#: ``max_server_memory_usage`` (``--store-memory-mb``) caps what chDB tracks (caches, inserts, merges,
+#: queries): a query or INSERT past it fails (an INSERT of the journal is retried, nothing is lost).
+CHDB_SERVER_SETTINGS: dict[str, int] = {
+    "max_server_memory_usage": 1024 * 1024 * 1024,
+    "mark_cache_size": 128 * 1024 * 1024,
+    "primary_index_cache_size": 64 * 1024 * 1024,
+    "index_mark_cache_size": 32 * 1024 * 1024,
+    "compiled_expression_cache_size": 32 * 1024 * 1024,
+    "query_condition_cache_size": 16 * 1024 * 1024,
+}
+
 _CHDB_INSERT_SETTINGS = "SETTINGS max_threads = 1, max_insert_threads = 1, input_format_parallel_parsing = 0"
 
 
@@ -144,7 +160,7 @@ class ChdbBackend:
 
     kind = "chdb"
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, memory_limit_bytes: int | None = None) -> None:
         import chdb  # noqa: F401  (fail early with a clear error if the extra is missing)
 
         self.path = path
@@ -152,7 +168,10 @@ class ChdbBackend:
         self._conns: list[Any] = []
         self._lock = threading.Lock()
         self._closed = False
-        settings = "&".join(f"{k}={v}" for k, v in SESSION_SETTINGS.items())
+        server = dict(CHDB_SERVER_SETTINGS)
+        if memory_limit_bytes is not None:
+            server["max_server_memory_usage"] = memory_limit_bytes  # 0: ClickHouse's default (90% of RAM)
+        settings = "&".join(f"{k}={v}" for k, v in {**SESSION_SETTINGS, **server}.items())
         self._dsn = f"file:{path}?{settings}"
         self._conn()  # open now: a locked folder fails here, not on the first request
 
@@ -713,6 +732,11 @@ class Store:
         #: The ingest journal (``netra_server.journal``), when there is one: a statement that names
         #: ``netra_spans`` first waits until the spans acknowledged before its read began are inserted.
         self.read_barrier: ReadBarrier | None = None
+        #: What a read through :meth:`run` sees when its request does not say (``netra_server.consistency``):
+        #: ``strong`` waits for the journal; ``bounded`` answers from what is inserted (at most
+        #: ``max_read_staleness`` seconds behind the acknowledgements, else it waits too).
+        self.read_consistency: str = consistency.STRONG
+        self.max_read_staleness: float = 5.0
         self._reads = threading.local()
         #: Span identity and the billing rule on every insert of spans (``netra_server.billing``).
         self.span_index = billing.SpanIndex()
@@ -724,12 +748,31 @@ class Store:
     # -- plumbing ------------------------------------------------------------------------------
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run a store method in the store's worker threads (for async code). Its reads see every span
-        acknowledged before this call (one wait for the ingest journal, however many statements)."""
+        """Run a store method in the store's worker threads (for async code). A strong read sees every
+        span acknowledged before this call (one wait for the ingest journal, however many statements);
+        a bounded one every span acknowledged before its ``as_of``, without waiting (see
+        ``netra_server.consistency``; the request's choice, else :attr:`read_consistency`). The
+        request's :class:`~netra_server.consistency.ReadContext` records what the read got."""
         loop = asyncio.get_running_loop()
-        barrier = self.read_barrier
-        position = barrier.position if barrier is not None else None
+        position, used, as_of = self._read_position()
+        ctx = consistency.current()
+        if ctx is not None:
+            ctx.saw(used, as_of)
         return await loop.run_in_executor(self._executor, lambda: self._call(position, fn, args, kwargs))
+
+    def _read_position(self) -> tuple[int | None, str, float]:
+        """(the journal position a read waits for, the consistency it gets, its as_of)."""
+        barrier = self.read_barrier
+        now = time.time()
+        if barrier is None:  # every acknowledged span is inserted already
+            return None, consistency.STRONG, now
+        ctx = consistency.current()
+        wanted = (ctx.consistency if ctx is not None else None) or self.read_consistency
+        if wanted == consistency.BOUNDED:
+            as_of = barrier.inserted_as_of()
+            if now - as_of <= self.max_read_staleness:
+                return 0, consistency.BOUNDED, as_of  # position 0: no wait
+        return barrier.position, consistency.STRONG, now
 
     def _call(self, position: int | None, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
         self._reads.position = position
@@ -742,6 +785,8 @@ class Store:
         barrier = self.read_barrier
         if barrier is not None and "netra_spans" in sql:
             position = getattr(self._reads, "position", None)
+            if position == 0:  # a bounded read (run): no wait
+                return
             barrier.flush_to(barrier.position if position is None else position)
 
     def flush_ingest(self) -> None:
@@ -1266,8 +1311,10 @@ class Store:
         )
 
 
-def open_store(url: str, *, threads: int = 4) -> Store:
-    """Open a store by URL: ``chdb:///abs/dir`` (embedded) or ``clickhouse[s]://user:pass@host:port/db``."""
+def open_store(url: str, *, threads: int = 4, memory_limit_bytes: int | None = None) -> Store:
+    """Open a store by URL: ``chdb:///abs/dir`` (embedded) or ``clickhouse[s]://user:pass@host:port/db``.
+    ``memory_limit_bytes``: the embedded store's ``max_server_memory_usage`` (None: 1 GiB; 0: ClickHouse's
+    default, 90% of RAM); ignored for a ClickHouse server, whose own configuration decides."""
     scheme = url.split("://", 1)[0] if "://" in url else ""
     if scheme == "chdb":
         path = url.split("://", 1)[1]
@@ -1276,7 +1323,7 @@ def open_store(url: str, *, threads: int = 4) -> Store:
         from pathlib import Path
 
         Path(path).mkdir(parents=True, exist_ok=True)
-        return Store(ChdbBackend(path), threads=threads)
+        return Store(ChdbBackend(path, memory_limit_bytes=memory_limit_bytes), threads=threads)
     if scheme in ("clickhouse", "clickhouses", "http", "https"):
         if scheme in ("http", "https"):
             url = url.replace("http", "clickhouse", 1)

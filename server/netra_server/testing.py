@@ -127,6 +127,7 @@ def _serve_args(settings: Settings) -> list[str]:
         args.append("--journal-fsync")
     args += ["--journal-flush-seconds", str(settings.journal_flush_seconds)]
     args += ["--min-free-disk-mb", str(settings.min_free_disk_bytes / (1024 * 1024))]
+    args += ["--read-consistency", settings.read_consistency, "--max-read-staleness", str(settings.max_read_staleness)]
     return args
 
 
@@ -147,8 +148,9 @@ def run_server(
     """Start a server on a free port with its data in ``tmp_path``; stop it (and close its store) at exit."""
     data_dir = Path(tmp_path) / "netra-data"
     key = api_key or new_key()
+    # Tests read what they just sent: read-your-writes unless a test asks for bounded reads.
     cfg = Settings(data_dir=data_dir, host="127.0.0.1", port=settings.pop("port", 0) or free_port(), api_key=key,
-                   announce=False, parse_workers=0)
+                   announce=False, parse_workers=0, read_consistency="strong")
     cfg = replace(cfg, **settings)
     base_url = f"http://{cfg.host}:{cfg.port}"
 
