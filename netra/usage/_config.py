@@ -36,6 +36,9 @@ def base_url_from_endpoint(otlp_endpoint: str) -> str:
     return url
 
 
+CONSISTENCY_HEADER = "x-netra-consistency"
+
+
 def parse_headers(text: str) -> dict[str, str]:
     """Parse ``k1=v1,k2=v2`` as ``NETRA_HEADERS`` (the same reader as ``Netra.init``; raises :class:`ConfigError`)."""
     return _env.parse_headers(text, ENV_HEADERS)
@@ -82,7 +85,9 @@ def resolve(
     if backoff_factor < 0 or max_retry_wait < 0:
         raise ValueError("backoff_factor and max_retry_wait must be 0 or more")
 
-    merged: dict[str, str] = {"user-agent": user_agent, "accept": "application/json"}
+    # read-your-writes: every span acknowledged before the call is counted (the server's default for
+    # other clients is bounded staleness; headers={"x-netra-consistency": "bounded"} opts into it)
+    merged: dict[str, str] = {"user-agent": user_agent, "accept": "application/json", CONSISTENCY_HEADER: "strong"}
     merged.update(_env.headers())
     if headers:
         merged.update({k.lower(): v for k, v in headers.items()})

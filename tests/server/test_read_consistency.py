@@ -134,3 +134,17 @@ def test_run_server_reads_are_strong_by_default(netra_server: RunningServer) -> 
     assert send(netra_server, _spans("ryw", 3)) is SpanExportResult.SUCCESS
     r = httpx.get(netra_server.base_url + "/usage/tenants/ryw", headers=netra_server.headers)
     assert r.json()["data"]["requestsCount"] == 3 and r.headers["x-netra-consistency"] == "strong"
+
+
+def test_the_sdk_usage_client_reads_its_own_writes_and_can_opt_into_bounded_reads(slow_flush: RunningServer) -> None:
+    """`Netra.usage` bills: it asks for strong reads by default, so every span acknowledged before the call
+    counts even while the server's default for other readers is bounded staleness."""
+    from netra.usage import UsageClient
+
+    assert send(slow_flush, _spans("sdk-reader", 4)) is SpanExportResult.SUCCESS
+    with UsageClient(slow_flush.base_url, slow_flush.api_key, headers={"x-netra-consistency": "bounded"}) as bounded:
+        usage = bounded.get_tenant_usage("sdk-reader", start_time="2000-01-01T00:00:00Z", end_time="2200-01-01T00:00:00Z")
+        assert usage is not None and usage.request_count == 0  # still in the journal: a bounded read misses it
+    with UsageClient(slow_flush.base_url, slow_flush.api_key) as strong:
+        usage = strong.get_tenant_usage("sdk-reader", start_time="2000-01-01T00:00:00Z", end_time="2200-01-01T00:00:00Z")
+        assert usage is not None and usage.request_count == 4
