@@ -29,6 +29,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
+from netra_server.errors import error_response
+
 __all__ = [
     "AS_OF_HEADER", "BOUNDED", "CONSISTENCIES", "HEADER", "PARAM", "STRONG", "ReadConsistency", "ReadContext",
     "current", "iso", "reading",
@@ -116,8 +118,6 @@ class ReadConsistency:
         try:
             choice = _choice(scope)
         except ValueError as exc:
-            from netra_server.app import error_response
-
             await error_response(400, str(exc))(scope, receive, send)
             return
         ctx = ReadContext(choice)

@@ -177,6 +177,17 @@ def test_hostile_reservations_answer_400(netra_server: RunningServer, body: obje
     assert r.json()["error"]["message"]
 
 
+@pytest.mark.parametrize("query", [
+    "after=132181541078409623138528321997897728", "after=-1", "limit=0", "limit=10001", "since=abc",
+])
+def test_hostile_entry_queries_answer_400(netra_server: RunningServer, query: str) -> None:
+    # A cursor past SQLite's 64-bit INTEGER once raised OverflowError in the ledger (a 500).
+    with netra_server.client() as c:
+        r = c.get("/api/credits/entries?" + query)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["message"]
+
+
 def test_confirm_rejects_inconsistent_usage(credits: CreditsClient, netra_server: RunningServer) -> None:
     t = _tenant()
     credits.grant(t, "1")

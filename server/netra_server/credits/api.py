@@ -306,7 +306,7 @@ async def entries(
     tenant_id: Annotated[str | None, Query(max_length=256)] = None,
     kind: Annotated[list[str] | None, Query()] = None,
     since: str | None = None, until: str | None = None,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> ExactJSONResponse:
     ledger = ledger_of(request)
