@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -21,7 +22,7 @@ from netra_server.config import Settings
 from netra_server.disk import DiskGuard
 from netra_server.ingest import GroupCommitter
 from netra_server.journal import Journal
-from netra_server.receiver import warm_parser
+from netra_server.receiver import start_parser_process, warm_parser
 from netra_server.state import Hooks, ServerState
 from netra_server.store import Project, Store, StoreError, open_store
 from netra_server.validation import CursorCodec
@@ -141,7 +142,10 @@ def lifespan(
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
-            state.parsers = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+            state.parsers = ProcessPoolExecutor(
+                workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=start_parser_process, initargs=(os.getpid(),),
+            )
             loop = asyncio.get_running_loop()
             await asyncio.gather(*(loop.run_in_executor(state.parsers, warm_parser) for _ in range(workers)))
         app.state.netra = state

@@ -6,6 +6,8 @@ description (:data:`OTLP_OPENAPI`). Decoding is :mod:`netra_server.otlp`; the sh
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 import time
 import zlib
 from typing import Any
@@ -180,6 +182,24 @@ OTLP_OPENAPI: dict[str, Any] = {
     },
 }
 
+
+
+def start_parser_process(server_pid: int) -> None:
+    """Initializer of a parse worker: the worker exits once the server that started it is gone.
+
+    A server stopped normally shuts its workers down; one killed (SIGKILL, the OOM killer) cannot, and
+    its workers would otherwise wait on their queue for good, each holding its memory. A daemon thread
+    checks once a second whether the worker's parent is still the server (an orphan is adopted by
+    another process). Not PR_SET_PDEATHSIG: that fires when the *thread* that started the worker ends,
+    and the executor starts workers from whichever thread submits."""
+    threading.Thread(target=_exit_with_server, args=(server_pid,), name="netra-server-watch", daemon=True).start()
+
+
+def _exit_with_server(server_pid: int) -> None:
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != server_pid:
+            os._exit(0)
 
 
 def warm_parser() -> None:

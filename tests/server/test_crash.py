@@ -94,3 +94,47 @@ def test_acknowledged_spans_survive_kill_9(tmp_path: Path, journal: bool) -> Non
         with httpx.Client(base_url=srv.base_url, headers=srv.headers, timeout=30) as c:
             again = c.get("/usage/tenants/crash").json()["data"]
         assert again == usage
+
+
+def _children(pid: int) -> set[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    found: set[int] = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc (Linux)")
+def test_parse_workers_exit_when_the_server_is_killed(tmp_path: Path) -> None:
+    """A SIGKILLed server cannot stop its parse workers; they must not live on (each holds its memory)."""
+    from netra_server.auth import new_key
+    from netra_server.launch import free_port, start_serve, stop_child
+
+    key, port = new_key(), free_port()
+    proc = start_serve(tmp_path / "data", port=port, api_key=key, args=["--parse-workers", "2"],
+                       log_path=tmp_path / "serve.log")
+    try:
+        workers = {p for p in _children(proc.pid) if "spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes().decode(
+            errors="replace")}
+        assert len(workers) >= 2, f"expected the parse workers among the children of {proc.pid}"
+        proc.kill()
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(_alive(p) for p in workers):
+            time.sleep(0.2)
+        assert not [p for p in workers if _alive(p)], "parse workers outlived the killed server"
+    finally:
+        stop_child(proc)
