@@ -21,9 +21,11 @@ return :class:`~netra_server.responses.ExactJSONResponse`, which writes each one
 its exact digits (never a float rounded to ~15 significant digits). A span whose price is unknown has
 ``null``, never ``0``.
 
-The answers' shapes are the pydantic models of :mod:`netra_server.wire`, given as ``response_model``
-for the OpenAPI document only: every route returns its ``ExactJSONResponse`` itself, which FastAPI
-sends as it is (no validation, no re-serialization).
+Each answer is built as a pydantic model of :mod:`netra.usage.wire` (the usage answers, which the
+usage client reads by the same definitions) or :mod:`netra_server.wire` (errors, keys, latency),
+validated as it is built, and given as ``response_model`` so that the OpenAPI document is generated
+from the same models. Every route returns its ``ExactJSONResponse`` itself, which FastAPI sends as it
+is (no second validation); it writes the model's fields with exact money.
 
 Pagination: a page's items carry a ``cursor``; pass the last item's ``cursor`` with the same
 ``direction`` to read on. A listing has an order: traces by ``sortField`` (default ``start_time``) in
@@ -40,21 +42,21 @@ visit every trace once. ``pageInfo.hasNextPage`` says whether more items follow 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.convertors import Convertor, register_url_convertor
 
-from netra_server import wire
+from netra.usage import wire
+from netra_server import wire as server_wire
 from netra_server.auth import ROLES, AuthContext
 from netra_server.deps import admin_auth, read_auth, state_of
 from netra_server.errors import ApiError
 from netra_server.responses import ExactJSONResponse
-from netra_server.state import ServerState
 from netra_server.store import (
+    ApiKeyRecord,
     SortField,
     SpanRow,
     TraceQuery,
@@ -125,18 +127,15 @@ def _tenant_scope(ctx: AuthContext, tenant_id: str | None) -> str | None:
     return ctx.tenant_id
 
 
-def _totals_json(t: UsageTotals) -> dict[str, Any]:
-    return {
-        "requestsCount": t.request_count,
-        "tokenCount": t.token_count,
-        "inputTokens": t.input_tokens,
-        "outputTokens": t.output_tokens,
-        "cachedTokens": t.cached_tokens,
-        "totalCost": t.total_cost,
-        "unpricedCount": t.unpriced_count,
-        "sessionsCount": t.session_count,
-        "spanCount": t.span_count,
-    }
+Totals = TypeVar("Totals", bound=wire.UsageTotals)
+
+
+def _totals(t: UsageTotals, shape: type[Totals], **more: Any) -> Totals:
+    return shape(
+        requestsCount=t.request_count, tokenCount=t.token_count, inputTokens=t.input_tokens,
+        outputTokens=t.output_tokens, cachedTokens=t.cached_tokens, totalCost=t.total_cost,
+        unpricedCount=t.unpriced_count, sessionsCount=t.session_count, spanCount=t.span_count, **more,
+    )
 
 
 # -- Netra-compatible ---------------------------------------------------------------------------------
@@ -154,8 +153,8 @@ async def session_usage(
     t = await state.store.run(
         state.store.usage_totals, ctx.project_id, window, session_id=sid, tenant_id=_tenant_scope(ctx, None)
     )
-    return ExactJSONResponse({"data": {"session_id": sid, "tokenCount": t.token_count,
-                                       "requestsCount": t.request_count, "totalCost": t.total_cost}})
+    return ExactJSONResponse(wire.SessionUsageResponse(data=wire.SessionUsage(
+        session_id=sid, tokenCount=t.token_count, requestsCount=t.request_count, totalCost=t.total_cost)))
 
 
 @router.get("/usage/tenants/{tenant_id:anyid}", tags=["netra-compatible"], summary="Usage of one tenant",
@@ -168,9 +167,9 @@ async def tenant_usage(
     window = _window(start, end)
     tid = _tenant_scope(ctx, _id(tenant_id, "tenant_id"))
     t = await state.store.run(state.store.usage_totals, ctx.project_id, window, tenant_id=tid)
-    return ExactJSONResponse({"data": {"tenant_id": tenant_id, "organisation_id": ctx.organisation_id,
-                                       "tokenCount": t.token_count, "requestsCount": t.request_count,
-                                       "sessionsCount": t.session_count, "totalCost": t.total_cost}})
+    return ExactJSONResponse(wire.TenantUsageResponse(data=wire.TenantUsage(
+        tenant_id=tenant_id, organisation_id=ctx.organisation_id, tokenCount=t.token_count,
+        requestsCount=t.request_count, sessionsCount=t.session_count, totalCost=t.total_cost)))
 
 
 class TraceFilter(BaseModel):
@@ -218,30 +217,15 @@ class TraceListRequest(BaseModel):
     sortOrder: str | None = None
 
 
-def _trace_json(t: TraceSummary, state: ServerState, ctx: AuthContext, cursor: str) -> dict[str, Any]:
-    return {
-        "id": t.trace_id,
-        "name": t.name,
-        "kind": t.span_type,
-        "latency_ms": t.latency_ns // 1_000_000,
-        "start_time": iso_ns(t.start_ns),
-        "end_time": iso_ns(t.end_ns),
-        "cursor": cursor,
-        "organisation_id": ctx.organisation_id,
-        "project_id": ctx.project_id,
-        "session_id": t.session_id,
-        "tenant_id": t.tenant_id,
-        "user_id": t.user_id,
-        "environment": t.environment,
-        "models": t.models,
-        "prompt_tokens": t.prompt_tokens,
-        "completion_tokens": t.completion_tokens,
-        "cached_tokens": t.cached_tokens,
-        "total_tokens": t.total_tokens,
-        "total_cost": t.total_cost,
-        "has_error": t.has_error,
-        "service": t.service,
-    }
+def _trace_summary(t: TraceSummary, ctx: AuthContext, cursor: str) -> wire.TraceSummary:
+    return wire.TraceSummary(
+        id=t.trace_id, name=t.name, kind=t.span_type, latency_ms=t.latency_ns // 1_000_000,
+        start_time=iso_ns(t.start_ns), end_time=iso_ns(t.end_ns), cursor=cursor,
+        organisation_id=ctx.organisation_id, project_id=ctx.project_id, session_id=t.session_id,
+        tenant_id=t.tenant_id, user_id=t.user_id, environment=t.environment, models=t.models,
+        prompt_tokens=t.prompt_tokens, completion_tokens=t.completion_tokens, cached_tokens=t.cached_tokens,
+        total_tokens=t.total_tokens, total_cost=t.total_cost, has_error=t.has_error, service=t.service,
+    )
 
 
 @router.post("/sdk/traces", tags=["netra-compatible"], summary="List traces (filters, pagination, sort)",
@@ -285,47 +269,28 @@ async def list_traces(request: Request, ctx: Auth, body: TraceListRequest) -> Ex
     )
     result = await state.store.run(state.store.list_traces, ctx.project_id, q)
     items = [
-        _trace_json(t, state, ctx, state.cursors.encode(scope, [t.sort_value(sort_field), t.trace_id]))
+        _trace_summary(t, ctx, state.cursors.encode(scope, [t.sort_value(sort_field), t.trace_id]))
         for t in result.items
     ]
-    return ExactJSONResponse({"data": {"data": items, "pageInfo": {"hasNextPage": result.has_more}}})
+    return ExactJSONResponse(wire.TracesResponse(
+        data=wire.TracePage(data=items, pageInfo=wire.PageInfo(hasNextPage=result.has_more))))
 
 
-def _span_json(s: SpanRow, ctx: AuthContext, cursor: str) -> dict[str, Any]:
+def _trace_span(s: SpanRow, ctx: AuthContext, cursor: str) -> wire.TraceSpan:
     # Types as the Netra SDK's TraceSpan model declares them: start_time_ms / end_time_ms are strings
     # (milliseconds since the epoch), attributes / events / links / resources JSON text, kind the span
     # type (SPAN, GENERATION, TOOL, EMBEDDING, AGENT); the OpenTelemetry span kind is otel_kind.
-    return {
-        "id": s.span_id,
-        "trace_id": s.trace_id,
-        "name": s.name,
-        "kind": s.type_name,
-        "otel_kind": s.kind,
-        "parent_span_id": s.parent_span_id or None,
-        "latency_ms": s.duration_ns // 1_000_000,
-        "start_time_ms": str(s.start_ns // 1_000_000),
-        "end_time_ms": str(s.end_ns // 1_000_000),
-        "organisation_id": ctx.organisation_id,
-        "project_id": ctx.project_id,
-        "session_id": s.session_id,
-        "tenant_id": s.tenant_id,
-        "user_id": s.user_id,
-        "environment": s.environment,
-        "model_name": s.model,
-        "prompt_tokens": s.input_tokens,
-        "completion_tokens": s.output_tokens,
-        "cached_tokens": s.cached_tokens,
-        "total_tokens": s.input_tokens + s.output_tokens,
-        "total_cost": s.cost,
-        "status": s.status_code,
-        "has_error": s.status_code == "ERROR",
-        "attributes": s.attributes,
-        "events": s.events,
-        "links": s.links,
-        "resources": s.resource_attributes,
-        "created_at": iso_ms(s.ingested_ms * 1_000_000),
-        "cursor": cursor,
-    }
+    return wire.TraceSpan(
+        id=s.span_id, trace_id=s.trace_id, name=s.name, kind=s.type_name, otel_kind=s.kind,
+        parent_span_id=s.parent_span_id or None, latency_ms=s.duration_ns // 1_000_000,
+        start_time_ms=str(s.start_ns // 1_000_000), end_time_ms=str(s.end_ns // 1_000_000),
+        organisation_id=ctx.organisation_id, project_id=ctx.project_id, session_id=s.session_id,
+        tenant_id=s.tenant_id, user_id=s.user_id, environment=s.environment, model_name=s.model,
+        prompt_tokens=s.input_tokens, completion_tokens=s.output_tokens, cached_tokens=s.cached_tokens,
+        total_tokens=s.input_tokens + s.output_tokens, total_cost=s.cost, status=s.status_code,
+        has_error=s.status_code == "ERROR", attributes=s.attributes, events=s.events, links=s.links,
+        resources=s.resource_attributes, created_at=iso_ms(s.ingested_ms * 1_000_000), cursor=cursor,
+    )
 
 
 @router.get("/sdk/traces/{trace_id:anyid}/spans", tags=["netra-compatible"], summary="Spans of one trace",
@@ -355,21 +320,22 @@ async def trace_spans(
         state.store.trace_spans, ctx.project_id, tid, tenant_id=_tenant_scope(ctx, None),
         span_name=span_name or None, after=after, direction=direction, limit=limit,
     )
-    items = [_span_json(s, ctx, state.cursors.encode(scope, [s.start_ns, s.span_id])) for s in spans]
-    return ExactJSONResponse({"data": {"data": items, "pageInfo": {"hasNextPage": more}}})
+    items = [_trace_span(s, ctx, state.cursors.encode(scope, [s.start_ns, s.span_id])) for s in spans]
+    return ExactJSONResponse(wire.TraceSpansResponse(
+        data=wire.SpanPage(data=items, pageInfo=wire.PageInfo(hasNextPage=more))))
 
 
 # -- ours ---------------------------------------------------------------------------------------------
 
 
 @router.get("/api/me", tags=["netra"], summary="The calling key: project, role, tenant limit",
-             response_model=wire.MeResponse, responses=errors(401, 403, 503))
+             response_model=server_wire.MeResponse, responses=errors(401, 403, 503))
 async def me(request: Request, ctx: Annotated[AuthContext, Depends(read_auth)]) -> ExactJSONResponse:
     state = state_of(request)
     project = await state.store.run(state.store.get_project, ctx.project_id)
-    return ExactJSONResponse({"data": {
-        "key_id": ctx.key_id, "project_id": ctx.project_id, "organisation_id": ctx.organisation_id,
-        "project_name": project.name if project else "", "role": ctx.role, "tenant_id": ctx.tenant_id}})
+    return ExactJSONResponse(server_wire.MeResponse(data=server_wire.Me(
+        key_id=ctx.key_id, project_id=ctx.project_id, organisation_id=ctx.organisation_id,
+        project_name=project.name if project else "", role=ctx.role, tenant_id=ctx.tenant_id)))
 
 
 @router.get("/api/usage/summary", tags=["netra"], summary="Usage grouped by tenant, model, user, session or day",
@@ -392,15 +358,15 @@ async def usage_summary(
     tenant = _tenant_scope(ctx, tenant_id)
     groups = await state.store.run(state.store.usage_summary, ctx.project_id, group_by, window, tenant_id=tenant, limit=limit)
     total = await state.store.run(state.store.usage_totals, ctx.project_id, window, tenant_id=tenant)
-    return ExactJSONResponse({"data": {
-        "groupBy": group_by,
-        "groups": [{"key": g.key, **_totals_json(g.totals)} for g in groups],
-        "total": _totals_json(total),
-    }})
+    return ExactJSONResponse(wire.UsageSummaryResponse(data=wire.UsageSummary(
+        groupBy=group_by,
+        groups=[_totals(g.totals, wire.UsageGroup, key=g.key) for g in groups],
+        total=_totals(total, wire.UsageTotals),
+    )))
 
 
 @router.get("/api/latency", tags=["netra"], summary="Latency percentiles and error rate per tenant",
-             response_model=wire.LatencyResponse,
+             response_model=server_wire.LatencyResponse,
              responses=errors(400, 401, 403, 503))
 async def latency(
     request: Request,
@@ -417,17 +383,16 @@ async def latency(
     stats = await state.store.run(
         state.store.latency_stats, ctx.project_id, window, tenant_id=_tenant_scope(ctx, tenant_id), scope=scope
     )
-    return ExactJSONResponse({"data": [
-        {"tenant_id": s.tenant_id, "spanCount": s.span_count, "errorCount": s.error_count, "errorRate": s.error_rate,
-         "p50Ms": s.p50_ms, "p95Ms": s.p95_ms, "p99Ms": s.p99_ms}
+    return ExactJSONResponse(server_wire.LatencyResponse(data=[
+        server_wire.LatencyStats(tenant_id=s.tenant_id, spanCount=s.span_count, errorCount=s.error_count,
+                                 errorRate=s.error_rate, p50Ms=s.p50_ms, p95Ms=s.p95_ms, p99Ms=s.p99_ms)
         for s in stats
-    ]})
+    ]))
 
 
-def _usage_of(s: SpanRow) -> dict[str, Any]:
-    return {"inputTokens": s.input_tokens, "outputTokens": s.output_tokens, "cachedTokens": s.cached_tokens,
-            "totalTokens": s.input_tokens + s.output_tokens,
-            "cost": s.cost}
+def _usage_of(s: SpanRow) -> wire.SpanOwnUsage:
+    return wire.SpanOwnUsage(inputTokens=s.input_tokens, outputTokens=s.output_tokens, cachedTokens=s.cached_tokens,
+                             totalTokens=s.input_tokens + s.output_tokens, cost=s.cost)
 
 
 @router.get("/api/traces/{trace_id:anyid}/usage", tags=["netra"], summary="Per-span usage of a trace, with descendant rollup",
@@ -445,24 +410,26 @@ async def trace_usage(request: Request, ctx: Auth, trace_id: Annotated[str, Path
     if not spans:
         raise ApiError(404, f"no spans of trace {tid} (in this project)")
     tree = span_tree(spans)
-    return ExactJSONResponse({"data": {
-        "trace_id": tid,
-        "spans": [
-            {"span_id": s.span_id, "parent_span_id": s.parent_span_id or None, "name": s.name, "span_type": s.span_type,
-             "model": s.model, "start_time": iso_ns(s.start_ns), "tenant_id": s.tenant_id, "has_usage": s.has_usage,
-             "covered": s.covered, "counted": s.counted, "cost_source": s.cost_source, "costUnknown": s.cost_unknown,
-             "versions": s.versions, "own": _usage_of(s), "rollup": _rollup_json(node.rollup)}
+    return ExactJSONResponse(wire.TraceUsageResponse(data=wire.TraceUsage(
+        trace_id=tid,
+        spans=[
+            wire.SpanUsage(
+                span_id=s.span_id, parent_span_id=s.parent_span_id or None, name=s.name, span_type=s.span_type,
+                model=s.model, start_time=iso_ns(s.start_ns), tenant_id=s.tenant_id, has_usage=s.has_usage,
+                covered=s.covered, counted=s.counted, cost_source=s.cost_source, costUnknown=s.cost_unknown,
+                versions=s.versions, own=_usage_of(s), rollup=_rollup(node.rollup),
+            )
             for node in tree.nodes
             for s in (node.span,)
         ],
-        "total": _rollup_json(tree.total),
-    }})
+        total=_rollup(tree.total),
+    )))
 
 
-def _rollup_json(r: UsageRollup) -> dict[str, Any]:
-    return {"requestsCount": r.request_count, "inputTokens": r.input_tokens, "outputTokens": r.output_tokens,
-            "cachedTokens": r.cached_tokens, "totalCost": r.total_cost, "unpricedCount": r.unpriced_count,
-            "totalTokens": r.total_tokens}
+def _rollup(r: UsageRollup) -> wire.UsageRollup:
+    return wire.UsageRollup(requestsCount=r.request_count, inputTokens=r.input_tokens, outputTokens=r.output_tokens,
+                            cachedTokens=r.cached_tokens, totalCost=r.total_cost, unpricedCount=r.unpriced_count,
+                            totalTokens=r.total_tokens)
 
 
 _SPAN_ID_RE = re.compile(r"^[0-9a-fA-F]{16}$")
@@ -488,14 +455,11 @@ class CallUsageRequest(BaseModel):
     limit: int = Field(default=1000, ge=1, le=10_000)
 
 
-def _model_usage(r: UsageRollup, include_costs: bool) -> dict[str, Any]:
-    out: dict[str, Any] = {"requests": r.request_count, "prompt_tokens": r.input_tokens,
-                           "completion_tokens": r.output_tokens, "cached_tokens": r.cached_tokens,
-                           "total_tokens": r.total_tokens}
-    if include_costs:
-        out["total_cost"] = r.total_cost
-        out["unpriced_requests"] = r.unpriced_count
-    return out
+def _model_usage(r: UsageRollup, include_costs: bool) -> wire.ModelUsage:
+    """One model's usage; its cost fields only when asked (left unset, they are not written)."""
+    costs: dict[str, Any] = {"total_cost": r.total_cost, "unpriced_requests": r.unpriced_count} if include_costs else {}
+    return wire.ModelUsage(requests=r.request_count, prompt_tokens=r.input_tokens, completion_tokens=r.output_tokens,
+                           cached_tokens=r.cached_tokens, total_tokens=r.total_tokens, **costs)
 
 
 def _own_rollup(s: SpanRow) -> UsageRollup:
@@ -535,7 +499,7 @@ async def call_usage(request: Request, ctx: Auth, body: CallUsageRequest) -> Exa
         found = await state.store.run(state.store.traces_of_spans, ctx.project_id, cids, tenant_id=tenant)
         tids = list(dict.fromkeys([*tids, *found]))
     whole = set(_trace_id(t) for t in trace_ids)
-    usage: dict[str, Any] = {}
+    usage: dict[str, wire.CallUsage] = {}
     truncated = False
     for tid in tids:
         spans, _ = await state.store.run(
@@ -559,14 +523,14 @@ async def call_usage(request: Request, ctx: Auth, body: CallUsageRequest) -> Exa
                 truncated = True
                 break
             own = {s.model: _model_usage(_own_rollup(s), body.include_costs)} if s.has_usage else {}
-            usage[s.span_id] = {
-                "trace_id": s.trace_id, "parent_id": s.parent_span_id or None, "name": s.name,
-                "kind": s.type_name, "counted": s.counted, "own": own,
-                "rollup": {m: _model_usage(r, body.include_costs) for m, r in sorted(per_model[s.span_id].items())},
-            }
+            usage[s.span_id] = wire.CallUsage(
+                trace_id=s.trace_id, parent_id=s.parent_span_id or None, name=s.name, kind=s.type_name,
+                counted=s.counted, own=own,
+                rollup={m: _model_usage(r, body.include_costs) for m, r in sorted(per_model[s.span_id].items())},
+            )
         if truncated:
             break
-    return ExactJSONResponse({"data": {"call_usage": usage, "truncated": truncated}})
+    return ExactJSONResponse(wire.CallUsageResponse(data=wire.CallUsageData(call_usage=usage, truncated=truncated)))
 
 
 class KeyCreate(BaseModel):
@@ -576,22 +540,22 @@ class KeyCreate(BaseModel):
     name: str = Field(default="", max_length=200)
 
 
-def _key_json(rec: Any) -> dict[str, Any]:
-    d = asdict(rec)
-    d.pop("key_hash", None)
-    return d
+def _key(rec: ApiKeyRecord, shape: type[server_wire.ApiKey] = server_wire.ApiKey, **more: Any) -> Any:
+    """The key's public fields (never its hash)."""
+    return shape(key_id=rec.key_id, project_id=rec.project_id, name=rec.name, role=rec.role,
+                 tenant_id=rec.tenant_id, created_at=rec.created_at, revoked=rec.revoked, **more)
 
 
 @router.get("/api/keys", tags=["keys"], summary="List the project's API keys (admin)",
-             response_model=wire.ApiKeysResponse, responses=errors(401, 403, 503))
+             response_model=server_wire.ApiKeysResponse, responses=errors(401, 403, 503))
 async def list_keys(request: Request, ctx: Admin) -> ExactJSONResponse:
     state = state_of(request)
     keys = await state.store.run(state.store.list_keys, ctx.project_id)
-    return ExactJSONResponse({"data": [_key_json(k) for k in keys]})
+    return ExactJSONResponse(server_wire.ApiKeysResponse(data=[_key(k) for k in keys]))
 
 
 @router.post("/api/keys", tags=["keys"], summary="Create an API key (admin); the key is shown once",
-              response_model=wire.NewApiKeyResponse,
+              response_model=server_wire.NewApiKeyResponse,
               responses=errors(400, 401, 403, 503))
 async def create_key(request: Request, ctx: Admin, body: KeyCreate) -> ExactJSONResponse:
     state = state_of(request)
@@ -603,11 +567,11 @@ async def create_key(request: Request, ctx: Admin, body: KeyCreate) -> ExactJSON
         )
     except ValueError as exc:
         raise BadRequest(str(exc)) from exc
-    return ExactJSONResponse({"data": {"key": key, **_key_json(rec)}})
+    return ExactJSONResponse(server_wire.NewApiKeyResponse(data=_key(rec, server_wire.NewApiKey, key=key)))
 
 
 @router.delete("/api/keys/{key_id}", tags=["keys"], summary="Revoke an API key (admin)",
-                response_model=wire.ApiKeyResponse,
+                response_model=server_wire.ApiKeyResponse,
                 responses=errors(400, 401, 403, 404, 503, e404="No such key in this project"))
 async def revoke_key(request: Request, ctx: Admin, key_id: Annotated[str, Path(max_length=64)]) -> ExactJSONResponse:
     state = state_of(request)
@@ -615,4 +579,4 @@ async def revoke_key(request: Request, ctx: Admin, key_id: Annotated[str, Path(m
         rec = await state.store.run(state.keys.revoke, key_id, project_id=ctx.project_id)
     except KeyError as exc:
         raise ApiError(404, f"no API key {key_id!r} in this project") from exc
-    return ExactJSONResponse({"data": _key_json(rec)})
+    return ExactJSONResponse(server_wire.ApiKeyResponse(data=_key(rec)))
