@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, cast
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -335,7 +335,8 @@ async def me(request: Request, ctx: Annotated[AuthContext, Depends(read_auth)]) 
     project = await state.store.run(state.store.get_project, ctx.project_id)
     return ExactJSONResponse(server_wire.MeResponse(data=server_wire.Me(
         key_id=ctx.key_id, project_id=ctx.project_id, organisation_id=ctx.organisation_id,
-        project_name=project.name if project else "", role=ctx.role, tenant_id=ctx.tenant_id)))
+        project_name=project.name if project else "", role=cast(server_wire.Role, ctx.role),
+        tenant_id=ctx.tenant_id)))
 
 
 @router.get("/api/usage/summary", tags=["netra"], summary="Usage grouped by tenant, model, user, session or day",
@@ -542,7 +543,7 @@ class KeyCreate(BaseModel):
 
 def _key(rec: ApiKeyRecord, shape: type[server_wire.ApiKey] = server_wire.ApiKey, **more: Any) -> Any:
     """The key's public fields (never its hash)."""
-    return shape(key_id=rec.key_id, project_id=rec.project_id, name=rec.name, role=rec.role,
+    return shape(key_id=rec.key_id, project_id=rec.project_id, name=rec.name, role=cast(server_wire.Role, rec.role),
                  tenant_id=rec.tenant_id, created_at=rec.created_at, revoked=rec.revoked, **more)
 
 

@@ -27,8 +27,13 @@ __all__ = [
     "MeResponse",
     "NewApiKey",
     "NewApiKeyResponse",
+    "Role",
     "errors",
 ]
+
+
+#: An API key's role (``netra_server.auth.ROLES``).
+Role = Literal["admin", "ingest", "read"]
 
 
 # -- errors ---------------------------------------------------------------------------------------------
@@ -72,7 +77,7 @@ class Me(BaseModel):
     project_id: str
     organisation_id: str
     project_name: str
-    role: Literal["admin", "ingest", "read"]
+    role: Role
     tenant_id: str | None = Field(description="Read key: the only tenant it may read; ingest key: the tenant stamped on every span it sends; null when not limited")
 
 
@@ -98,7 +103,7 @@ class ApiKey(BaseModel):
     key_id: str = Field(description="The public part of the key (nk_<key_id>_...)")
     project_id: str
     name: str
-    role: Literal["admin", "ingest", "read"]
+    role: Role
     tenant_id: str = Field(description="Read key: the only tenant it may read; ingest key: the tenant stamped on every span it sends; empty when not limited")
     created_at: str = Field(description="UTC, YYYY-MM-DD HH:MM:SS.mmm")
     revoked: bool
