@@ -100,16 +100,10 @@ class TraceReads(StoreBase):
     ) -> list[dict[str, Any]]:
         """Trace summary rows over ``plan`` in sort order after the cursor ``after`` (only the traces
         ``trace_ids`` when given)."""
-        params = dict(params)
-        where = list(where)
         if trace_ids is not None:
-            where.append(sql.IN_TRACES)
-            params["t_ids"] = ",".join(trace_ids)
-        sort_expr, order, having = self._trace_order(sort_field, ascending, after, params)
-        params["limit"] = limit
-        source = rollups.trace_source(plan, where, params)
-        statement = sql.SQL_LIST_TRACES.format(columns=rollups.TRACE_COLUMNS, source=source, having=having, sort=sort_expr, order=order)
-        return self.query(statement, params)
+            where = [*where, sql.IN_TRACES]
+            params = {**params, "t_ids": ",".join(trace_ids)}
+        return self._per_trace(rollups.TRACE_COLUMNS, plan, where, params, sort_field, ascending, after, limit)
 
     def _trace_keys(
         self,
@@ -123,11 +117,26 @@ class TraceReads(StoreBase):
     ) -> list[dict[str, Any]]:
         """``t_trace_id`` and the sort key (``t_start_ns``, ``t_latency_ns``, ``t_total_tokens`` or
         ``t_total_cost``, as :data:`sql.SQL_LIST_TRACES` computes them) of the first ``limit`` traces."""
+        columns = f"x_trace AS t_trace_id, {sql.TRACE_KEYS[sort_field]}"
+        return self._per_trace(columns, plan, where, params, sort_field, ascending, after, limit)
+
+    def _per_trace(
+        self,
+        columns: str,
+        plan: rollups.Plan,
+        where: list[str],
+        params: dict[str, Any],
+        sort_field: SortField,
+        ascending: bool,
+        after: tuple[str, str] | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        """The per-trace ``columns`` (:data:`sql.SQL_LIST_TRACES`) of the first ``limit`` traces over
+        ``plan`` in sort order after the cursor ``after``."""
         params = dict(params)
         sort_expr, order, having = self._trace_order(sort_field, ascending, after, params)
         params["limit"] = limit
         source = rollups.trace_source(plan, where, params)
-        columns = f"x_trace AS t_trace_id, {sql.TRACE_KEYS[sort_field]}"
         statement = sql.SQL_LIST_TRACES.format(columns=columns, source=source, having=having, sort=sort_expr, order=order)
         return self.query(statement, params)
 
