@@ -42,7 +42,8 @@ class TraceReads(StoreBase):
         elif q.sort_field == "start_time":
             rows = self._traces_by_start(plan, where, params, q, ascending)
         else:  # the sort key of every trace, then the summaries of the page's
-            ids = [r["t_trace_id"] for r in self._trace_keys(plan, where, params, q.sort_field, ascending, q.after, page)]
+            keys = self._trace_rows(plan, where, params, q.sort_field, ascending, q.after, page, keys_only=True)
+            ids = [r["t_trace_id"] for r in keys]
             rows = self._trace_rows(plan, where, params, q.sort_field, ascending, q.after, page, ids) if ids else []
         items = [
             TraceSummary(
@@ -97,46 +98,21 @@ class TraceReads(StoreBase):
         after: tuple[str, str] | None,
         limit: int,
         trace_ids: list[str] | None = None,
+        *,
+        keys_only: bool = False,
     ) -> list[dict[str, Any]]:
-        """Trace summary rows over ``plan`` in sort order after the cursor ``after`` (only the traces
-        ``trace_ids`` when given)."""
+        """Per-trace rows of the first ``limit`` traces over ``plan`` in sort order after the cursor
+        ``after`` (only the traces ``trace_ids`` when given): the summaries, or with ``keys_only``
+        ``t_trace_id`` and the sort key (``t_start_ns``, ``t_latency_ns``, ``t_total_tokens`` or
+        ``t_total_cost``, as the summaries compute them: :data:`sql.TRACE_KEYS`)."""
+        params = dict(params)
         if trace_ids is not None:
             where = [*where, sql.IN_TRACES]
-            params = {**params, "t_ids": ",".join(trace_ids)}
-        return self._per_trace(rollups.TRACE_COLUMNS, plan, where, params, sort_field, ascending, after, limit)
-
-    def _trace_keys(
-        self,
-        plan: rollups.Plan,
-        where: list[str],
-        params: dict[str, Any],
-        sort_field: SortField,
-        ascending: bool,
-        after: tuple[str, str] | None,
-        limit: int,
-    ) -> list[dict[str, Any]]:
-        """``t_trace_id`` and the sort key (``t_start_ns``, ``t_latency_ns``, ``t_total_tokens`` or
-        ``t_total_cost``, as :data:`sql.SQL_LIST_TRACES` computes them) of the first ``limit`` traces."""
-        columns = f"x_trace AS t_trace_id, {sql.TRACE_KEYS[sort_field]}"
-        return self._per_trace(columns, plan, where, params, sort_field, ascending, after, limit)
-
-    def _per_trace(
-        self,
-        columns: str,
-        plan: rollups.Plan,
-        where: list[str],
-        params: dict[str, Any],
-        sort_field: SortField,
-        ascending: bool,
-        after: tuple[str, str] | None,
-        limit: int,
-    ) -> list[dict[str, Any]]:
-        """The per-trace ``columns`` (:data:`sql.SQL_LIST_TRACES`) of the first ``limit`` traces over
-        ``plan`` in sort order after the cursor ``after``."""
-        params = dict(params)
+            params["t_ids"] = ",".join(trace_ids)
         sort_expr, order, having = self._trace_order(sort_field, ascending, after, params)
         params["limit"] = limit
         source = rollups.trace_source(plan, where, params)
+        columns = f"x_trace AS t_trace_id, {sql.TRACE_KEYS[sort_field]}" if keys_only else rollups.TRACE_COLUMNS
         statement = sql.SQL_LIST_TRACES.format(columns=columns, source=source, having=having, sort=sort_expr, order=order)
         return self.query(statement, params)
 
@@ -185,9 +161,7 @@ class TraceReads(StoreBase):
                 width = max(2 * (b - a + 1), (b - a + 1) * 2 * n // max(1, len(cand)))
                 continue
             if len(ids) > page:  # the candidates' starts over the whole window first: the page's ids
-                keys = self._trace_keys(
-                    plan, [*where, sql.IN_TRACES], {**params, "t_ids": ",".join(ids)}, "start_time", ascending, q.after, page
-                )
+                keys = self._trace_rows(plan, where, params, "start_time", ascending, q.after, page, ids, keys_only=True)
                 ids = [r["t_trace_id"] for r in keys]
             rows = self._trace_rows(plan, where, params, "start_time", ascending, q.after, page, ids) if ids else []
             if len(rows) == page:
