@@ -10,7 +10,9 @@ billing job that does not trace builds one itself::
 
 This package imports no ``httpx`` until the first request, and no ``pydantic`` until the first answer
 (the result models, :mod:`netra.usage.models`, are pydantic models with the published netra-sdk's
-field names: ``total_cost`` is a float, ``total_cost_usd`` the exact Decimal to invoice with).
+field names: ``total_cost`` is a float, ``total_cost_usd`` the exact Decimal to invoice with). The
+JSON the server answers is defined in :mod:`netra.usage.wire`, which the server builds its answers
+with and the client reads them by.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 from urllib.parse import quote
 
 from netra.usage._config import ENV_API_KEY, ENV_OTLP_ENDPOINT, Settings
-from netra.usage._read import json_dumps
+from netra.usage._read import json_dumps, note_reads
 from netra.usage._times import TimeArg, window
 from netra.usage.errors import (
     APIStatusError,
@@ -134,9 +134,12 @@ def _models() -> Any:
     return models
 
 
-def _data_block(body: Any, what: str) -> Any:
+def _data_block(body: Any, what: str, envelope: str | None = None) -> Any:
+    """The ``data`` of an answer (of the wire shape named ``envelope``, ``netra.usage.wire``)."""
     if not isinstance(body, Mapping):
         raise InvalidResponseError(f"the answer to {what} is not a JSON object: {body!r:.200}")
+    if envelope is not None:
+        note_reads(envelope, "data")
     if "data" in body:
         return body["data"]
     return body
@@ -151,7 +154,7 @@ def session_usage(session_id: str, start_time: TimeArg, end_time: TimeArg) -> Ca
         path=f"/usage/sessions/{_segment(session_id)}",
         what=what,
         params={"startTime": start, "endTime": end},
-        parse=lambda body: _models().SessionUsageData.from_dict(_data_block(body, what)),
+        parse=lambda body: _models().SessionUsageData.from_dict(_data_block(body, what, "SessionUsageResponse")),
         none_if_not_found=True,
     )
 
@@ -165,15 +168,18 @@ def tenant_usage(tenant_id: str, start_time: TimeArg, end_time: TimeArg) -> Call
         path=f"/usage/tenants/{_segment(tenant_id)}",
         what=what,
         params={"startTime": start, "endTime": end},
-        parse=lambda body: _models().TenantUsageData.from_dict(_data_block(body, what)),
+        parse=lambda body: _models().TenantUsageData.from_dict(_data_block(body, what, "TenantUsageResponse")),
         none_if_not_found=True,
     )
 
 
-def _page(body: Any, what: str) -> tuple[list[Any], bool]:
-    block = _data_block(body, what)
+def _page(body: Any, what: str, envelope: str, page: str) -> tuple[list[Any], bool]:
+    """The items of a page answer (wire shapes ``envelope`` > ``page`` > items) and whether more follow."""
+    block = _data_block(body, what, envelope)
     if not isinstance(block, Mapping):
         raise InvalidResponseError(f"the answer to {what} has 'data' that is not an object: {block!r:.200}")
+    note_reads(page, "data", "pageInfo")
+    note_reads("PageInfo", "hasNextPage")
     items = block.get("data")
     if not isinstance(items, list):
         raise InvalidResponseError(f"the answer to {what} has no list at data.data (got {items!r:.200})")
@@ -187,7 +193,7 @@ def _page(body: Any, what: str) -> tuple[list[Any], bool]:
 
 def _traces_page(body: Any, what: str) -> TracesPage:
     m = _models()
-    items, has_next = _page(body, what)
+    items, has_next = _page(body, what, "TracesResponse", "TracePage")
     traces = [m.TraceSummary.from_dict(item) for item in items]
     return m.TracesPage.model_construct(
         traces=traces, has_next_page=has_next, next_cursor=traces[-1].cursor if traces else None
@@ -196,7 +202,7 @@ def _traces_page(body: Any, what: str) -> TracesPage:
 
 def _spans_page(body: Any, what: str) -> SpansPage:
     m = _models()
-    items, has_next = _page(body, what)
+    items, has_next = _page(body, what, "TraceSpansResponse", "SpanPage")
     spans = [m.TraceSpan.from_dict(item) for item in items]
     return m.SpansPage.model_construct(
         spans=spans, has_next_page=has_next, next_cursor=spans[-1].cursor if spans else None
@@ -294,7 +300,7 @@ def trace_usage(trace_id: str) -> Call[TraceUsage]:
         method="GET",
         path=f"/api/traces/{_segment(trace_id)}/usage",
         what=what,
-        parse=lambda body: _models().TraceUsage.from_dict(_data_block(body, what)),
+        parse=lambda body: _models().TraceUsage.from_dict(_data_block(body, what, "TraceUsageResponse")),
         none_if_not_found=True,
     )
 
@@ -323,7 +329,7 @@ def call_usage(
         path="/trace/usage",
         what=what,
         json=payload,
-        parse=lambda body: _models().CallUsageResult.from_dict(_data_block(body, what)),
+        parse=lambda body: _models().CallUsageResult.from_dict(_data_block(body, what, "CallUsageResponse")),
     )
 
 
@@ -349,7 +355,7 @@ def usage_summary(
         path="/api/usage/summary",
         what=what,
         params=params,
-        parse=lambda body: _models().UsageSummary.from_dict(_data_block(body, what)),
+        parse=lambda body: _models().UsageSummary.from_dict(_data_block(body, what, "UsageSummaryResponse")),
     )
 
 

@@ -1,10 +1,17 @@
-"""Reading the usage API's JSON: typed values with errors that name the key (no pydantic here)."""
+"""Reading the usage API's JSON: typed values with errors that name the key (no pydantic here).
+
+Each :class:`Reader` reads one object of a wire shape (a model of :mod:`netra.usage.wire`, named by
+the caller); :func:`recording_reads` collects which keys of which shapes were read, so a test can hold
+the client's reads against the shapes and the server's answers (``tests/usage/test_wire_contract.py``).
+"""
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -12,19 +19,46 @@ from netra.usage.errors import InvalidResponseError
 
 _MISSING: Any = object()
 
+#: (shape, key) of every key read while :func:`recording_reads` is active (None: not recording).
+_reads: ContextVar[set[tuple[str, str]] | None] = ContextVar("netra_usage_reads", default=None)
+
+
+@contextmanager
+def recording_reads() -> Iterator[set[tuple[str, str]]]:
+    """Collect ``(shape name, key)`` for every key looked up (present or not) by the readers in this
+    context: what the client reads of each wire shape."""
+    seen: set[tuple[str, str]] = set()
+    token = _reads.set(seen)
+    try:
+        yield seen
+    finally:
+        _reads.reset(token)
+
+
+def note_reads(shape: str, *keys: str) -> None:
+    """Record keys of the wire shape named ``shape`` read without a :class:`Reader` (the envelopes)."""
+    seen = _reads.get()
+    if seen is not None:
+        seen.update((shape, key) for key in keys)
+
 
 class Reader:
-    """Reads typed values out of one JSON object, naming the object and key in errors."""
+    """Reads typed values out of one JSON object of the wire shape ``shape``, naming the object and key
+    in errors."""
 
-    __slots__ = ("_data", "_what")
+    __slots__ = ("_data", "_seen", "_shape", "_what")
 
-    def __init__(self, data: Any, what: str) -> None:
+    def __init__(self, data: Any, what: str, shape: type) -> None:
         if not isinstance(data, Mapping):
             raise InvalidResponseError(f"expected a JSON object for {what}, got {type(data).__name__}")
         self._data: Mapping[str, Any] = data
         self._what = what
+        self._shape = shape.__name__
+        self._seen = _reads.get()
 
     def _get(self, key: str, required: bool) -> Any:
+        if self._seen is not None:
+            self._seen.add((self._shape, key))
         value = self._data.get(key, _MISSING)
         if value is _MISSING:
             if required:

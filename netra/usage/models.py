@@ -16,9 +16,10 @@ unknown (never 0).
 **Our own routes' results** (:class:`UsageSummary`, :class:`TraceUsage`, :class:`CallUsageResult`...)
 are frozen dataclasses whose money (``total_cost``, ``cost``) is already exact (``Decimal``).
 
-Every model has ``from_dict``, which accepts the wire JSON, ignores keys it does not know, and raises
-:class:`~netra.usage.errors.InvalidResponseError` naming the key when a required one is missing or has
-the wrong type. This module imports pydantic; ``import netra`` and ``import netra.usage`` do not (the
+Every model has ``from_dict``, which accepts the wire JSON (the keys of its shape in
+:mod:`netra.usage.wire`, the one definition the server answers by), ignores keys it does not know,
+and raises :class:`~netra.usage.errors.InvalidResponseError` naming the key when a required one is
+missing or has the wrong type. This module imports pydantic; ``import netra`` and ``import netra.usage`` do not (the
 client loads it with the first answer it reads).
 """
 
@@ -31,6 +32,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from netra.usage import wire
 from netra.usage._read import Reader, json_dumps, json_text
 from netra.usage.errors import InvalidResponseError
 
@@ -101,7 +103,7 @@ class SessionUsageData(_Result):
 
     @classmethod
     def from_dict(cls, data: Any) -> SessionUsageData:
-        r = Reader(data, "session usage")
+        r = Reader(data, "session usage", wire.SessionUsage)
         session_id, tokens, requests = r.str_("session_id"), r.int_("tokenCount"), r.int_("requestsCount")
         cost = r.money("totalCost")
         return cls.model_construct(
@@ -128,7 +130,7 @@ class TenantUsageData(_Result):
 
     @classmethod
     def from_dict(cls, data: Any) -> TenantUsageData:
-        r = Reader(data, "tenant usage")
+        r = Reader(data, "tenant usage", wire.TenantUsage)
         tenant_id, org = r.str_("tenant_id"), r.opt_str("organisation_id") or ""
         tokens, requests, sessions = r.int_("tokenCount"), r.int_("requestsCount"), r.int_("sessionsCount")
         cost = r.money("totalCost")
@@ -179,7 +181,7 @@ class TraceSummary(_Result):
 
     @classmethod
     def from_dict(cls, data: Any) -> TraceSummary:
-        r = Reader(data, "trace summary")
+        r = Reader(data, "trace summary", wire.TraceSummary)
         cost = r.opt_money("total_cost")
         return cls.model_construct(
             id=r.str_("id"),
@@ -279,7 +281,7 @@ class TraceSpan(_Result):
 
     @classmethod
     def from_dict(cls, data: Any) -> TraceSpan:
-        r = Reader(data, "trace span")
+        r = Reader(data, "trace span", wire.TraceSpan)
         cost = r.opt_money("total_cost")
         return cls.model_construct(
             id=r.str_("id"),
@@ -390,7 +392,7 @@ class UsageTotals:
 
     @classmethod
     def from_dict(cls, data: Any) -> UsageTotals:
-        return cls(**cls._fields_from(Reader(data, "usage totals")))
+        return cls(**cls._fields_from(Reader(data, "usage totals", wire.UsageTotals)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -401,7 +403,7 @@ class UsageGroup(UsageTotals):
 
     @classmethod
     def from_dict(cls, data: Any) -> UsageGroup:
-        r = Reader(data, "usage group")
+        r = Reader(data, "usage group", wire.UsageGroup)
         return cls(key=r.str_("key"), **cls._fields_from(r))
 
 
@@ -415,7 +417,7 @@ class UsageSummary:
 
     @classmethod
     def from_dict(cls, data: Any) -> UsageSummary:
-        r = Reader(data, "usage summary")
+        r = Reader(data, "usage summary", wire.UsageSummary)
         return cls(
             group_by=r.str_("groupBy"),
             groups=[UsageGroup.from_dict(g) for g in r.list_("groups")],
@@ -436,7 +438,7 @@ class SpanOwnUsage:
 
     @classmethod
     def from_dict(cls, data: Any) -> SpanOwnUsage:
-        r = Reader(data, "span's own usage")
+        r = Reader(data, "span's own usage", wire.SpanOwnUsage)
         return cls(
             input_tokens=r.int_("inputTokens"),
             output_tokens=r.int_("outputTokens"),
@@ -461,7 +463,7 @@ class UsageRollup:
 
     @classmethod
     def from_dict(cls, data: Any) -> UsageRollup:
-        r = Reader(data, "usage rollup")
+        r = Reader(data, "usage rollup", wire.UsageRollup)
         return cls(
             request_count=r.int_("requestsCount"),
             input_tokens=r.int_("inputTokens"),
@@ -491,10 +493,13 @@ class SpanUsage:
     cost_unknown: bool
     own: SpanOwnUsage
     rollup: UsageRollup
+    #: Distinct versions of this span delivered (1 normally; more when it was sent again with other
+    #: content: the first version stored is the span).
+    versions: int = 1
 
     @classmethod
     def from_dict(cls, data: Any) -> SpanUsage:
-        r = Reader(data, "span usage")
+        r = Reader(data, "span usage", wire.SpanUsage)
         return cls(
             span_id=r.str_("span_id"),
             parent_span_id=r.opt_str("parent_span_id") or None,
@@ -510,6 +515,7 @@ class SpanUsage:
             cost_unknown=bool(r.opt_bool("costUnknown")),
             own=SpanOwnUsage.from_dict(r.obj("own")),
             rollup=UsageRollup.from_dict(r.obj("rollup")),
+            versions=r.opt_int("versions") or 1,
         )
 
 
@@ -523,7 +529,7 @@ class TraceUsage:
 
     @classmethod
     def from_dict(cls, data: Any) -> TraceUsage:
-        r = Reader(data, "trace usage")
+        r = Reader(data, "trace usage", wire.TraceUsage)
         return cls(
             trace_id=r.str_("trace_id"),
             spans=[SpanUsage.from_dict(s) for s in r.list_("spans")],
@@ -553,7 +559,7 @@ class ModelUsage:
 
     @classmethod
     def from_dict(cls, data: Any) -> ModelUsage:
-        r = Reader(data, "model usage")
+        r = Reader(data, "model usage", wire.ModelUsage)
         return cls(
             requests=r.int_("requests"),
             prompt_tokens=r.int_("prompt_tokens"),
@@ -596,13 +602,13 @@ class CallUsageResult:
 
     @classmethod
     def from_dict(cls, data: Any) -> CallUsageResult:
-        r = Reader(data, "call usage")
+        r = Reader(data, "call usage", wire.CallUsageData)
         raw = r.obj("call_usage")
         if not isinstance(raw, dict):
             raise InvalidResponseError(f"the server's call_usage is not a JSON object: {raw!r:.200}")
         calls: dict[str, CallUsage] = {}
         for call_id, item in raw.items():
-            c = Reader(item, f"call usage of {call_id}")
+            c = Reader(item, f"call usage of {call_id}", wire.CallUsage)
             calls[str(call_id)] = CallUsage(
                 call_id=str(call_id),
                 trace_id=c.str_("trace_id"),

@@ -9,12 +9,16 @@ as decimals (``json.loads(..., parse_float=Decimal)``, as ``netra.usage`` does) 
 
 Rendering is orjson's; a ``Decimal`` becomes an :class:`orjson.Fragment` of its digits (fixed
 point, trailing zeros of the fraction dropped: ``Decimal("0.2500000000")`` is written ``0.25``,
-``Decimal("0E-10")`` ``0``). A route returns ``ExactJSONResponse(content)`` itself (FastAPI would
-otherwise turn a ``Decimal`` into a float or a string before any response class sees it)::
+``Decimal("0E-10")`` ``0``). A pydantic model (the wire shapes: :mod:`netra.usage.wire`,
+:mod:`netra_server.wire`) is written as its fields in declaration order, those given when it was
+built: a field left at its default is not written (``ModelUsage.total_cost`` without
+``include_costs``). pydantic's own serializer would write a ``Decimal`` as a string, so it is not used.
+A route returns ``ExactJSONResponse(content)`` itself (FastAPI would otherwise turn a ``Decimal``
+into a float or a string before any response class sees it)::
 
     @router.get("/usage/x", response_class=ExactJSONResponse)
     async def x() -> ExactJSONResponse:
-        return ExactJSONResponse({"data": {"totalCost": Decimal("0.3970410000")}})
+        return ExactJSONResponse(wire.SessionUsageResponse(data=wire.SessionUsage(..., totalCost=cost)))
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 
 import orjson
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 __all__ = ["ExactJSONResponse", "decimal_text", "dumps"]
 
@@ -42,11 +47,18 @@ def decimal_text(value: Decimal) -> str:
 def _default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return orjson.Fragment(decimal_text(value))
+    if isinstance(value, BaseModel):
+        fields = value.__dict__
+        given = value.__pydantic_fields_set__
+        if len(given) == len(fields):
+            return fields
+        return {name: v for name, v in fields.items() if name in given}
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def dumps(content: Any) -> bytes:
-    """``content`` as JSON bytes, each ``Decimal`` as a number with its exact digits."""
+    """``content`` as JSON bytes, each ``Decimal`` as a number with its exact digits, each pydantic
+    model as the fields it was given."""
     return orjson.dumps(content, default=_default)
 
 

@@ -47,7 +47,7 @@ _EPOCH = date(1970, 1, 1)
 #: Superseded computations are deleted this long after their successor (queries may still read them).
 GC_GRACE_SECONDS = 3600
 
-#: The billing rule (same as ``store.COUNTED``; repeated here to keep this module free of the store).
+#: The billing rule (same as ``store.sql.COUNTED``; repeated here to keep this module free of the store).
 _C = "(has_usage = 1 AND covered = 0)"
 
 
@@ -225,7 +225,7 @@ def usage_source(plan: Plan, where: list[str], params: dict[str, Any], *, counte
     return "\nUNION ALL\n".join(selects)
 
 
-#: Totals over :func:`usage_source` rows (the ``u_*`` columns of ``store._totals``).
+#: Totals over :func:`usage_source` rows (the ``u_*`` columns of ``store.records.totals_of``).
 def usage_totals_columns(*, counted_only: bool) -> str:
     spans = "sum(r_requests)" if counted_only else "sum(r_spans)"
     return f"""

@@ -181,3 +181,36 @@ def test_the_table_is_built_from_the_column_list() -> None:
     body = SPANS_DDL.split("(", 1)[1].split("\n) ENGINE", 1)[0]
     declared = [line.split()[0] for line in body.splitlines() if line.strip() and not line.strip().startswith("INDEX")]
     assert tuple(declared) == SPAN_COLUMNS
+
+
+# -- one definition per shape; small modules ---------------------------------------------------------
+
+
+def _classes(path: Path) -> dict[str, list[str]]:
+    """The classes defined in a module, each with the names of its bases."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return {node.name: [ast.unparse(b) for b in node.bases] for node in ast.walk(tree) if isinstance(node, ast.ClassDef)}
+
+
+def test_the_usage_shapes_are_defined_once() -> None:
+    """The usage answers' shapes live in ``netra.usage.wire`` (shared with the client): no pydantic
+    model of the server defines one again under its name."""
+    shapes = {name for name, bases in _classes(PACKAGES["netra"] / "usage" / "wire.py").items() if "BaseModel" in bases
+              or any(b in _classes(PACKAGES["netra"] / "usage" / "wire.py") for b in bases)}
+    assert {"TraceSpan", "TraceSummary", "UsageTotals", "CallUsage"} <= shapes
+    again = {
+        f"{path.relative_to(ROOT)}:{name}"
+        for path in PACKAGES["netra_server"].rglob("*.py")
+        for name, bases in _classes(path).items()
+        if name in shapes and any(b.endswith("BaseModel") for b in bases)
+    }
+    assert not again, f"defined again in the server: {sorted(again)}"
+
+
+@pytest.mark.parametrize("package", ["store", "api"])
+def test_the_split_packages_keep_small_modules(package: str) -> None:
+    """The store (by backend and concern) and the query routes (by family) are packages: no module of
+    them over 500 lines."""
+    sizes = {p.name: len(p.read_text(encoding="utf-8").splitlines()) for p in (PACKAGES["netra_server"] / package).glob("*.py")}
+    assert len(sizes) >= 4 and "__init__.py" in sizes
+    assert not {name: n for name, n in sizes.items() if n > 500}

@@ -4,7 +4,7 @@ its answer (and its errors), and the documented shapes are what the routes reall
 Spans are sent with the real OpenTelemetry SDK and OTLP exporter; each route is called over HTTP and
 its answer is checked against the schema served at ``/openapi.json`` strictly: every declared field
 present, no undeclared field, types as declared. The same answers are read into the pydantic models
-of ``netra_server.wire`` (as a client would, money through ``Decimal``)."""
+of ``netra.usage.wire`` and ``netra_server.wire`` (as a client would, money through ``Decimal``)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from netra_server import wire
+from netra_server import wire as server_wire
 from netra_server.alerts import wire as alert_wire
 from netra_server.credits import wire as credit_wire
 from netra_server.testing import RunningServer
@@ -25,6 +25,7 @@ from opentelemetry.trace import Status, StatusCode, set_span_in_context
 from pydantic import BaseModel
 
 from netra import semconv
+from netra.usage import wire
 
 from ._helpers import record, send
 
@@ -502,7 +503,7 @@ def test_every_answer_matches_its_schema(data: dict[str, Any]) -> None:
         spans = call(
             c, "GET", "/sdk/traces/{trace_id}/spans", f"/sdk/traces/{tid}/spans", wire.TraceSpansResponse
         )
-        call(c, "GET", "/api/me", "/api/me", wire.MeResponse)
+        call(c, "GET", "/api/me", "/api/me", server_wire.MeResponse)
         call(c, "POST", "/trace/usage", "/trace/usage", wire.CallUsageResponse,
              json={"trace_ids": [tid], "include_costs": True})
         for group in ("tenant", "model", "user", "session", "day"):
@@ -514,7 +515,7 @@ def test_every_answer_matches_its_schema(data: dict[str, Any]) -> None:
                 wire.UsageSummaryResponse,
             )
         for scope in ("root", "llm", "all"):
-            call(c, "GET", "/api/latency", f"/api/latency?scope={scope}", wire.LatencyResponse)
+            call(c, "GET", "/api/latency", f"/api/latency?scope={scope}", server_wire.LatencyResponse)
         usage = call(
             c, "GET", "/api/traces/{trace_id}/usage", f"/api/traces/{tid}/usage", wire.TraceUsageResponse
         )
@@ -523,11 +524,11 @@ def test_every_answer_matches_its_schema(data: dict[str, Any]) -> None:
             "POST",
             "/api/keys",
             "/api/keys",
-            wire.NewApiKeyResponse,
+            server_wire.NewApiKeyResponse,
             json={"role": "read", "tenantId": "apex"},
         )
-        keys = call(c, "GET", "/api/keys", "/api/keys", wire.ApiKeysResponse)
-        call(c, "DELETE", "/api/keys/{key_id}", f"/api/keys/{new['data']['key_id']}", wire.ApiKeyResponse)
+        keys = call(c, "GET", "/api/keys", "/api/keys", server_wire.ApiKeysResponse)
+        call(c, "DELETE", "/api/keys/{key_id}", f"/api/keys/{new['data']['key_id']}", server_wire.ApiKeyResponse)
 
         rule = call(
             c,
@@ -634,39 +635,39 @@ def test_error_answers_match_the_error_schema(data: dict[str, Any]) -> None:
             "GET",
             "/usage/tenants/{tenant_id}",
             c.get("/usage/tenants/apex?startTime=yesterday"),
-            wire.ErrorResponse,
+            server_wire.ErrorResponse,
         )
         _check(
             data,
             "POST",
             "/sdk/traces",
             c.post("/sdk/traces", json={"pagination": {"limit": 0}}),
-            wire.ErrorResponse,
+            server_wire.ErrorResponse,
         )
-        _check(data, "GET", "/api/latency", c.get("/api/latency?scope=nope"), wire.ErrorResponse)
+        _check(data, "GET", "/api/latency", c.get("/api/latency?scope=nope"), server_wire.ErrorResponse)
         _check(
             data,
             "GET",
             "/api/traces/{trace_id}/usage",
             c.get("/api/traces/" + "ab" * 16 + "/usage"),
-            wire.ErrorResponse,
+            server_wire.ErrorResponse,
         )
         _check(
-            data, "GET", "/api/alerts/rules/{rule_id}", c.get("/api/alerts/rules/nope"), wire.ErrorResponse
+            data, "GET", "/api/alerts/rules/{rule_id}", c.get("/api/alerts/rules/nope"), server_wire.ErrorResponse
         )
         _check(
             data,
             "POST",
             "/api/alerts/rules",
             c.post("/api/alerts/rules", json={"name": "x"}),
-            wire.ErrorResponse,
+            server_wire.ErrorResponse,
         )
     with srv.client("nk_000000000000_wrongwrongwrongwrongwrongwrong") as c:
-        _check(data, "GET", "/usage/sessions/{session_id}", c.get("/usage/sessions/s-1"), wire.ErrorResponse)
+        _check(data, "GET", "/usage/sessions/{session_id}", c.get("/usage/sessions/s-1"), server_wire.ErrorResponse)
     with srv.client(apex_reader) as c:
-        _check(data, "GET", "/usage/tenants/{tenant_id}", c.get("/usage/tenants/stratex"), wire.ErrorResponse)
-        _check(data, "GET", "/api/keys", c.get("/api/keys"), wire.ErrorResponse)
+        _check(data, "GET", "/usage/tenants/{tenant_id}", c.get("/usage/tenants/stratex"), server_wire.ErrorResponse)
+        _check(data, "GET", "/api/keys", c.get("/api/keys"), server_wire.ErrorResponse)
     with srv.client(ingest) as c:
         r = c.get("/api/me")
         assert r.status_code == 403
-        _check(data, "GET", "/api/me", r, wire.ErrorResponse)
+        _check(data, "GET", "/api/me", r, server_wire.ErrorResponse)

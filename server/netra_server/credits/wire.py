@@ -2,7 +2,7 @@
 
 The routes return their answers themselves (:class:`~netra_server.responses.ExactJSONResponse`);
 these models document them, and ``tests/server/test_openapi.py`` checks that real answers agree.
-Money is :data:`~netra_server.wire.Money`: a JSON number with the exact digits of the decimal.
+Money is :data:`~netra.usage.wire.Money`: a JSON number with the exact digits of the decimal.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from netra_server.wire import EXACT_MONEY, ErrorResponse, Money, errors
+from netra.usage.wire import EXACT_MONEY, Money
+from netra_server.wire import ErrorResponse, errors
 
 __all__ = [
     "AccountOut", "AccountResponse", "AccountsResponse", "EntriesPage", "EntriesResponse", "EntryOut", "GrantOut",

@@ -1,0 +1,134 @@
+"""The :class:`Store`: its reads (:mod:`~netra_server.store.reads`, :mod:`~netra_server.store.traces`)
+and what it writes: the schema and its migrations, the retention TTL, the rollup refresh, settings
+(``netra_meta``), projects and API keys, and spans (through the span index: ``netra_server.billing``).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+from netra_server import billing, rollups, schema
+from netra_server.store import sql
+from netra_server.store.reads import SpanReads
+from netra_server.store.records import ApiKeyRecord, Project, api_key_of
+from netra_server.store.traces import TraceReads
+
+__all__ = ["Store"]
+
+
+def _version() -> int:
+    return time.time_ns()
+
+
+class Store(TraceReads, SpanReads):
+    """All reads and writes of the server. Construct with :func:`~netra_server.store.open_store`."""
+
+    # -- schema ----------------------------------------------------------------------------------
+
+    def migrate(self, retention_days: int | None = None) -> list[str]:
+        """Apply pending migrations (and the retention TTL); returns the ids applied now."""
+        self.command(schema.CREATE_MIGRATIONS_TABLE)
+        done = {r["id"] for r in self.query(sql.SQL_APPLIED_MIGRATIONS)}
+        applied: list[str] = []
+        for migration in list(schema.MIGRATIONS):
+            if migration.id in done:
+                continue
+            for statement in migration.statements:
+                self.command(statement)
+            if migration.run is not None:
+                migration.run(self)
+            self.command(sql.SQL_RECORD_MIGRATION, {"id": migration.id})
+            applied.append(migration.id)
+        self.set_retention(retention_days)
+        self._rollups_supported = None
+        return applied
+
+    # -- rollups and retention ------------------------------------------------------------------------
+
+    def refresh_rollups(self, *, settle_seconds: float = 60.0, max_days: int | None = None) -> list[str]:
+        """Compute the daily rollups of days that changed and have settled (no new part for
+        ``settle_seconds``); returns the days computed. See ``netra_server.rollups``."""
+        if not self.rollups_supported():
+            return []
+        return rollups.refresh(self, settle_seconds=settle_seconds, max_days=max_days)
+
+    def set_retention(self, retention_days: int | None) -> None:
+        """Set (or remove, with None) the TTL of ``netra_spans``; a no-op when unchanged."""
+        wanted = str(retention_days or 0)
+        if (self.get_meta("retention_days") or "0") == wanted:
+            return
+        if retention_days:
+            self.command(sql.SQL_SET_TTL.format(days=int(retention_days)))
+        else:
+            self.command(sql.SQL_REMOVE_TTL)
+        schema.span_index_retention(self, retention_days or 0)
+        self.set_meta("retention_days", wanted)
+
+    # -- meta ------------------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        rows = self.query(sql.SQL_GET_META, {"k": key})
+        return str(rows[0]["value"]) if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.command(sql.SQL_SET_META, {"k": key, "v": value, "ver": _version()})
+
+    def secret(self, key: str = "cursor_secret") -> bytes:
+        """A server-wide random secret, created once and shared by every process on this store."""
+        value = self.get_meta(key)
+        if value is None:
+            self.command(sql.SQL_SET_META, {"k": key, "v": secrets.token_hex(32), "ver": secrets.randbits(62)})
+            value = self.get_meta(key)  # FINAL: every process converges on the same row
+        assert value is not None
+        return bytes.fromhex(value)
+
+    # -- projects and keys -----------------------------------------------------------------------
+
+    def create_project(self, name: str, *, project_id: str | None = None, organisation_id: str | None = None) -> Project:
+        pid = project_id or "prj_" + secrets.token_hex(8)
+        org = organisation_id or "org_" + pid.removeprefix("prj_")
+        self.command(sql.SQL_INSERT_PROJECT, {"p": pid, "n": name, "o": org, "v": _version()})
+        return Project(pid, name, org)
+
+    def list_projects(self) -> list[Project]:
+        return [Project(**r) for r in self.query(sql.SQL_GET_PROJECTS.format(where=""))]
+
+    def get_project(self, project_id: str) -> Project | None:
+        rows = self.query(sql.SQL_GET_PROJECTS.format(where="WHERE project_id = {p:String}"), {"p": project_id})
+        return Project(**rows[0]) if rows else None
+
+    def put_key(self, rec: ApiKeyRecord) -> None:
+        created = rec.created_at or time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+        self.command(
+            sql.SQL_INSERT_KEY,
+            {
+                "k": rec.key_id, "p": rec.project_id, "h": rec.key_hash, "n": rec.name, "r": rec.role,
+                "t": rec.tenant_id, "c": created, "rv": int(rec.revoked), "v": _version(),
+            },
+        )
+
+    def get_key(self, key_id: str) -> ApiKeyRecord | None:
+        rows = self.query(sql.SQL_GET_KEYS.format(where="WHERE key_id = {k:String}"), {"k": key_id})
+        return api_key_of(rows[0]) if rows else None
+
+    def list_keys(self, project_id: str | None = None) -> list[ApiKeyRecord]:
+        if project_id is None:
+            rows = self.query(sql.SQL_GET_KEYS.format(where=""))
+        else:
+            rows = self.query(sql.SQL_GET_KEYS.format(where="WHERE project_id = {p:String}"), {"p": project_id})
+        return [api_key_of(r) for r in rows]
+
+    # -- spans: writes -----------------------------------------------------------------------------
+
+    def insert_spans(self, data: bytes, keys: list[billing.SpanKey] | None = None) -> None:
+        """Insert span rows (``IngestBatch.data`` from ``netra_server.otlp.build_rows``:
+        ``JSONCompactEachRow`` of ``SPAN_COLUMNS``, attribute maps as JSON objects; ``keys``: its
+        ``IngestBatch.keys``, else read from the rows); returns once they are durable.
+
+        A span already stored (same project, trace id and span id) is not stored again, and ancestors
+        of spans with usage are stored covered (``netra_server.billing``)."""
+        self.span_index.insert(self.backend, data, keys, self._insert_span_rows)
+
+    def _insert_span_rows(self, data: bytes) -> None:
+        self.backend.insert_rows("netra_spans", schema.SPAN_COLUMNS, data, "JSONCompactEachRow")
