@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         TraceUsage,
         UsageSummary,
     )
+    from netra.usage.options import SpanQuery, TraceQuery
 
 T = TypeVar("T")
 
@@ -203,81 +204,66 @@ def _spans_page(body: Any, what: str) -> SpansPage:
     )
 
 
-def list_traces(
-    start_time: TimeArg,
-    end_time: TimeArg,
-    trace_id: str | None,
-    session_id: str | None,
-    user_id: str | None,
-    tenant_id: str | None,
-    limit: int | None,
-    cursor: str | None,
-    direction: Direction | None,
-    sort_field: str | None,
-    sort_order: SortOrder | None,
-) -> Call[TracesPage]:
-    start, end = window(start_time, end_time)
-    filters: list[dict[str, str]] = []
-    for name, value in (
-        ("trace_id", trace_id),
-        ("session_id", session_id),
-        ("user_id", user_id),
-        ("tenant_id", tenant_id),
-    ):
-        if value is not None:
-            filters.append(
-                {"field": name, "operator": "equals", "type": "string", "value": require_id(value, name)}
-            )
-    pagination: dict[str, Any] = {"direction": _check_direction(direction)}
-    checked_limit = _check_limit(limit)
+def trace_list_body(query: TraceQuery) -> dict[str, Any]:
+    """The JSON body of ``POST /sdk/traces`` for ``query``; raises on a bad argument."""
+    start, end = window(query.start_time, query.end_time)
+    filters = [
+        {"field": name, "operator": "equals", "type": "string", "value": require_id(value, name)}
+        for name, value in query.id_filters().items()
+    ]
+    pagination: dict[str, Any] = {"direction": _check_direction(query.direction)}
+    checked_limit = _check_limit(query.limit)
     if checked_limit is not None:
         pagination["limit"] = checked_limit
-    if cursor is not None:
-        pagination["cursor"] = require_id(cursor, "cursor")
+    if query.cursor is not None:
+        pagination["cursor"] = require_id(query.cursor, "cursor")
     payload: dict[str, Any] = {
         "startTime": start,
         "endTime": end,
         "filters": filters,
         "pagination": pagination,
     }
-    if sort_field is not None:
-        payload["sortField"] = require_id(sort_field, "sort_field")
-    if sort_order is not None:
-        if sort_order not in ("asc", "desc"):
-            raise ValueError(f"sort_order must be 'asc' or 'desc', not {sort_order!r}")
-        payload["sortOrder"] = sort_order
+    if query.sort_field is not None:
+        payload["sortField"] = require_id(query.sort_field, "sort_field")
+    if query.sort_order is not None:
+        if query.sort_order not in ("asc", "desc"):
+            raise ValueError(f"sort_order must be 'asc' or 'desc', not {query.sort_order!r}")
+        payload["sortOrder"] = query.sort_order
+    return payload
+
+
+def list_traces(query: TraceQuery) -> Call[TracesPage]:
     what = "the trace list"
     return Call(
         method="POST",
         path="/sdk/traces",
         what=what,
-        json=payload,
+        json=trace_list_body(query),
         parse=lambda body: _traces_page(body, what),
     )
 
 
-def list_spans(
-    trace_id: str,
-    cursor: str | None,
-    direction: Direction | None,
-    limit: int | None,
-    span_name: str | None,
-) -> Call[SpansPage]:
-    require_id(trace_id, "trace_id")
-    params: dict[str, str] = {"direction": _check_direction(direction)}
-    if cursor is not None:
-        params["cursor"] = require_id(cursor, "cursor")
-    checked_limit = _check_limit(limit)
+def span_list_params(query: SpanQuery) -> dict[str, str]:
+    """The query string of ``GET /sdk/traces/{id}/spans`` for ``query``; raises on a bad argument."""
+    require_id(query.trace_id, "trace_id")
+    params: dict[str, str] = {"direction": _check_direction(query.direction)}
+    if query.cursor is not None:
+        params["cursor"] = require_id(query.cursor, "cursor")
+    checked_limit = _check_limit(query.limit)
     if checked_limit is not None:
         params["limit"] = str(checked_limit)
-    if span_name is not None:
-        params["spanName"] = require_id(span_name, "span_name")
-    what = f"the spans of trace {trace_id!r}"
+    if query.span_name is not None:
+        params["spanName"] = require_id(query.span_name, "span_name")
+    return params
+
+
+def list_spans(query: SpanQuery) -> Call[SpansPage]:
+    what = f"the spans of trace {query.trace_id!r}"
     return Call(
         method="GET",
-        path=f"/sdk/traces/{_segment(trace_id)}/spans",
+        path=f"/sdk/traces/{_segment(query.trace_id)}/spans",
         what=what,
-        params=params,
+        params=span_list_params(query),
         parse=lambda body: _spans_page(body, what),
         none_if_not_found=True,
     )
@@ -549,8 +535,8 @@ def retry_delay(attempt: int, retry_after: float | None, settings: Settings) -> 
     ``max_retry_wait``, in which case the error is raised at once instead of sleeping for it.
     """
     if retry_after is not None:
-        if retry_after > settings.max_retry_wait:
+        if retry_after > settings.options.max_retry_wait:
             return None
         return retry_after
-    base = settings.backoff_factor * (2**attempt)
-    return min(settings.max_retry_wait, base * random.uniform(0.5, 1.5))
+    base = settings.options.backoff_factor * (2**attempt)
+    return min(settings.options.max_retry_wait, base * random.uniform(0.5, 1.5))

@@ -7,27 +7,24 @@ request), so ``Netra.init`` can always build ``Netra.usage``.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, cast
 
 from netra.usage import _calls as calls
-from netra.usage._calls import (
-    Call,
-    Direction,
-    GroupBy,
-    Outcome,
-    SortOrder,
-    interpret,
-    next_cursor,
-    retry_delay,
-)
+from netra.usage._calls import Call, GroupBy, Outcome, interpret, next_cursor, retry_delay
 from netra.usage._config import Settings, resolve
 from netra.usage._times import TimeArg
 from netra.usage.errors import NetworkError, TimeoutError
+from netra.usage.options import ClientOptions, SpanQuery, TraceQuery
 
 if TYPE_CHECKING:
+    from typing import Self
+
     import httpx
 
     from netra.usage.models import (
@@ -45,9 +42,45 @@ if TYPE_CHECKING:
 __all__ = ["AsyncUsageClient", "UsageClient"]
 
 T = TypeVar("T")
+_S = TypeVar("_S")
+_Q = TypeVar("_Q")
+_R = TypeVar("_R")
+_P = ParamSpec("_P")
+_Transport = TypeVar("_Transport")
 
 _VERSION = "0.1.0"
 _USER_AGENT = f"netra-python-usage/{_VERSION}"
+_DEFAULTS = ClientOptions()
+
+
+def _takes(make: Callable[_P, _Q]) -> Callable[[Callable[[_S, _Q], _R]], Callable[Concatenate[_S, _P], _R]]:
+    """The decorated method takes the arguments of the query class ``make`` and receives the built query.
+
+    So ``list_traces(start, end, tenant_id="acme")`` keeps its keyword arguments while they are written
+    once, in :class:`TraceQuery`; the query checks them at the call (an async method: when awaited).
+    """
+
+    def decorate(method: Callable[[_S, _Q], _R]) -> Callable[Concatenate[_S, _P], _R]:
+        wrapper: Callable[..., Any]
+        if inspect.iscoroutinefunction(method):
+
+            async def wrapper(self: _S, /, *args: _P.args, **kwargs: _P.kwargs) -> Any:
+                return await cast(Any, method)(self, make(*args, **kwargs))
+
+        else:
+
+            def wrapper(self: _S, /, *args: _P.args, **kwargs: _P.kwargs) -> Any:
+                return method(self, make(*args, **kwargs))
+
+        functools.update_wrapper(wrapper, method)
+        own = inspect.signature(method)
+        self_param = next(iter(own.parameters.values()))
+        wrapper.__signature__ = own.replace(  # type: ignore[union-attr]
+            parameters=[self_param, *inspect.signature(make).parameters.values()]
+        )
+        return cast(Callable[Concatenate[_S, _P], _R], wrapper)
+
+    return decorate
 
 
 def _transport_outcome(exc: Exception, call: Call[Any], url: str, settings: Settings, attempts: int) -> Outcome:
@@ -55,8 +88,8 @@ def _transport_outcome(exc: Exception, call: Call[Any], url: str, settings: Sett
 
     if isinstance(exc, httpx.TimeoutException):
         error: NetworkError = TimeoutError(
-            f"no answer to {call.what} from {url} within {settings.timeout:g} s after {attempts} attempt(s) "
-            f"({type(exc).__name__}); if the server is slow on this query, raise timeout=",
+            f"no answer to {call.what} from {url} within {settings.options.timeout:g} s after {attempts} "
+            f"attempt(s) ({type(exc).__name__}); if the server is slow on this query, raise timeout=",
             method=call.method,
             url=url,
         )
@@ -70,30 +103,51 @@ def _transport_outcome(exc: Exception, call: Call[Any], url: str, settings: Sett
     return Outcome(error=error, retryable=True)
 
 
-class _Base:
+class _Retry:
+    """Marker of :meth:`_Base._settle`: try again after ``delay`` seconds."""
+
+    __slots__ = ("delay",)
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+
+
+class _Base(Generic[_Transport]):
+    """What the sync and async clients share: their arguments, settings, and what each answer means."""
+
     _settings: Settings
 
     def __init__(
         self,
-        base_url: str | None,
-        api_key: str | None,
-        headers: Mapping[str, str] | None,
-        timeout: float,
-        max_retries: int,
-        backoff_factor: float,
-        max_retry_wait: float,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = _DEFAULTS.timeout,
+        max_retries: int = _DEFAULTS.max_retries,
+        transport: _Transport | None = None,
+        backoff_factor: float = _DEFAULTS.backoff_factor,
+        max_retry_wait: float = _DEFAULTS.max_retry_wait,
     ) -> None:
-        self._settings = resolve(
-            base_url,
-            api_key,
-            headers,
-            timeout=timeout,
-            max_retries=max_retries,
-            backoff_factor=backoff_factor,
-            max_retry_wait=max_retry_wait,
-            user_agent=_USER_AGENT,
-        )
+        options = ClientOptions(base_url, api_key, headers, timeout, max_retries, backoff_factor, max_retry_wait)
+        self._setup(options, transport)
+
+    @classmethod
+    def from_options(cls, options: ClientOptions, *, transport: _Transport | None = None) -> Self:
+        """A client with these :class:`~netra.usage.ClientOptions` (``transport``: an ``httpx`` transport)."""
+        client = cls.__new__(cls)
+        client._setup(options, transport)
+        return client
+
+    def _setup(self, options: ClientOptions, transport: _Transport | None) -> None:
+        self._settings = resolve(options, _USER_AGENT)
+        self._transport = transport
         self._closed = False
+
+    @property
+    def options(self) -> ClientOptions:
+        """The options this client was built with (the environment is read into :attr:`base_url` and the headers)."""
+        return self._settings.options
 
     @property
     def base_url(self) -> str:
@@ -113,11 +167,59 @@ class _Base:
                 f"this {type(self).__name__} is closed (close() or Netra.shutdown() was called); create a new one"
             )
 
-    def _url(self, call: Call[Any]) -> str:
-        return self._settings.base_url + call.path
+    def _http_args(self) -> dict[str, Any]:
+        """The arguments of ``httpx.Client`` / ``httpx.AsyncClient``."""
+        import httpx
+
+        settings = self._settings
+        return {
+            "base_url": settings.base_url,
+            "headers": settings.headers,
+            "timeout": httpx.Timeout(settings.options.timeout),
+            "transport": self._transport,
+            "follow_redirects": False,
+        }
+
+    @staticmethod
+    def _request_args(call: Call[Any]) -> dict[str, Any]:
+        return {
+            "method": call.method,
+            "url": call.path,
+            "params": dict(call.params) if call.params else None,
+            "json": dict(call.json) if call.json is not None else None,
+        }
+
+    def _settle(
+        self, call: Call[T], attempt: int, response: httpx.Response | None, error: Exception | None
+    ) -> T | None | _Retry:
+        """The value of attempt number ``attempt`` (from 0), a :class:`_Retry`, or raise its error."""
+        settings = self._settings
+        url = settings.base_url + call.path
+        if response is None:
+            assert error is not None
+            outcome = _transport_outcome(error, call, url, settings, attempt + 1)
+        else:
+            outcome = interpret(
+                call, settings, response.status_code, response.headers, response.content, url, attempt + 1
+            )
+        if outcome.error is None:
+            return None if outcome.not_found else call.parse(outcome.body)
+        if outcome.retryable and attempt < settings.options.max_retries:
+            delay = retry_delay(attempt, outcome.retry_after, settings)
+            if delay is not None:
+                return _Retry(delay)
+        raise outcome.error from error
 
 
-class UsageClient(_Base):
+def _traces(page: TracesPage) -> list[TraceSummary]:
+    return page.traces
+
+
+def _spans(page: SpansPage) -> list[TraceSpan]:
+    return page.spans
+
+
+class UsageClient(_Base["httpx.BaseTransport"]):
     """Reads usage, traces and spans from a Netra server (synchronous).
 
     Args:
@@ -131,24 +233,15 @@ class UsageClient(_Base):
         backoff_factor: First retry waits about this many seconds, then twice as long each time.
         max_retry_wait: The longest wait between attempts; a longer Retry-After raises at once.
 
+    The same settings as one object: :class:`~netra.usage.ClientOptions` and :meth:`from_options`.
     Use it as a context manager, or call :meth:`close`.
     """
 
-    def __init__(
-        self,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        *,
-        headers: Mapping[str, str] | None = None,
-        timeout: float = 10.0,
-        max_retries: int = 3,
-        transport: httpx.BaseTransport | None = None,
-        backoff_factor: float = 0.5,
-        max_retry_wait: float = 30.0,
-    ) -> None:
-        super().__init__(base_url, api_key, headers, timeout, max_retries, backoff_factor, max_retry_wait)
-        self._transport = transport
-        self._client: httpx.Client | None = None
+    _client: httpx.Client | None = None
+
+    def _setup(self, options: ClientOptions, transport: httpx.BaseTransport | None) -> None:
+        super()._setup(options, transport)
+        self._client = None
         self._lock = threading.Lock()
 
     # -- lifecycle ----------------------------------------------------------------------------------
@@ -162,13 +255,7 @@ class UsageClient(_Base):
                 if self._client is None:
                     import httpx
 
-                    self._client = httpx.Client(
-                        base_url=self._settings.base_url,
-                        headers=self._settings.headers,
-                        timeout=httpx.Timeout(self._settings.timeout),
-                        transport=self._transport,
-                        follow_redirects=False,
-                    )
+                    self._client = httpx.Client(**self._http_args())
                 client = self._client
         return client
 
@@ -195,34 +282,19 @@ class UsageClient(_Base):
         import httpx
 
         client = self._http()
-        settings = self._settings
-        url = self._url(call)
         attempt = 0
         while True:
-            cause: BaseException | None = None
+            response: httpx.Response | None = None
+            error: httpx.RequestError | None = None
             try:
-                response = client.request(
-                    call.method,
-                    call.path,
-                    params=dict(call.params) if call.params else None,
-                    json=dict(call.json) if call.json is not None else None,
-                )
+                response = client.request(**self._request_args(call))
             except httpx.RequestError as exc:
-                cause = exc
-                outcome = _transport_outcome(exc, call, url, settings, attempt + 1)
-            else:
-                outcome = interpret(
-                    call, settings, response.status_code, response.headers, response.content, url, attempt + 1
-                )
-            if outcome.error is None:
-                return None if outcome.not_found else call.parse(outcome.body)
-            if outcome.retryable and attempt < settings.max_retries:
-                delay = retry_delay(attempt, outcome.retry_after, settings)
-                if delay is not None:
-                    time.sleep(delay)
-                    attempt += 1
-                    continue
-            raise outcome.error from cause
+                error = exc
+            step = self._settle(call, attempt, response, error)
+            if not isinstance(step, _Retry):
+                return step
+            time.sleep(step.delay)
+            attempt += 1
 
     def _send_found(self, call: Call[T]) -> T:
         result = self._send(call)
@@ -250,108 +322,40 @@ class UsageClient(_Base):
         """
         return self._send(calls.tenant_usage(tenant_id, start_time, end_time))
 
-    def list_traces(
-        self,
-        start_time: TimeArg,
-        end_time: TimeArg,
-        trace_id: str | None = None,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        tenant_id: str | None = None,
-        limit: int | None = None,
-        cursor: str | None = None,
-        direction: Direction | None = "down",
-        sort_field: str | None = None,
-        sort_order: SortOrder | None = None,
-    ) -> TracesPage:
+    @_takes(TraceQuery)
+    def list_traces(self, query: TraceQuery) -> TracesPage:
         """One page of traces that started in the window, filtered by the ids given (all must match).
 
-        By default traces are listed by start time, oldest first: ``direction="down"`` reads newer
-        traces, ``"up"`` older ones (from the newest, or from ``cursor``). ``sort_field``: start_time,
-        latency, cost or tokens (the Netra docs' names too: ``total_cost``, ``latency_ms``...).
+        Takes the fields of :class:`~netra.usage.TraceQuery`: ``start_time, end_time, trace_id=None,
+        session_id=None, user_id=None, tenant_id=None, limit=None, cursor=None, direction="down",
+        sort_field=None, sort_order=None``. By default traces are listed by start time, oldest first:
+        ``direction="down"`` reads newer traces, ``"up"`` older ones (from the newest, or from
+        ``cursor``). ``sort_field``: start_time, latency, cost or tokens (the Netra docs' names too:
+        ``total_cost``, ``latency_ms``...).
         """
-        return self._send_found(
-            calls.list_traces(
-                start_time,
-                end_time,
-                trace_id,
-                session_id,
-                user_id,
-                tenant_id,
-                limit,
-                cursor,
-                direction,
-                sort_field,
-                sort_order,
-            )
-        )
+        return self._send_found(calls.list_traces(query))
 
-    def iter_traces(
-        self,
-        start_time: TimeArg,
-        end_time: TimeArg,
-        trace_id: str | None = None,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        tenant_id: str | None = None,
-        limit: int | None = None,
-        cursor: str | None = None,
-        direction: Direction | None = "down",
-        sort_field: str | None = None,
-        sort_order: SortOrder | None = None,
-    ) -> Iterator[TraceSummary]:
-        """Every trace of :meth:`list_traces`, fetching pages of ``limit`` lazily as you iterate.
+    @_takes(TraceQuery)
+    def iter_traces(self, query: TraceQuery) -> Iterator[TraceSummary]:
+        """Every trace of :meth:`list_traces` (the same arguments), fetching pages of ``limit`` lazily.
 
         Arguments are checked at once; a server that repeats a cursor raises :class:`PaginationError`.
         """
+        return self._iterate(lambda cursor: calls.list_traces(replace(query, cursor=cursor)), query.cursor, _traces)
 
-        def make(page_cursor: str | None) -> Call[TracesPage]:
-            return calls.list_traces(
-                start_time,
-                end_time,
-                trace_id,
-                session_id,
-                user_id,
-                tenant_id,
-                limit,
-                page_cursor,
-                direction,
-                sort_field,
-                sort_order,
-            )
-
-        make(cursor)
-        return self._iterate(make, cursor, lambda page: page.traces)
-
-    def list_spans_by_trace_id(
-        self,
-        trace_id: str,
-        cursor: str | None = None,
-        direction: Direction | None = "down",
-        limit: int | None = None,
-        span_name: str | None = None,
-    ) -> SpansPage | None:
-        """One page of the spans of a trace (``span_name`` filters by name).
+    @_takes(SpanQuery)
+    def list_spans_by_trace_id(self, query: SpanQuery) -> SpansPage | None:
+        """One page of the spans of a trace (``span_name`` filters by name); the fields of
+        :class:`~netra.usage.SpanQuery`: ``trace_id, cursor=None, direction="down", limit=None, span_name=None``.
 
         ``None`` only when the server says the trace does not exist.
         """
-        return self._send(calls.list_spans(trace_id, cursor, direction, limit, span_name))
+        return self._send(calls.list_spans(query))
 
-    def iter_spans_by_trace_id(
-        self,
-        trace_id: str,
-        cursor: str | None = None,
-        direction: Direction | None = "down",
-        limit: int | None = None,
-        span_name: str | None = None,
-    ) -> Iterator[TraceSpan]:
+    @_takes(SpanQuery)
+    def iter_spans_by_trace_id(self, query: SpanQuery) -> Iterator[TraceSpan]:
         """Every span of a trace, fetching pages of ``limit`` lazily; nothing for an unknown trace."""
-
-        def make(page_cursor: str | None) -> Call[SpansPage]:
-            return calls.list_spans(trace_id, page_cursor, direction, limit, span_name)
-
-        make(cursor)
-        return self._iterate(make, cursor, lambda page: page.spans)
+        return self._iterate(lambda cursor: calls.list_spans(replace(query, cursor=cursor)), query.cursor, _spans)
 
     # -- our own routes -----------------------------------------------------------------------------
 
@@ -408,28 +412,18 @@ class UsageClient(_Base):
                 return
 
 
-class AsyncUsageClient(_Base):
+class AsyncUsageClient(_Base["httpx.AsyncBaseTransport"]):
     """The asynchronous twin of :class:`UsageClient`: the same arguments and methods, awaited.
 
     The ``iter_*`` methods return async iterators (``async for``). Use ``async with`` or
     ``await client.aclose()``.
     """
 
-    def __init__(
-        self,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        *,
-        headers: Mapping[str, str] | None = None,
-        timeout: float = 10.0,
-        max_retries: int = 3,
-        transport: httpx.AsyncBaseTransport | None = None,
-        backoff_factor: float = 0.5,
-        max_retry_wait: float = 30.0,
-    ) -> None:
-        super().__init__(base_url, api_key, headers, timeout, max_retries, backoff_factor, max_retry_wait)
-        self._transport = transport
-        self._client: httpx.AsyncClient | None = None
+    _client: httpx.AsyncClient | None = None
+
+    def _setup(self, options: ClientOptions, transport: httpx.AsyncBaseTransport | None) -> None:
+        super()._setup(options, transport)
+        self._client = None
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
@@ -438,13 +432,7 @@ class AsyncUsageClient(_Base):
         if self._client is None:
             import httpx
 
-            self._client = httpx.AsyncClient(
-                base_url=self._settings.base_url,
-                headers=self._settings.headers,
-                timeout=httpx.Timeout(self._settings.timeout),
-                transport=self._transport,
-                follow_redirects=False,
-            )
+            self._client = httpx.AsyncClient(**self._http_args())
         return self._client
 
     async def aclose(self) -> None:
@@ -470,34 +458,19 @@ class AsyncUsageClient(_Base):
         import httpx
 
         client = self._http()
-        settings = self._settings
-        url = self._url(call)
         attempt = 0
         while True:
-            cause: BaseException | None = None
+            response: httpx.Response | None = None
+            error: httpx.RequestError | None = None
             try:
-                response = await client.request(
-                    call.method,
-                    call.path,
-                    params=dict(call.params) if call.params else None,
-                    json=dict(call.json) if call.json is not None else None,
-                )
+                response = await client.request(**self._request_args(call))
             except httpx.RequestError as exc:
-                cause = exc
-                outcome = _transport_outcome(exc, call, url, settings, attempt + 1)
-            else:
-                outcome = interpret(
-                    call, settings, response.status_code, response.headers, response.content, url, attempt + 1
-                )
-            if outcome.error is None:
-                return None if outcome.not_found else call.parse(outcome.body)
-            if outcome.retryable and attempt < settings.max_retries:
-                delay = retry_delay(attempt, outcome.retry_after, settings)
-                if delay is not None:
-                    await anyio.sleep(delay)
-                    attempt += 1
-                    continue
-            raise outcome.error from cause
+                error = exc
+            step = self._settle(call, attempt, response, error)
+            if not isinstance(step, _Retry):
+                return step
+            await anyio.sleep(step.delay)
+            attempt += 1
 
     async def _send_found(self, call: Call[T]) -> T:
         result = await self._send(call)
@@ -519,97 +492,25 @@ class AsyncUsageClient(_Base):
         """See :meth:`UsageClient.get_tenant_usage`."""
         return await self._send(calls.tenant_usage(tenant_id, start_time, end_time))
 
-    async def list_traces(
-        self,
-        start_time: TimeArg,
-        end_time: TimeArg,
-        trace_id: str | None = None,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        tenant_id: str | None = None,
-        limit: int | None = None,
-        cursor: str | None = None,
-        direction: Direction | None = "down",
-        sort_field: str | None = None,
-        sort_order: SortOrder | None = None,
-    ) -> TracesPage:
+    @_takes(TraceQuery)
+    async def list_traces(self, query: TraceQuery) -> TracesPage:
         """See :meth:`UsageClient.list_traces`."""
-        return await self._send_found(
-            calls.list_traces(
-                start_time,
-                end_time,
-                trace_id,
-                session_id,
-                user_id,
-                tenant_id,
-                limit,
-                cursor,
-                direction,
-                sort_field,
-                sort_order,
-            )
-        )
+        return await self._send_found(calls.list_traces(query))
 
-    def iter_traces(
-        self,
-        start_time: TimeArg,
-        end_time: TimeArg,
-        trace_id: str | None = None,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        tenant_id: str | None = None,
-        limit: int | None = None,
-        cursor: str | None = None,
-        direction: Direction | None = "down",
-        sort_field: str | None = None,
-        sort_order: SortOrder | None = None,
-    ) -> AsyncIterator[TraceSummary]:
+    @_takes(TraceQuery)
+    def iter_traces(self, query: TraceQuery) -> AsyncIterator[TraceSummary]:
         """See :meth:`UsageClient.iter_traces`; use with ``async for``."""
+        return self._iterate(lambda cursor: calls.list_traces(replace(query, cursor=cursor)), query.cursor, _traces)
 
-        def make(page_cursor: str | None) -> Call[TracesPage]:
-            return calls.list_traces(
-                start_time,
-                end_time,
-                trace_id,
-                session_id,
-                user_id,
-                tenant_id,
-                limit,
-                page_cursor,
-                direction,
-                sort_field,
-                sort_order,
-            )
-
-        make(cursor)
-        return self._iterate(make, cursor, lambda page: page.traces)
-
-    async def list_spans_by_trace_id(
-        self,
-        trace_id: str,
-        cursor: str | None = None,
-        direction: Direction | None = "down",
-        limit: int | None = None,
-        span_name: str | None = None,
-    ) -> SpansPage | None:
+    @_takes(SpanQuery)
+    async def list_spans_by_trace_id(self, query: SpanQuery) -> SpansPage | None:
         """See :meth:`UsageClient.list_spans_by_trace_id`."""
-        return await self._send(calls.list_spans(trace_id, cursor, direction, limit, span_name))
+        return await self._send(calls.list_spans(query))
 
-    def iter_spans_by_trace_id(
-        self,
-        trace_id: str,
-        cursor: str | None = None,
-        direction: Direction | None = "down",
-        limit: int | None = None,
-        span_name: str | None = None,
-    ) -> AsyncIterator[TraceSpan]:
+    @_takes(SpanQuery)
+    def iter_spans_by_trace_id(self, query: SpanQuery) -> AsyncIterator[TraceSpan]:
         """See :meth:`UsageClient.iter_spans_by_trace_id`; use with ``async for``."""
-
-        def make(page_cursor: str | None) -> Call[SpansPage]:
-            return calls.list_spans(trace_id, page_cursor, direction, limit, span_name)
-
-        make(cursor)
-        return self._iterate(make, cursor, lambda page: page.spans)
+        return self._iterate(lambda cursor: calls.list_spans(replace(query, cursor=cursor)), query.cursor, _spans)
 
     # -- our own routes -----------------------------------------------------------------------------
 
