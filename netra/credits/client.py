@@ -9,23 +9,27 @@ charge or grant twice.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from netra.credits.errors import from_status_error
-from netra.credits.models import Account, Entry, Reservation, Transaction, Usage, UsageReport
+from netra.credits.models import Account, Entry, Reservation, Transaction, Usage, UsageReport, _Read
 from netra.usage._calls import Call, _data_block, _segment
 from netra.usage.errors import APIStatusError
 
 if TYPE_CHECKING:
+    from typing import Self
+
     from netra.credits._scope import AsyncReservationScope, ReservationScope
-    from netra.usage import AsyncUsageClient, UsageClient
+    from netra.usage import AsyncUsageClient, ClientOptions, UsageClient
 
 __all__ = ["AsyncCreditsClient", "CreditsClient"]
 
 T = TypeVar("T")
+_M = TypeVar("_M", bound=_Read)
+_U = TypeVar("_U", "UsageClient", "AsyncUsageClient")
 Amount = Decimal | int | str
 TimeArg = datetime | float | int | str | None
 Context = Literal["customer", "system"]
@@ -58,6 +62,11 @@ def _lines(usage: Usage | Sequence[Usage]) -> list[dict[str, Any]]:
     return [u.to_json() for u in items]
 
 
+def _read(model: type[_M], key: str) -> Callable[[Any], _M]:
+    """How a call's answer is read: the ``data`` block (``key`` names it in errors) as ``model``."""
+    return lambda body: model.from_dict(_data_block(body, key))
+
+
 def _rid(reservation: str | Reservation) -> str:
     return reservation.id if isinstance(reservation, Reservation) else reservation
 
@@ -68,7 +77,7 @@ class _Calls:
     @staticmethod
     def account(tenant_id: str) -> Call[Account]:
         return Call("GET", f"/api/credits/accounts/{_segment(tenant_id)}", f"the credit account of {tenant_id!r}",
-                    lambda b: Account.from_dict(_data_block(b, "account")))
+                    _read(Account, "account"))
 
     @staticmethod
     def accounts() -> Call[list[Account]]:
@@ -84,7 +93,7 @@ class _Calls:
     @staticmethod
     def overdraft(tenant_id: str, limit: Amount) -> Call[Account]:
         return Call("PUT", f"/api/credits/accounts/{_segment(tenant_id)}", f"the overdraft limit of {tenant_id!r}",
-                    lambda b: Account.from_dict(_data_block(b, "account")),
+                    _read(Account, "account"),
                     json={"overdraft_limit": _amount(limit, "limit")})
 
     @staticmethod
@@ -99,12 +108,12 @@ class _Calls:
         else:
             body.update(model=model, provider=provider, input_tokens=input_tokens, max_output_tokens=max_output_tokens)
         return Call("POST", "/api/credits/reservations", f"a reservation for {tenant_id!r}",
-                    lambda b: Reservation.from_dict(_data_block(b, "reservation")), json=body)
+                    _read(Reservation, "reservation"), json=body)
 
     @staticmethod
     def reservation(rid: str) -> Call[Reservation]:
         return Call("GET", f"/api/credits/reservations/{_segment(rid)}", f"reservation {rid}",
-                    lambda b: Reservation.from_dict(_data_block(b, "reservation")))
+                    _read(Reservation, "reservation"))
 
     @staticmethod
     def confirm(rid: str, amount: Amount | None, usage: Usage | Sequence[Usage] | None, note: str,
@@ -119,12 +128,12 @@ class _Calls:
             assert usage is not None
             body["usage"] = _lines(usage)
         return Call("POST", f"/api/credits/reservations/{_segment(rid)}/confirm", f"confirming {rid}",
-                    lambda b: Transaction.from_dict(_data_block(b, "transaction")), json=body)
+                    _read(Transaction, "transaction"), json=body)
 
     @staticmethod
     def release(rid: str, key: str | None) -> Call[Reservation]:
         return Call("POST", f"/api/credits/reservations/{_segment(rid)}/release", f"releasing {rid}",
-                    lambda b: Reservation.from_dict(_data_block(b, "reservation")),
+                    _read(Reservation, "reservation"),
                     json={"idempotency_key": _key(key)})
 
     @staticmethod
@@ -135,12 +144,12 @@ class _Calls:
         body = {"tenant_id": tenant_id, "usage": _lines(usage), "context": context,
                 "transaction_id": transaction_id, "note": note, "idempotency_key": _key(key)}
         return Call("POST", "/api/credits/usage", f"usage of {tenant_id!r}",
-                    lambda b: Transaction.from_dict(_data_block(b, "transaction")), json=body)
+                    _read(Transaction, "transaction"), json=body)
 
     @staticmethod
     def transaction(txn: str) -> Call[Transaction]:
         return Call("GET", f"/api/credits/transactions/{_segment(txn)}", f"transaction {txn}",
-                    lambda b: Transaction.from_dict(_data_block(b, "transaction")))
+                    _read(Transaction, "transaction"))
 
     @staticmethod
     def entries(tenant_id: str | None, kinds: Sequence[str], since: TimeArg, until: TimeArg, after: int,
@@ -169,27 +178,47 @@ class _Calls:
                             ("since", _time(since)), ("until", _time(until))):
             if value is not None:
                 params[name] = value
-        return Call("GET", "/api/credits/usage", "credit usage", lambda b: UsageReport.from_dict(_data_block(b, "usage")),
+        return Call("GET", "/api/credits/usage", "credit usage", _read(UsageReport, "usage"),
                     params=params)
 
 
-class CreditsClient:
-    """Tenant credits on a Netra server (synchronous). ``Netra.credits`` is one, after ``Netra.init``.
-
-    Args are those of :class:`netra.usage.UsageClient` (``base_url``, ``api_key``, ``headers``,
-    ``timeout``, ``max_retries``, ``transport``); or pass ``usage_client=`` to share its connections.
-    """
+class _Base(Generic[_U]):
+    """What both credits clients share: the usage client (connections, key, retries) they send through."""
 
     def __init__(self, base_url: str | None = None, api_key: str | None = None, *,
-                 usage_client: UsageClient | None = None, **kwargs: Any) -> None:
-        from netra.usage import UsageClient
-
+                 usage_client: _U | None = None, **kwargs: Any) -> None:
         self._owns = usage_client is None
-        self._http = usage_client if usage_client is not None else UsageClient(base_url, api_key, **kwargs)
+        self._http: _U = usage_client if usage_client is not None else self._usage_class()(base_url, api_key, **kwargs)
+
+    @classmethod
+    def _usage_class(cls) -> type[_U]:
+        raise NotImplementedError
+
+    @classmethod
+    def from_options(cls, options: ClientOptions) -> Self:
+        """A client with its own usage client built from :class:`~netra.usage.ClientOptions`."""
+        client = cls(usage_client=cls._usage_class().from_options(options))
+        client._owns = True
+        return client
 
     @property
     def base_url(self) -> str:
         return self._http.base_url
+
+
+class CreditsClient(_Base["UsageClient"]):
+    """Tenant credits on a Netra server (synchronous). ``Netra.credits`` is one, after ``Netra.init``.
+
+    Args are those of :class:`netra.usage.UsageClient` (``base_url``, ``api_key``, ``headers``,
+    ``timeout``, ``max_retries``, ``transport``); or pass ``usage_client=`` to share its connections,
+    or build one with :meth:`from_options`.
+    """
+
+    @classmethod
+    def _usage_class(cls) -> type[UsageClient]:
+        from netra.usage import UsageClient
+
+        return UsageClient
 
     def close(self) -> None:
         if self._owns:
@@ -297,15 +326,14 @@ class CreditsClient:
         return self._send(_Calls.usage(group_by, tenant_id, model, context, since, until))
 
 
-class AsyncCreditsClient:
+class AsyncCreditsClient(_Base["AsyncUsageClient"]):
     """The asynchronous twin of :class:`CreditsClient` (``Netra.async_credits``)."""
 
-    def __init__(self, base_url: str | None = None, api_key: str | None = None, *,
-                 usage_client: AsyncUsageClient | None = None, **kwargs: Any) -> None:
+    @classmethod
+    def _usage_class(cls) -> type[AsyncUsageClient]:
         from netra.usage import AsyncUsageClient
 
-        self._owns = usage_client is None
-        self._http = usage_client if usage_client is not None else AsyncUsageClient(base_url, api_key, **kwargs)
+        return AsyncUsageClient
 
     async def aclose(self) -> None:
         if self._owns:
