@@ -79,6 +79,7 @@ def start_span(
     module_name: str = DEFAULT_MODULE_NAME,
     as_type: SpanType | str = SpanType.SPAN,
 ) -> SpanWrapper:
+    """A span as a (sync or async) context manager: ``with Netra.start_span("summarize") as span:``."""
     attrs: dict[str, AttributeValue] = {semconv.SPAN_TYPE: _span_type(as_type)}
     if attributes:
         attrs.update(attributes)
@@ -295,15 +296,7 @@ class Netra(metaclass=_NetraMeta):
 
     # -- spans -----------------------------------------------------------------------------------
 
-    @staticmethod
-    def start_span(
-        name: str,
-        attributes: Mapping[str, AttributeValue] | None = None,
-        module_name: str = DEFAULT_MODULE_NAME,
-        as_type: SpanType | str = SpanType.SPAN,
-    ) -> SpanWrapper:
-        """A span as a (sync or async) context manager: ``with Netra.start_span("summarize") as span:``."""
-        return start_span(name, attributes, module_name, as_type)
+    start_span = staticmethod(start_span)
 
     @staticmethod
     def set_custom_event(name: str, attributes: Mapping[str, AttributeValue] | None = None) -> None:

@@ -143,32 +143,27 @@ def _data_block(body: Any, what: str) -> Any:
     return body
 
 
-def session_usage(session_id: str, start_time: TimeArg, end_time: TimeArg) -> Call[SessionUsageData]:
-    require_id(session_id, "session_id")
+def _usage_of(kind: str, key: str, start_time: TimeArg, end_time: TimeArg, model: str) -> Call[Any]:
+    """``GET /usage/{kind}s/{key}``: the usage of one session or tenant in the window, read as ``model``."""
+    require_id(key, f"{kind}_id")
     start, end = window(start_time, end_time)
-    what = f"session usage of {session_id!r}"
+    what = f"{kind} usage of {key!r}"
     return Call(
         method="GET",
-        path=f"/usage/sessions/{_segment(session_id)}",
+        path=f"/usage/{kind}s/{_segment(key)}",
         what=what,
         params={"startTime": start, "endTime": end},
-        parse=lambda body: _models().SessionUsageData.from_dict(_data_block(body, what)),
+        parse=lambda body: getattr(_models(), model).from_dict(_data_block(body, what)),
         none_if_not_found=True,
     )
+
+
+def session_usage(session_id: str, start_time: TimeArg, end_time: TimeArg) -> Call[SessionUsageData]:
+    return _usage_of("session", session_id, start_time, end_time, "SessionUsageData")
 
 
 def tenant_usage(tenant_id: str, start_time: TimeArg, end_time: TimeArg) -> Call[TenantUsageData]:
-    require_id(tenant_id, "tenant_id")
-    start, end = window(start_time, end_time)
-    what = f"tenant usage of {tenant_id!r}"
-    return Call(
-        method="GET",
-        path=f"/usage/tenants/{_segment(tenant_id)}",
-        what=what,
-        params={"startTime": start, "endTime": end},
-        parse=lambda body: _models().TenantUsageData.from_dict(_data_block(body, what)),
-        none_if_not_found=True,
-    )
+    return _usage_of("tenant", tenant_id, start_time, end_time, "TenantUsageData")
 
 
 def _page(body: Any, what: str) -> tuple[list[Any], bool]:
@@ -186,22 +181,25 @@ def _page(body: Any, what: str) -> tuple[list[Any], bool]:
     return items, page_info["hasNextPage"]
 
 
-def _traces_page(body: Any, what: str) -> TracesPage:
+def _read_page(body: Any, what: str, item_model: str, page_model: str, items_field: str) -> Any:
+    """A page of items (``TracesPage`` of ``TraceSummary``, ``SpansPage`` of ``TraceSpan``); the next cursor
+    is the last item's."""
     m = _models()
-    items, has_next = _page(body, what)
-    traces = [m.TraceSummary.from_dict(item) for item in items]
-    return m.TracesPage.model_construct(
-        traces=traces, has_next_page=has_next, next_cursor=traces[-1].cursor if traces else None
+    raw, has_next = _page(body, what)
+    items = [getattr(m, item_model).from_dict(item) for item in raw]
+    return getattr(m, page_model).model_construct(
+        **{items_field: items}, has_next_page=has_next, next_cursor=items[-1].cursor if items else None
     )
+
+
+def _traces_page(body: Any, what: str) -> TracesPage:
+    page: TracesPage = _read_page(body, what, "TraceSummary", "TracesPage", "traces")
+    return page
 
 
 def _spans_page(body: Any, what: str) -> SpansPage:
-    m = _models()
-    items, has_next = _page(body, what)
-    spans = [m.TraceSpan.from_dict(item) for item in items]
-    return m.SpansPage.model_construct(
-        spans=spans, has_next_page=has_next, next_cursor=spans[-1].cursor if spans else None
-    )
+    page: SpansPage = _read_page(body, what, "TraceSpan", "SpansPage", "spans")
+    return page
 
 
 def trace_list_body(query: TraceQuery) -> dict[str, Any]:
