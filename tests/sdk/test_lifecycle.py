@@ -124,6 +124,26 @@ def test_usage_client_is_lazy_and_closed_on_shutdown() -> None:
     assert client.closed
 
 
+def test_usage_and_credits_clients_use_the_endpoint_key_and_headers_of_init() -> None:
+    from netra.usage import ClientOptions
+
+    with pytest.raises(RuntimeError, match="Netra.credits needs Netra.init"):
+        Netra.async_credits  # noqa: B018
+    Netra.init(endpoint="http://127.0.0.1:9/telemetry/v1/traces", api_key="k-1", headers="x-team=a",
+               span_exporter=InMemorySpanExporter(), instruments=set())
+    expected = ClientOptions("http://127.0.0.1:9", "k-1", {"x-team": "a"})
+    usage, credits, async_credits = Netra.usage, Netra.credits, Netra.async_credits
+    assert usage.options == expected
+    assert credits._http.options == expected and async_credits._http.options == expected
+    assert usage.base_url == credits.base_url == async_credits.base_url == "http://127.0.0.1:9"
+    assert credits is Netra.credits and async_credits is Netra.async_credits
+    Netra.shutdown()
+    assert usage.closed and credits._http.closed
+    Netra.init(endpoint="http://127.0.0.1:10", span_exporter=InMemorySpanExporter(), instruments=set())
+    assert Netra.usage is not usage and Netra.usage.base_url == "http://127.0.0.1:10"
+    assert Netra.credits is not credits and Netra.credits.base_url == "http://127.0.0.1:10"
+
+
 def test_prices_are_passed_to_the_price_table() -> None:
     from netra import pricing
 
