@@ -1,6 +1,7 @@
 """What each usage call sends and how its answer is read, shared by the sync and async clients.
 
-Nothing here does I/O: a :class:`Call` describes one request, :func:`interpret` turns one HTTP answer
+Each builder's parameters are the arguments of the client method of the same call (the clients take
+them from here: ``UsageClient.get_usage_summary`` is ``usage_summary``'s signature). Nothing here does I/O: a :class:`Call` describes one request, :func:`interpret` turns one HTTP answer
 into a value or an error (and says whether a retry may help), :func:`retry_delay` says how long to wait.
 """
 
@@ -284,10 +285,11 @@ def trace_usage(trace_id: str) -> Call[TraceUsage]:
 
 
 def call_usage(
-    trace_ids: list[str] | tuple[str, ...] | None,
-    call_ids: list[str] | tuple[str, ...] | None,
-    include_costs: bool,
-    limit: int | None,
+    trace_ids: list[str] | tuple[str, ...] | None = None,
+    call_ids: list[str] | tuple[str, ...] | None = None,
+    *,
+    include_costs: bool = False,
+    limit: int | None = None,
 ) -> Call[CallUsageResult]:
     payload: dict[str, Any] = {"include_costs": bool(include_costs)}
     for name, values in (("trace_ids", trace_ids), ("call_ids", call_ids)):
@@ -314,9 +316,10 @@ def call_usage(
 def usage_summary(
     start_time: TimeArg,
     end_time: TimeArg,
-    group_by: GroupBy,
-    tenant_id: str | None,
-    limit: int | None,
+    group_by: GroupBy = "tenant",
+    *,
+    tenant_id: str | None = None,
+    limit: int | None = None,
 ) -> Call[UsageSummary]:
     start, end = window(start_time, end_time)
     if group_by not in _GROUP_BY:

@@ -16,9 +16,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, cast
 
 from netra.usage import _calls as calls
-from netra.usage._calls import Call, GroupBy, Outcome, interpret, next_cursor, retry_delay
+from netra.usage._calls import Call, Outcome, interpret, next_cursor, retry_delay
 from netra.usage._config import Settings, resolve
-from netra.usage._times import TimeArg
 from netra.usage.errors import NetworkError, TimeoutError
 from netra.usage.options import ClientOptions, SpanQuery, TraceQuery
 
@@ -54,10 +53,12 @@ _DEFAULTS = ClientOptions()
 
 
 def _takes(make: Callable[_P, _Q]) -> Callable[[Callable[[_S, _Q], _R]], Callable[Concatenate[_S, _P], _R]]:
-    """The decorated method takes the arguments of the query class ``make`` and receives the built query.
+    """The decorated method takes the arguments of ``make`` and receives what it builds.
 
-    So ``list_traces(start, end, tenant_id="acme")`` keeps its keyword arguments while they are written
-    once, in :class:`TraceQuery`; the query checks them at the call (an async method: when awaited).
+    ``make`` is a query class (``list_traces(start, end, tenant_id="acme")`` takes the fields of
+    :class:`TraceQuery`) or a call builder of :mod:`netra.usage._calls`; so each method's arguments are
+    written once, for the sync and the async client. They are checked at the call (an async method's:
+    when it is awaited).
     """
 
     def decorate(method: Callable[[_S, _Q], _R]) -> Callable[Concatenate[_S, _P], _R]:
@@ -304,23 +305,25 @@ class UsageClient(_Base["httpx.BaseTransport"]):
 
     # -- the Netra-compatible methods ---------------------------------------------------------------
 
-    def get_session_usage(
-        self, session_id: str, start_time: TimeArg, end_time: TimeArg
-    ) -> SessionUsageData | None:
-        """Tokens, requests and cost of one session in ``[start_time, end_time]``.
+    @_takes(calls.session_usage)
+    def get_session_usage(self, call: Call[SessionUsageData]) -> SessionUsageData | None:
+        """``get_session_usage(session_id, start_time, end_time)``: tokens, requests and cost of one
+        session in ``[start_time, end_time]``.
 
         A session with no usage in the window gives zero counts; ``None`` only when the server says
         the session does not exist.
         """
-        return self._send(calls.session_usage(session_id, start_time, end_time))
+        return self._send(call)
 
-    def get_tenant_usage(self, tenant_id: str, start_time: TimeArg, end_time: TimeArg) -> TenantUsageData | None:
-        """Tokens, requests, sessions and cost of one tenant in ``[start_time, end_time]``.
+    @_takes(calls.tenant_usage)
+    def get_tenant_usage(self, call: Call[TenantUsageData]) -> TenantUsageData | None:
+        """``get_tenant_usage(tenant_id, start_time, end_time)``: tokens, requests, sessions and cost of
+        one tenant in ``[start_time, end_time]``.
 
         A tenant with no usage in the window gives zero counts; ``None`` only when the server says
         the tenant does not exist.
         """
-        return self._send(calls.tenant_usage(tenant_id, start_time, end_time))
+        return self._send(call)
 
     @_takes(TraceQuery)
     def list_traces(self, query: TraceQuery) -> TracesPage:
@@ -359,40 +362,30 @@ class UsageClient(_Base["httpx.BaseTransport"]):
 
     # -- our own routes -----------------------------------------------------------------------------
 
-    def get_trace_usage(self, trace_id: str) -> TraceUsage | None:
-        """Per-span usage of one trace: each span's own usage, whether it counted under the billing
-        rule, and its rollup over descendants. ``None`` when the server has no span of that trace.
+    @_takes(calls.trace_usage)
+    def get_trace_usage(self, call: Call[TraceUsage]) -> TraceUsage | None:
+        """``get_trace_usage(trace_id)``: per-span usage of one trace: each span's own usage, whether it
+        counted under the billing rule, and its rollup over descendants. ``None`` when the server has no
+        span of that trace.
         """
-        return self._send(calls.trace_usage(trace_id))
+        return self._send(call)
 
-    def get_call_usage(
-        self,
-        trace_ids: list[str] | tuple[str, ...] | None = None,
-        call_ids: list[str] | tuple[str, ...] | None = None,
-        *,
-        include_costs: bool = False,
-        limit: int | None = None,
-    ) -> CallUsageResult:
-        """Usage per call (span) and model, with descendant rollup (``POST /trace/usage``): every call
+    @_takes(calls.call_usage)
+    def get_call_usage(self, call: Call[CallUsageResult]) -> CallUsageResult:
+        """``get_call_usage(trace_ids=None, call_ids=None, *, include_costs=False, limit=None)``: usage per call (span) and model, with descendant rollup (``POST /trace/usage``): every call
         of ``trace_ids`` and the calls ``call_ids`` (span ids). Each call has ``own`` (what it recorded)
         and ``rollup`` (counted usage of it and its descendants, each unit once), keyed by model;
         ``include_costs`` adds exact costs; ``limit`` caps the number of calls (``truncated`` says so).
         """
-        return self._send_found(calls.call_usage(trace_ids, call_ids, include_costs, limit))
+        return self._send_found(call)
 
-    def get_usage_summary(
-        self,
-        start_time: TimeArg,
-        end_time: TimeArg,
-        group_by: GroupBy = "tenant",
-        *,
-        tenant_id: str | None = None,
-        limit: int | None = None,
-    ) -> UsageSummary:
-        """Usage in the window grouped by ``"tenant"``, ``"model"``, ``"user"``, ``"session"`` or ``"day"``
+    @_takes(calls.usage_summary)
+    def get_usage_summary(self, call: Call[UsageSummary]) -> UsageSummary:
+        """``get_usage_summary(start_time, end_time, group_by="tenant", *, tenant_id=None, limit=None)``:
+        usage in the window grouped by ``"tenant"``, ``"model"``, ``"user"``, ``"session"`` or ``"day"``
         (UTC), optionally for one tenant; ``limit`` caps the number of groups (largest cost first).
         """
-        return self._send_found(calls.usage_summary(start_time, end_time, group_by, tenant_id, limit))
+        return self._send_found(call)
 
     def _iterate(
         self,
@@ -480,17 +473,15 @@ class AsyncUsageClient(_Base["httpx.AsyncBaseTransport"]):
 
     # -- the Netra-compatible methods ---------------------------------------------------------------
 
-    async def get_session_usage(
-        self, session_id: str, start_time: TimeArg, end_time: TimeArg
-    ) -> SessionUsageData | None:
+    @_takes(calls.session_usage)
+    async def get_session_usage(self, call: Call[SessionUsageData]) -> SessionUsageData | None:
         """See :meth:`UsageClient.get_session_usage`."""
-        return await self._send(calls.session_usage(session_id, start_time, end_time))
+        return await self._send(call)
 
-    async def get_tenant_usage(
-        self, tenant_id: str, start_time: TimeArg, end_time: TimeArg
-    ) -> TenantUsageData | None:
+    @_takes(calls.tenant_usage)
+    async def get_tenant_usage(self, call: Call[TenantUsageData]) -> TenantUsageData | None:
         """See :meth:`UsageClient.get_tenant_usage`."""
-        return await self._send(calls.tenant_usage(tenant_id, start_time, end_time))
+        return await self._send(call)
 
     @_takes(TraceQuery)
     async def list_traces(self, query: TraceQuery) -> TracesPage:
@@ -514,32 +505,20 @@ class AsyncUsageClient(_Base["httpx.AsyncBaseTransport"]):
 
     # -- our own routes -----------------------------------------------------------------------------
 
-    async def get_trace_usage(self, trace_id: str) -> TraceUsage | None:
+    @_takes(calls.trace_usage)
+    async def get_trace_usage(self, call: Call[TraceUsage]) -> TraceUsage | None:
         """See :meth:`UsageClient.get_trace_usage`."""
-        return await self._send(calls.trace_usage(trace_id))
+        return await self._send(call)
 
-    async def get_call_usage(
-        self,
-        trace_ids: list[str] | tuple[str, ...] | None = None,
-        call_ids: list[str] | tuple[str, ...] | None = None,
-        *,
-        include_costs: bool = False,
-        limit: int | None = None,
-    ) -> CallUsageResult:
+    @_takes(calls.call_usage)
+    async def get_call_usage(self, call: Call[CallUsageResult]) -> CallUsageResult:
         """See :meth:`UsageClient.get_call_usage`."""
-        return await self._send_found(calls.call_usage(trace_ids, call_ids, include_costs, limit))
+        return await self._send_found(call)
 
-    async def get_usage_summary(
-        self,
-        start_time: TimeArg,
-        end_time: TimeArg,
-        group_by: GroupBy = "tenant",
-        *,
-        tenant_id: str | None = None,
-        limit: int | None = None,
-    ) -> UsageSummary:
+    @_takes(calls.usage_summary)
+    async def get_usage_summary(self, call: Call[UsageSummary]) -> UsageSummary:
         """See :meth:`UsageClient.get_usage_summary`."""
-        return await self._send_found(calls.usage_summary(start_time, end_time, group_by, tenant_id, limit))
+        return await self._send_found(call)
 
     async def _iterate(
         self,
