@@ -357,6 +357,41 @@ def next_cursor(has_next_page: bool, cursor: str | None, seen: set[str], what: s
     return cursor
 
 
+class Pages(Generic[T]):
+    """Pagination without I/O: the call for each next page, and when to stop.
+
+    ``make(cursor)`` builds the call of the page after ``cursor``; ``items(page)`` lists a page's items.
+    A client asks :meth:`next_call`, sends it, yields :meth:`items_of` the answer, then :meth:`advance`.
+    """
+
+    def __init__(self, make: Callable[[str | None], Call[Any]], cursor: str | None,
+                 items: Callable[[Any], list[T]]) -> None:
+        self._make = make
+        self._items = items
+        self._cursor = cursor
+        self._seen: set[str] = {cursor} if cursor else set()
+        self._what = ""
+        self._done = False
+
+    def next_call(self) -> Call[Any] | None:
+        if self._done:
+            return None
+        call = self._make(self._cursor)
+        self._what = call.what
+        return call
+
+    def items_of(self, page: Any) -> list[T]:
+        """The items of an answer (none for a documented not-found)."""
+        return [] if page is None else self._items(page)
+
+    def advance(self, page: Any) -> None:
+        """Move past ``page``; raises :class:`PaginationError` on a broken pagination contract."""
+        cursor = None if page is None else next_cursor(page.has_next_page, page.next_cursor, self._seen, self._what)
+        if cursor is None:
+            self._done = True
+        self._cursor = cursor
+
+
 # ---------------------------------------------------------------------------------------------------
 # Answers
 

@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, cast
 
 from netra.usage import _calls as calls
-from netra.usage._calls import Call, Outcome, interpret, next_cursor, retry_delay
+from netra.usage._calls import Call, Outcome, Pages, interpret, retry_delay
 from netra.usage._config import Settings, resolve
 from netra.usage.errors import NetworkError, TimeoutError
 from netra.usage.options import ClientOptions, SpanQuery, TraceQuery
@@ -393,16 +393,11 @@ class UsageClient(_Base["httpx.BaseTransport"]):
         cursor: str | None,
         items: Callable[[Any], list[T]],
     ) -> Iterator[T]:
-        seen: set[str] = {cursor} if cursor else set()
-        while True:
-            call = make(cursor)
+        pages = Pages(make, cursor, items)
+        while (call := pages.next_call()) is not None:
             page = self._send(call)
-            if page is None:
-                return
-            yield from items(page)
-            cursor = next_cursor(page.has_next_page, page.next_cursor, seen, call.what)
-            if cursor is None:
-                return
+            yield from pages.items_of(page)
+            pages.advance(page)
 
 
 class AsyncUsageClient(_Base["httpx.AsyncBaseTransport"]):
@@ -526,14 +521,9 @@ class AsyncUsageClient(_Base["httpx.AsyncBaseTransport"]):
         cursor: str | None,
         items: Callable[[Any], list[T]],
     ) -> AsyncIterator[T]:
-        seen: set[str] = {cursor} if cursor else set()
-        while True:
-            call = make(cursor)
+        pages = Pages(make, cursor, items)
+        while (call := pages.next_call()) is not None:
             page = await self._send(call)
-            if page is None:
-                return
-            for item in items(page):
+            for item in pages.items_of(page):
                 yield item
-            cursor = next_cursor(page.has_next_page, page.next_cursor, seen, call.what)
-            if cursor is None:
-                return
+            pages.advance(page)
