@@ -21,7 +21,7 @@ from netra.span_wrapper import SpanWrapper
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
 
-    from netra._runtime import Pipeline, Runtime
+    from netra._runtime import Runtime
     from netra.credits import AsyncCreditsClient, CreditsClient
     from netra.usage import UsageClient
 
@@ -41,11 +41,6 @@ class _State:
         self.runtime: Runtime | None = None  # what Netra.init started (netra/_runtime.py)
         self.provider: Any = None  # the SDK provider Netra's processor lives on (kept across inits)
         self.tracers: dict[str, trace.Tracer] = {}
-
-    @property
-    def pipeline(self) -> Pipeline | None:
-        runtime = self.runtime
-        return runtime.pipeline if runtime is not None else None
 
 
 _state = _State()
