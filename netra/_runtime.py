@@ -269,21 +269,28 @@ def start(
         raise
     if pipeline.own_provider:
         _own_provider = pipeline.provider
-    config._set(
-        config._Runtime(
-            trace_content=cfg.trace_content,
-            max_content_length=cfg.max_content_length,
-            openai_stream_usage=cfg.openai_stream_usage,
+    runtime = Runtime(cfg, pipeline, [], prices_set)
+    try:
+        config._set(
+            config._Runtime(
+                trace_content=cfg.trace_content,
+                max_content_length=cfg.max_content_length,
+                openai_stream_usage=cfg.openai_stream_usage,
+            )
         )
-    )
-    instrumentors = instruments.instrument(cfg.instruments, cfg.block_instruments, tracer_provider=pipeline.provider)
+        runtime.instrumentors = instruments.instrument(
+            cfg.instruments, cfg.block_instruments, tracer_provider=pipeline.provider
+        )
+    except BaseException:  # nobody else holds this runtime yet: stop what it started
+        runtime.close(0.1)
+        raise
     if not _atexit_registered:
         atexit.register(at_exit)
         _atexit_registered = True
-    if instrumentors:  # they price each call: load the price table now, off the hot path
+    if runtime.instrumentors:  # they price each call: load the price table now, off the hot path
         threading.Thread(target=_warm_prices, name="netra-price-warmup", daemon=True).start()
     logger.debug("Netra: initialised, exporting to %s", cfg.traces_endpoint)
-    return Runtime(cfg, pipeline, instrumentors, prices_set)
+    return runtime
 
 
 def forget_own_provider() -> TracerProvider | None:

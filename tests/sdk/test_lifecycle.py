@@ -144,6 +144,33 @@ def test_usage_and_credits_clients_use_the_endpoint_key_and_headers_of_init() ->
     assert Netra.credits is not credits and Netra.credits.base_url == "http://127.0.0.1:10"
 
 
+def test_an_init_interrupted_after_export_started_leaves_nothing_running(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from netra import pricing
+    from netra.instrumentation import instruments
+
+    def interrupted(*args: object, **kwargs: object) -> list[object]:
+        raise KeyboardInterrupt  # e.g. Ctrl-C while the instrumentations load
+
+    monkeypatch.setattr(instruments, "instrument", interrupted)
+    exporter = InMemorySpanExporter()
+    with pytest.raises(KeyboardInterrupt):
+        Netra.init(span_exporter=exporter, prices={"my-finetune": {"input_per_mtok": 1, "output_per_mtok": 2}})
+    assert not Netra.is_initialized() and not config.active()
+    assert pricing.calculate_cost("my-finetune", input_tokens=1).cost is None
+    assert not any(t.name == "NetraSpanExporter" and t.is_alive() for t in threading.enumerate())
+    with Netra.start_span("after"):
+        pass
+    assert exporter.get_finished_spans() == ()
+    monkeypatch.undo()
+    fresh = InMemorySpanExporter()  # the first one was shut down with the interrupted runtime
+    Netra.init(span_exporter=fresh, disable_batch=True, instruments=set())
+    with Netra.start_span("again"):
+        pass
+    assert [s.name for s in fresh.get_finished_spans()] == ["again"]
+
+
 def test_prices_are_passed_to_the_price_table() -> None:
     from netra import pricing
 
