@@ -3,6 +3,11 @@
 Both read what the Netra server has stored: usage per session and tenant, traces, and the spans of a
 trace. Constructing one is cheap (``httpx`` is imported and the connection pool made on the first
 request), so ``Netra.init`` can always build ``Netra.usage``.
+
+What they share is written once: the constructor and the meaning of each attempt's answer in
+``_Base``, each method's arguments in :mod:`netra.usage._calls` / :mod:`netra.usage.options` (through
+``_takes``), pagination in ``_calls.Pages``. What is left twice is what must differ: the I/O (``await``),
+and the public methods themselves, with their documentation (so the file is a little over 500 lines).
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, cast
 
 from netra.usage import _calls as calls
-from netra.usage._calls import Call, Outcome, Pages, interpret, retry_delay
+from netra.usage._answers import Outcome, interpret, retry_delay
+from netra.usage._calls import Call, Pages
 from netra.usage._config import Settings, resolve
 from netra.usage.errors import NetworkError, TimeoutError
 from netra.usage.options import ClientOptions, SpanQuery, TraceQuery

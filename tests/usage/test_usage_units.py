@@ -19,7 +19,7 @@ from netra.usage import (
     UsageTotals,
     base_url_from_endpoint,
 )
-from netra.usage._calls import parse_retry_after, retry_delay
+from netra.usage._answers import parse_retry_after, retry_delay
 from netra.usage._config import parse_headers, resolve
 from netra.usage._times import format_utc, to_utc, window
 
