@@ -57,6 +57,12 @@ class ClientOptions:
     def __post_init__(self) -> None:
         if self.headers is not None:
             object.__setattr__(self, "headers", MappingProxyType(dict(self.headers)))
+        for name, kind in (("timeout", float), ("max_retries", int), ("backoff_factor", float),
+                           ("max_retry_wait", float)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise TypeError(f"{name} must be a number, not {type(value).__name__}")
+            object.__setattr__(self, name, kind(value))
         if not self.timeout > 0:
             raise ValueError(f"timeout must be a positive number of seconds, not {self.timeout!r}")
         if self.max_retries < 0:

@@ -195,6 +195,18 @@ def test_client_options_reject_bad_values(bad: dict[str, Any]) -> None:
         AsyncUsageClient(**bad)
 
 
+@pytest.mark.parametrize("bad", [{"timeout": "10"}, {"timeout": None}, {"max_retries": True}, {"backoff_factor": "1"}])
+def test_client_options_take_numbers_only(bad: dict[str, Any]) -> None:
+    with pytest.raises(TypeError, match="must be a number"):
+        ClientOptions(**bad)
+
+
+def test_client_options_store_the_types_the_client_uses() -> None:
+    options = ClientOptions(timeout=3, max_retries=2.0, backoff_factor=1, max_retry_wait=4)
+    assert (options.timeout, options.max_retries, options.backoff_factor, options.max_retry_wait) == (3.0, 2, 1.0, 4.0)
+    assert type(options.timeout) is float and type(options.max_retries) is int
+
+
 def test_from_options_is_the_client_the_arguments_build(server: ScriptedServer) -> None:
     args: dict[str, Any] = {"headers": {"X-Team": "a", "x-netra-consistency": "bounded"}, "timeout": 4.0,
                             "max_retries": 0, "backoff_factor": 0.2, "max_retry_wait": 2.0}
