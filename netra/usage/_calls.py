@@ -9,9 +9,11 @@ and when to retry: :mod:`netra.usage._answers`.
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, Literal, ParamSpec, TypeVar, cast
 from urllib.parse import quote
 
 from netra.usage._times import TimeArg, window
@@ -30,6 +32,10 @@ if TYPE_CHECKING:
     from netra.usage.options import SpanQuery, TraceQuery
 
 T = TypeVar("T")
+_S = TypeVar("_S")
+_Q = TypeVar("_Q")
+_R = TypeVar("_R")
+_P = ParamSpec("_P")
 
 Direction = Literal["up", "down"]
 SortOrder = Literal["asc", "desc"]
@@ -48,6 +54,38 @@ class Call(Generic[T]):
     params: Mapping[str, str] | None = None
     json: Mapping[str, Any] | None = None
     none_if_not_found: bool = False
+
+
+def takes(make: Callable[_P, _Q]) -> Callable[[Callable[[_S, _Q], _R]], Callable[Concatenate[_S, _P], _R]]:
+    """The decorated method takes the arguments of ``make`` and receives what it builds.
+
+    ``make`` is a query class (``list_traces(start, end, tenant_id="acme")`` takes the fields of
+    :class:`TraceQuery`) or a call builder of :mod:`netra.usage._calls`; so each method's arguments are
+    written once, for the sync and the async client. They are checked at the call (an async method's:
+    when it is awaited).
+    """
+
+    def decorate(method: Callable[[_S, _Q], _R]) -> Callable[Concatenate[_S, _P], _R]:
+        wrapper: Callable[..., Any]
+        if inspect.iscoroutinefunction(method):
+
+            async def wrapper(self: _S, /, *args: _P.args, **kwargs: _P.kwargs) -> Any:
+                return await cast(Any, method)(self, make(*args, **kwargs))
+
+        else:
+
+            def wrapper(self: _S, /, *args: _P.args, **kwargs: _P.kwargs) -> Any:
+                return method(self, make(*args, **kwargs))
+
+        functools.update_wrapper(wrapper, method)
+        own = inspect.signature(method)
+        self_param = next(iter(own.parameters.values()))
+        wrapper.__signature__ = own.replace(  # type: ignore[union-attr]
+            parameters=[self_param, *inspect.signature(make).parameters.values()]
+        )
+        return cast(Callable[Concatenate[_S, _P], _R], wrapper)
+
+    return decorate
 
 
 # ---------------------------------------------------------------------------------------------------

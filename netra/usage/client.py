@@ -6,23 +6,21 @@ request), so ``Netra.init`` can always build ``Netra.usage``.
 
 What they share is written once: the constructor and the meaning of each attempt's answer in
 ``_Base``, each method's arguments in :mod:`netra.usage._calls` / :mod:`netra.usage.options` (through
-``_takes``), pagination in ``_calls.Pages``. What is left twice is what must differ: the I/O (``await``),
-and the public methods themselves, with their documentation (so the file is a little over 500 lines).
+``_calls.takes``), pagination in ``_calls.Pages``. What is left twice is what must differ: the I/O
+(``await``) and the public methods themselves, each a decorated one-liner with its documentation.
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from netra.usage import _calls as calls
 from netra.usage._answers import Outcome, interpret, retry_delay
-from netra.usage._calls import Call, Pages
+from netra.usage._calls import Call, Pages, takes
 from netra.usage._config import Settings, resolve
 from netra.usage.errors import NetworkError, TimeoutError
 from netra.usage.options import ClientOptions, SpanQuery, TraceQuery
@@ -47,47 +45,11 @@ if TYPE_CHECKING:
 __all__ = ["AsyncUsageClient", "UsageClient"]
 
 T = TypeVar("T")
-_S = TypeVar("_S")
-_Q = TypeVar("_Q")
-_R = TypeVar("_R")
-_P = ParamSpec("_P")
 _Transport = TypeVar("_Transport")
 
 _VERSION = "0.1.0"
 _USER_AGENT = f"netra-python-usage/{_VERSION}"
 _DEFAULTS = ClientOptions()
-
-
-def _takes(make: Callable[_P, _Q]) -> Callable[[Callable[[_S, _Q], _R]], Callable[Concatenate[_S, _P], _R]]:
-    """The decorated method takes the arguments of ``make`` and receives what it builds.
-
-    ``make`` is a query class (``list_traces(start, end, tenant_id="acme")`` takes the fields of
-    :class:`TraceQuery`) or a call builder of :mod:`netra.usage._calls`; so each method's arguments are
-    written once, for the sync and the async client. They are checked at the call (an async method's:
-    when it is awaited).
-    """
-
-    def decorate(method: Callable[[_S, _Q], _R]) -> Callable[Concatenate[_S, _P], _R]:
-        wrapper: Callable[..., Any]
-        if inspect.iscoroutinefunction(method):
-
-            async def wrapper(self: _S, /, *args: _P.args, **kwargs: _P.kwargs) -> Any:
-                return await cast(Any, method)(self, make(*args, **kwargs))
-
-        else:
-
-            def wrapper(self: _S, /, *args: _P.args, **kwargs: _P.kwargs) -> Any:
-                return method(self, make(*args, **kwargs))
-
-        functools.update_wrapper(wrapper, method)
-        own = inspect.signature(method)
-        self_param = next(iter(own.parameters.values()))
-        wrapper.__signature__ = own.replace(  # type: ignore[union-attr]
-            parameters=[self_param, *inspect.signature(make).parameters.values()]
-        )
-        return cast(Callable[Concatenate[_S, _P], _R], wrapper)
-
-    return decorate
 
 
 def _transport_outcome(exc: Exception, call: Call[Any], url: str, settings: Settings, attempts: int) -> Outcome:
@@ -311,7 +273,7 @@ class UsageClient(_Base["httpx.BaseTransport"]):
 
     # -- the Netra-compatible methods ---------------------------------------------------------------
 
-    @_takes(calls.session_usage)
+    @takes(calls.session_usage)
     def get_session_usage(self, call: Call[SessionUsageData]) -> SessionUsageData | None:
         """``get_session_usage(session_id, start_time, end_time)``: tokens, requests and cost of one
         session in ``[start_time, end_time]``.
@@ -321,7 +283,7 @@ class UsageClient(_Base["httpx.BaseTransport"]):
         """
         return self._send(call)
 
-    @_takes(calls.tenant_usage)
+    @takes(calls.tenant_usage)
     def get_tenant_usage(self, call: Call[TenantUsageData]) -> TenantUsageData | None:
         """``get_tenant_usage(tenant_id, start_time, end_time)``: tokens, requests, sessions and cost of
         one tenant in ``[start_time, end_time]``.
@@ -331,7 +293,7 @@ class UsageClient(_Base["httpx.BaseTransport"]):
         """
         return self._send(call)
 
-    @_takes(TraceQuery)
+    @takes(TraceQuery)
     def list_traces(self, query: TraceQuery) -> TracesPage:
         """One page of traces that started in the window, filtered by the ids given (all must match).
 
@@ -344,7 +306,7 @@ class UsageClient(_Base["httpx.BaseTransport"]):
         """
         return self._send_found(calls.list_traces(query))
 
-    @_takes(TraceQuery)
+    @takes(TraceQuery)
     def iter_traces(self, query: TraceQuery) -> Iterator[TraceSummary]:
         """Every trace of :meth:`list_traces` (the same arguments), fetching pages of ``limit`` lazily.
 
@@ -352,7 +314,7 @@ class UsageClient(_Base["httpx.BaseTransport"]):
         """
         return self._iterate(lambda cursor: calls.list_traces(replace(query, cursor=cursor)), query.cursor, _traces)
 
-    @_takes(SpanQuery)
+    @takes(SpanQuery)
     def list_spans_by_trace_id(self, query: SpanQuery) -> SpansPage | None:
         """One page of the spans of a trace (``span_name`` filters by name); the fields of
         :class:`~netra.usage.SpanQuery`: ``trace_id, cursor=None, direction="down", limit=None, span_name=None``.
@@ -361,14 +323,14 @@ class UsageClient(_Base["httpx.BaseTransport"]):
         """
         return self._send(calls.list_spans(query))
 
-    @_takes(SpanQuery)
+    @takes(SpanQuery)
     def iter_spans_by_trace_id(self, query: SpanQuery) -> Iterator[TraceSpan]:
         """Every span of a trace, fetching pages of ``limit`` lazily; nothing for an unknown trace."""
         return self._iterate(lambda cursor: calls.list_spans(replace(query, cursor=cursor)), query.cursor, _spans)
 
     # -- our own routes -----------------------------------------------------------------------------
 
-    @_takes(calls.trace_usage)
+    @takes(calls.trace_usage)
     def get_trace_usage(self, call: Call[TraceUsage]) -> TraceUsage | None:
         """``get_trace_usage(trace_id)``: per-span usage of one trace: each span's own usage, whether it
         counted under the billing rule, and its rollup over descendants. ``None`` when the server has no
@@ -376,7 +338,7 @@ class UsageClient(_Base["httpx.BaseTransport"]):
         """
         return self._send(call)
 
-    @_takes(calls.call_usage)
+    @takes(calls.call_usage)
     def get_call_usage(self, call: Call[CallUsageResult]) -> CallUsageResult:
         """``get_call_usage(trace_ids=None, call_ids=None, *, include_costs=False, limit=None)``: usage per call (span) and model, with descendant rollup (``POST /trace/usage``): every call
         of ``trace_ids`` and the calls ``call_ids`` (span ids). Each call has ``own`` (what it recorded)
@@ -385,7 +347,7 @@ class UsageClient(_Base["httpx.BaseTransport"]):
         """
         return self._send_found(call)
 
-    @_takes(calls.usage_summary)
+    @takes(calls.usage_summary)
     def get_usage_summary(self, call: Call[UsageSummary]) -> UsageSummary:
         """``get_usage_summary(start_time, end_time, group_by="tenant", *, tenant_id=None, limit=None)``:
         usage in the window grouped by ``"tenant"``, ``"model"``, ``"user"``, ``"session"`` or ``"day"``
@@ -474,49 +436,49 @@ class AsyncUsageClient(_Base["httpx.AsyncBaseTransport"]):
 
     # -- the Netra-compatible methods ---------------------------------------------------------------
 
-    @_takes(calls.session_usage)
+    @takes(calls.session_usage)
     async def get_session_usage(self, call: Call[SessionUsageData]) -> SessionUsageData | None:
         """See :meth:`UsageClient.get_session_usage`."""
         return await self._send(call)
 
-    @_takes(calls.tenant_usage)
+    @takes(calls.tenant_usage)
     async def get_tenant_usage(self, call: Call[TenantUsageData]) -> TenantUsageData | None:
         """See :meth:`UsageClient.get_tenant_usage`."""
         return await self._send(call)
 
-    @_takes(TraceQuery)
+    @takes(TraceQuery)
     async def list_traces(self, query: TraceQuery) -> TracesPage:
         """See :meth:`UsageClient.list_traces`."""
         return await self._send_found(calls.list_traces(query))
 
-    @_takes(TraceQuery)
+    @takes(TraceQuery)
     def iter_traces(self, query: TraceQuery) -> AsyncIterator[TraceSummary]:
         """See :meth:`UsageClient.iter_traces`; use with ``async for``."""
         return self._iterate(lambda cursor: calls.list_traces(replace(query, cursor=cursor)), query.cursor, _traces)
 
-    @_takes(SpanQuery)
+    @takes(SpanQuery)
     async def list_spans_by_trace_id(self, query: SpanQuery) -> SpansPage | None:
         """See :meth:`UsageClient.list_spans_by_trace_id`."""
         return await self._send(calls.list_spans(query))
 
-    @_takes(SpanQuery)
+    @takes(SpanQuery)
     def iter_spans_by_trace_id(self, query: SpanQuery) -> AsyncIterator[TraceSpan]:
         """See :meth:`UsageClient.iter_spans_by_trace_id`; use with ``async for``."""
         return self._iterate(lambda cursor: calls.list_spans(replace(query, cursor=cursor)), query.cursor, _spans)
 
     # -- our own routes -----------------------------------------------------------------------------
 
-    @_takes(calls.trace_usage)
+    @takes(calls.trace_usage)
     async def get_trace_usage(self, call: Call[TraceUsage]) -> TraceUsage | None:
         """See :meth:`UsageClient.get_trace_usage`."""
         return await self._send(call)
 
-    @_takes(calls.call_usage)
+    @takes(calls.call_usage)
     async def get_call_usage(self, call: Call[CallUsageResult]) -> CallUsageResult:
         """See :meth:`UsageClient.get_call_usage`."""
         return await self._send_found(call)
 
-    @_takes(calls.usage_summary)
+    @takes(calls.usage_summary)
     async def get_usage_summary(self, call: Call[UsageSummary]) -> UsageSummary:
         """See :meth:`UsageClient.get_usage_summary`."""
         return await self._send_found(call)

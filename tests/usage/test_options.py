@@ -241,3 +241,17 @@ def test_no_retry_with_max_retries_zero_from_options(server: ScriptedServer) -> 
     with client, pytest.raises(Exception, match="503"):
         client.get_tenant_usage("t", START, END)
     assert len(server.seen) == 1
+
+
+@pytest.mark.parametrize("pair", ["usage", "credits"])
+def test_the_async_twin_takes_the_same_arguments(pair: str) -> None:
+    from netra.credits import AsyncCreditsClient, CreditsClient
+
+    sync, async_ = (UsageClient, AsyncUsageClient) if pair == "usage" else (CreditsClient, AsyncCreditsClient)
+    skip = {"close", "aclose"}
+    names = {n for n in dir(sync) if not n.startswith("_") and callable(getattr(sync, n))} - skip
+    assert names == {n for n in dir(async_) if not n.startswith("_") and callable(getattr(async_, n))} - skip
+    for name in sorted(names):
+        params = [(p.name, p.kind, p.default) for p in inspect.signature(getattr(sync, name)).parameters.values()]
+        twin = [(p.name, p.kind, p.default) for p in inspect.signature(getattr(async_, name)).parameters.values()]
+        assert params == twin, name
