@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, Literal, ParamSpec, TypeVar, cast
 from urllib.parse import quote
 
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
         SpansPage,
         TenantUsageData,
         TracesPage,
+        TraceSpan,
+        TraceSummary,
         TraceUsage,
         UsageSummary,
     )
@@ -391,3 +393,13 @@ class Pages(Generic[T]):
         if cursor is None:
             self._done = True
         self._cursor = cursor
+
+
+def trace_pages(query: TraceQuery) -> Pages[TraceSummary]:
+    """The pages of ``list_traces(query)``, from ``query.cursor`` on (``iter_traces``)."""
+    return Pages(lambda cursor: list_traces(replace(query, cursor=cursor)), query.cursor, lambda page: page.traces)
+
+
+def span_pages(query: SpanQuery) -> Pages[TraceSpan]:
+    """The pages of ``list_spans_by_trace_id(query)``, from ``query.cursor`` on (``iter_spans_by_trace_id``)."""
+    return Pages(lambda cursor: list_spans(replace(query, cursor=cursor)), query.cursor, lambda page: page.spans)

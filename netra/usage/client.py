@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from dataclasses import replace
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from netra.usage import _calls as calls
@@ -180,14 +179,6 @@ class _Base(Generic[_Transport]):
         raise outcome.error from error
 
 
-def _traces(page: TracesPage) -> list[TraceSummary]:
-    return page.traces
-
-
-def _spans(page: SpansPage) -> list[TraceSpan]:
-    return page.spans
-
-
 class UsageClient(_Base["httpx.BaseTransport"]):
     """Reads usage, traces and spans from a Netra server (synchronous).
 
@@ -312,7 +303,7 @@ class UsageClient(_Base["httpx.BaseTransport"]):
 
         Arguments are checked at once; a server that repeats a cursor raises :class:`PaginationError`.
         """
-        return self._iterate(lambda cursor: calls.list_traces(replace(query, cursor=cursor)), query.cursor, _traces)
+        return self._iterate(calls.trace_pages(query))
 
     @takes(SpanQuery)
     def list_spans_by_trace_id(self, query: SpanQuery) -> SpansPage | None:
@@ -326,7 +317,7 @@ class UsageClient(_Base["httpx.BaseTransport"]):
     @takes(SpanQuery)
     def iter_spans_by_trace_id(self, query: SpanQuery) -> Iterator[TraceSpan]:
         """Every span of a trace, fetching pages of ``limit`` lazily; nothing for an unknown trace."""
-        return self._iterate(lambda cursor: calls.list_spans(replace(query, cursor=cursor)), query.cursor, _spans)
+        return self._iterate(calls.span_pages(query))
 
     # -- our own routes -----------------------------------------------------------------------------
 
@@ -355,13 +346,7 @@ class UsageClient(_Base["httpx.BaseTransport"]):
         """
         return self._send_found(call)
 
-    def _iterate(
-        self,
-        make: Callable[[str | None], Call[Any]],
-        cursor: str | None,
-        items: Callable[[Any], list[T]],
-    ) -> Iterator[T]:
-        pages = Pages(make, cursor, items)
+    def _iterate(self, pages: Pages[T]) -> Iterator[T]:
         while (call := pages.next_call()) is not None:
             page = self._send(call)
             yield from pages.items_of(page)
@@ -454,7 +439,7 @@ class AsyncUsageClient(_Base["httpx.AsyncBaseTransport"]):
     @takes(TraceQuery)
     def iter_traces(self, query: TraceQuery) -> AsyncIterator[TraceSummary]:
         """See :meth:`UsageClient.iter_traces`; use with ``async for``."""
-        return self._iterate(lambda cursor: calls.list_traces(replace(query, cursor=cursor)), query.cursor, _traces)
+        return self._iterate(calls.trace_pages(query))
 
     @takes(SpanQuery)
     async def list_spans_by_trace_id(self, query: SpanQuery) -> SpansPage | None:
@@ -464,7 +449,7 @@ class AsyncUsageClient(_Base["httpx.AsyncBaseTransport"]):
     @takes(SpanQuery)
     def iter_spans_by_trace_id(self, query: SpanQuery) -> AsyncIterator[TraceSpan]:
         """See :meth:`UsageClient.iter_spans_by_trace_id`; use with ``async for``."""
-        return self._iterate(lambda cursor: calls.list_spans(replace(query, cursor=cursor)), query.cursor, _spans)
+        return self._iterate(calls.span_pages(query))
 
     # -- our own routes -----------------------------------------------------------------------------
 
@@ -483,13 +468,7 @@ class AsyncUsageClient(_Base["httpx.AsyncBaseTransport"]):
         """See :meth:`UsageClient.get_usage_summary`."""
         return await self._send_found(call)
 
-    async def _iterate(
-        self,
-        make: Callable[[str | None], Call[Any]],
-        cursor: str | None,
-        items: Callable[[Any], list[T]],
-    ) -> AsyncIterator[T]:
-        pages = Pages(make, cursor, items)
+    async def _iterate(self, pages: Pages[T]) -> AsyncIterator[T]:
         while (call := pages.next_call()) is not None:
             page = await self._send(call)
             for item in pages.items_of(page):
