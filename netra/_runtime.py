@@ -248,7 +248,8 @@ def start(
 ) -> Runtime:
     """Start tracing and export for ``cfg``; ``at_exit`` is registered once per process (``Netra.shutdown``).
 
-    A bad price or a failure while building the pipeline raises before anything is left running.
+    A bad price raises before anything starts; a failure (or an interrupt) after export started stops
+    what this call started before it propagates, so nothing is left half-initialised.
     """
     global _own_provider, _atexit_registered
     from netra.instrumentation import instruments
