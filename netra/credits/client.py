@@ -187,7 +187,7 @@ class _Calls:
     def get_usage(group_by: Literal["model", "context", "tenant", "day"] = "model", *, tenant_id: str | None = None,
                   model: str | None = None, context: Context | None = None, since: TimeArg = None,
                   until: TimeArg = None) -> Call[UsageReport]:
-        params = {"group_by": group_by}
+        params: dict[str, str] = {"group_by": group_by}
         for name, value in (("tenant_id", tenant_id), ("model", model), ("context", context),
                             ("since", _time(since)), ("until", _time(until))):
             if value is not None:
