@@ -46,18 +46,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from netra_server.launch import free_port
 
 KEY = "bench-faults-key-0123456789abcdef"
 T0 = 1_767_225_600_000_000_000
 MiB = 1024 * 1024
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -223,7 +216,7 @@ def run(name: str, args: argparse.Namespace, root: Path) -> dict[str, Any]:
     if name == "kill9-no-journal":
         flags.append("--no-journal")
     flags += ["--min-free-disk-mb", str(args.tmpfs_mb // 2) if name == "disk-floor" else "0"]
-    server = Server(data_dir, _free_port(), flags, root / f"{name}.log")
+    server = Server(data_dir, free_port(), flags, root / f"{name}.log")
     senders = [Sender(f"{name}-t{i}", i * 100_000, 3000 if disk else 0, args.batch) for i in range(args.senders)]
     events: list[str] = []
     stop = threading.Event()

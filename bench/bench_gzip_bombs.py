@@ -23,17 +23,10 @@ import time
 from pathlib import Path
 
 import httpx
+from netra_server.launch import free_port
 
 KEY = "bench-bombs-key-0123456789abcdef"
 T0 = 1_767_225_600_000_000_000
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _bomb(mb: int) -> bytes:
@@ -73,7 +66,7 @@ def main() -> int:
     args = ap.parse_args()
     bomb = _bomb(args.bomb_mb)
     print(f"gzip body: {len(bomb):,} bytes, inflating to about {args.bomb_mb} MB")
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="netra-bombs-") as d:
         proc = subprocess.Popen([sys.executable, "-m", "netra_server", "serve", "--data-dir", str(Path(d)), "--port",

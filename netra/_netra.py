@@ -6,7 +6,6 @@ first use (``Netra.init``, ``Netra.usage``), so ``import netra`` stays cheap.
 
 from __future__ import annotations
 
-import atexit
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -15,15 +14,14 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from opentelemetry import trace
 from opentelemetry.util.types import AttributeValue
 
-from netra import _context, config, semconv
+from netra import _context, semconv
 from netra._types import SpanType
 from netra.span_wrapper import SpanWrapper
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
 
-    from netra._config import NetraConfig
-    from netra._pipeline import Pipeline
+    from netra._runtime import Runtime
     from netra.credits import AsyncCreditsClient, CreditsClient
     from netra.usage import UsageClient
 
@@ -40,15 +38,8 @@ _TYPE_VALUES.update({t.value: t.value for t in SpanType})
 class _State:
     def __init__(self) -> None:
         self.lock = threading.RLock()
-        self.config: NetraConfig | None = None
-        self.pipeline: Pipeline | None = None
+        self.runtime: Runtime | None = None  # what Netra.init started (netra/_runtime.py)
         self.provider: Any = None  # the SDK provider Netra's processor lives on (kept across inits)
-        self.own_provider: Any = None  # the provider Netra created, if it did
-        self.instrumentors: list[Any] = []
-        self.usage_client: UsageClient | None = None
-        self.credits_clients: tuple[CreditsClient, AsyncCreditsClient] | None = None
-        self.prices_set = False
-        self.atexit_registered = False
         self.tracers: dict[str, trace.Tracer] = {}
 
 
@@ -83,6 +74,7 @@ def start_span(
     module_name: str = DEFAULT_MODULE_NAME,
     as_type: SpanType | str = SpanType.SPAN,
 ) -> SpanWrapper:
+    """A span as a (sync or async) context manager: ``with Netra.start_span("summarize") as span:``."""
     attrs: dict[str, AttributeValue] = {semconv.SPAN_TYPE: _span_type(as_type)}
     if attributes:
         attrs.update(attributes)
@@ -96,22 +88,14 @@ def _atexit_shutdown() -> None:
         pass
 
 
-def _configure_debug_logging() -> None:
-    netra_logger = logging.getLogger("netra")
-    netra_logger.setLevel(logging.DEBUG)
-    if not netra_logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-        netra_logger.addHandler(handler)
-
-
-def _warm_prices() -> None:
-    try:
-        from netra import pricing
-
-        pricing.warm_up()
-    except Exception:
-        logger.debug("Netra: price table warm-up failed", exc_info=True)
+def _running(what: str, client: str) -> Runtime:
+    runtime = _state.runtime
+    if runtime is None:
+        raise RuntimeError(
+            f"Netra.{what} needs Netra.init(...) first (it uses the same endpoint and API key); "
+            f"or create {client}(base_url=..., api_key=...) yourself"
+        )
+    return runtime
 
 
 class _NetraMeta(type):
@@ -119,52 +103,19 @@ class _NetraMeta(type):
     def usage(cls) -> UsageClient:
         """A :class:`netra.usage.UsageClient` for the server Netra exports to (created on first use)."""
         with _state.lock:
-            client = _state.usage_client
-            if client is None:
-                cfg = _state.config
-                if cfg is None:
-                    raise RuntimeError(
-                        "Netra.usage needs Netra.init(...) first (it uses the same endpoint and API key); "
-                        "or create netra.usage.UsageClient(base_url=..., api_key=...) yourself"
-                    )
-                from netra.usage import UsageClient, base_url_from_endpoint
-
-                headers = {k: v for k, v in cfg.headers.items() if k != "x-api-key"}
-                client = UsageClient(
-                    base_url_from_endpoint(cfg.endpoint), cfg.api_key, headers=headers or None
-                )
-                _state.usage_client = client
-            return client
+            return _running("usage", "netra.usage.UsageClient").usage_client()
 
     @property
     def credits(cls) -> CreditsClient:
         """A :class:`netra.credits.CreditsClient` for the server Netra exports to (see docs/credits.md)."""
-        return cls._credits()[0]
+        with _state.lock:
+            return _running("credits", "netra.credits.CreditsClient").credits_clients()[0]
 
     @property
     def async_credits(cls) -> AsyncCreditsClient:
         """The async twin of :attr:`credits` (:class:`netra.credits.AsyncCreditsClient`)."""
-        return cls._credits()[1]
-
-    def _credits(cls) -> tuple[CreditsClient, AsyncCreditsClient]:
         with _state.lock:
-            clients = _state.credits_clients
-            if clients is None:
-                cfg = _state.config
-                if cfg is None:
-                    raise RuntimeError(
-                        "Netra.credits needs Netra.init(...) first (it uses the same endpoint and API key); "
-                        "or create netra.credits.CreditsClient(base_url=..., api_key=...) yourself"
-                    )
-                from netra.credits import AsyncCreditsClient, CreditsClient
-                from netra.usage import base_url_from_endpoint
-
-                headers = {k: v for k, v in cfg.headers.items() if k != "x-api-key"}
-                base = base_url_from_endpoint(cfg.endpoint)
-                clients = (CreditsClient(base, cfg.api_key, headers=headers or None),
-                           AsyncCreditsClient(base, cfg.api_key, headers=headers or None))
-                _state.credits_clients = clients
-            return clients
+            return _running("credits", "netra.credits.CreditsClient").credits_clients()[1]
 
 
 class Netra(metaclass=_NetraMeta):
@@ -204,7 +155,7 @@ class Netra(metaclass=_NetraMeta):
         A second call while initialised logs a warning and changes nothing (``Netra.shutdown()`` first).
         """
         with _state.lock:
-            if _state.config is not None:
+            if _state.runtime is not None:
                 logger.warning(
                     "Netra.init() called again while Netra is already initialised: ignored, the first "
                     "settings stay. Call Netra.shutdown() first to initialise with other settings."
@@ -215,8 +166,7 @@ class Netra(metaclass=_NetraMeta):
             if env_bool("OTEL_SDK_DISABLED", False):
                 logger.warning("Netra: OTEL_SDK_DISABLED is true; Netra.init does nothing")
                 return
-            from netra import _config, _install, _pipeline
-            from netra.instrumentation import instruments as _instruments
+            from netra import _config, _install, _runtime
 
             _install.warn_on_conflict()  # netra-sdk installed beside us: one `netra` folder, two packages
 
@@ -239,54 +189,20 @@ class Netra(metaclass=_NetraMeta):
                 instruments=instruments,
                 block_instruments=block_instruments,
             )
-            if cfg.debug_mode:
-                _configure_debug_logging()
-            if prices:
-                from netra import pricing
-
-                pricing.set_price_overrides(prices)  # validates: a bad price raises before anything starts
-                _state.prices_set = True
-            try:
-                pipeline = _pipeline.build(cfg, span_exporter, _state.own_provider)
-            except BaseException:
-                if _state.prices_set:
-                    _state.prices_set = False
-                    from netra import pricing
-
-                    pricing.clear_price_overrides()
-                raise
-            _state.pipeline = pipeline
-            _state.provider = pipeline.provider
-            if pipeline.own_provider:
-                _state.own_provider = pipeline.provider
+            runtime = _runtime.start(cfg, prices=prices, span_exporter=span_exporter, at_exit=_atexit_shutdown)
+            _state.runtime = runtime
+            _state.provider = runtime.provider
             _state.tracers.clear()
-            _state.config = cfg
-            config._set(
-                config._Runtime(
-                    trace_content=cfg.trace_content,
-                    max_content_length=cfg.max_content_length,
-                    openai_stream_usage=cfg.openai_stream_usage,
-                )
-            )
-            _state.instrumentors = _instruments.instrument(
-                cfg.instruments, cfg.block_instruments, tracer_provider=pipeline.provider
-            )
-            if not _state.atexit_registered:
-                atexit.register(_atexit_shutdown)
-                _state.atexit_registered = True
-            if _state.instrumentors:  # they price each call: load the price table now, off the hot path
-                threading.Thread(target=_warm_prices, name="netra-price-warmup", daemon=True).start()
-            logger.debug("Netra: initialised, exporting to %s", cfg.traces_endpoint)
 
     @classmethod
     def is_initialized(cls) -> bool:
-        return _state.config is not None
+        return _state.runtime is not None
 
     @classmethod
     def flush(cls, timeout: float = 10.0) -> bool:
         """Export every finished span now; False if ``timeout`` seconds passed first."""
-        pipeline = _state.pipeline
-        return pipeline.flush(timeout) if pipeline is not None else True
+        runtime = _state.runtime
+        return runtime.flush(timeout) if runtime is not None else True
 
     @classmethod
     def shutdown(cls, timeout: float = 5.0) -> None:
@@ -295,49 +211,20 @@ class Netra(metaclass=_NetraMeta):
         Idempotent. ``Netra.init`` may be called again afterwards.
         """
         with _state.lock:
-            pipeline, _state.pipeline = _state.pipeline, None
-            if _state.config is None and pipeline is None:
+            runtime, _state.runtime = _state.runtime, None
+            if runtime is None:
                 return
-            from netra.instrumentation import instruments as _instruments
-
-            _instruments.uninstrument(_state.instrumentors)
-            _state.instrumentors = []
-            client, _state.usage_client = _state.usage_client, None
-            credits, _state.credits_clients = _state.credits_clients, None
-            _state.config = None
-            config._set(None)
             _state.tracers.clear()
-            try:
-                if pipeline is not None:
-                    pipeline.close(timeout)
-            finally:
-                if client is not None:
-                    try:
-                        client.close()
-                    except Exception:
-                        logger.debug("Netra: closing the usage client failed", exc_info=True)
-                if credits is not None:
-                    try:
-                        credits[0].close()  # the async client's pool closes with its event loop
-                    except Exception:
-                        logger.debug("Netra: closing the credits client failed", exc_info=True)
-                if _state.prices_set:
-                    _state.prices_set = False
-                    try:
-                        from netra import pricing
-
-                        pricing.clear_price_overrides()
-                    except Exception:
-                        logger.debug("Netra: clearing price overrides failed", exc_info=True)
+            runtime.close(timeout)
 
     @classmethod
     def export_stats(cls) -> dict[str, int]:
         """Spans exported and dropped since ``init`` (all zero when not initialised)."""
-        pipeline = _state.pipeline
-        if pipeline is None:
+        runtime = _state.runtime
+        if runtime is None:
             return {"exported": 0, "dropped_queue_full": 0, "dropped_export_failed": 0,
                     "dropped_after_shutdown": 0, "dropped": 0}
-        return pipeline.export.stats.as_dict()
+        return runtime.export_stats()
 
     # -- request context -------------------------------------------------------------------------
 
@@ -404,15 +291,7 @@ class Netra(metaclass=_NetraMeta):
 
     # -- spans -----------------------------------------------------------------------------------
 
-    @staticmethod
-    def start_span(
-        name: str,
-        attributes: Mapping[str, AttributeValue] | None = None,
-        module_name: str = DEFAULT_MODULE_NAME,
-        as_type: SpanType | str = SpanType.SPAN,
-    ) -> SpanWrapper:
-        """A span as a (sync or async) context manager: ``with Netra.start_span("summarize") as span:``."""
-        return start_span(name, attributes, module_name, as_type)
+    start_span = staticmethod(start_span)
 
     @staticmethod
     def set_custom_event(name: str, attributes: Mapping[str, AttributeValue] | None = None) -> None:

@@ -21,14 +21,13 @@ def reset_global_tracer_provider() -> None:
 
 
 def reset() -> None:
-    from netra import _install
+    from netra import _install, _runtime
 
     Netra.shutdown(timeout=2.0)
     _install._warned = False
     _context.clear()
-    own = _state.own_provider
+    own = _runtime.forget_own_provider()
     _state.provider = None
-    _state.own_provider = None
     _state.tracers.clear()
     if own is not None:
         try:

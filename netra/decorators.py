@@ -17,6 +17,7 @@ from typing import Any, TypeVar, overload
 
 from opentelemetry import context as context_api
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.util.types import AttributeValue
 
 from netra import semconv
@@ -27,6 +28,18 @@ from netra.span_wrapper import SpanWrapper
 __all__ = ["agent", "span", "task", "workflow"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _start(
+    wrapper: SpanWrapper, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[SpanWrapper, Context, Any]:
+    """Begin a (async) generator function's span and create the generator with the span current."""
+    ctx = trace.set_span_in_context(wrapper._begin())
+    token = context_api.attach(ctx)
+    try:
+        return wrapper, ctx, fn(*args, **kwargs)
+    finally:
+        context_api.detach(token)
 
 
 def _wrap(
@@ -49,13 +62,7 @@ def _wrap(
 
         @functools.wraps(fn)
         async def agen_wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
-            wrapper = new_span()
-            ctx = trace.set_span_in_context(wrapper._begin())
-            token = context_api.attach(ctx)
-            try:
-                agen = fn(*args, **kwargs)
-            finally:
-                context_api.detach(token)
+            wrapper, ctx, agen = _start(new_span(), fn, args, kwargs)
             error: BaseException | None = None
             to_send: Any = None
             to_throw: BaseException | None = None
@@ -97,13 +104,7 @@ def _wrap(
 
         @functools.wraps(fn)
         def gen_wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
-            wrapper = new_span()
-            ctx = trace.set_span_in_context(wrapper._begin())
-            token = context_api.attach(ctx)
-            try:
-                gen = fn(*args, **kwargs)
-            finally:
-                context_api.detach(token)
+            wrapper, ctx, gen = _start(new_span(), fn, args, kwargs)
             error: BaseException | None = None
             to_send: Any = None
             to_throw: BaseException | None = None

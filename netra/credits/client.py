@@ -9,23 +9,27 @@ charge or grant twice.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from netra.credits.errors import from_status_error
-from netra.credits.models import Account, Entry, Reservation, Transaction, Usage, UsageReport
-from netra.usage._calls import Call, _data_block, _segment
+from netra.credits.models import Account, Entry, Reservation, Transaction, Usage, UsageReport, _Read
+from netra.usage._calls import Call, _data_block, _segment, takes
 from netra.usage.errors import APIStatusError
 
 if TYPE_CHECKING:
+    from typing import Self
+
     from netra.credits._scope import AsyncReservationScope, ReservationScope
-    from netra.usage import AsyncUsageClient, UsageClient
+    from netra.usage import AsyncUsageClient, ClientOptions, UsageClient
 
 __all__ = ["AsyncCreditsClient", "CreditsClient"]
 
 T = TypeVar("T")
+_M = TypeVar("_M", bound=_Read)
+_U = TypeVar("_U", "UsageClient", "AsyncUsageClient")
 Amount = Decimal | int | str
 TimeArg = datetime | float | int | str | None
 Context = Literal["customer", "system"]
@@ -58,93 +62,111 @@ def _lines(usage: Usage | Sequence[Usage]) -> list[dict[str, Any]]:
     return [u.to_json() for u in items]
 
 
+def _read(model: type[_M], key: str) -> Callable[[Any], _M]:
+    """How a call's answer is read: the ``data`` block (``key`` names it in errors) as ``model``."""
+    return lambda body: model.from_dict(_data_block(body, key))
+
+
 def _rid(reservation: str | Reservation) -> str:
     return reservation.id if isinstance(reservation, Reservation) else reservation
 
 
+def _grant(tenant_id: str, amount: Amount, note: str, kind: str, key: str | None) -> Call[Entry]:
+    return Call("POST", f"/api/credits/accounts/{_segment(tenant_id)}/grants", f"a {kind} for {tenant_id!r}",
+                lambda b: Entry.from_dict(_data_block(b, kind)["entry"]),
+                json={"amount": _amount(amount), "note": note, "kind": kind, "idempotency_key": _key(key)})
+
+
 class _Calls:
-    """The requests, shared by both clients."""
+    """The requests, shared by both clients; each one's parameters are its client method's arguments."""
 
     @staticmethod
-    def account(tenant_id: str) -> Call[Account]:
+    def grant(tenant_id: str, amount: Amount, *, note: str = "", idempotency_key: str | None = None) -> Call[Entry]:
+        return _grant(tenant_id, amount, note, "grant", idempotency_key)
+
+    @staticmethod
+    def adjust(tenant_id: str, amount: Amount, *, note: str = "", idempotency_key: str | None = None) -> Call[Entry]:
+        return _grant(tenant_id, amount, note, "adjustment", idempotency_key)
+
+    @staticmethod
+    def set_overdraft_limit(tenant_id: str, limit: Amount) -> Call[Account]:
+        return Call("PUT", f"/api/credits/accounts/{_segment(tenant_id)}", f"the overdraft limit of {tenant_id!r}",
+                    _read(Account, "account"), json={"overdraft_limit": _amount(limit, "limit")})
+
+    @staticmethod
+    def get_account(tenant_id: str) -> Call[Account]:
         return Call("GET", f"/api/credits/accounts/{_segment(tenant_id)}", f"the credit account of {tenant_id!r}",
-                    lambda b: Account.from_dict(_data_block(b, "account")))
+                    _read(Account, "account"))
 
     @staticmethod
-    def accounts() -> Call[list[Account]]:
+    def list_accounts() -> Call[list[Account]]:
         return Call("GET", "/api/credits/accounts", "the credit accounts",
                     lambda b: [Account.from_dict(a) for a in _data_block(b, "accounts")])
 
     @staticmethod
-    def grant(tenant_id: str, amount: Amount, note: str, kind: str, key: str | None) -> Call[Entry]:
-        return Call("POST", f"/api/credits/accounts/{_segment(tenant_id)}/grants", f"a {kind} for {tenant_id!r}",
-                    lambda b: Entry.from_dict(_data_block(b, kind)["entry"]),
-                    json={"amount": _amount(amount), "note": note, "kind": kind, "idempotency_key": _key(key)})
-
-    @staticmethod
-    def overdraft(tenant_id: str, limit: Amount) -> Call[Account]:
-        return Call("PUT", f"/api/credits/accounts/{_segment(tenant_id)}", f"the overdraft limit of {tenant_id!r}",
-                    lambda b: Account.from_dict(_data_block(b, "account")),
-                    json={"overdraft_limit": _amount(limit, "limit")})
-
-    @staticmethod
-    def reserve(tenant_id: str, amount: Amount | None, model: str | None, input_tokens: int, max_output_tokens: int,
-                provider: str | None, ttl: float, note: str, key: str | None) -> Call[Reservation]:
+    def reserve(tenant_id: str, amount: Amount | None = None, *, model: str | None = None, input_tokens: int = 0,
+                max_output_tokens: int = 0, provider: str | None = "openai", ttl: float = 300.0, note: str = "",
+                idempotency_key: str | None = None) -> Call[Reservation]:
         if (amount is None) == (model is None):
             raise ValueError("reserve(tenant_id, amount) or reserve(tenant_id, model=..., max_output_tokens=...): "
                              "give an amount or a model, not both")
-        body: dict[str, Any] = {"tenant_id": tenant_id, "ttl_seconds": ttl, "note": note, "idempotency_key": _key(key)}
+        body: dict[str, Any] = {"tenant_id": tenant_id, "ttl_seconds": ttl, "note": note,
+                                "idempotency_key": _key(idempotency_key)}
         if amount is not None:
             body["amount"] = _amount(amount)
         else:
             body.update(model=model, provider=provider, input_tokens=input_tokens, max_output_tokens=max_output_tokens)
         return Call("POST", "/api/credits/reservations", f"a reservation for {tenant_id!r}",
-                    lambda b: Reservation.from_dict(_data_block(b, "reservation")), json=body)
+                    _read(Reservation, "reservation"), json=body)
 
     @staticmethod
-    def reservation(rid: str) -> Call[Reservation]:
+    def get_reservation(reservation: str | Reservation) -> Call[Reservation]:
+        rid = _rid(reservation)
         return Call("GET", f"/api/credits/reservations/{_segment(rid)}", f"reservation {rid}",
-                    lambda b: Reservation.from_dict(_data_block(b, "reservation")))
+                    _read(Reservation, "reservation"))
 
     @staticmethod
-    def confirm(rid: str, amount: Amount | None, usage: Usage | Sequence[Usage] | None, note: str,
-                key: str | None) -> Call[Transaction]:
+    def confirm(reservation: str | Reservation, *, usage: Usage | Sequence[Usage] | None = None,
+                amount: Amount | None = None, note: str = "", idempotency_key: str | None = None) -> Call[Transaction]:
         if (amount is None) == (usage is None):
             raise ValueError("confirm(reservation, usage=[Usage(...)]) or confirm(reservation, amount=...): "
                              "give the actual usage or the actual amount")
-        body: dict[str, Any] = {"note": note, "idempotency_key": _key(key)}
+        body: dict[str, Any] = {"note": note, "idempotency_key": _key(idempotency_key)}
         if amount is not None:
             body["amount"] = _amount(amount)
         else:
             assert usage is not None
             body["usage"] = _lines(usage)
+        rid = _rid(reservation)
         return Call("POST", f"/api/credits/reservations/{_segment(rid)}/confirm", f"confirming {rid}",
-                    lambda b: Transaction.from_dict(_data_block(b, "transaction")), json=body)
+                    _read(Transaction, "transaction"), json=body)
 
     @staticmethod
-    def release(rid: str, key: str | None) -> Call[Reservation]:
+    def release(reservation: str | Reservation, *, idempotency_key: str | None = None) -> Call[Reservation]:
+        rid = _rid(reservation)
         return Call("POST", f"/api/credits/reservations/{_segment(rid)}/release", f"releasing {rid}",
-                    lambda b: Reservation.from_dict(_data_block(b, "reservation")),
-                    json={"idempotency_key": _key(key)})
+                    _read(Reservation, "reservation"), json={"idempotency_key": _key(idempotency_key)})
 
     @staticmethod
-    def record(tenant_id: str, usage: Usage | Sequence[Usage], context: str, transaction_id: str | None, note: str,
-               key: str | None) -> Call[Transaction]:
+    def record_usage(tenant_id: str, usage: Usage | Sequence[Usage], *, context: Context = "customer",
+                     transaction_id: str | None = None, note: str = "",
+                     idempotency_key: str | None = None) -> Call[Transaction]:
         if context not in ("customer", "system"):
             raise ValueError(f"context must be 'customer' or 'system', not {context!r}")
         body = {"tenant_id": tenant_id, "usage": _lines(usage), "context": context,
-                "transaction_id": transaction_id, "note": note, "idempotency_key": _key(key)}
+                "transaction_id": transaction_id, "note": note, "idempotency_key": _key(idempotency_key)}
         return Call("POST", "/api/credits/usage", f"usage of {tenant_id!r}",
-                    lambda b: Transaction.from_dict(_data_block(b, "transaction")), json=body)
+                    _read(Transaction, "transaction"), json=body)
 
     @staticmethod
-    def transaction(txn: str) -> Call[Transaction]:
-        return Call("GET", f"/api/credits/transactions/{_segment(txn)}", f"transaction {txn}",
-                    lambda b: Transaction.from_dict(_data_block(b, "transaction")))
+    def get_transaction(transaction_id: str) -> Call[Transaction]:
+        return Call("GET", f"/api/credits/transactions/{_segment(transaction_id)}", f"transaction {transaction_id}",
+                    _read(Transaction, "transaction"))
 
     @staticmethod
-    def entries(tenant_id: str | None, kinds: Sequence[str], since: TimeArg, until: TimeArg, after: int,
-                limit: int) -> Call[tuple[list[Entry], int | None]]:
+    def list_entries(tenant_id: str | None = None, *, kinds: Sequence[str] = (), since: TimeArg = None,
+                     until: TimeArg = None, after: int = 0,
+                     limit: int = 1000) -> Call[tuple[list[Entry], int | None]]:
         params = {"after": str(after), "limit": str(limit)}
         if tenant_id is not None:
             params["tenant_id"] = tenant_id
@@ -162,34 +184,62 @@ class _Calls:
         return Call("GET", "/api/credits/entries", "the credit ledger", parse, params=params)
 
     @staticmethod
-    def usage(group_by: str, tenant_id: str | None, model: str | None, context: str | None, since: TimeArg,
-              until: TimeArg) -> Call[UsageReport]:
-        params = {"group_by": group_by}
+    def get_usage(group_by: Literal["model", "context", "tenant", "day"] = "model", *, tenant_id: str | None = None,
+                  model: str | None = None, context: Context | None = None, since: TimeArg = None,
+                  until: TimeArg = None) -> Call[UsageReport]:
+        params: dict[str, str] = {"group_by": group_by}
         for name, value in (("tenant_id", tenant_id), ("model", model), ("context", context),
                             ("since", _time(since)), ("until", _time(until))):
             if value is not None:
                 params[name] = value
-        return Call("GET", "/api/credits/usage", "credit usage", lambda b: UsageReport.from_dict(_data_block(b, "usage")),
-                    params=params)
+        return Call("GET", "/api/credits/usage", "credit usage", _read(UsageReport, "usage"), params=params)
+
+    @staticmethod
+    def reservation(tenant_id: str, amount: Amount | None = None, *, model: str | None = None,
+                    input_tokens: int = 0, max_output_tokens: int = 0, provider: str | None = "openai",
+                    ttl: float = 300.0, note: str = "") -> tuple[str, dict[str, Any]]:
+        """Not a request: the tenant and the ``reserve`` arguments of a reservation block."""
+        return tenant_id, dict(amount=amount, model=model, input_tokens=input_tokens,
+                               max_output_tokens=max_output_tokens, provider=provider, ttl=ttl, note=note)
 
 
-class CreditsClient:
-    """Tenant credits on a Netra server (synchronous). ``Netra.credits`` is one, after ``Netra.init``.
-
-    Args are those of :class:`netra.usage.UsageClient` (``base_url``, ``api_key``, ``headers``,
-    ``timeout``, ``max_retries``, ``transport``); or pass ``usage_client=`` to share its connections.
-    """
+class _Base(Generic[_U]):
+    """What both credits clients share: the usage client (connections, key, retries) they send through."""
 
     def __init__(self, base_url: str | None = None, api_key: str | None = None, *,
-                 usage_client: UsageClient | None = None, **kwargs: Any) -> None:
-        from netra.usage import UsageClient
-
+                 usage_client: _U | None = None, **kwargs: Any) -> None:
         self._owns = usage_client is None
-        self._http = usage_client if usage_client is not None else UsageClient(base_url, api_key, **kwargs)
+        self._http: _U = usage_client if usage_client is not None else self._usage_class()(base_url, api_key, **kwargs)
+
+    @classmethod
+    def _usage_class(cls) -> type[_U]:
+        raise NotImplementedError
+
+    @classmethod
+    def from_options(cls, options: ClientOptions) -> Self:
+        """A client with its own usage client built from :class:`~netra.usage.ClientOptions`."""
+        client = cls(usage_client=cls._usage_class().from_options(options))
+        client._owns = True
+        return client
 
     @property
     def base_url(self) -> str:
         return self._http.base_url
+
+
+class CreditsClient(_Base["UsageClient"]):
+    """Tenant credits on a Netra server (synchronous). ``Netra.credits`` is one, after ``Netra.init``.
+
+    Args are those of :class:`netra.usage.UsageClient` (``base_url``, ``api_key``, ``headers``,
+    ``timeout``, ``max_retries``, ``transport``); or pass ``usage_client=`` to share its connections,
+    or build one with :meth:`from_options`.
+    """
+
+    @classmethod
+    def _usage_class(cls) -> type[UsageClient]:
+        from netra.usage import UsageClient
+
+        return UsageClient
 
     def close(self) -> None:
         if self._owns:
@@ -211,75 +261,88 @@ class CreditsClient:
 
     # -- accounts ------------------------------------------------------------------------------------
 
-    def grant(self, tenant_id: str, amount: Amount, *, note: str = "", idempotency_key: str | None = None) -> Entry:
-        """Add ``amount`` USD to the tenant's balance (an admin key). Returns the ledger entry."""
-        return self._send(_Calls.grant(tenant_id, amount, note, "grant", idempotency_key))
+    @takes(_Calls.grant)
+    def grant(self, call: Call[Entry]) -> Entry:
+        """``grant(tenant_id, amount, *, note="", idempotency_key=None)``: add ``amount`` USD to the
+        tenant's balance (an admin key). Returns the ledger entry."""
+        return self._send(call)
 
-    def adjust(self, tenant_id: str, amount: Amount, *, note: str = "", idempotency_key: str | None = None) -> Entry:
-        """Correct the balance by ``amount`` (negative to take credit away; an admin key)."""
-        return self._send(_Calls.grant(tenant_id, amount, note, "adjustment", idempotency_key))
+    @takes(_Calls.adjust)
+    def adjust(self, call: Call[Entry]) -> Entry:
+        """``adjust(tenant_id, amount, *, note="", idempotency_key=None)``: correct the balance by
+        ``amount`` (negative to take credit away; an admin key)."""
+        return self._send(call)
 
-    def set_overdraft_limit(self, tenant_id: str, limit: Amount) -> Account:
-        """Let the tenant's balance go down to ``-limit`` (0: no overdraft; an admin key)."""
-        return self._send(_Calls.overdraft(tenant_id, limit))
+    @takes(_Calls.set_overdraft_limit)
+    def set_overdraft_limit(self, call: Call[Account]) -> Account:
+        """``set_overdraft_limit(tenant_id, limit)``: let the tenant's balance go down to ``-limit``
+        (0: no overdraft; an admin key)."""
+        return self._send(call)
 
-    def get_account(self, tenant_id: str) -> Account:
-        """Granted, spent, reserved, balance and available credit (zeros for a tenant without an account)."""
-        return self._send(_Calls.account(tenant_id))
+    @takes(_Calls.get_account)
+    def get_account(self, call: Call[Account]) -> Account:
+        """``get_account(tenant_id)``: granted, spent, reserved, balance and available credit (zeros for a
+        tenant without an account)."""
+        return self._send(call)
 
-    def list_accounts(self) -> list[Account]:
-        return self._send(_Calls.accounts())
+    @takes(_Calls.list_accounts)
+    def list_accounts(self, call: Call[list[Account]]) -> list[Account]:
+        return self._send(call)
 
     # -- spending ------------------------------------------------------------------------------------
 
-    def reserve(self, tenant_id: str, amount: Amount | None = None, *, model: str | None = None,
-                input_tokens: int = 0, max_output_tokens: int = 0, provider: str | None = "openai",
-                ttl: float = 300.0, note: str = "", idempotency_key: str | None = None) -> Reservation:
-        """Hold ``amount`` USD (or the most a call of ``model`` can cost) for ``ttl`` seconds.
+    @takes(_Calls.reserve)
+    def reserve(self, call: Call[Reservation]) -> Reservation:
+        """``reserve(tenant_id, amount=None, *, model=None, input_tokens=0, max_output_tokens=0,
+        provider="openai", ttl=300.0, note="", idempotency_key=None)``: hold ``amount`` USD (or the most
+        a call of ``model`` can cost) for ``ttl`` seconds.
 
         Raises :class:`~netra.credits.InsufficientCredits` when the tenant's available credit is less.
         """
-        return self._send(_Calls.reserve(tenant_id, amount, model, input_tokens, max_output_tokens, provider, ttl,
-                                         note, idempotency_key))
+        return self._send(call)
 
-    def get_reservation(self, reservation: str | Reservation) -> Reservation:
-        return self._send(_Calls.reservation(_rid(reservation)))
+    @takes(_Calls.get_reservation)
+    def get_reservation(self, call: Call[Reservation]) -> Reservation:
+        return self._send(call)
 
-    def confirm(self, reservation: str | Reservation, *, usage: Usage | Sequence[Usage] | None = None,
-                amount: Amount | None = None, note: str = "", idempotency_key: str | None = None) -> Transaction:
-        """Charge the actual usage (priced by the server) or amount; the rest of the hold is released."""
-        return self._send(_Calls.confirm(_rid(reservation), amount, usage, note, idempotency_key))
+    @takes(_Calls.confirm)
+    def confirm(self, call: Call[Transaction]) -> Transaction:
+        """``confirm(reservation, *, usage=None, amount=None, note="", idempotency_key=None)``: charge the
+        actual usage (priced by the server) or amount; the rest of the hold is released."""
+        return self._send(call)
 
-    def release(self, reservation: str | Reservation, *, idempotency_key: str | None = None) -> Reservation:
-        """Give the whole hold back (the call did not happen)."""
-        return self._send(_Calls.release(_rid(reservation), idempotency_key))
+    @takes(_Calls.release)
+    def release(self, call: Call[Reservation]) -> Reservation:
+        """``release(reservation, *, idempotency_key=None)``: give the whole hold back (the call did not happen)."""
+        return self._send(call)
 
-    def record_usage(self, tenant_id: str, usage: Usage | Sequence[Usage], *, context: Context = "customer",
-                     transaction_id: str | None = None, note: str = "",
-                     idempotency_key: str | None = None) -> Transaction:
-        """Usage without a reservation: charged to the tenant (``customer``) or recorded only (``system``)."""
-        return self._send(_Calls.record(tenant_id, usage, context, transaction_id, note, idempotency_key))
+    @takes(_Calls.record_usage)
+    def record_usage(self, call: Call[Transaction]) -> Transaction:
+        """``record_usage(tenant_id, usage, *, context="customer", transaction_id=None, note="",
+        idempotency_key=None)``: usage without a reservation, charged to the tenant (``customer``) or
+        recorded only (``system``)."""
+        return self._send(call)
 
-    def reservation(self, tenant_id: str, amount: Amount | None = None, *, model: str | None = None,
-                    input_tokens: int = 0, max_output_tokens: int = 0, provider: str | None = "openai",
-                    ttl: float = 300.0, note: str = "") -> ReservationScope:
+    @takes(_Calls.reservation)
+    def reservation(self, args: tuple[str, dict[str, Any]]) -> ReservationScope:
         """``with credits.reservation("acme", model="gpt-4o-mini", max_output_tokens=500) as r:`` — reserve,
-        run the block, confirm with the usage the instrumentation recorded in it (see docs/credits.md)."""
+        run the block, confirm with the usage the instrumentation recorded in it (see docs/credits.md).
+        Takes the arguments of :meth:`reserve` but ``idempotency_key``."""
         from netra.credits._scope import ReservationScope
 
-        return ReservationScope(self, tenant_id, dict(amount=amount, model=model, input_tokens=input_tokens,
-                                                      max_output_tokens=max_output_tokens, provider=provider,
-                                                      ttl=ttl, note=note))
+        return ReservationScope(self, *args)
 
     # -- reading -------------------------------------------------------------------------------------
 
-    def get_transaction(self, transaction_id: str) -> Transaction:
-        return self._send(_Calls.transaction(transaction_id))
+    @takes(_Calls.get_transaction)
+    def get_transaction(self, call: Call[Transaction]) -> Transaction:
+        return self._send(call)
 
-    def list_entries(self, tenant_id: str | None = None, *, kinds: Sequence[str] = (), since: TimeArg = None,
-                     until: TimeArg = None, after: int = 0, limit: int = 1000) -> tuple[list[Entry], int | None]:
-        """One page of the ledger (oldest first) and the ``after`` of the next page (None at the end)."""
-        return self._send(_Calls.entries(tenant_id, kinds, since, until, after, limit))
+    @takes(_Calls.list_entries)
+    def list_entries(self, call: Call[tuple[list[Entry], int | None]]) -> tuple[list[Entry], int | None]:
+        """``list_entries(tenant_id=None, *, kinds=(), since=None, until=None, after=0, limit=1000)``: one
+        page of the ledger (oldest first) and the ``after`` of the next page (None at the end)."""
+        return self._send(call)
 
     def iter_entries(self, tenant_id: str | None = None, *, kinds: Sequence[str] = (), since: TimeArg = None,
                      until: TimeArg = None, limit: int = 1000) -> Iterator[Entry]:
@@ -290,22 +353,22 @@ class CreditsClient:
                                             limit=limit)
             yield from page
 
-    def get_usage(self, group_by: Literal["model", "context", "tenant", "day"] = "model", *,
-                  tenant_id: str | None = None, model: str | None = None, context: Context | None = None,
-                  since: TimeArg = None, until: TimeArg = None) -> UsageReport:
-        """Usage recorded against credits, grouped, over a time range (both contexts unless given)."""
-        return self._send(_Calls.usage(group_by, tenant_id, model, context, since, until))
+    @takes(_Calls.get_usage)
+    def get_usage(self, call: Call[UsageReport]) -> UsageReport:
+        """``get_usage(group_by="model", *, tenant_id=None, model=None, context=None, since=None,
+        until=None)``: usage recorded against credits, grouped, over a time range (both contexts unless
+        given)."""
+        return self._send(call)
 
 
-class AsyncCreditsClient:
+class AsyncCreditsClient(_Base["AsyncUsageClient"]):
     """The asynchronous twin of :class:`CreditsClient` (``Netra.async_credits``)."""
 
-    def __init__(self, base_url: str | None = None, api_key: str | None = None, *,
-                 usage_client: AsyncUsageClient | None = None, **kwargs: Any) -> None:
+    @classmethod
+    def _usage_class(cls) -> type[AsyncUsageClient]:
         from netra.usage import AsyncUsageClient
 
-        self._owns = usage_client is None
-        self._http = usage_client if usage_client is not None else AsyncUsageClient(base_url, api_key, **kwargs)
+        return AsyncUsageClient
 
     async def aclose(self) -> None:
         if self._owns:
@@ -325,60 +388,60 @@ class AsyncCreditsClient:
         assert result is not None
         return result
 
-    async def grant(self, tenant_id: str, amount: Amount, *, note: str = "", idempotency_key: str | None = None) -> Entry:
-        return await self._send(_Calls.grant(tenant_id, amount, note, "grant", idempotency_key))
+    @takes(_Calls.grant)
+    async def grant(self, call: Call[Entry]) -> Entry:
+        return await self._send(call)
 
-    async def adjust(self, tenant_id: str, amount: Amount, *, note: str = "",
-                     idempotency_key: str | None = None) -> Entry:
-        return await self._send(_Calls.grant(tenant_id, amount, note, "adjustment", idempotency_key))
+    @takes(_Calls.adjust)
+    async def adjust(self, call: Call[Entry]) -> Entry:
+        return await self._send(call)
 
-    async def set_overdraft_limit(self, tenant_id: str, limit: Amount) -> Account:
-        return await self._send(_Calls.overdraft(tenant_id, limit))
+    @takes(_Calls.set_overdraft_limit)
+    async def set_overdraft_limit(self, call: Call[Account]) -> Account:
+        return await self._send(call)
 
-    async def get_account(self, tenant_id: str) -> Account:
-        return await self._send(_Calls.account(tenant_id))
+    @takes(_Calls.get_account)
+    async def get_account(self, call: Call[Account]) -> Account:
+        return await self._send(call)
 
-    async def list_accounts(self) -> list[Account]:
-        return await self._send(_Calls.accounts())
+    @takes(_Calls.list_accounts)
+    async def list_accounts(self, call: Call[list[Account]]) -> list[Account]:
+        return await self._send(call)
 
-    async def reserve(self, tenant_id: str, amount: Amount | None = None, *, model: str | None = None,
-                      input_tokens: int = 0, max_output_tokens: int = 0, provider: str | None = "openai",
-                      ttl: float = 300.0, note: str = "", idempotency_key: str | None = None) -> Reservation:
-        return await self._send(_Calls.reserve(tenant_id, amount, model, input_tokens, max_output_tokens, provider,
-                                               ttl, note, idempotency_key))
+    @takes(_Calls.reserve)
+    async def reserve(self, call: Call[Reservation]) -> Reservation:
+        return await self._send(call)
 
-    async def get_reservation(self, reservation: str | Reservation) -> Reservation:
-        return await self._send(_Calls.reservation(_rid(reservation)))
+    @takes(_Calls.get_reservation)
+    async def get_reservation(self, call: Call[Reservation]) -> Reservation:
+        return await self._send(call)
 
-    async def confirm(self, reservation: str | Reservation, *, usage: Usage | Sequence[Usage] | None = None,
-                      amount: Amount | None = None, note: str = "", idempotency_key: str | None = None) -> Transaction:
-        return await self._send(_Calls.confirm(_rid(reservation), amount, usage, note, idempotency_key))
+    @takes(_Calls.confirm)
+    async def confirm(self, call: Call[Transaction]) -> Transaction:
+        return await self._send(call)
 
-    async def release(self, reservation: str | Reservation, *, idempotency_key: str | None = None) -> Reservation:
-        return await self._send(_Calls.release(_rid(reservation), idempotency_key))
+    @takes(_Calls.release)
+    async def release(self, call: Call[Reservation]) -> Reservation:
+        return await self._send(call)
 
-    async def record_usage(self, tenant_id: str, usage: Usage | Sequence[Usage], *, context: Context = "customer",
-                           transaction_id: str | None = None, note: str = "",
-                           idempotency_key: str | None = None) -> Transaction:
-        return await self._send(_Calls.record(tenant_id, usage, context, transaction_id, note, idempotency_key))
+    @takes(_Calls.record_usage)
+    async def record_usage(self, call: Call[Transaction]) -> Transaction:
+        return await self._send(call)
 
-    def reservation(self, tenant_id: str, amount: Amount | None = None, *, model: str | None = None,
-                    input_tokens: int = 0, max_output_tokens: int = 0, provider: str | None = "openai",
-                    ttl: float = 300.0, note: str = "") -> AsyncReservationScope:
+    @takes(_Calls.reservation)
+    def reservation(self, args: tuple[str, dict[str, Any]]) -> AsyncReservationScope:
         """``async with credits.reservation(...) as r:`` (see :meth:`CreditsClient.reservation`)."""
         from netra.credits._scope import AsyncReservationScope
 
-        return AsyncReservationScope(self, tenant_id, dict(amount=amount, model=model, input_tokens=input_tokens,
-                                                           max_output_tokens=max_output_tokens, provider=provider,
-                                                           ttl=ttl, note=note))
+        return AsyncReservationScope(self, *args)
 
-    async def get_transaction(self, transaction_id: str) -> Transaction:
-        return await self._send(_Calls.transaction(transaction_id))
+    @takes(_Calls.get_transaction)
+    async def get_transaction(self, call: Call[Transaction]) -> Transaction:
+        return await self._send(call)
 
-    async def list_entries(self, tenant_id: str | None = None, *, kinds: Sequence[str] = (), since: TimeArg = None,
-                           until: TimeArg = None, after: int = 0,
-                           limit: int = 1000) -> tuple[list[Entry], int | None]:
-        return await self._send(_Calls.entries(tenant_id, kinds, since, until, after, limit))
+    @takes(_Calls.list_entries)
+    async def list_entries(self, call: Call[tuple[list[Entry], int | None]]) -> tuple[list[Entry], int | None]:
+        return await self._send(call)
 
     async def iter_entries(self, tenant_id: str | None = None, *, kinds: Sequence[str] = (), since: TimeArg = None,
                            until: TimeArg = None, limit: int = 1000) -> AsyncIterator[Entry]:
@@ -389,9 +452,6 @@ class AsyncCreditsClient:
             for e in page:
                 yield e
 
-    async def get_usage(self, group_by: Literal["model", "context", "tenant", "day"] = "model", *,
-                        tenant_id: str | None = None, model: str | None = None, context: Context | None = None,
-                        since: TimeArg = None, until: TimeArg = None) -> UsageReport:
-        return await self._send(_Calls.usage(group_by, tenant_id, model, context, since, until))
-
-
+    @takes(_Calls.get_usage)
+    async def get_usage(self, call: Call[UsageReport]) -> UsageReport:
+        return await self._send(call)

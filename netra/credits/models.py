@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from netra.usage.errors import InvalidResponseError
+
+if TYPE_CHECKING:
+    from typing import Self
 
 __all__ = ["Account", "Entry", "Reservation", "Transaction", "Usage", "UsageGroup", "UsageRecord", "UsageReport"]
 
@@ -34,6 +37,14 @@ def _build(cls: type[_T], data: Any) -> _T:
         return cls(**kwargs)
     except TypeError as exc:
         raise InvalidResponseError(f"the server's {cls.__name__} is missing a field: {exc}") from None
+
+
+class _Read:
+    """``from_dict``: a result read from the server's JSON by field name (money as Decimal, times as float)."""
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Self:
+        return _build(cls, data)
 
 
 @dataclass(frozen=True)
@@ -69,7 +80,7 @@ class Usage:
 
 
 @dataclass(frozen=True)
-class Account:
+class Account(_Read):
     tenant_id: str
     currency: str
     balance: Decimal
@@ -82,13 +93,9 @@ class Account:
     system_cost: Decimal
     updated_at: float
 
-    @classmethod
-    def from_dict(cls, data: Any) -> Account:
-        return _build(cls, data)
-
 
 @dataclass(frozen=True)
-class Entry:
+class Entry(_Read):
     """One movement of the ledger: ``amount`` changes the balance, ``hold`` the reserved amount."""
 
     seq: int
@@ -105,13 +112,9 @@ class Entry:
     note: str
     at: float
 
-    @classmethod
-    def from_dict(cls, data: Any) -> Entry:
-        return _build(cls, data)
-
 
 @dataclass(frozen=True)
-class Reservation:
+class Reservation(_Read):
     id: str
     tenant_id: str
     transaction_id: str
@@ -126,14 +129,14 @@ class Reservation:
     account: Account | None = None
 
     @classmethod
-    def from_dict(cls, data: Any) -> Reservation:
+    def from_dict(cls, data: Any) -> Self:
         r = _build(cls, data)
         acc = data.get("account")
         return r if acc is None else _replace(r, account=Account.from_dict(acc))
 
 
 @dataclass(frozen=True)
-class UsageRecord:
+class UsageRecord(_Read):
     id: str
     tenant_id: str
     transaction_id: str
@@ -152,13 +155,9 @@ class UsageRecord:
     span_id: str
     at: float
 
-    @classmethod
-    def from_dict(cls, data: Any) -> UsageRecord:
-        return _build(cls, data)
-
 
 @dataclass(frozen=True)
-class Transaction:
+class Transaction(_Read):
     """What a confirmation (or usage without a reservation) charged, with its usage lines."""
 
     id: str
@@ -172,7 +171,7 @@ class Transaction:
     account: Account | None = None
 
     @classmethod
-    def from_dict(cls, data: Any) -> Transaction:
+    def from_dict(cls, data: Any) -> Self:
         t = _build(cls, {k: v for k, v in data.items() if k not in ("usage", "account")})
         usage = [UsageRecord.from_dict(u) for u in data.get("usage") or []]
         acc = data.get("account")
@@ -180,7 +179,7 @@ class Transaction:
 
 
 @dataclass(frozen=True)
-class UsageGroup:
+class UsageGroup(_Read):
     key: str
     requests: int
     input_tokens: int
@@ -190,20 +189,16 @@ class UsageGroup:
     audio_seconds: Decimal
     cost: Decimal
 
-    @classmethod
-    def from_dict(cls, data: Any) -> UsageGroup:
-        return _build(cls, data)
-
 
 @dataclass(frozen=True)
-class UsageReport:
+class UsageReport(_Read):
     group_by: str
     groups: list[UsageGroup]
     total_cost: Decimal
     total_requests: int
 
     @classmethod
-    def from_dict(cls, data: Any) -> UsageReport:
+    def from_dict(cls, data: Any) -> Self:
         total = data.get("total") or {}
         return cls(group_by=str(data.get("group_by")), groups=[UsageGroup.from_dict(g) for g in data.get("groups", [])],
                    total_cost=Decimal(str(total.get("cost", 0))), total_requests=int(total.get("requests", 0)))

@@ -35,6 +35,7 @@ from netra.usage.errors import (
     ServerError,
     TimeoutError,
 )
+from netra.usage.options import ClientOptions, SpanQuery, TraceQuery
 
 if TYPE_CHECKING:
     from netra.usage.models import (
@@ -74,13 +75,14 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "APIStatusError",
-    "CallUsage",
-    "CallUsageResult",
-    "ModelUsage",
     "AsyncUsageClient",
     "AuthenticationError",
     "BadRequestError",
+    "CallUsage",
+    "CallUsageResult",
+    "ClientOptions",
     "InvalidResponseError",
+    "ModelUsage",
     "NetraUsageError",
     "NetworkError",
     "NotFoundError",
@@ -90,10 +92,12 @@ __all__ = [
     "ServerError",
     "SessionUsageData",
     "SpanOwnUsage",
+    "SpanQuery",
     "SpanUsage",
     "SpansPage",
     "TenantUsageData",
     "TimeoutError",
+    "TraceQuery",
     "TraceSpan",
     "TraceSummary",
     "TraceUsage",

@@ -1,36 +1,24 @@
-"""What each usage call sends and how its answer is read, shared by the sync and async clients.
+"""What each usage call sends and how its JSON answer is read, shared by the sync and async clients.
 
-Nothing here does I/O: a :class:`Call` describes one request, :func:`interpret` turns one HTTP answer
-into a value or an error (and says whether a retry may help), :func:`retry_delay` says how long to wait.
+Nothing here does I/O: a :class:`Call` describes one request and parses its answer's body; :class:`Pages`
+walks the pages of a list. Each builder's parameters are the arguments of the client method of the same
+call (the clients take them from here: ``UsageClient.get_usage_summary`` has ``usage_summary``'s
+signature; ``list_traces`` the fields of :class:`~netra.usage.TraceQuery`). What an HTTP status means
+and when to retry: :mod:`netra.usage._answers`.
 """
 
 from __future__ import annotations
 
-import json
-import random
+import functools
+import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from decimal import Decimal
-from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, Literal, ParamSpec, TypeVar, cast
 from urllib.parse import quote
 
-from netra.usage._config import ENV_API_KEY, ENV_OTLP_ENDPOINT, Settings
-from netra.usage._read import json_dumps, note_reads
+from netra.usage._read import note_reads
 from netra.usage._times import TimeArg, window
-from netra.usage.errors import (
-    APIStatusError,
-    AuthenticationError,
-    BadRequestError,
-    InvalidResponseError,
-    NetraUsageError,
-    NotFoundError,
-    PaginationError,
-    PermissionDeniedError,
-    RateLimitError,
-    ServerError,
-)
+from netra.usage.errors import InvalidResponseError, PaginationError
 
 if TYPE_CHECKING:
     from netra.usage.models import (
@@ -39,26 +27,23 @@ if TYPE_CHECKING:
         SpansPage,
         TenantUsageData,
         TracesPage,
+        TraceSpan,
+        TraceSummary,
         TraceUsage,
         UsageSummary,
     )
+    from netra.usage.options import SpanQuery, TraceQuery
 
 T = TypeVar("T")
+_S = TypeVar("_S")
+_Q = TypeVar("_Q")
+_R = TypeVar("_R")
+_P = ParamSpec("_P")
 
 Direction = Literal["up", "down"]
 SortOrder = Literal["asc", "desc"]
 GroupBy = Literal["tenant", "model", "user", "session", "day"]
 _GROUP_BY = ("tenant", "model", "user", "session", "day")
-
-_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-_BODY_SNIPPET = 2000
-
-
-class _NotFound:
-    """Marker: the server said the thing asked for does not exist (a documented ``None``)."""
-
-
-NOT_FOUND = _NotFound()
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,15 +59,36 @@ class Call(Generic[T]):
     none_if_not_found: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What one HTTP answer means: a decoded body, a documented not-found, or an error."""
+def takes(make: Callable[_P, _Q]) -> Callable[[Callable[[_S, _Q], _R]], Callable[Concatenate[_S, _P], _R]]:
+    """The decorated method takes the arguments of ``make`` and receives what it builds.
 
-    body: Any = None
-    not_found: bool = False
-    error: NetraUsageError | None = None
-    retryable: bool = False
-    retry_after: float | None = None
+    ``make`` is a query class (``list_traces(start, end, tenant_id="acme")`` takes the fields of
+    :class:`TraceQuery`) or a call builder of :mod:`netra.usage._calls`; so each method's arguments are
+    written once, for the sync and the async client. They are checked at the call (an async method's:
+    when it is awaited).
+    """
+
+    def decorate(method: Callable[[_S, _Q], _R]) -> Callable[Concatenate[_S, _P], _R]:
+        wrapper: Callable[..., Any]
+        if inspect.iscoroutinefunction(method):
+
+            async def wrapper(self: _S, /, *args: _P.args, **kwargs: _P.kwargs) -> Any:
+                return await cast(Any, method)(self, make(*args, **kwargs))
+
+        else:
+
+            def wrapper(self: _S, /, *args: _P.args, **kwargs: _P.kwargs) -> Any:
+                return method(self, make(*args, **kwargs))
+
+        functools.update_wrapper(wrapper, method)
+        own = inspect.signature(method)
+        self_param = next(iter(own.parameters.values()))
+        wrapper.__signature__ = own.replace(  # type: ignore[union-attr]
+            parameters=[self_param, *inspect.signature(make).parameters.values()]
+        )
+        return cast(Callable[Concatenate[_S, _P], _R], wrapper)
+
+    return decorate
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -145,32 +151,29 @@ def _data_block(body: Any, what: str, envelope: str | None = None) -> Any:
     return body
 
 
-def session_usage(session_id: str, start_time: TimeArg, end_time: TimeArg) -> Call[SessionUsageData]:
-    require_id(session_id, "session_id")
+def _usage_of(
+    kind: str, key: str, start_time: TimeArg, end_time: TimeArg, model: str, envelope: str
+) -> Call[Any]:
+    """``GET /usage/{kind}s/{key}``: the usage of one session or tenant in the window, read as ``model``."""
+    require_id(key, f"{kind}_id")
     start, end = window(start_time, end_time)
-    what = f"session usage of {session_id!r}"
+    what = f"{kind} usage of {key!r}"
     return Call(
         method="GET",
-        path=f"/usage/sessions/{_segment(session_id)}",
+        path=f"/usage/{kind}s/{_segment(key)}",
         what=what,
         params={"startTime": start, "endTime": end},
-        parse=lambda body: _models().SessionUsageData.from_dict(_data_block(body, what, "SessionUsageResponse")),
+        parse=lambda body: getattr(_models(), model).from_dict(_data_block(body, what, envelope)),
         none_if_not_found=True,
     )
+
+
+def session_usage(session_id: str, start_time: TimeArg, end_time: TimeArg) -> Call[SessionUsageData]:
+    return _usage_of("session", session_id, start_time, end_time, "SessionUsageData", "SessionUsageResponse")
 
 
 def tenant_usage(tenant_id: str, start_time: TimeArg, end_time: TimeArg) -> Call[TenantUsageData]:
-    require_id(tenant_id, "tenant_id")
-    start, end = window(start_time, end_time)
-    what = f"tenant usage of {tenant_id!r}"
-    return Call(
-        method="GET",
-        path=f"/usage/tenants/{_segment(tenant_id)}",
-        what=what,
-        params={"startTime": start, "endTime": end},
-        parse=lambda body: _models().TenantUsageData.from_dict(_data_block(body, what, "TenantUsageResponse")),
-        none_if_not_found=True,
-    )
+    return _usage_of("tenant", tenant_id, start_time, end_time, "TenantUsageData", "TenantUsageResponse")
 
 
 def _page(body: Any, what: str, envelope: str, page: str) -> tuple[list[Any], bool]:
@@ -191,99 +194,93 @@ def _page(body: Any, what: str, envelope: str, page: str) -> tuple[list[Any], bo
     return items, page_info["hasNextPage"]
 
 
-def _traces_page(body: Any, what: str) -> TracesPage:
+def _read_page(
+    body: Any, what: str, item_model: str, page_model: str, items_field: str, envelope: str, page: str
+) -> Any:
+    """A page of items (``TracesPage`` of ``TraceSummary``, ``SpansPage`` of ``TraceSpan``); the next cursor
+    is the last item's."""
     m = _models()
-    items, has_next = _page(body, what, "TracesResponse", "TracePage")
-    traces = [m.TraceSummary.from_dict(item) for item in items]
-    return m.TracesPage.model_construct(
-        traces=traces, has_next_page=has_next, next_cursor=traces[-1].cursor if traces else None
+    raw, has_next = _page(body, what, envelope, page)
+    items = [getattr(m, item_model).from_dict(item) for item in raw]
+    return getattr(m, page_model).model_construct(
+        **{items_field: items}, has_next_page=has_next, next_cursor=items[-1].cursor if items else None
     )
+
+
+def _traces_page(body: Any, what: str) -> TracesPage:
+    page: TracesPage = _read_page(
+        body, what, "TraceSummary", "TracesPage", "traces", "TracesResponse", "TracePage"
+    )
+    return page
 
 
 def _spans_page(body: Any, what: str) -> SpansPage:
-    m = _models()
-    items, has_next = _page(body, what, "TraceSpansResponse", "SpanPage")
-    spans = [m.TraceSpan.from_dict(item) for item in items]
-    return m.SpansPage.model_construct(
-        spans=spans, has_next_page=has_next, next_cursor=spans[-1].cursor if spans else None
+    page: SpansPage = _read_page(
+        body, what, "TraceSpan", "SpansPage", "spans", "TraceSpansResponse", "SpanPage"
     )
+    return page
 
 
-def list_traces(
-    start_time: TimeArg,
-    end_time: TimeArg,
-    trace_id: str | None,
-    session_id: str | None,
-    user_id: str | None,
-    tenant_id: str | None,
-    limit: int | None,
-    cursor: str | None,
-    direction: Direction | None,
-    sort_field: str | None,
-    sort_order: SortOrder | None,
-) -> Call[TracesPage]:
-    start, end = window(start_time, end_time)
-    filters: list[dict[str, str]] = []
-    for name, value in (
-        ("trace_id", trace_id),
-        ("session_id", session_id),
-        ("user_id", user_id),
-        ("tenant_id", tenant_id),
-    ):
-        if value is not None:
-            filters.append(
-                {"field": name, "operator": "equals", "type": "string", "value": require_id(value, name)}
-            )
-    pagination: dict[str, Any] = {"direction": _check_direction(direction)}
-    checked_limit = _check_limit(limit)
+def trace_list_body(query: TraceQuery) -> dict[str, Any]:
+    """The JSON body of ``POST /sdk/traces`` for ``query``; raises on a bad argument."""
+    start, end = window(query.start_time, query.end_time)
+    filters = [
+        {"field": name, "operator": "equals", "type": "string", "value": require_id(value, name)}
+        for name, value in query.id_filters().items()
+    ]
+    pagination: dict[str, Any] = {"direction": _check_direction(query.direction)}
+    checked_limit = _check_limit(query.limit)
     if checked_limit is not None:
         pagination["limit"] = checked_limit
-    if cursor is not None:
-        pagination["cursor"] = require_id(cursor, "cursor")
+    if query.cursor is not None:
+        pagination["cursor"] = require_id(query.cursor, "cursor")
     payload: dict[str, Any] = {
         "startTime": start,
         "endTime": end,
         "filters": filters,
         "pagination": pagination,
     }
-    if sort_field is not None:
-        payload["sortField"] = require_id(sort_field, "sort_field")
-    if sort_order is not None:
-        if sort_order not in ("asc", "desc"):
-            raise ValueError(f"sort_order must be 'asc' or 'desc', not {sort_order!r}")
-        payload["sortOrder"] = sort_order
+    if query.sort_field is not None:
+        payload["sortField"] = require_id(query.sort_field, "sort_field")
+    if query.sort_order is not None:
+        if query.sort_order not in ("asc", "desc"):
+            raise ValueError(f"sort_order must be 'asc' or 'desc', not {query.sort_order!r}")
+        payload["sortOrder"] = query.sort_order
+    return payload
+
+
+def list_traces(query: TraceQuery) -> Call[TracesPage]:
     what = "the trace list"
     return Call(
         method="POST",
         path="/sdk/traces",
         what=what,
-        json=payload,
+        json=trace_list_body(query),
         parse=lambda body: _traces_page(body, what),
     )
 
 
-def list_spans(
-    trace_id: str,
-    cursor: str | None,
-    direction: Direction | None,
-    limit: int | None,
-    span_name: str | None,
-) -> Call[SpansPage]:
-    require_id(trace_id, "trace_id")
-    params: dict[str, str] = {"direction": _check_direction(direction)}
-    if cursor is not None:
-        params["cursor"] = require_id(cursor, "cursor")
-    checked_limit = _check_limit(limit)
+def span_list_params(query: SpanQuery) -> dict[str, str]:
+    """The query string of ``GET /sdk/traces/{id}/spans`` for ``query``; raises on a bad argument."""
+    require_id(query.trace_id, "trace_id")
+    params: dict[str, str] = {"direction": _check_direction(query.direction)}
+    if query.cursor is not None:
+        params["cursor"] = require_id(query.cursor, "cursor")
+    checked_limit = _check_limit(query.limit)
     if checked_limit is not None:
         params["limit"] = str(checked_limit)
-    if span_name is not None:
-        params["spanName"] = require_id(span_name, "span_name")
-    what = f"the spans of trace {trace_id!r}"
+    if query.span_name is not None:
+        params["spanName"] = require_id(query.span_name, "span_name")
+    return params
+
+
+def list_spans(query: SpanQuery) -> Call[SpansPage]:
+    what = f"the spans of trace {query.trace_id!r}"
     return Call(
         method="GET",
-        path=f"/sdk/traces/{_segment(trace_id)}/spans",
+        path=f"/sdk/traces/{_segment(query.trace_id)}/spans",
         what=what,
-        params=params,
+        params=span_list_params(query),
         parse=lambda body: _spans_page(body, what),
         none_if_not_found=True,
     )
@@ -306,10 +303,11 @@ def trace_usage(trace_id: str) -> Call[TraceUsage]:
 
 
 def call_usage(
-    trace_ids: list[str] | tuple[str, ...] | None,
-    call_ids: list[str] | tuple[str, ...] | None,
-    include_costs: bool,
-    limit: int | None,
+    trace_ids: list[str] | tuple[str, ...] | None = None,
+    call_ids: list[str] | tuple[str, ...] | None = None,
+    *,
+    include_costs: bool = False,
+    limit: int | None = None,
 ) -> Call[CallUsageResult]:
     payload: dict[str, Any] = {"include_costs": bool(include_costs)}
     for name, values in (("trace_ids", trace_ids), ("call_ids", call_ids)):
@@ -336,9 +334,10 @@ def call_usage(
 def usage_summary(
     start_time: TimeArg,
     end_time: TimeArg,
-    group_by: GroupBy,
-    tenant_id: str | None,
-    limit: int | None,
+    group_by: GroupBy = "tenant",
+    *,
+    tenant_id: str | None = None,
+    limit: int | None = None,
 ) -> Call[UsageSummary]:
     start, end = window(start_time, end_time)
     if group_by not in _GROUP_BY:
@@ -376,187 +375,55 @@ def next_cursor(has_next_page: bool, cursor: str | None, seen: set[str], what: s
     return cursor
 
 
-# ---------------------------------------------------------------------------------------------------
-# Answers
+class Pages(Generic[T]):
+    """Pagination without I/O: the call for each next page, and when to stop.
 
-
-def _server_message(body: Any, text: str) -> str | None:
-    if isinstance(body, Mapping):
-        error = body.get("error")
-        if isinstance(error, Mapping) and isinstance(error.get("message"), str):
-            return str(error["message"])
-        if isinstance(error, str):
-            return error
-        for key in ("detail", "message"):
-            value = body.get(key)
-            if isinstance(value, str):
-                return value
-            if value is not None:
-                return json_dumps(value)[:500]
-    snippet = text.strip()
-    return snippet[:300] if snippet else None
-
-
-def _is_resource_not_found(body: Any, server_message: str | None) -> bool:
-    """A 404 that says "this session/tenant/trace does not exist", not "no such route".
-
-    The Netra server answers both with ``{"error": {"message": ...}}``; a route miss says only the
-    generic "Not Found" (as do proxies and other servers, often without the error object).
+    ``make(cursor)`` builds the call of the page after ``cursor``; ``items(page)`` lists a page's items.
+    A client asks :meth:`next_call`, sends it, yields :meth:`items_of` the answer, then :meth:`advance`.
     """
-    if not isinstance(body, Mapping) or "error" not in body:
-        return False
-    return (server_message or "").strip().lower() not in ("", "not found")
 
+    def __init__(
+        self, make: Callable[[str | None], Call[Any]], cursor: str | None, items: Callable[[Any], list[T]]
+    ) -> None:
+        self._make = make
+        self._items = items
+        self._cursor = cursor
+        self._seen: set[str] = {cursor} if cursor else set()
+        self._what = ""
+        self._done = False
 
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date); ``None`` if absent or bad."""
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
+    def next_call(self) -> Call[Any] | None:
+        if self._done:
             return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    if seconds != seconds:  # NaN
-        return None
-    return max(0.0, seconds)
+        call = self._make(self._cursor)
+        self._what = call.what
+        return call
+
+    def items_of(self, page: Any) -> list[T]:
+        """The items of an answer (none for a documented not-found)."""
+        return [] if page is None else self._items(page)
+
+    def advance(self, page: Any) -> None:
+        """Move past ``page``; raises :class:`PaginationError` on a broken pagination contract."""
+        cursor = (
+            None
+            if page is None
+            else next_cursor(page.has_next_page, page.next_cursor, self._seen, self._what)
+        )
+        if cursor is None:
+            self._done = True
+        self._cursor = cursor
 
 
-def interpret(
-    call: Call[Any],
-    settings: Settings,
-    status: int,
-    headers: Mapping[str, str],
-    content: bytes,
-    url: str,
-    attempts: int,
-) -> Outcome:
-    """Read one HTTP answer. ``attempts`` counts this one, for the messages."""
-    text = content.decode("utf-8", errors="replace")
-    try:
-        # Fractional numbers as Decimal: money stays exact (the models read it as Decimal); integers
-        # stay int. No other number the models read is fractional.
-        body: Any = json.loads(text, parse_float=Decimal) if text.strip() else None
-        decoded = text.strip() != ""
-    except ValueError:
-        body, decoded = None, False
-
-    if 200 <= status < 300:
-        if not decoded:
-            # Empty or cut-short JSON: a proxy or a dying server; a read is safe to repeat.
-            return Outcome(
-                error=InvalidResponseError(
-                    f"the answer to {call.what} ({call.method} {url}, HTTP {status}) is not valid JSON "
-                    f"after {attempts} attempt(s): {text[:200]!r}",
-                    method=call.method,
-                    url=url,
-                ),
-                retryable=True,
-            )
-        return Outcome(body=body)
-
-    server_message = _server_message(body, text)
-    detail = f": {server_message}" if server_message else ""
-    common: dict[str, Any] = {
-        "status_code": status,
-        "server_message": server_message,
-        "body": text[:_BODY_SNIPPET],
-        "method": call.method,
-        "url": url,
-    }
-    if status == 404 and call.none_if_not_found and _is_resource_not_found(body, server_message):
-        return Outcome(not_found=True)
-    if status in (400, 422):
-        return Outcome(
-            error=BadRequestError(f"the server rejected the request for {call.what} (HTTP {status}){detail}", **common)
-        )
-    if status == 401:
-        if settings.has_api_key:
-            hint = (
-                f"check {ENV_API_KEY} (or api_key=): the key must exist on this server and belong to the "
-                f"project you are reading"
-            )
-        else:
-            hint = f"no API key was sent: set {ENV_API_KEY} or pass api_key="
-        return Outcome(
-            error=AuthenticationError(
-                f"the Netra server at {settings.base_url} rejected the API key (HTTP 401){detail}; {hint}",
-                **common,
-            )
-        )
-    if status == 403:
-        return Outcome(
-            error=PermissionDeniedError(
-                f"the API key may not read {call.what} (HTTP 403){detail}; a key reads only its own project, "
-                f"and a tenant-limited key only its tenant: check {ENV_API_KEY} / the key's project",
-                **common,
-            )
-        )
-    if status == 404:
-        slash = (
-            " (An id in this request contains '/', sent escaped as %2F. The Netra server takes it, but a proxy "
-            "in front of it that decodes %2F before passing the request on makes another path: have the "
-            "proxy pass the path unchanged, e.g. nginx `proxy_pass http://host:port;` without a URI part.)"
-            if "%2F" in call.path
-            else ""
-        )
-        return Outcome(
-            error=NotFoundError(
-                f"{call.method} {url} answered 404{detail}. Is {settings.base_url} the Netra server's base URL? "
-                f"It is the OTLP endpoint without '/telemetry' or '/v1/traces' ({ENV_OTLP_ENDPOINT} or base_url=)"
-                f"{slash}",
-                **common,
-            )
-        )
-    retry_after = parse_retry_after(headers.get("retry-after"))
-    if status == 429:
-        waited = f"; it asked to wait {retry_after:g} s" if retry_after is not None else ""
-        return Outcome(
-            error=RateLimitError(
-                f"the server is rate limiting {call.what} (HTTP 429) after {attempts} attempt(s){waited}{detail}",
-                retry_after=retry_after,
-                **common,
-            ),
-            retryable=True,
-            retry_after=retry_after,
-        )
-    if status >= 500 or status == 408:
-        return Outcome(
-            error=ServerError(
-                f"the server failed on {call.what} with HTTP {status} after {attempts} attempt(s){detail}",
-                **common,
-            ),
-            retryable=status in _RETRY_STATUSES,
-            retry_after=retry_after,
-        )
-    if 300 <= status < 400:
-        location = headers.get("location", "?")
-        return Outcome(
-            error=APIStatusError(
-                f"{call.method} {url} answered a redirect (HTTP {status}) to {location}; set base_url "
-                f"(or {ENV_OTLP_ENDPOINT}) to the server's final address",
-                **common,
-            )
-        )
-    return Outcome(error=APIStatusError(f"{call.method} {url} answered HTTP {status}{detail}", **common))
+def trace_pages(query: TraceQuery) -> Pages[TraceSummary]:
+    """The pages of ``list_traces(query)``, from ``query.cursor`` on (``iter_traces``)."""
+    return Pages(
+        lambda cursor: list_traces(replace(query, cursor=cursor)), query.cursor, lambda page: page.traces
+    )
 
 
-def retry_delay(attempt: int, retry_after: float | None, settings: Settings) -> float | None:
-    """Seconds to wait before retry number ``attempt + 1``, or ``None`` when waiting is not worth it.
-
-    Exponential backoff with jitter (``backoff_factor * 2**attempt``, times 0.5-1.5, capped at
-    ``max_retry_wait``); a server's Retry-After is honoured as given, unless it is longer than
-    ``max_retry_wait``, in which case the error is raised at once instead of sleeping for it.
-    """
-    if retry_after is not None:
-        if retry_after > settings.max_retry_wait:
-            return None
-        return retry_after
-    base = settings.backoff_factor * (2**attempt)
-    return min(settings.max_retry_wait, base * random.uniform(0.5, 1.5))
+def span_pages(query: SpanQuery) -> Pages[TraceSpan]:
+    """The pages of ``list_spans_by_trace_id(query)``, from ``query.cursor`` on (``iter_spans_by_trace_id``)."""
+    return Pages(
+        lambda cursor: list_spans(replace(query, cursor=cursor)), query.cursor, lambda page: page.spans
+    )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from netra import _env
 from netra._env import ConfigError
+
+if TYPE_CHECKING:
+    from netra.usage.options import ClientOptions
 
 DEFAULT_ENDPOINT = _env.DEFAULT_ENDPOINT
 ENV_API_KEY = _env.API_KEY
@@ -44,61 +47,34 @@ def parse_headers(text: str) -> dict[str, str]:
     return _env.parse_headers(text, ENV_HEADERS)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Settings:
+    """:class:`ClientOptions` resolved against the environment: where requests go and what they carry."""
+
     base_url: str
     headers: dict[str, str]
-    timeout: float
-    max_retries: int
-    backoff_factor: float
-    max_retry_wait: float
+    options: ClientOptions
 
     @property
     def has_api_key(self) -> bool:
         return bool(self.headers.get(API_KEY_HEADER) or self.headers.get("authorization"))
 
 
-def resolve(
-    base_url: str | None,
-    api_key: str | None,
-    headers: Mapping[str, str] | None,
-    timeout: float,
-    max_retries: int,
-    backoff_factor: float,
-    max_retry_wait: float,
-    user_agent: str,
-) -> Settings:
+def resolve(options: ClientOptions, user_agent: str) -> Settings:
     """Arguments win over the environment, read exactly as ``Netra.init`` reads it (:mod:`netra._env`).
 
     The endpoint: ``NETRA_OTLP_ENDPOINT``, then ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``, then
     ``OTEL_EXPORTER_OTLP_ENDPOINT``; headers: ``OTEL_EXPORTER_OTLP_HEADERS`` overlaid with ``NETRA_HEADERS``;
     the key: ``NETRA_API_KEY``. A malformed value raises :class:`ConfigError` (a ``ValueError``).
     """
-    if base_url is None:
-        base_url = base_url_from_endpoint(_env.endpoint()[0])
-    else:
-        base_url = base_url_from_endpoint(base_url)
-    if timeout <= 0:
-        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
-    if max_retries < 0:
-        raise ValueError(f"max_retries must be 0 or more, not {max_retries!r}")
-    if backoff_factor < 0 or max_retry_wait < 0:
-        raise ValueError("backoff_factor and max_retry_wait must be 0 or more")
-
+    base_url = base_url_from_endpoint(options.base_url if options.base_url is not None else _env.endpoint()[0])
     # read-your-writes: every span acknowledged before the call is counted (the server's default for
     # other clients is bounded staleness; headers={"x-netra-consistency": "bounded"} opts into it)
     merged: dict[str, str] = {"user-agent": user_agent, "accept": "application/json", CONSISTENCY_HEADER: "strong"}
     merged.update(_env.headers())
-    if headers:
-        merged.update({k.lower(): v for k, v in headers.items()})
-    key = api_key if api_key is not None else _env.api_key()
+    if options.headers:
+        merged.update({k.lower(): v for k, v in options.headers.items()})
+    key = options.api_key if options.api_key is not None else _env.api_key()
     if key:
         merged[API_KEY_HEADER] = key
-    return Settings(
-        base_url=base_url,
-        headers=merged,
-        timeout=float(timeout),
-        max_retries=int(max_retries),
-        backoff_factor=float(backoff_factor),
-        max_retry_wait=float(max_retry_wait),
-    )
+    return Settings(base_url=base_url, headers=merged, options=options)

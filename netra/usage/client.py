@@ -3,31 +3,30 @@
 Both read what the Netra server has stored: usage per session and tenant, traces, and the spans of a
 trace. Constructing one is cheap (``httpx`` is imported and the connection pool made on the first
 request), so ``Netra.init`` can always build ``Netra.usage``.
+
+What they share is written once: the constructor and the meaning of each attempt's answer in
+``_Base``, each method's arguments in :mod:`netra.usage._calls` / :mod:`netra.usage.options` (through
+``_calls.takes``), pagination in ``_calls.Pages``. What is left twice is what must differ: the I/O
+(``await``) and the public methods themselves, each a decorated one-liner with its documentation.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from netra.usage import _calls as calls
-from netra.usage._calls import (
-    Call,
-    Direction,
-    GroupBy,
-    Outcome,
-    SortOrder,
-    interpret,
-    next_cursor,
-    retry_delay,
-)
+from netra.usage._answers import Outcome, interpret, retry_delay
+from netra.usage._calls import Call, Pages, takes
 from netra.usage._config import Settings, resolve
-from netra.usage._times import TimeArg
 from netra.usage.errors import NetworkError, TimeoutError
+from netra.usage.options import ClientOptions, SpanQuery, TraceQuery
 
 if TYPE_CHECKING:
+    from typing import Self
+
     import httpx
 
     from netra.usage.models import (
@@ -45,9 +44,11 @@ if TYPE_CHECKING:
 __all__ = ["AsyncUsageClient", "UsageClient"]
 
 T = TypeVar("T")
+_Transport = TypeVar("_Transport")
 
 _VERSION = "0.1.0"
 _USER_AGENT = f"netra-python-usage/{_VERSION}"
+_DEFAULTS = ClientOptions()
 
 
 def _transport_outcome(exc: Exception, call: Call[Any], url: str, settings: Settings, attempts: int) -> Outcome:
@@ -55,8 +56,8 @@ def _transport_outcome(exc: Exception, call: Call[Any], url: str, settings: Sett
 
     if isinstance(exc, httpx.TimeoutException):
         error: NetworkError = TimeoutError(
-            f"no answer to {call.what} from {url} within {settings.timeout:g} s after {attempts} attempt(s) "
-            f"({type(exc).__name__}); if the server is slow on this query, raise timeout=",
+            f"no answer to {call.what} from {url} within {settings.options.timeout:g} s after {attempts} "
+            f"attempt(s) ({type(exc).__name__}); if the server is slow on this query, raise timeout=",
             method=call.method,
             url=url,
         )
@@ -70,30 +71,51 @@ def _transport_outcome(exc: Exception, call: Call[Any], url: str, settings: Sett
     return Outcome(error=error, retryable=True)
 
 
-class _Base:
+class _Retry:
+    """Marker of :meth:`_Base._settle`: try again after ``delay`` seconds."""
+
+    __slots__ = ("delay",)
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+
+
+class _Base(Generic[_Transport]):
+    """What the sync and async clients share: their arguments, settings, and what each answer means."""
+
     _settings: Settings
 
     def __init__(
         self,
-        base_url: str | None,
-        api_key: str | None,
-        headers: Mapping[str, str] | None,
-        timeout: float,
-        max_retries: int,
-        backoff_factor: float,
-        max_retry_wait: float,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = _DEFAULTS.timeout,
+        max_retries: int = _DEFAULTS.max_retries,
+        transport: _Transport | None = None,
+        backoff_factor: float = _DEFAULTS.backoff_factor,
+        max_retry_wait: float = _DEFAULTS.max_retry_wait,
     ) -> None:
-        self._settings = resolve(
-            base_url,
-            api_key,
-            headers,
-            timeout=timeout,
-            max_retries=max_retries,
-            backoff_factor=backoff_factor,
-            max_retry_wait=max_retry_wait,
-            user_agent=_USER_AGENT,
-        )
+        options = ClientOptions(base_url, api_key, headers, timeout, max_retries, backoff_factor, max_retry_wait)
+        self._setup(options, transport)
+
+    @classmethod
+    def from_options(cls, options: ClientOptions, *, transport: _Transport | None = None) -> Self:
+        """A client with these :class:`~netra.usage.ClientOptions` (``transport``: an ``httpx`` transport)."""
+        client = cls.__new__(cls)
+        client._setup(options, transport)
+        return client
+
+    def _setup(self, options: ClientOptions, transport: _Transport | None) -> None:
+        self._settings = resolve(options, _USER_AGENT)
+        self._transport = transport
         self._closed = False
+
+    @property
+    def options(self) -> ClientOptions:
+        """The options this client was built with (the environment is read into :attr:`base_url` and the headers)."""
+        return self._settings.options
 
     @property
     def base_url(self) -> str:
@@ -113,11 +135,51 @@ class _Base:
                 f"this {type(self).__name__} is closed (close() or Netra.shutdown() was called); create a new one"
             )
 
-    def _url(self, call: Call[Any]) -> str:
-        return self._settings.base_url + call.path
+    def _http_args(self) -> dict[str, Any]:
+        """The arguments of ``httpx.Client`` / ``httpx.AsyncClient``."""
+        import httpx
+
+        settings = self._settings
+        return {
+            "base_url": settings.base_url,
+            "headers": settings.headers,
+            "timeout": httpx.Timeout(settings.options.timeout),
+            "transport": self._transport,
+            "follow_redirects": False,
+        }
+
+    @staticmethod
+    def _request_args(call: Call[Any]) -> dict[str, Any]:
+        return {
+            "method": call.method,
+            "url": call.path,
+            "params": dict(call.params) if call.params else None,
+            "json": dict(call.json) if call.json is not None else None,
+        }
+
+    def _settle(
+        self, call: Call[T], attempt: int, response: httpx.Response | None, error: Exception | None
+    ) -> T | None | _Retry:
+        """The value of attempt number ``attempt`` (from 0), a :class:`_Retry`, or raise its error."""
+        settings = self._settings
+        url = settings.base_url + call.path
+        if response is None:
+            assert error is not None
+            outcome = _transport_outcome(error, call, url, settings, attempt + 1)
+        else:
+            outcome = interpret(
+                call, settings, response.status_code, response.headers, response.content, url, attempt + 1
+            )
+        if outcome.error is None:
+            return None if outcome.not_found else call.parse(outcome.body)
+        if outcome.retryable and attempt < settings.options.max_retries:
+            delay = retry_delay(attempt, outcome.retry_after, settings)
+            if delay is not None:
+                return _Retry(delay)
+        raise outcome.error from error
 
 
-class UsageClient(_Base):
+class UsageClient(_Base["httpx.BaseTransport"]):
     """Reads usage, traces and spans from a Netra server (synchronous).
 
     Args:
@@ -131,24 +193,15 @@ class UsageClient(_Base):
         backoff_factor: First retry waits about this many seconds, then twice as long each time.
         max_retry_wait: The longest wait between attempts; a longer Retry-After raises at once.
 
+    The same settings as one object: :class:`~netra.usage.ClientOptions` and :meth:`from_options`.
     Use it as a context manager, or call :meth:`close`.
     """
 
-    def __init__(
-        self,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        *,
-        headers: Mapping[str, str] | None = None,
-        timeout: float = 10.0,
-        max_retries: int = 3,
-        transport: httpx.BaseTransport | None = None,
-        backoff_factor: float = 0.5,
-        max_retry_wait: float = 30.0,
-    ) -> None:
-        super().__init__(base_url, api_key, headers, timeout, max_retries, backoff_factor, max_retry_wait)
-        self._transport = transport
-        self._client: httpx.Client | None = None
+    _client: httpx.Client | None = None
+
+    def _setup(self, options: ClientOptions, transport: httpx.BaseTransport | None) -> None:
+        super()._setup(options, transport)
+        self._client = None
         self._lock = threading.Lock()
 
     # -- lifecycle ----------------------------------------------------------------------------------
@@ -162,13 +215,7 @@ class UsageClient(_Base):
                 if self._client is None:
                     import httpx
 
-                    self._client = httpx.Client(
-                        base_url=self._settings.base_url,
-                        headers=self._settings.headers,
-                        timeout=httpx.Timeout(self._settings.timeout),
-                        transport=self._transport,
-                        follow_redirects=False,
-                    )
+                    self._client = httpx.Client(**self._http_args())
                 client = self._client
         return client
 
@@ -195,34 +242,19 @@ class UsageClient(_Base):
         import httpx
 
         client = self._http()
-        settings = self._settings
-        url = self._url(call)
         attempt = 0
         while True:
-            cause: BaseException | None = None
+            response: httpx.Response | None = None
+            error: httpx.RequestError | None = None
             try:
-                response = client.request(
-                    call.method,
-                    call.path,
-                    params=dict(call.params) if call.params else None,
-                    json=dict(call.json) if call.json is not None else None,
-                )
+                response = client.request(**self._request_args(call))
             except httpx.RequestError as exc:
-                cause = exc
-                outcome = _transport_outcome(exc, call, url, settings, attempt + 1)
-            else:
-                outcome = interpret(
-                    call, settings, response.status_code, response.headers, response.content, url, attempt + 1
-                )
-            if outcome.error is None:
-                return None if outcome.not_found else call.parse(outcome.body)
-            if outcome.retryable and attempt < settings.max_retries:
-                delay = retry_delay(attempt, outcome.retry_after, settings)
-                if delay is not None:
-                    time.sleep(delay)
-                    attempt += 1
-                    continue
-            raise outcome.error from cause
+                error = exc
+            step = self._settle(call, attempt, response, error)
+            if not isinstance(step, _Retry):
+                return step
+            time.sleep(step.delay)
+            attempt += 1
 
     def _send_found(self, call: Call[T]) -> T:
         result = self._send(call)
@@ -232,204 +264,107 @@ class UsageClient(_Base):
 
     # -- the Netra-compatible methods ---------------------------------------------------------------
 
-    def get_session_usage(
-        self, session_id: str, start_time: TimeArg, end_time: TimeArg
-    ) -> SessionUsageData | None:
-        """Tokens, requests and cost of one session in ``[start_time, end_time]``.
+    @takes(calls.session_usage)
+    def get_session_usage(self, call: Call[SessionUsageData]) -> SessionUsageData | None:
+        """``get_session_usage(session_id, start_time, end_time)``: tokens, requests and cost of one
+        session in ``[start_time, end_time]``.
 
         A session with no usage in the window gives zero counts; ``None`` only when the server says
         the session does not exist.
         """
-        return self._send(calls.session_usage(session_id, start_time, end_time))
+        return self._send(call)
 
-    def get_tenant_usage(self, tenant_id: str, start_time: TimeArg, end_time: TimeArg) -> TenantUsageData | None:
-        """Tokens, requests, sessions and cost of one tenant in ``[start_time, end_time]``.
+    @takes(calls.tenant_usage)
+    def get_tenant_usage(self, call: Call[TenantUsageData]) -> TenantUsageData | None:
+        """``get_tenant_usage(tenant_id, start_time, end_time)``: tokens, requests, sessions and cost of
+        one tenant in ``[start_time, end_time]``.
 
         A tenant with no usage in the window gives zero counts; ``None`` only when the server says
         the tenant does not exist.
         """
-        return self._send(calls.tenant_usage(tenant_id, start_time, end_time))
+        return self._send(call)
 
-    def list_traces(
-        self,
-        start_time: TimeArg,
-        end_time: TimeArg,
-        trace_id: str | None = None,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        tenant_id: str | None = None,
-        limit: int | None = None,
-        cursor: str | None = None,
-        direction: Direction | None = "down",
-        sort_field: str | None = None,
-        sort_order: SortOrder | None = None,
-    ) -> TracesPage:
+    @takes(TraceQuery)
+    def list_traces(self, query: TraceQuery) -> TracesPage:
         """One page of traces that started in the window, filtered by the ids given (all must match).
 
-        By default traces are listed by start time, oldest first: ``direction="down"`` reads newer
-        traces, ``"up"`` older ones (from the newest, or from ``cursor``). ``sort_field``: start_time,
-        latency, cost or tokens (the Netra docs' names too: ``total_cost``, ``latency_ms``...).
+        Takes the fields of :class:`~netra.usage.TraceQuery`: ``start_time, end_time, trace_id=None,
+        session_id=None, user_id=None, tenant_id=None, limit=None, cursor=None, direction="down",
+        sort_field=None, sort_order=None``. By default traces are listed by start time, oldest first:
+        ``direction="down"`` reads newer traces, ``"up"`` older ones (from the newest, or from
+        ``cursor``). ``sort_field``: start_time, latency, cost or tokens (the Netra docs' names too:
+        ``total_cost``, ``latency_ms``...).
         """
-        return self._send_found(
-            calls.list_traces(
-                start_time,
-                end_time,
-                trace_id,
-                session_id,
-                user_id,
-                tenant_id,
-                limit,
-                cursor,
-                direction,
-                sort_field,
-                sort_order,
-            )
-        )
+        return self._send_found(calls.list_traces(query))
 
-    def iter_traces(
-        self,
-        start_time: TimeArg,
-        end_time: TimeArg,
-        trace_id: str | None = None,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        tenant_id: str | None = None,
-        limit: int | None = None,
-        cursor: str | None = None,
-        direction: Direction | None = "down",
-        sort_field: str | None = None,
-        sort_order: SortOrder | None = None,
-    ) -> Iterator[TraceSummary]:
-        """Every trace of :meth:`list_traces`, fetching pages of ``limit`` lazily as you iterate.
+    @takes(TraceQuery)
+    def iter_traces(self, query: TraceQuery) -> Iterator[TraceSummary]:
+        """Every trace of :meth:`list_traces` (the same arguments), fetching pages of ``limit`` lazily.
 
         Arguments are checked at once; a server that repeats a cursor raises :class:`PaginationError`.
         """
+        return self._iterate(calls.trace_pages(query))
 
-        def make(page_cursor: str | None) -> Call[TracesPage]:
-            return calls.list_traces(
-                start_time,
-                end_time,
-                trace_id,
-                session_id,
-                user_id,
-                tenant_id,
-                limit,
-                page_cursor,
-                direction,
-                sort_field,
-                sort_order,
-            )
-
-        make(cursor)
-        return self._iterate(make, cursor, lambda page: page.traces)
-
-    def list_spans_by_trace_id(
-        self,
-        trace_id: str,
-        cursor: str | None = None,
-        direction: Direction | None = "down",
-        limit: int | None = None,
-        span_name: str | None = None,
-    ) -> SpansPage | None:
-        """One page of the spans of a trace (``span_name`` filters by name).
+    @takes(SpanQuery)
+    def list_spans_by_trace_id(self, query: SpanQuery) -> SpansPage | None:
+        """One page of the spans of a trace (``span_name`` filters by name); the fields of
+        :class:`~netra.usage.SpanQuery`: ``trace_id, cursor=None, direction="down", limit=None, span_name=None``.
 
         ``None`` only when the server says the trace does not exist.
         """
-        return self._send(calls.list_spans(trace_id, cursor, direction, limit, span_name))
+        return self._send(calls.list_spans(query))
 
-    def iter_spans_by_trace_id(
-        self,
-        trace_id: str,
-        cursor: str | None = None,
-        direction: Direction | None = "down",
-        limit: int | None = None,
-        span_name: str | None = None,
-    ) -> Iterator[TraceSpan]:
+    @takes(SpanQuery)
+    def iter_spans_by_trace_id(self, query: SpanQuery) -> Iterator[TraceSpan]:
         """Every span of a trace, fetching pages of ``limit`` lazily; nothing for an unknown trace."""
-
-        def make(page_cursor: str | None) -> Call[SpansPage]:
-            return calls.list_spans(trace_id, page_cursor, direction, limit, span_name)
-
-        make(cursor)
-        return self._iterate(make, cursor, lambda page: page.spans)
+        return self._iterate(calls.span_pages(query))
 
     # -- our own routes -----------------------------------------------------------------------------
 
-    def get_trace_usage(self, trace_id: str) -> TraceUsage | None:
-        """Per-span usage of one trace: each span's own usage, whether it counted under the billing
-        rule, and its rollup over descendants. ``None`` when the server has no span of that trace.
+    @takes(calls.trace_usage)
+    def get_trace_usage(self, call: Call[TraceUsage]) -> TraceUsage | None:
+        """``get_trace_usage(trace_id)``: per-span usage of one trace: each span's own usage, whether it
+        counted under the billing rule, and its rollup over descendants. ``None`` when the server has no
+        span of that trace.
         """
-        return self._send(calls.trace_usage(trace_id))
+        return self._send(call)
 
-    def get_call_usage(
-        self,
-        trace_ids: list[str] | tuple[str, ...] | None = None,
-        call_ids: list[str] | tuple[str, ...] | None = None,
-        *,
-        include_costs: bool = False,
-        limit: int | None = None,
-    ) -> CallUsageResult:
-        """Usage per call (span) and model, with descendant rollup (``POST /trace/usage``): every call
+    @takes(calls.call_usage)
+    def get_call_usage(self, call: Call[CallUsageResult]) -> CallUsageResult:
+        """``get_call_usage(trace_ids=None, call_ids=None, *, include_costs=False, limit=None)``: usage per call (span) and model, with descendant rollup (``POST /trace/usage``): every call
         of ``trace_ids`` and the calls ``call_ids`` (span ids). Each call has ``own`` (what it recorded)
         and ``rollup`` (counted usage of it and its descendants, each unit once), keyed by model;
         ``include_costs`` adds exact costs; ``limit`` caps the number of calls (``truncated`` says so).
         """
-        return self._send_found(calls.call_usage(trace_ids, call_ids, include_costs, limit))
+        return self._send_found(call)
 
-    def get_usage_summary(
-        self,
-        start_time: TimeArg,
-        end_time: TimeArg,
-        group_by: GroupBy = "tenant",
-        *,
-        tenant_id: str | None = None,
-        limit: int | None = None,
-    ) -> UsageSummary:
-        """Usage in the window grouped by ``"tenant"``, ``"model"``, ``"user"``, ``"session"`` or ``"day"``
+    @takes(calls.usage_summary)
+    def get_usage_summary(self, call: Call[UsageSummary]) -> UsageSummary:
+        """``get_usage_summary(start_time, end_time, group_by="tenant", *, tenant_id=None, limit=None)``:
+        usage in the window grouped by ``"tenant"``, ``"model"``, ``"user"``, ``"session"`` or ``"day"``
         (UTC), optionally for one tenant; ``limit`` caps the number of groups (largest cost first).
         """
-        return self._send_found(calls.usage_summary(start_time, end_time, group_by, tenant_id, limit))
+        return self._send_found(call)
 
-    def _iterate(
-        self,
-        make: Callable[[str | None], Call[Any]],
-        cursor: str | None,
-        items: Callable[[Any], list[T]],
-    ) -> Iterator[T]:
-        seen: set[str] = {cursor} if cursor else set()
-        while True:
-            call = make(cursor)
+    def _iterate(self, pages: Pages[T]) -> Iterator[T]:
+        while (call := pages.next_call()) is not None:
             page = self._send(call)
-            if page is None:
-                return
-            yield from items(page)
-            cursor = next_cursor(page.has_next_page, page.next_cursor, seen, call.what)
-            if cursor is None:
-                return
+            yield from pages.items_of(page)
+            pages.advance(page)
 
 
-class AsyncUsageClient(_Base):
+class AsyncUsageClient(_Base["httpx.AsyncBaseTransport"]):
     """The asynchronous twin of :class:`UsageClient`: the same arguments and methods, awaited.
 
     The ``iter_*`` methods return async iterators (``async for``). Use ``async with`` or
     ``await client.aclose()``.
     """
 
-    def __init__(
-        self,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        *,
-        headers: Mapping[str, str] | None = None,
-        timeout: float = 10.0,
-        max_retries: int = 3,
-        transport: httpx.AsyncBaseTransport | None = None,
-        backoff_factor: float = 0.5,
-        max_retry_wait: float = 30.0,
-    ) -> None:
-        super().__init__(base_url, api_key, headers, timeout, max_retries, backoff_factor, max_retry_wait)
-        self._transport = transport
-        self._client: httpx.AsyncClient | None = None
+    _client: httpx.AsyncClient | None = None
+
+    def _setup(self, options: ClientOptions, transport: httpx.AsyncBaseTransport | None) -> None:
+        super()._setup(options, transport)
+        self._client = None
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
@@ -438,13 +373,7 @@ class AsyncUsageClient(_Base):
         if self._client is None:
             import httpx
 
-            self._client = httpx.AsyncClient(
-                base_url=self._settings.base_url,
-                headers=self._settings.headers,
-                timeout=httpx.Timeout(self._settings.timeout),
-                transport=self._transport,
-                follow_redirects=False,
-            )
+            self._client = httpx.AsyncClient(**self._http_args())
         return self._client
 
     async def aclose(self) -> None:
@@ -470,34 +399,19 @@ class AsyncUsageClient(_Base):
         import httpx
 
         client = self._http()
-        settings = self._settings
-        url = self._url(call)
         attempt = 0
         while True:
-            cause: BaseException | None = None
+            response: httpx.Response | None = None
+            error: httpx.RequestError | None = None
             try:
-                response = await client.request(
-                    call.method,
-                    call.path,
-                    params=dict(call.params) if call.params else None,
-                    json=dict(call.json) if call.json is not None else None,
-                )
+                response = await client.request(**self._request_args(call))
             except httpx.RequestError as exc:
-                cause = exc
-                outcome = _transport_outcome(exc, call, url, settings, attempt + 1)
-            else:
-                outcome = interpret(
-                    call, settings, response.status_code, response.headers, response.content, url, attempt + 1
-                )
-            if outcome.error is None:
-                return None if outcome.not_found else call.parse(outcome.body)
-            if outcome.retryable and attempt < settings.max_retries:
-                delay = retry_delay(attempt, outcome.retry_after, settings)
-                if delay is not None:
-                    await anyio.sleep(delay)
-                    attempt += 1
-                    continue
-            raise outcome.error from cause
+                error = exc
+            step = self._settle(call, attempt, response, error)
+            if not isinstance(step, _Retry):
+                return step
+            await anyio.sleep(step.delay)
+            attempt += 1
 
     async def _send_found(self, call: Call[T]) -> T:
         result = await self._send(call)
@@ -507,153 +421,56 @@ class AsyncUsageClient(_Base):
 
     # -- the Netra-compatible methods ---------------------------------------------------------------
 
-    async def get_session_usage(
-        self, session_id: str, start_time: TimeArg, end_time: TimeArg
-    ) -> SessionUsageData | None:
+    @takes(calls.session_usage)
+    async def get_session_usage(self, call: Call[SessionUsageData]) -> SessionUsageData | None:
         """See :meth:`UsageClient.get_session_usage`."""
-        return await self._send(calls.session_usage(session_id, start_time, end_time))
+        return await self._send(call)
 
-    async def get_tenant_usage(
-        self, tenant_id: str, start_time: TimeArg, end_time: TimeArg
-    ) -> TenantUsageData | None:
+    @takes(calls.tenant_usage)
+    async def get_tenant_usage(self, call: Call[TenantUsageData]) -> TenantUsageData | None:
         """See :meth:`UsageClient.get_tenant_usage`."""
-        return await self._send(calls.tenant_usage(tenant_id, start_time, end_time))
+        return await self._send(call)
 
-    async def list_traces(
-        self,
-        start_time: TimeArg,
-        end_time: TimeArg,
-        trace_id: str | None = None,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        tenant_id: str | None = None,
-        limit: int | None = None,
-        cursor: str | None = None,
-        direction: Direction | None = "down",
-        sort_field: str | None = None,
-        sort_order: SortOrder | None = None,
-    ) -> TracesPage:
+    @takes(TraceQuery)
+    async def list_traces(self, query: TraceQuery) -> TracesPage:
         """See :meth:`UsageClient.list_traces`."""
-        return await self._send_found(
-            calls.list_traces(
-                start_time,
-                end_time,
-                trace_id,
-                session_id,
-                user_id,
-                tenant_id,
-                limit,
-                cursor,
-                direction,
-                sort_field,
-                sort_order,
-            )
-        )
+        return await self._send_found(calls.list_traces(query))
 
-    def iter_traces(
-        self,
-        start_time: TimeArg,
-        end_time: TimeArg,
-        trace_id: str | None = None,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        tenant_id: str | None = None,
-        limit: int | None = None,
-        cursor: str | None = None,
-        direction: Direction | None = "down",
-        sort_field: str | None = None,
-        sort_order: SortOrder | None = None,
-    ) -> AsyncIterator[TraceSummary]:
+    @takes(TraceQuery)
+    def iter_traces(self, query: TraceQuery) -> AsyncIterator[TraceSummary]:
         """See :meth:`UsageClient.iter_traces`; use with ``async for``."""
+        return self._iterate(calls.trace_pages(query))
 
-        def make(page_cursor: str | None) -> Call[TracesPage]:
-            return calls.list_traces(
-                start_time,
-                end_time,
-                trace_id,
-                session_id,
-                user_id,
-                tenant_id,
-                limit,
-                page_cursor,
-                direction,
-                sort_field,
-                sort_order,
-            )
-
-        make(cursor)
-        return self._iterate(make, cursor, lambda page: page.traces)
-
-    async def list_spans_by_trace_id(
-        self,
-        trace_id: str,
-        cursor: str | None = None,
-        direction: Direction | None = "down",
-        limit: int | None = None,
-        span_name: str | None = None,
-    ) -> SpansPage | None:
+    @takes(SpanQuery)
+    async def list_spans_by_trace_id(self, query: SpanQuery) -> SpansPage | None:
         """See :meth:`UsageClient.list_spans_by_trace_id`."""
-        return await self._send(calls.list_spans(trace_id, cursor, direction, limit, span_name))
+        return await self._send(calls.list_spans(query))
 
-    def iter_spans_by_trace_id(
-        self,
-        trace_id: str,
-        cursor: str | None = None,
-        direction: Direction | None = "down",
-        limit: int | None = None,
-        span_name: str | None = None,
-    ) -> AsyncIterator[TraceSpan]:
+    @takes(SpanQuery)
+    def iter_spans_by_trace_id(self, query: SpanQuery) -> AsyncIterator[TraceSpan]:
         """See :meth:`UsageClient.iter_spans_by_trace_id`; use with ``async for``."""
-
-        def make(page_cursor: str | None) -> Call[SpansPage]:
-            return calls.list_spans(trace_id, page_cursor, direction, limit, span_name)
-
-        make(cursor)
-        return self._iterate(make, cursor, lambda page: page.spans)
+        return self._iterate(calls.span_pages(query))
 
     # -- our own routes -----------------------------------------------------------------------------
 
-    async def get_trace_usage(self, trace_id: str) -> TraceUsage | None:
+    @takes(calls.trace_usage)
+    async def get_trace_usage(self, call: Call[TraceUsage]) -> TraceUsage | None:
         """See :meth:`UsageClient.get_trace_usage`."""
-        return await self._send(calls.trace_usage(trace_id))
+        return await self._send(call)
 
-    async def get_call_usage(
-        self,
-        trace_ids: list[str] | tuple[str, ...] | None = None,
-        call_ids: list[str] | tuple[str, ...] | None = None,
-        *,
-        include_costs: bool = False,
-        limit: int | None = None,
-    ) -> CallUsageResult:
+    @takes(calls.call_usage)
+    async def get_call_usage(self, call: Call[CallUsageResult]) -> CallUsageResult:
         """See :meth:`UsageClient.get_call_usage`."""
-        return await self._send_found(calls.call_usage(trace_ids, call_ids, include_costs, limit))
+        return await self._send_found(call)
 
-    async def get_usage_summary(
-        self,
-        start_time: TimeArg,
-        end_time: TimeArg,
-        group_by: GroupBy = "tenant",
-        *,
-        tenant_id: str | None = None,
-        limit: int | None = None,
-    ) -> UsageSummary:
+    @takes(calls.usage_summary)
+    async def get_usage_summary(self, call: Call[UsageSummary]) -> UsageSummary:
         """See :meth:`UsageClient.get_usage_summary`."""
-        return await self._send_found(calls.usage_summary(start_time, end_time, group_by, tenant_id, limit))
+        return await self._send_found(call)
 
-    async def _iterate(
-        self,
-        make: Callable[[str | None], Call[Any]],
-        cursor: str | None,
-        items: Callable[[Any], list[T]],
-    ) -> AsyncIterator[T]:
-        seen: set[str] = {cursor} if cursor else set()
-        while True:
-            call = make(cursor)
+    async def _iterate(self, pages: Pages[T]) -> AsyncIterator[T]:
+        while (call := pages.next_call()) is not None:
             page = await self._send(call)
-            if page is None:
-                return
-            for item in items(page):
+            for item in pages.items_of(page):
                 yield item
-            cursor = next_cursor(page.has_next_page, page.next_cursor, seen, call.what)
-            if cursor is None:
-                return
+            pages.advance(page)

@@ -16,21 +16,6 @@ from __future__ import annotations
 
 import builtins
 
-__all__ = [
-    "APIStatusError",
-    "AuthenticationError",
-    "BadRequestError",
-    "InvalidResponseError",
-    "NetraUsageError",
-    "NetworkError",
-    "NotFoundError",
-    "PaginationError",
-    "PermissionDeniedError",
-    "RateLimitError",
-    "ServerError",
-    "TimeoutError",
-]
-
 
 class NetraUsageError(Exception):
     """Base class of every error the usage client raises."""

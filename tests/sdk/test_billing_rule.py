@@ -27,8 +27,8 @@ def covered(span: object) -> bool:
 
 
 def open_spans() -> int:
-    assert _state.pipeline is not None
-    return len(_state.pipeline.processor.open_spans)
+    assert _state.runtime is not None
+    return len(_state.runtime.pipeline.processor.open_spans)
 
 
 def test_cookbook_shape(netra_memory: InMemorySpanExporter) -> None:

@@ -124,6 +124,53 @@ def test_usage_client_is_lazy_and_closed_on_shutdown() -> None:
     assert client.closed
 
 
+def test_usage_and_credits_clients_use_the_endpoint_key_and_headers_of_init() -> None:
+    from netra.usage import ClientOptions
+
+    with pytest.raises(RuntimeError, match="Netra.credits needs Netra.init"):
+        Netra.async_credits  # noqa: B018
+    Netra.init(endpoint="http://127.0.0.1:9/telemetry/v1/traces", api_key="k-1", headers="x-team=a",
+               span_exporter=InMemorySpanExporter(), instruments=set())
+    expected = ClientOptions("http://127.0.0.1:9", "k-1", {"x-team": "a"})
+    usage, credits, async_credits = Netra.usage, Netra.credits, Netra.async_credits
+    assert usage.options == expected
+    assert credits._http.options == expected and async_credits._http.options == expected
+    assert usage.base_url == credits.base_url == async_credits.base_url == "http://127.0.0.1:9"
+    assert credits is Netra.credits and async_credits is Netra.async_credits
+    Netra.shutdown()
+    assert usage.closed and credits._http.closed
+    Netra.init(endpoint="http://127.0.0.1:10", span_exporter=InMemorySpanExporter(), instruments=set())
+    assert Netra.usage is not usage and Netra.usage.base_url == "http://127.0.0.1:10"
+    assert Netra.credits is not credits and Netra.credits.base_url == "http://127.0.0.1:10"
+
+
+def test_an_init_interrupted_after_export_started_leaves_nothing_running(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from netra import pricing
+    from netra.instrumentation import instruments
+
+    def interrupted(*args: object, **kwargs: object) -> list[object]:
+        raise KeyboardInterrupt  # e.g. Ctrl-C while the instrumentations load
+
+    monkeypatch.setattr(instruments, "instrument", interrupted)
+    exporter = InMemorySpanExporter()
+    with pytest.raises(KeyboardInterrupt):
+        Netra.init(span_exporter=exporter, prices={"my-finetune": {"input_per_mtok": 1, "output_per_mtok": 2}})
+    assert not Netra.is_initialized() and not config.active()
+    assert pricing.calculate_cost("my-finetune", input_tokens=1).cost is None
+    assert not any(t.name == "NetraSpanExporter" and t.is_alive() for t in threading.enumerate())
+    with Netra.start_span("after"):
+        pass
+    assert exporter.get_finished_spans() == ()
+    monkeypatch.undo()
+    fresh = InMemorySpanExporter()  # the first one was shut down with the interrupted runtime
+    Netra.init(span_exporter=fresh, disable_batch=True, instruments=set())
+    with Netra.start_span("again"):
+        pass
+    assert [s.name for s in fresh.get_finished_spans()] == ["again"]
+
+
 def test_prices_are_passed_to_the_price_table() -> None:
     from netra import pricing
 

@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from netra import semconv
 from netra.usage import _calls, wire
 from netra.usage._read import recording_reads
+from netra.usage.options import SpanQuery, TraceQuery
 
 from ._helpers import record, send
 
@@ -45,26 +46,45 @@ def traces(netra_server: RunningServer) -> dict[str, str]:
     tr = provider.get_tracer("t")
     now = time.time_ns()
     apex = {semconv.TENANT_ID: "apex", semconv.SESSION_ID: "s-1", semconv.USER_ID: "alice"}
-    root = tr.start_span("meeting", start_time=now - 3_000_000_000, attributes={**apex, semconv.USAGE_COVERED: True})
+    root = tr.start_span(
+        "meeting", start_time=now - 3_000_000_000, attributes={**apex, semconv.USAGE_COVERED: True}
+    )
     for i, cost in enumerate((0.1, 0.2, None)):
-        attrs: dict[str, Any] = {**apex, semconv.GEN_AI_RESPONSE_MODEL: "gpt-4o-mini" if cost else "mystery-1",
-                                 semconv.GEN_AI_USAGE_INPUT_TOKENS: 500, semconv.GEN_AI_USAGE_OUTPUT_TOKENS: 250}
+        attrs: dict[str, Any] = {
+            **apex,
+            semconv.GEN_AI_RESPONSE_MODEL: "gpt-4o-mini" if cost else "mystery-1",
+            semconv.GEN_AI_USAGE_INPUT_TOKENS: 500,
+            semconv.GEN_AI_USAGE_OUTPUT_TOKENS: 250,
+        }
         if cost is not None:
             attrs |= {semconv.COST: cost, semconv.COST_SOURCE: "provider"}
-        call = tr.start_span(f"chat {i}", context=set_span_in_context(root), start_time=now - 2_900_000_000 + i,
-                             attributes=attrs)
+        call = tr.start_span(
+            f"chat {i}",
+            context=set_span_in_context(root),
+            start_time=now - 2_900_000_000 + i,
+            attributes=attrs,
+        )
         call.add_event("retry", {"attempt": 1})
         call.end(end_time=now - 2_000_000_000)
     root.end(end_time=now - 1_000_000_000)
-    failed = tr.start_span("chat mystery", start_time=now - 2_000_000_000, attributes={
-        semconv.TENANT_ID: "stratex", semconv.GEN_AI_RESPONSE_MODEL: "mystery-model-1",
-        semconv.GEN_AI_USAGE_INPUT_TOKENS: 10, semconv.GEN_AI_USAGE_OUTPUT_TOKENS: 5})
+    failed = tr.start_span(
+        "chat mystery",
+        start_time=now - 2_000_000_000,
+        attributes={
+            semconv.TENANT_ID: "stratex",
+            semconv.GEN_AI_RESPONSE_MODEL: "mystery-model-1",
+            semconv.GEN_AI_USAGE_INPUT_TOKENS: 10,
+            semconv.GEN_AI_USAGE_OUTPUT_TOKENS: 5,
+        },
+    )
     failed.set_status(Status(StatusCode.ERROR, "boom"))
     failed.end(end_time=now - 1_500_000_000)
     assert send(netra_server, collect.spans) is SpanExportResult.SUCCESS
     provider.shutdown()
-    return {"apex": format(root.get_span_context().trace_id, "032x"),
-            "call": format(failed.get_span_context().span_id, "016x")}
+    return {
+        "apex": format(root.get_span_context().trace_id, "032x"),
+        "call": format(failed.get_span_context().span_id, "016x"),
+    }
 
 
 def _calls_of_the_client(traces: dict[str, str]) -> list[tuple[_calls.Call[Any], type[BaseModel]]]:
@@ -73,14 +93,19 @@ def _calls_of_the_client(traces: dict[str, str]) -> list[tuple[_calls.Call[Any],
     out: list[tuple[_calls.Call[Any], type[BaseModel]]] = [
         (_calls.session_usage("s-1", a, b), wire.SessionUsageResponse),
         (_calls.tenant_usage("apex", a, b), wire.TenantUsageResponse),
-        (_calls.list_traces(a, b, None, None, None, None, None, None, None, None, None), wire.TracesResponse),
-        (_calls.list_spans(traces["apex"], None, None, None, None), wire.TraceSpansResponse),
+        (_calls.list_traces(TraceQuery(a, b)), wire.TracesResponse),
+        (_calls.list_spans(SpanQuery(traces["apex"])), wire.TraceSpansResponse),
         (_calls.trace_usage(traces["apex"]), wire.TraceUsageResponse),
     ]
     for include_costs in (True, False):
-        out.append((_calls.call_usage([traces["apex"]], [traces["call"]], include_costs, None), wire.CallUsageResponse))
+        out.append(
+            (
+                _calls.call_usage([traces["apex"]], [traces["call"]], include_costs=include_costs),
+                wire.CallUsageResponse,
+            )
+        )
     for group_by in ("tenant", "model", "user", "session", "day"):
-        out.append((_calls.usage_summary(a, b, group_by, None, None), wire.UsageSummaryResponse))  # type: ignore[arg-type]
+        out.append((_calls.usage_summary(a, b, group_by), wire.UsageSummaryResponse))  # type: ignore[arg-type]
     return out
 
 
@@ -128,8 +153,11 @@ def exchanges(netra_server: RunningServer, traces: dict[str, str]) -> list[dict[
 
 
 def _shapes() -> dict[str, type[BaseModel]]:
-    return {name: obj for name in wire.__all__ if isinstance(obj := getattr(wire, name), type)
-            and issubclass(obj, BaseModel)}
+    return {
+        name: obj
+        for name in wire.__all__
+        if isinstance(obj := getattr(wire, name), type) and issubclass(obj, BaseModel)
+    }
 
 
 def test_the_answers_are_not_empty(exchanges: list[dict[str, Any]]) -> None:
@@ -137,7 +165,11 @@ def test_the_answers_are_not_empty(exchanges: list[dict[str, Any]]) -> None:
     by_path = {e["call"].path: e["body"]["data"] for e in exchanges}
     assert len(by_path["/sdk/traces"]["data"]) == 2
     spans = next(v for k, v in by_path.items() if k.endswith("/spans"))
-    assert len(spans["data"]) == 4 and {s["total_cost"] for s in spans["data"]} == {None, Decimal("0.1"), Decimal("0.2")}
+    assert len(spans["data"]) == 4 and {s["total_cost"] for s in spans["data"]} == {
+        None,
+        Decimal("0.1"),
+        Decimal("0.2"),
+    }
     usage = next(v for k, v in by_path.items() if k.endswith("/usage") and k.startswith("/api/traces"))
     assert len(usage["spans"]) == 4
 
@@ -152,7 +184,9 @@ def test_every_key_the_client_reads_is_sent_by_the_server(exchanges: list[dict[s
     shapes = _shapes()
     sent = set().union(*(e["sent"] for e in exchanges))
     read = set().union(*(e["read"] for e in exchanges))
-    assert {s for s, _ in read} <= set(shapes), "the client reads a shape that netra.usage.wire does not define"
+    assert {s for s, _ in read} <= set(shapes), (
+        "the client reads a shape that netra.usage.wire does not define"
+    )
     cloud = {(s, k) for s, k in read if k in getattr(shapes[s], "cloud_only", frozenset())}
     assert read - cloud <= sent, sorted(read - cloud - sent)
     # cloud-only keys are declared as such, and are not fields of the shape
@@ -169,13 +203,16 @@ def test_the_server_sends_exactly_the_declared_fields(exchanges: list[dict[str, 
     assert seen == {name for name, cls in shapes.items()}, "a shape of netra.usage.wire is not answered"
     for name in seen:
         assert {k for s, k in sent if s == name} == _declared(shapes[name]), name
-    without_costs = next(e for e in exchanges if e["call"].json and e["call"].json.get("include_costs") is False)
+    without_costs = next(
+        e for e in exchanges if e["call"].json and e["call"].json.get("include_costs") is False
+    )
     assert ("ModelUsage", "total_cost") not in without_costs["sent"]
     assert ("ModelUsage", "requests") in without_costs["sent"]
 
 
-def test_the_openapi_document_declares_the_same_fields(netra_server: RunningServer,
-                                                       exchanges: list[dict[str, Any]]) -> None:
+def test_the_openapi_document_declares_the_same_fields(
+    netra_server: RunningServer, exchanges: list[dict[str, Any]]
+) -> None:
     spec = httpx.get(netra_server.base_url + "/openapi.json").json()
     components = spec["components"]["schemas"]
     for name, shape in _shapes().items():
@@ -183,7 +220,9 @@ def test_the_openapi_document_declares_the_same_fields(netra_server: RunningServ
     for e in exchanges:  # each route documents its answer with the shape the client reads it as
         call = e["call"]
         template = next(p for p in spec["paths"] if _matches(p, call.path))
-        schema = spec["paths"][template][call.method.lower()]["responses"]["200"]["content"]["application/json"]
+        schema = spec["paths"][template][call.method.lower()]["responses"]["200"]["content"][
+            "application/json"
+        ]
         assert schema["schema"] == {"$ref": f"#/components/schemas/{e['shape'].__name__}"}, call.path
 
 

@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 
 from netra.usage import (
+    ClientOptions,
     InvalidResponseError,
     SpanOwnUsage,
     TraceSpan,
@@ -18,7 +19,7 @@ from netra.usage import (
     UsageTotals,
     base_url_from_endpoint,
 )
-from netra.usage._calls import parse_retry_after, retry_delay
+from netra.usage._answers import parse_retry_after, retry_delay
 from netra.usage._config import parse_headers, resolve
 from netra.usage._times import format_utc, to_utc, window
 
@@ -54,14 +55,14 @@ def test_parse_headers() -> None:
 
 
 def test_resolve_defaults_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    s = resolve(None, None, None, 10, 3, 0.5, 30, "ua")
+    s = resolve(ClientOptions(), "ua")
     assert s.base_url == "http://localhost:4318"
     assert "x-api-key" not in s.headers and not s.has_api_key
     monkeypatch.setenv("NETRA_OTLP_ENDPOINT", "https://netra.example/telemetry")
     monkeypatch.setenv("NETRA_API_KEY", "env-key")
-    s = resolve(None, None, None, 10, 3, 0.5, 30, "ua")
+    s = resolve(ClientOptions(), "ua")
     assert s.base_url == "https://netra.example" and s.headers["x-api-key"] == "env-key"
-    s = resolve("http://other:1/v1/traces", "arg-key", {"Authorization": "Bearer z"}, 10, 3, 0.5, 30, "ua")
+    s = resolve(ClientOptions("http://other:1/v1/traces", "arg-key", {"Authorization": "Bearer z"}), "ua")
     assert s.base_url == "http://other:1" and s.headers["x-api-key"] == "arg-key"
     assert s.headers["authorization"] == "Bearer z"
     for bad in ({"timeout": 0}, {"max_retries": -1}):
@@ -107,7 +108,7 @@ def test_retry_after_parsing() -> None:
 
 
 def test_retry_delay_policy() -> None:
-    s = resolve("http://h", None, None, 10, 3, 0.5, 4, "ua")
+    s = resolve(ClientOptions("http://h", max_retry_wait=4), "ua")
     assert retry_delay(0, 2.0, s) == 2.0  # Retry-After as given
     assert retry_delay(0, 5.0, s) is None  # longer than max_retry_wait: give up now
     for attempt, (low, high) in enumerate([(0.25, 0.75), (0.5, 1.5), (1.0, 3.0), (2.0, 4.0), (4.0, 4.0)]):
