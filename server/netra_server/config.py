@@ -130,6 +130,12 @@ class Settings:
         if not self.max_read_staleness >= 0:
             raise ValueError(f"max_read_staleness must be a number of seconds >= 0, not {self.max_read_staleness!r}")
 
+    @property
+    def max_ingest_lag(self) -> float:
+        """Refuse new spans (429) while the store is this many seconds behind the acknowledged ones:
+        half the read staleness bound, at least two journal flush intervals."""
+        return max(self.max_read_staleness / 2, 2 * self.journal_flush_seconds)
+
     def journal_dir(self, store_path: str) -> Path:
         """The ingest journal's folder for an embedded store at ``store_path``: ``<store>-journal``."""
         path = Path(store_path)

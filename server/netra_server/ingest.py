@@ -13,7 +13,10 @@ task inserts the journal into the store in large INSERTs (every ``flush_seconds`
 
 When more than ``max_pending_spans`` are waiting (to be written, or in the journal and not yet in the
 store), :meth:`submit` refuses at once with :class:`Overloaded` (429 + Retry-After) instead of queueing
-without bound.
+without bound. With a journal it also refuses while the store is more than ``max_lag_seconds`` behind
+the spans acknowledged (``Journal.lag``): spans arriving faster than the store inserts them wait in
+the exporters (which retry a 429) rather than in the journal, so a bounded read stays within its
+staleness bound and never has to wait for a backlog.
 """
 
 from __future__ import annotations
@@ -36,8 +39,8 @@ log = logging.getLogger("netra_server.ingest")
 class Overloaded(Exception):
     """Too many spans are waiting to be written; retry after ``retry_after`` seconds."""
 
-    def __init__(self, retry_after: int = 1) -> None:
-        super().__init__(f"the server is busy writing; retry in {retry_after}s")
+    def __init__(self, retry_after: int = 1, why: str = "the server is busy writing") -> None:
+        super().__init__(f"{why}; retry in {retry_after}s")
         self.retry_after = retry_after
 
 
@@ -66,6 +69,7 @@ class GroupCommitter:
         journal: Journal | None = None,
         flush_seconds: float = 1.0,
         flush_spans: int = 50_000,
+        max_lag_seconds: float | None = None,
     ) -> None:
         self.store = store
         self.journal = journal
@@ -73,6 +77,8 @@ class GroupCommitter:
         #: ``flush_spans`` rows.
         self.flush_seconds = flush_seconds
         self.flush_spans = flush_spans
+        #: With a journal: refuse new spans while the store is more than this many seconds behind.
+        self.max_lag_seconds = max_lag_seconds
         #: While requests are being decoded (:meth:`incoming`), the writer waits up to this long for
         #: them before an INSERT of fewer than ``linger_spans`` spans: every INSERT has a fixed cost
         #: (a new part, its merge later), so fewer, larger ones write more spans per second.
@@ -161,6 +167,11 @@ class GroupCommitter:
         pending = self.pending_spans
         if pending and pending + spans > self.max_pending_spans:
             raise Overloaded(1)
+        journal = self.journal
+        if journal is not None and self.max_lag_seconds is not None:
+            lag = journal.lag()
+            if lag > self.max_lag_seconds:
+                raise Overloaded(1, f"the store is {lag:.1f}s behind the spans acknowledged")
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append(_Pending(data, spans, fut, keys if keys and len(keys) == spans else None))
         self._pending_spans += spans

@@ -181,6 +181,10 @@ class Journal:
         with self._lock:
             return time.time() if self._unflushed == 0 else self._as_of
 
+    def lag(self) -> float:
+        """Seconds the store is behind the acknowledged spans (0 when everything is inserted)."""
+        return max(0.0, time.time() - self.inserted_as_of())
+
     def oldest_age(self) -> float:
         """Seconds since the oldest buffered append (0 when nothing is buffered)."""
         oldest = self._oldest
@@ -260,6 +264,8 @@ class Journal:
             self._buffer.append((self._path, len(data)))
             self._keys.append(keys if keys is not None and len(keys) == spans else None)
             self._buffered_spans += spans
+            if self._unflushed == 0:  # everything appended before now is inserted
+                self._as_of = time.time()
             self._unflushed += spans
             self._appended += spans
             if self._oldest is None:

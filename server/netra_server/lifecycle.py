@@ -133,7 +133,7 @@ def lifespan(
             raise
         committer = GroupCommitter(
             st, max_batch_spans=settings.limits.max_batch_spans, max_pending_spans=settings.limits.max_pending_spans,
-            journal=journal, flush_seconds=settings.journal_flush_seconds,
+            journal=journal, flush_seconds=settings.journal_flush_seconds, max_lag_seconds=settings.max_ingest_lag,
         )
         committer.start()
         cursors = CursorCodec(await st.run(st.secret))

@@ -290,3 +290,69 @@ def test_a_start_without_the_journal_still_inserts_what_a_crashed_run_left_in_it
         n = srv.store.query("SELECT count() AS n FROM netra_spans FINAL WHERE tenant_id = 'left-behind'")[0]["n"]
         assert n == 6
     assert list(journal_dir.iterdir()) == []
+
+
+def test_the_lag_after_an_idle_while_starts_at_the_first_new_append(store: Store, tmp_path: Path) -> None:
+    """After a quiet spell the store is not behind: a new append must not look as old as the last
+    flush (a bounded read would wait as a strong one, and ingest would be refused as lagging)."""
+    journal = Journal(tmp_path / "journal", store.insert_spans)
+    journal.append(_rows(2), 2)
+    assert journal.flush() == 2
+    assert journal.lag() == 0.0
+    time.sleep(1.5)  # idle
+    journal.append(_rows(1, first=5), 1)
+    assert journal.lag() < 1.0
+    assert time.time() - journal.inserted_as_of() < 1.0
+    journal.close()
+
+
+def test_ingest_is_refused_while_the_store_lags_and_reads_do_not_wait(tmp_path: Path) -> None:
+    """A store that inserts slower than spans arrive (here: an INSERT that stalls): once the store is
+    more than ``max_ingest_lag`` behind, new exports get 429 + Retry-After, bounded reads keep answering
+    at once (stating how far behind they are), and every span acknowledged is stored once it catches up."""
+    provider, collect = record()
+    tracer = provider.get_tracer("lag")
+    for i in range(60):
+        tracer.start_span(f"l{i}", start_time=T0 + i, attributes={semconv.TENANT_ID: "lag"}).end(end_time=T0 + i + 1)
+    provider.shutdown()
+    spans = collect.spans
+    with run_server(tmp_path, journal_flush_seconds=0.05, max_read_staleness=30.0, read_consistency="bounded") as srv:
+        state = srv.app.state.netra
+        journal = state.committer.journal
+        assert journal is not None and state.settings.max_ingest_lag == 15.0
+        state.committer.max_lag_seconds = 1.0  # (the setting's value, shortened for the test)
+        stalled = threading.Event()
+        release = threading.Event()
+        real_insert = journal._insert
+
+        def insert(data: bytes, keys: object = None) -> None:
+            stalled.set()
+            release.wait(60)
+            real_insert(data, keys)
+
+        journal._insert = insert
+        post = {**srv.headers, "content-type": "application/x-protobuf"}
+        try:
+            r = httpx.post(srv.otlp_endpoint, content=encode_spans(spans[:20]).SerializeToString(), headers=post)
+            assert r.status_code == 200
+            assert stalled.wait(30)
+            deadline = time.monotonic() + 30
+            while journal.lag() <= 1.0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            r = httpx.post(srv.otlp_endpoint, content=encode_spans(spans[20:40]).SerializeToString(), headers=post)
+            assert r.status_code == 429 and r.headers["retry-after"] == "1"
+            assert "behind" in r.text
+            t = time.monotonic()
+            read = httpx.get(srv.base_url + "/usage/tenants/lag", headers=srv.headers, timeout=30)
+            assert time.monotonic() - t < 5.0 and read.status_code == 200  # answered without waiting
+            assert read.json()["data"]["requestsCount"] == 0  # nothing inserted yet, and it says so:
+            assert read.headers["x-netra-consistency"] == "bounded" and read.headers["x-netra-data-as-of"]
+        finally:
+            release.set()
+        assert srv.wait_for_spans(20) == 20
+        deadline = time.monotonic() + 30
+        while journal.lag() > 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        r = httpx.post(srv.otlp_endpoint, content=encode_spans(spans[20:]).SerializeToString(), headers=post)
+        assert r.status_code == 200
+        assert srv.wait_for_spans(60) == 60
