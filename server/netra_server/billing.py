@@ -23,6 +23,14 @@ a time: ``Store`` serialises its inserts (the journal flush, or the group commit
 spans of a trace through the same process (an OpenTelemetry Collector's ``loadbalancing`` exporter with
 ``routing_key: traceID`` in front of them).
 
+**Fresh traces skip the lookup.** Most spans belong to traces the index has never seen. On the embedded
+store (one writer) ``SpanIndex.traces`` is a :class:`TraceFilter`: a Bloom filter in memory of every
+(project, trace) with index rows, loaded from the index in the background at startup
+(``load_traces``) and added to before each index write, so the lookup asks the store only for the
+traces that may be indexed (a false positive costs one lookup, never a wrong answer). Until it has
+loaded, every lookup asks the store. A ClickHouse server has several writers, so there every lookup
+asks the store.
+
 Crash safety: the span rows are inserted first, then the rewritten ancestors, then the index rows. A
 crash in between leaves spans without index rows; inserting the same rows again (the ingest journal's
 recovery, or an exporter's retry) finds no index row, so it writes the same rows, which collapse with
@@ -31,6 +39,7 @@ the first, and the same ancestor rewrites: the result is the same as one success
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import zlib
@@ -39,10 +48,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
+from rbloom import Bloom
 
 from netra_server.schema import SPAN_COLUMNS
 
-__all__ = ["SpanIndex", "SpanKey", "fingerprint", "key_of_row"]
+__all__ = ["SpanIndex", "SpanKey", "TraceFilter", "fingerprint", "key_of_row"]
+
+log = logging.getLogger("netra_server")
 
 #: What ingest knows of a span without parsing its row again (``IngestBatch.keys``): project, trace id,
 #: span id, parent span id (``""`` for a root), tenant, start (Unix ns), has_usage, covered (as the
@@ -124,6 +136,64 @@ HAVING versions > 1
 """
 
 
+#: The traces of one project in the index, a page at a time in key order (``load_traces``).
+SQL_INDEXED_TRACES = """
+SELECT DISTINCT trace_id FROM netra_span_index
+WHERE project_id = {p:String} AND trace_id > {after:String}
+ORDER BY trace_id
+LIMIT {n:UInt32}
+"""
+
+SQL_INDEXED_PROJECTS = "SELECT DISTINCT project_id FROM netra_span_index"
+
+
+class TraceFilter:
+    """The (project, trace) pairs that may have index rows: a scalable Bloom filter in memory.
+
+    ``may_hold`` is False only for a trace that was never added: each filter of the chain is sized for
+    ``capacity`` times 2**i traces at a false-positive rate of ``error_rate`` / 2**i, so the rate stays
+    under 2 * ``error_rate`` however many traces come (about 2.4 bytes per trace at 1e-4). Until
+    :attr:`ready` (the index loaded), everything may be held. Adding and asking are thread-safe (each
+    Bloom operation runs under the GIL; a new filter is appended before it is used)."""
+
+    def __init__(self, capacity: int = 1 << 20, error_rate: float = 1e-4) -> None:
+        self._capacity = capacity
+        self._error_rate = error_rate
+        self._filters: list[Bloom] = [Bloom(capacity, error_rate)]
+        self._room = capacity  # adds left before the newest filter is full
+        self._grow = threading.Lock()
+        self.added = 0
+        self.ready = False
+
+    @staticmethod
+    def _key(project: str, trace: str) -> str:
+        return project + "\0" + trace
+
+    def add(self, project: str, traces: Iterable[str]) -> None:
+        keys = [self._key(project, t) for t in traces]
+        with self._grow:
+            while keys:
+                if self._room <= 0:
+                    n = len(self._filters)
+                    self._filters.append(Bloom(self._capacity << n, self._error_rate / (1 << n)))
+                    self._room = self._capacity << n
+                part, keys = keys[: self._room], keys[self._room:]
+                self._filters[-1].update(part)
+                self._room -= len(part)
+                self.added += len(part)
+
+    def may_hold(self, project: str, trace: str) -> bool:
+        if not self.ready:
+            return True
+        key = self._key(project, trace)
+        return any(key in f for f in self._filters)
+
+    @property
+    def bytes(self) -> int:
+        """Memory of the bit arrays."""
+        return sum(f.size_in_bits // 8 for f in self._filters)
+
+
 @dataclass
 class _Entry:
     """The index state of a span stored before this insert, or of a placeholder."""
@@ -154,10 +224,15 @@ class SpanIndex:
     """Applies identity and the billing rule to the span rows of one insert (see the module doc).
 
     One instance per store; :meth:`insert` runs one insert at a time (a lock), so everything written
-    through one ``Store`` is exact."""
+    through one ``Store`` is exact. :attr:`traces`: the traces known to be indexed (None: every lookup
+    asks the store); set it only where this process is the store's one writer."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self.traces: TraceFilter | None = None
+        #: lookups asked of the store, and lookups the trace filter answered (for tests and the bench)
+        self.lookups = 0
+        self.lookups_skipped = 0
         self._version = 0
         #: counters (for tests and the log): spans dropped as identical re-deliveries, as conflicting
         #: versions, and stored rows written again covered
@@ -317,11 +392,60 @@ class SpanIndex:
             if entry is not None:
                 entry.dirty = True
 
+    def load_traces(self, runner: _Reads, page: int = 100_000) -> TraceFilter:
+        """Start a :class:`TraceFilter` (:attr:`traces`) and fill it from the index: every trace indexed
+        before now is read, a page at a time; traces indexed meanwhile are added by the inserts. Call
+        once, before inserts begin or while they run (a background thread does: ``start_trace_filter``),
+        only where this process is the store's one writer."""
+        flt = TraceFilter()
+        with self._lock:  # no insert in progress: every index write from here on adds to it
+            self.traces = flt
+        started = time.monotonic()
+        for row in runner.query(SQL_INDEXED_PROJECTS):
+            project, after = str(row["project_id"]), ""
+            while True:
+                rows = runner.query(SQL_INDEXED_TRACES, {"p": project, "after": after, "n": page})
+                if not rows:
+                    break
+                flt.add(project, (str(r["trace_id"]) for r in rows))
+                after = str(rows[-1]["trace_id"])
+        flt.ready = True
+        log.info("trace filter: %d indexed trace(s) loaded in %.1f s (%.1f MB)",
+                 flt.added, time.monotonic() - started, flt.bytes / 1e6)
+        return flt
+
+    def start_trace_filter(self, runner: _Reads, closed: Callable[[], bool] = lambda: False) -> threading.Thread:
+        """:meth:`load_traces` in a daemon thread; a failure leaves the lookups asking the store
+        (``closed``: whether the store was closed meanwhile, which is no failure to report)."""
+
+        def load() -> None:
+            try:
+                self.load_traces(runner)
+            except Exception as exc:  # the filter is an optimisation: without it every lookup asks
+                self.traces = None
+                if not closed():
+                    log.warning("trace filter not loaded (every span-index lookup asks the store): %s", exc)
+
+        thread = threading.Thread(target=load, name="netra-trace-filter", daemon=True)
+        thread.start()
+        return thread
+
     def _lookup(self, runner: _Runs, project: str, idents: Iterable[str]) -> dict[str, _Entry]:
         idents = sorted(idents)
         if not idents:
             return {}
         traces = sorted({i.partition(":")[0] for i in idents})
+        flt = self.traces
+        if flt is not None and flt.ready:
+            maybe = [t for t in traces if flt.may_hold(project, t)]
+            if not maybe:  # a fresh trace (the common case): nothing indexed to read
+                self.lookups_skipped += 1
+                return {}
+            if len(maybe) < len(traces):
+                traces = maybe
+                held = set(maybe)
+                idents = [i for i in idents if i.partition(":")[0] in held]
+        self.lookups += 1
         wanted = set(idents)
         rows = runner.query(SQL_LOOKUP, {"p": project, "traces": ",".join(traces)})
         newest: dict[str, dict[str, Any]] = {}
@@ -348,6 +472,9 @@ class SpanIndex:
             return
         cov = plan.covered
         others = plan.others
+        traces = self.traces
+        if traces is not None:  # before the write: a failed write leaves a false positive, never a miss
+            traces.add(project, {k[1] for k in new} | {i[: i.index(":")] for i, _ in stored})
         columns = [
             [project] * n,
             [k[1] for k in new] + [i[: i.index(":")] for i, _ in stored],

@@ -40,6 +40,7 @@ def prepare_store(settings: Settings, store: Store | None = None) -> tuple[Store
                            memory_limit_bytes=settings.store_memory_bytes)
     try:
         store.migrate(settings.retention_days)
+        store.start_trace_filter()  # fresh traces skip the span-index lookup once it has loaded
         recover_journal(settings, store)  # what a previous process acknowledged, before anything else
         keys = KeyManager(store, cache_seconds=settings.key_cache_seconds)
         project, key = keys.bootstrap(project_name=settings.project_name, seed_key=settings.api_key)

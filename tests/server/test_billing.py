@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Any
 import httpx
 import pytest
 from netra_server import rollups
+from netra_server.billing import TraceFilter
 from netra_server.config import Limits
 from netra_server.journal import Journal
 from netra_server.otlp import build_rows
@@ -79,10 +81,14 @@ def _span(trace: int, span: int, parent: int = 0, *, start: int = T0, cost: Any 
     return {"trace": trace, "span": span, "parent": parent, "start": start, "cost": cost, **kw}
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
+@pytest.fixture(params=["lookups", "trace-filter"])
+def store(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Store]:
+    """A chDB store; every store-level test runs twice: each lookup asking the store, and with the
+    trace filter loaded (``netra serve`` on the embedded store), where fresh traces skip the lookup."""
     s = Store(ChdbBackend(str(tmp_path / "store")))
     s.migrate()
+    if request.param == "trace-filter":
+        s.span_index.load_traces(s)
     yield s
     s.close()
 
@@ -294,6 +300,8 @@ def test_spans_stored_before_the_index_are_indexed_at_the_upgrade(store: Store) 
 
     store._insert_span_rows(_rows("p", [_span(1, 1, cost="1"), _span(2, 1, cost="2")]))  # as before the upgrade
     store.command(schema.SPAN_INDEX_BACKFILL)
+    if store.span_index.traces is not None:  # the server loads its trace filter after the migrations
+        store.span_index.load_traces(store)
     store.insert_spans(_rows("p", [_span(1, 1, cost="7", tenant="other")]))
     store.insert_spans(_rows("p", [_span(2, 2, 1, start=T0 + 1, cost="0.5")]))
     assert store.count_spans("p") == 3
@@ -307,6 +315,119 @@ def test_spans_stored_before_the_index_are_indexed_at_the_upgrade(store: Store) 
     store.insert_spans(_rows("p", [_span(1, 1, cost="1")]))
     (span,), _ = store.trace_spans("p", format(1, "032x"))
     assert (span.tenant_id, span.cost, span.versions) == ("acme", Decimal("1"), 2)
+
+
+# --------------------------------------------------------------------------------------------------
+# The trace filter: fresh traces skip the index lookup, and nothing indexed is ever taken for fresh
+
+
+def test_the_trace_filter_holds_every_trace_added_past_its_capacity() -> None:
+    flt = TraceFilter(capacity=64, error_rate=1e-4)
+    assert flt.may_hold("p", "never-added")  # not loaded yet: everything may be indexed
+    flt.ready = True
+    added = [f"{i:032x}" for i in range(20_000)]  # ten filters of the chain
+    for start in range(0, len(added), 999):
+        flt.add("p", added[start : start + 999])
+    assert all(flt.may_hold("p", t) for t in added)
+    assert flt.added == len(added)
+    fresh = [f"{i:032x}" for i in range(10**9, 10**9 + 20_000)]
+    false_positives = sum(flt.may_hold("p", t) for t in fresh) + sum(flt.may_hold("q", t) for t in added)
+    assert false_positives < 40  # under 2e-4 of 40,000 is expected: about 8
+    assert flt.bytes < 200_000  # about 2.4 bytes per trace at 1e-4, not the traces themselves
+
+
+def _traces(project: str, first: int, n: int, *, cost: str = "1") -> bytes:
+    return _rows(project, [_span(t, 1, cost=cost) for t in range(first, first + n)])
+
+
+def test_the_filter_loads_what_a_previous_process_indexed(tmp_path: Path) -> None:
+    """Spans indexed by an earlier process (several projects, several pages of the load) are found
+    again: a re-delivery with other content is one span; fresh traces skip the lookup."""
+    before = Store(ChdbBackend(str(tmp_path / "store")))
+    before.migrate()
+    before.insert_spans(_traces("p", 1, 250))
+    before.insert_spans(_traces("q", 1, 40))
+    before.close()
+    store = Store(ChdbBackend(str(tmp_path / "store")))
+    try:
+        store.migrate()
+        flt = store.span_index.load_traces(store, page=32)
+        assert flt.ready and flt.added == 290
+        index = store.span_index
+        lookups = index.lookups
+        store.insert_spans(_traces("p", 1, 250, cost="9"))  # every one a re-delivery, other content
+        store.insert_spans(_traces("q", 1, 40, cost="9"))
+        assert index.lookups == lookups + 2
+        assert store.count_spans("p") == 250 and store.count_spans("q") == 40
+        assert store.usage_totals("p", Window()).total_cost == Decimal(250)
+        (span,), _ = store.trace_spans("p", format(250, "032x"))
+        assert span.versions == 2
+        skipped, lookups = index.lookups_skipped, index.lookups
+        store.insert_spans(_traces("p", 1000, 100))  # fresh traces: no lookup at all
+        assert (index.lookups_skipped, index.lookups) == (skipped + 1, lookups)
+        store.insert_spans(_traces("p", 1000, 100, cost="5"))  # and they are in the filter now
+        assert store.count_spans("p") == 350
+        assert store.usage_totals("p", Window()).total_cost == Decimal(350)
+    finally:
+        store.close()
+
+
+def test_inserts_while_the_filter_loads_are_exact(tmp_path: Path) -> None:
+    """The filter loads a page at a time while inserts run (as at a server's start): re-deliveries of
+    traces indexed before, during and after the load are each one span."""
+    store = Store(ChdbBackend(str(tmp_path / "store")))
+    try:
+        store.migrate()
+        for first in range(1, 3001, 500):  # traces 1 to 3000 (a trace id of 0 is not valid)
+            store.insert_spans(_traces("p", first, 500))
+        loader = threading.Thread(target=store.span_index.load_traces, args=(store,), kwargs={"page": 50})
+        loader.start()
+        nxt = 3001
+        while loader.is_alive() or nxt < 3401:  # new traces, and re-deliveries of old and new ones
+            store.insert_spans(_traces("p", nxt, 20) + _traces("p", nxt - 2990, 20, cost="3"))
+            nxt += 20
+        loader.join()
+        assert store.span_index.traces is not None and store.span_index.traces.ready
+        store.insert_spans(_traces("p", 1, nxt - 1, cost="7"))  # everything once more, the filter loaded
+        assert store.count_spans("p") == nxt - 1
+        assert store.usage_totals("p", Window()).total_cost == Decimal(nxt - 1)
+        assert store.span_index.lookups_skipped == 0  # every insert held an indexed trace
+    finally:
+        store.close()
+
+
+def test_a_filter_that_fails_to_load_leaves_every_lookup_to_the_store(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    backend = _FailingIndex(str(tmp_path / "store"))
+    store = Store(backend)
+    try:
+        store.migrate()
+        store.insert_spans(_traces("p", 1, 10))
+
+        def refuse(sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+            raise StoreError("the store refused the read")
+
+        with caplog.at_level("WARNING", logger="netra_server"):
+            store.span_index.start_trace_filter(type("Refusing", (), {"query": staticmethod(refuse)})()).join()
+        assert store.span_index.traces is None
+        assert "trace filter not loaded" in caplog.text
+        store.insert_spans(_traces("p", 1, 10, cost="4"))
+        assert store.count_spans("p") == 10 and store.usage_totals("p", Window()).total_cost == Decimal(10)
+    finally:
+        store.close()
+
+
+def test_only_the_embedded_store_loads_a_filter(tmp_path: Path) -> None:
+    store = Store(ChdbBackend(str(tmp_path / "store")))
+    try:
+        store.migrate()
+        thread = store.start_trace_filter()
+        assert thread is not None
+        thread.join()
+        assert store.span_index.traces is not None and store.span_index.traces.ready
+    finally:
+        store.close()
 
 
 # --------------------------------------------------------------------------------------------------

@@ -128,6 +128,14 @@ class StoreBase:
         """Insert ``JSONEachRow`` bytes; returns once the rows are durable."""
         self.backend.insert_json_rows(table, data)
 
+    def start_trace_filter(self) -> threading.Thread | None:
+        """On the embedded store (this process is its one writer), load the span index's trace filter in
+        the background (``netra_server.billing.TraceFilter``): spans of fresh traces then skip the index
+        lookup. A ClickHouse server may have other writers: there every lookup asks it (None)."""
+        if self.kind != "chdb":
+            return None
+        return self.span_index.start_trace_filter(self, closed=lambda: self._closed)
+
     def close(self) -> None:
         if self._closed:
             return
