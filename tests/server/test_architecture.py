@@ -233,11 +233,21 @@ def _unexplained_length(text: str) -> int | None:
     return None if LONG_BECAUSE in doc else lines
 
 
+#: Modules over the limit while work on them is under way, each with what is pending. An entry that is
+#: no longer needed fails the test below, so none stays behind.
+PENDING: dict[str, str] = {
+    "server/netra_server/billing.py": "the ingest path is being changed: split it (or say why) with that change",
+}
+
+
 def test_no_long_module_without_a_reason() -> None:
     """A module over 500 lines is split by concern, or says at its top why it is one piece."""
     paths = [p for d in SOURCE_DIRS for p in d.rglob("*.py")]
     assert len(paths) > 50, f"found only {len(paths)} modules: the test reads the wrong folders"
     long = {str(p.relative_to(ROOT)): n for p in paths if (n := _unexplained_length(p.read_text(encoding="utf-8")))}
+    stale = set(PENDING) - set(long)
+    assert not stale, f"no longer over {MAX_LINES} lines without a reason: remove from PENDING {sorted(stale)}"
+    long = {path: n for path, n in long.items() if path not in PENDING}
     assert not long, f"over {MAX_LINES} lines without {LONG_BECAUSE!r} in the docstring (split it, or say why): {long}"
 
 
