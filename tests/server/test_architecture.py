@@ -209,6 +209,24 @@ def test_the_usage_shapes_are_defined_once() -> None:
     assert not again, f"defined again in the server: {sorted(again)}"
 
 
+def test_the_credit_records_are_defined_once() -> None:
+    """The ledger answers with the credits client's result types (``netra.credits.models``): the server
+    defines none of them again, and the ledger's names are those very classes."""
+    from netra.credits import models
+    from netra_server.credits import ledger
+
+    records = {name for name, bases in _classes(PACKAGES["netra"] / "credits" / "models.py").items() if "_Read" in bases}
+    assert {"Account", "Entry", "Reservation", "Transaction", "UsageGroup", "UsageRecord"} <= records
+    again = {
+        f"{path.relative_to(ROOT)}:{name}"
+        for path in (PACKAGES["netra_server"] / "credits").rglob("*.py")
+        for name in _classes(path)
+        if name in records
+    }
+    assert not again, f"defined again in the server: {sorted(again)}"
+    assert all(getattr(ledger, name) is getattr(models, name) for name in records if hasattr(ledger, name))
+
+
 @pytest.mark.parametrize("package", ["store", "api"])
 def test_the_split_packages_keep_small_modules(package: str) -> None:
     """The store (by backend and concern) and the query routes (by family) are packages: no module of

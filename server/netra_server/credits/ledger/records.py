@@ -1,15 +1,39 @@
 """What the credit ledger answers (accounts, entries, reservations, transactions, usage lines and
-groups), its limits, and the checks every amount and tenant passes before it reaches a ledger."""
+groups: the SDK's :mod:`netra.credits.models`), its limits, and the checks every amount and tenant
+passes before it reaches a ledger."""
 
 from __future__ import annotations
 
 import secrets
-from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
+# What the ledger answers: the credits client's result types, so the server and the client share one
+# definition of each record (the server writes them to JSON with ``as_dict``).
+from netra.credits.models import Account, Entry, Reservation, Transaction, UsageGroup, UsageRecord
+
 from ..errors import InvalidCreditRequest
 from ..pricing import MONEY_PLACES
+
+__all__ = [
+    "CONTEXTS",
+    "ENTRY_KINDS",
+    "GROUP_BY",
+    "IDEMPOTENCY_SECONDS",
+    "MAX_AMOUNT",
+    "MAX_TTL",
+    "MIN_TTL",
+    "ZERO",
+    "Account",
+    "Context",
+    "Entry",
+    "Reservation",
+    "Transaction",
+    "UsageGroup",
+    "UsageRecord",
+    "check_amount",
+    "check_tenant",
+]
 
 ZERO = Decimal(0)
 Context = Literal["customer", "system"]
@@ -64,128 +88,3 @@ def check_tenant(tenant_id: Any) -> str:
 
 def _new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(12)}"
-
-
-# --------------------------------------------------------------------------------------------------
-# What the ledger answers
-
-
-@dataclass(frozen=True)
-class Account:
-    tenant_id: str
-    currency: str
-    balance: Decimal
-    reserved: Decimal
-    available: Decimal
-    overdraft_limit: Decimal
-    granted: Decimal
-    adjusted: Decimal
-    spent: Decimal
-    system_cost: Decimal
-    updated_at: float
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class Entry:
-    seq: int
-    id: str
-    tenant_id: str
-    kind: str
-    amount: Decimal
-    hold: Decimal
-    balance_after: Decimal
-    reserved_after: Decimal
-    reservation_id: str
-    transaction_id: str
-    context: str
-    note: str
-    at: float
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class Reservation:
-    id: str
-    tenant_id: str
-    transaction_id: str
-    amount: Decimal
-    status: str  # held | confirmed | released | expired
-    created_at: float
-    expires_at: float
-    settled_at: float | None
-    charged: Decimal | None
-    note: str
-    model: str
-    #: The account after this operation (for the caller's display).
-    account: Account | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["account"] = self.account.as_dict() if self.account else None
-        return d
-
-
-@dataclass(frozen=True)
-class UsageRecord:
-    id: str
-    tenant_id: str
-    transaction_id: str
-    reservation_id: str
-    context: str
-    model: str
-    provider: str
-    input_tokens: int
-    output_tokens: int
-    cached_tokens: int
-    reasoning_tokens: int
-    audio_seconds: Decimal
-    cost: Decimal
-    cost_source: str
-    trace_id: str
-    span_id: str
-    at: float
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class Transaction:
-    id: str
-    tenant_id: str
-    reservation_id: str
-    context: str
-    amount: Decimal  # charged to the balance (0 in system context)
-    released: Decimal  # the part of the hold given back
-    at: float
-    usage: list[UsageRecord] = field(default_factory=list)
-    account: Account | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "tenant_id": self.tenant_id, "reservation_id": self.reservation_id,
-            "context": self.context, "amount": self.amount, "released": self.released, "at": self.at,
-            "usage": [u.as_dict() for u in self.usage],
-            "account": self.account.as_dict() if self.account else None,
-        }
-
-
-@dataclass(frozen=True)
-class UsageGroup:
-    key: str
-    requests: int
-    input_tokens: int
-    output_tokens: int
-    cached_tokens: int
-    reasoning_tokens: int
-    audio_seconds: Decimal
-    cost: Decimal
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
