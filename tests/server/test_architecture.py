@@ -212,8 +212,9 @@ def test_the_usage_shapes_are_defined_once() -> None:
 def test_the_credit_records_are_defined_once() -> None:
     """The ledger answers with the credits client's result types (``netra.credits.models``): the server
     defines none of them again, and the ledger's names are those very classes."""
-    from netra.credits import models
     from netra_server.credits import ledger
+
+    from netra.credits import models
 
     records = {name for name, bases in _classes(PACKAGES["netra"] / "credits" / "models.py").items() if "_Read" in bases}
     assert {"Account", "Entry", "Reservation", "Transaction", "UsageGroup", "UsageRecord"} <= records
@@ -225,6 +226,21 @@ def test_the_credit_records_are_defined_once() -> None:
     }
     assert not again, f"defined again in the server: {sorted(again)}"
     assert all(getattr(ledger, name) is getattr(models, name) for name in records if hasattr(ledger, name))
+
+
+def test_the_credit_error_codes_agree() -> None:
+    """Each ``code`` a credit error of the server sends is read by the client into its class of the same
+    name (``invalid_request`` stays the plain 400 ``BadRequestError``), and the client maps no other code."""
+    from netra_server.credits import errors as server
+
+    from netra.credits import errors as client
+
+    sent = {cls.__name__: cls.code for cls in vars(server).values()
+            if isinstance(cls, type) and issubclass(cls, server.CreditError) and not cls.__name__.startswith("_")}
+    sent.pop("CreditError")
+    assert sent.pop("InvalidCreditRequest") == "invalid_request"
+    read = {cls.__name__: code for code, cls in client._BY_CODE.items()}
+    assert sent == read
 
 
 @pytest.mark.parametrize("package", ["store", "api"])
