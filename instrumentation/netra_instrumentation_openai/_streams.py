@@ -127,14 +127,27 @@ def aiter_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
 # -- the byte-stream hooks on ``httpx2.Response.stream`` ---------------------------------------------
 
 
-class _SyncBodyHook(httpx2.SyncByteStream):
-    def __init__(self, inner: httpx2.SyncByteStream, state: StreamState) -> None:
+class _BodyHook:
+    """What the sync and the async hook share: the stream they wrap and the state they report to."""
+
+    def __init__(self, inner: Any, state: StreamState) -> None:
         self._inner = inner
         self._state = state
 
     @property
     def elapsed(self) -> Any:
         return getattr(self._inner, "elapsed", None)
+
+    def _closed(self) -> None:
+        """The response was closed (by whatever path): the span may end."""
+        try:
+            self._state.on_body_close()
+        except Exception as exc:
+            log_failure("seeing a response close", exc)
+
+
+class _SyncBodyHook(_BodyHook, httpx2.SyncByteStream):
+    _inner: httpx2.SyncByteStream
 
     def __iter__(self) -> Iterator[bytes]:
         if self._state.sse:
@@ -149,20 +162,11 @@ class _SyncBodyHook(httpx2.SyncByteStream):
         try:
             self._inner.close()
         finally:
-            try:
-                self._state.on_body_close()
-            except Exception as exc:
-                log_failure("seeing a response close", exc)
+            self._closed()
 
 
-class _AsyncBodyHook(httpx2.AsyncByteStream):
-    def __init__(self, inner: httpx2.AsyncByteStream, state: StreamState) -> None:
-        self._inner = inner
-        self._state = state
-
-    @property
-    def elapsed(self) -> Any:
-        return getattr(self._inner, "elapsed", None)
+class _AsyncBodyHook(_BodyHook, httpx2.AsyncByteStream):
+    _inner: httpx2.AsyncByteStream
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         if self._state.sse:
@@ -178,10 +182,7 @@ class _AsyncBodyHook(httpx2.AsyncByteStream):
         try:
             await self._inner.aclose()
         finally:
-            try:
-                self._state.on_body_close()
-            except Exception as exc:
-                log_failure("seeing a response close", exc)
+            self._closed()
 
 
 def state_of_body(http_response: Any) -> StreamState | None:
