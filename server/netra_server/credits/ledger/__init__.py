@@ -42,49 +42,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from . import records
 from .interface import CreditLedger
-from .records import (
-    CONTEXTS,
-    ENTRY_KINDS,
-    GROUP_BY,
-    IDEMPOTENCY_SECONDS,
-    MAX_AMOUNT,
-    MAX_TTL,
-    MIN_TTL,
-    Account,
-    Context,
-    Entry,
-    Reservation,
-    Transaction,
-    UsageGroup,
-    UsageRecord,
-    check_amount,
-    check_tenant,
-)
+from .records import *  # noqa: F403  (its __all__: the records, limits and checks)
 from .sqlite import SqliteLedger
 
-__all__ = [
-    "CONTEXTS",
-    "ENTRY_KINDS",
-    "GROUP_BY",
-    "IDEMPOTENCY_SECONDS",
-    "MAX_AMOUNT",
-    "MAX_TTL",
-    "MIN_TTL",
-    "Account",
-    "Context",
-    "CreditLedger",
-    "Entry",
-    "Reservation",
-    "SqliteLedger",
-    "Transaction",
-    "UsageGroup",
-    "UsageRecord",
-    "check_amount",
-    "check_tenant",
-    "open_ledger",
-]
-
+__all__ = [*records.__all__, "CreditLedger", "SqliteLedger", "open_ledger"]
 
 
 def open_ledger(data_dir: str | Path | None) -> CreditLedger:
