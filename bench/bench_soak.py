@@ -130,16 +130,18 @@ def main() -> int:
                 last_t, last_acked = t0, 0
                 reads: list[float] = []
                 lags: list[float] = []  # staleness of each read: its start - its data_as_of, seconds
+                waited = 0  # reads answered strong (they waited for the journal's INSERT)
                 params = {"consistency": opts.consistency} if opts.consistency else {}
                 next_sample = t0 + opts.sample_seconds
                 print(f"{'t (s)':>7} {'RSS MB':>8} {'ingest/s':>9} {'reads':>6} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
-                      f"{'stale s':>8} {'journal':>9}")
+                      f"{'stale s':>8} {'strong':>6} {'journal':>9}")
                 while not res.ready():
                     t, wall = time.perf_counter(), time.time()
                     try:
                         r = api.get(f"http://127.0.0.1:{port}/usage/tenants/tenant-1", params=params)
                         r.raise_for_status()
                         reads.append((time.perf_counter() - t) * 1000)
+                        waited += r.headers.get("x-netra-consistency") == "strong"
                         as_of = r.headers.get("x-netra-data-as-of")
                         if as_of:
                             lags.append(max(0.0, wall - datetime.fromisoformat(as_of.replace("Z", "+00:00")).timestamp()))
@@ -152,12 +154,12 @@ def main() -> int:
                         row = {"t": now - t0, "rss": _rss_mb(proc.pid), "rate": (a - last_acked) / (now - last_t),
                                "n": len(reads), "p50": _pct(reads, 0.5), "p99": _pct(reads, 0.99),
                                "max": max(reads, default=float("nan")), "stale": max(lags, default=float("nan")),
-                               "journal": _journal_bytes(tmp / "data") / 2**20}
+                               "journal": _journal_bytes(tmp / "data") / 2**20, "strong": waited}
                         rows.append(row)
                         print(f"{row['t']:7.0f} {row['rss']:8.0f} {row['rate']:9.0f} {row['n']:6d} "
-                              f"{row['p50']:7.1f} {row['p99']:7.1f} {row['max']:7.1f} {row['stale']:8.2f} "
+                              f"{row['p50']:7.1f} {row['p99']:7.1f} {row['max']:7.1f} {row['stale']:8.2f} {waited:6d} "
                               f"{row['journal']:7.0f}MB", flush=True)
-                        reads, lags, last_t, last_acked = [], [], now, a
+                        reads, lags, last_t, last_acked, waited = [], [], now, a, 0
                         next_sample += opts.sample_seconds
                 results = res.get(timeout=600)
         ok = sum(r[0] for r in results)

@@ -63,6 +63,9 @@ def _add_serve(sub: Any) -> None:
                    help="embedded store: answer exports after their INSERT instead of after the ingest journal's write")
     p.add_argument("--journal-fsync", action="store_true",
                    help="fsync the ingest journal before answering (acknowledged spans survive a power loss)")
+    p.add_argument("--ingest-nice", type=int, default=10, choices=range(20), metavar="0-19",
+                   help="Linux nice value of ingest (parse workers, INSERTs, merges) so reads get the CPU first "
+                        "when ingest saturates it (default 10; 0: the same priority as reads)")
     p.add_argument("--journal-flush-seconds", type=float, default=1.0,
                    help="insert the ingest journal into the store once its oldest spans are this old (default 1)")
     p.add_argument("--read-consistency", choices=("bounded", "strong"), default="bounded",
@@ -101,6 +104,7 @@ def _settings(args: argparse.Namespace) -> Any:
         journal=not getattr(args, "no_journal", False),
         journal_fsync=getattr(args, "journal_fsync", False),
         journal_flush_seconds=getattr(args, "journal_flush_seconds", 1.0),
+        ingest_nice=getattr(args, "ingest_nice", 10),
         read_consistency=getattr(args, "read_consistency", "bounded"),
         store_memory_bytes=(None if getattr(args, "store_memory_mb", None) is None
                             else int(args.store_memory_mb) * 1024 * 1024),

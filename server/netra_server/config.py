@@ -118,10 +118,15 @@ class Settings:
     #: Embedded store only: refuse new spans (503 + Retry-After) while the free space of the store's or
     #: the journal's disk is under this many bytes (``netra_server.disk``); 0 turns the check off.
     min_free_disk_bytes: int = 256 * 1024 * 1024
+    #: Linux nice value of the ingest side (parse workers, the INSERT thread, chDB's merge threads), so
+    #: reads get the CPU first on a saturated machine (``netra_server.priority``); 0: same as reads.
+    ingest_nice: int = 10
 
     def __post_init__(self) -> None:
         if self.read_consistency not in ("bounded", "strong"):
             raise ValueError(f"read_consistency must be 'bounded' or 'strong', not {self.read_consistency!r}")
+        if not 0 <= self.ingest_nice <= 19:
+            raise ValueError(f"ingest_nice must be a nice value from 0 to 19, not {self.ingest_nice!r}")
         if not self.max_read_staleness >= 0:
             raise ValueError(f"max_read_staleness must be a number of seconds >= 0, not {self.max_read_staleness!r}")
 

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 # The alert tables' migration is registered when netra_server.alerts is imported: import it before
 # any store is migrated.
 import netra_server.alerts  # noqa: F401
+from netra_server import priority
 from netra_server.auth import FailureLimiter, KeyManager
 from netra_server.config import Settings
 from netra_server.disk import DiskGuard
@@ -145,11 +146,14 @@ def lifespan(
 
             state.parsers = ProcessPoolExecutor(
                 workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=start_parser_process, initargs=(os.getpid(),),
+                initializer=start_parser_process, initargs=(os.getpid(), settings.ingest_nice),
             )
             loop = asyncio.get_running_loop()
             await asyncio.gather(*(loop.run_in_executor(state.parsers, warm_parser) for _ in range(workers)))
         app.state.netra = state
+        merges = priority.MergeThreads(settings.ingest_nice) if st.kind == "chdb" else None
+        if merges is not None:
+            merges.start()
         refresher = (
             asyncio.get_running_loop().create_task(refresh_rollups(state), name="netra-rollups")
             if settings.rollup_interval > 0 else None
@@ -161,6 +165,8 @@ def lifespan(
         finally:
             if refresher is not None:
                 refresher.cancel()
+            if merges is not None:
+                merges.stop()
             for fn in hooks.on_shutdown:
                 try:
                     await fn(state)

@@ -16,6 +16,7 @@ import orjson
 from fastapi import Request
 from fastapi.responses import Response
 
+from netra_server import priority
 from netra_server.deps import ingest_auth, state_of
 from netra_server.errors import ERROR_SCHEMA_REF, ApiError, error_response
 from netra_server.ingest import Overloaded
@@ -184,14 +185,16 @@ OTLP_OPENAPI: dict[str, Any] = {
 
 
 
-def start_parser_process(server_pid: int) -> None:
-    """Initializer of a parse worker: the worker exits once the server that started it is gone.
+def start_parser_process(server_pid: int, nice: int = 0) -> None:
+    """Initializer of a parse worker: the worker runs at the ingest priority ``nice``
+    (``netra_server.priority``) and exits once the server that started it is gone.
 
     A server stopped normally shuts its workers down; one killed (SIGKILL, the OOM killer) cannot, and
     its workers would otherwise wait on their queue for good, each holding its memory. A daemon thread
     checks once a second whether the worker's parent is still the server (an orphan is adopted by
     another process). Not PR_SET_PDEATHSIG: that fires when the *thread* that started the worker ends,
     and the executor starts workers from whichever thread submits."""
+    priority.lower_this_process(nice)
     threading.Thread(target=_exit_with_server, args=(server_pid,), name="netra-server-watch", daemon=True).start()
 
 
