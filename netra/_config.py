@@ -65,37 +65,24 @@ class NetraConfig:
     block_instruments: frozenset[str] = field(default_factory=frozenset)
 
 
-def resolve(
-    *,
-    app_name: str | None,
-    headers: str | Mapping[str, str] | None,
-    environment: str | None,
-    trace_content: bool | None,
-    endpoint: str | None,
-    api_key: str | None,
-    disable_batch: bool,
-    resource_attributes: Mapping[str, Any] | None,
-    blocked_spans: Iterable[str] | None,
-    debug_mode: bool,
-    openai_stream_usage: bool,
-    max_content_length: int | None,
-    max_queue_size: int | None,
-    export_timeout: float | None,
-    instruments: Iterable[Any] | None,
-    block_instruments: Iterable[Any] | None,
-    max_queue_bytes: int | None = None,
-) -> NetraConfig:
+def resolve(arguments: Mapping[str, Any]) -> NetraConfig:
+    """``Netra.init``'s arguments, by name and as the caller gave them (its signature is where they are
+    declared; each is read here where it is interpreted), resolved with the environment.
+    ``prices`` and ``span_exporter`` are objects, not settings: :func:`netra._runtime.start` takes them."""
+    a = arguments
     env = os.environ
-    base, explicit_traces_endpoint = _env.endpoint(endpoint)
+    base, explicit_traces_endpoint = _env.endpoint(a["endpoint"])
     merged_headers = _env.headers()
-    merged_headers.update(parse_headers(headers, "Netra.init(headers=...)"))
-    key = api_key or _env.api_key()
+    merged_headers.update(parse_headers(a["headers"], "Netra.init(headers=...)"))
+    key = a["api_key"] or _env.api_key()
     if key:
         merged_headers["x-api-key"] = key
     else:
         key = merged_headers.get("x-api-key")
 
+    trace_content = a["trace_content"]
     content = trace_content if trace_content is not None else env_bool("NETRA_TRACE_CONTENT", True)
+    max_content_length = a["max_content_length"]
     if max_content_length is None:
         max_len = int(_env_number("NETRA_MAX_CONTENT_LENGTH", DEFAULT_MAX_CONTENT_LENGTH, minimum=1))
     elif isinstance(max_content_length, int) and max_content_length > 0:
@@ -103,12 +90,14 @@ def resolve(
     else:
         raise ConfigError(f"max_content_length must be a positive int, got {max_content_length!r}")
 
+    max_queue_size = a["max_queue_size"]
     if max_queue_size is None:
         queue = int(_env_number("OTEL_BSP_MAX_QUEUE_SIZE", DEFAULT_MAX_QUEUE_SIZE, minimum=1))
     elif isinstance(max_queue_size, int) and max_queue_size > 0:
         queue = max_queue_size
     else:
         raise ConfigError(f"max_queue_size must be a positive int, got {max_queue_size!r}")
+    max_queue_bytes = a["max_queue_bytes"]
     if max_queue_bytes is None:
         queue_bytes = int(_env_number("NETRA_MAX_QUEUE_BYTES", DEFAULT_MAX_QUEUE_BYTES, minimum=1))
     elif isinstance(max_queue_bytes, int) and not isinstance(max_queue_bytes, bool) and max_queue_bytes > 0:
@@ -118,6 +107,7 @@ def resolve(
     batch = int(_env_number("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", DEFAULT_MAX_EXPORT_BATCH_SIZE, minimum=1))
     batch = min(batch, queue)
 
+    export_timeout = a["export_timeout"]
     if export_timeout is not None:
         if export_timeout <= 0:
             raise ConfigError(f"export_timeout must be > 0 seconds, got {export_timeout!r}")
@@ -128,6 +118,7 @@ def resolve(
         timeout = DEFAULT_EXPORT_TIMEOUT_S
 
     blocked: tuple[str, ...] = ()
+    blocked_spans = a["blocked_spans"]
     if blocked_spans is not None:
         if isinstance(blocked_spans, str):
             raise ConfigError("blocked_spans must be a list of span names or patterns, not a single string")
@@ -141,24 +132,24 @@ def resolve(
         return frozenset(str(getattr(v, "value", v)).lower() for v in values)
 
     return NetraConfig(
-        app_name=app_name or env.get("NETRA_APP_NAME") or None,
-        environment=environment or env.get("NETRA_ENV") or None,
+        app_name=a["app_name"] or env.get("NETRA_APP_NAME") or None,
+        environment=a["environment"] or env.get("NETRA_ENV") or None,
         endpoint=base.rstrip("/"),
         traces_endpoint=explicit_traces_endpoint or traces_url(base),
         headers=merged_headers,
         api_key=key,
         trace_content=content,
         max_content_length=max_len,
-        disable_batch=disable_batch,
-        resource_attributes=dict(resource_attributes or {}),
+        disable_batch=a["disable_batch"],
+        resource_attributes=dict(a["resource_attributes"] or {}),
         blocked_spans=blocked,
-        debug_mode=debug_mode or env_bool("NETRA_DEBUG", False),
-        openai_stream_usage=openai_stream_usage,
+        debug_mode=a["debug_mode"] or env_bool("NETRA_DEBUG", False),
+        openai_stream_usage=a["openai_stream_usage"],
         max_queue_size=queue,
         max_queue_bytes=queue_bytes,
         max_export_batch_size=batch,
         schedule_delay_ms=_env_number("OTEL_BSP_SCHEDULE_DELAY", DEFAULT_SCHEDULE_DELAY_MS, minimum=1),
         export_timeout_s=timeout,
-        instruments=_names(instruments, "instruments"),
-        block_instruments=_names(block_instruments, "block_instruments") or frozenset(),
+        instruments=_names(a["instruments"], "instruments"),
+        block_instruments=_names(a["block_instruments"], "block_instruments") or frozenset(),
     )

@@ -154,6 +154,8 @@ class Netra(metaclass=_NetraMeta):
 
         A second call while initialised logs a warning and changes nothing (``Netra.shutdown()`` first).
         """
+        # every argument above, by name, passed through as given: this signature is their one declaration
+        arguments = {name: value for name, value in locals().items() if name != "cls"}
         with _state.lock:
             if _state.runtime is not None:
                 logger.warning(
@@ -170,25 +172,7 @@ class Netra(metaclass=_NetraMeta):
 
             _install.warn_on_conflict()  # netra-sdk installed beside us: one `netra` folder, two packages
 
-            cfg = _config.resolve(
-                app_name=app_name,
-                headers=headers,
-                environment=environment,
-                trace_content=trace_content,
-                endpoint=endpoint,
-                api_key=api_key,
-                disable_batch=disable_batch,
-                resource_attributes=resource_attributes,
-                blocked_spans=blocked_spans,
-                debug_mode=debug_mode,
-                openai_stream_usage=openai_stream_usage,
-                max_content_length=max_content_length,
-                max_queue_size=max_queue_size,
-                max_queue_bytes=max_queue_bytes,
-                export_timeout=export_timeout,
-                instruments=instruments,
-                block_instruments=block_instruments,
-            )
+            cfg = _config.resolve(arguments)
             runtime = _runtime.start(cfg, prices=prices, span_exporter=span_exporter, at_exit=_atexit_shutdown)
             _state.runtime = runtime
             _state.provider = runtime.provider

@@ -30,16 +30,43 @@ __all__ = ["agent", "span", "task", "workflow"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _start(
-    wrapper: SpanWrapper, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[SpanWrapper, Context, Any]:
-    """Begin a (async) generator function's span and create the generator with the span current."""
-    ctx = trace.set_span_in_context(wrapper._begin())
-    token = context_api.attach(ctx)
-    try:
-        return wrapper, ctx, fn(*args, **kwargs)
-    finally:
-        context_api.detach(token)
+class _Run:
+    """One call of a decorated (async) generator function: its span, the context that makes the span
+    current, and what the consumer sent or threw in last. The sync and the async wrapper differ only in
+    ``await``; what they do at each step is here."""
+
+    __slots__ = ("ctx", "error", "gen", "span", "to_send", "to_throw", "token")
+
+    def __init__(self, span: SpanWrapper, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Begin the span and create the generator with the span current."""
+        self.span = span
+        self.ctx: Context = trace.set_span_in_context(span._begin())
+        self.error: BaseException | None = None
+        self.to_send: Any = None
+        self.to_throw: BaseException | None = None
+        with self:
+            self.gen = fn(*args, **kwargs)
+
+    def __enter__(self) -> None:
+        """The span is current (while the generator body runs)."""
+        self.token = context_api.attach(self.ctx)
+
+    def __exit__(self, *exc: object) -> None:
+        context_api.detach(self.token)
+
+    def resume(self, send: Callable[[Any], Any], throw: Callable[[BaseException], Any]) -> Any:
+        """``send`` what the consumer sent, or ``throw`` what it threw in (once)."""
+        if self.to_throw is not None:
+            thrown, self.to_throw = self.to_throw, None
+            return throw(thrown)
+        return send(self.to_send)
+
+    def received(self, thrown_in: BaseException) -> None:
+        """The consumer threw ``thrown_in`` into the wrapper: pass it on to the generator, unless it is
+        ``GeneratorExit`` (the wrapper is being closed: close the generator)."""
+        if isinstance(thrown_in, GeneratorExit):
+            raise thrown_in
+        self.to_throw = thrown_in
 
 
 def _wrap(
@@ -62,41 +89,28 @@ def _wrap(
 
         @functools.wraps(fn)
         async def agen_wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
-            wrapper, ctx, agen = _start(new_span(), fn, args, kwargs)
-            error: BaseException | None = None
-            to_send: Any = None
-            to_throw: BaseException | None = None
+            run = _Run(new_span(), fn, args, kwargs)
+            agen = run.gen
             try:
                 while True:
-                    token = context_api.attach(ctx)
+                    with run:
+                        try:
+                            item = await run.resume(agen.asend, agen.athrow)
+                        except StopAsyncIteration:
+                            return
                     try:
-                        if to_throw is not None:
-                            thrown, to_throw = to_throw, None
-                            item = await agen.athrow(thrown)
-                        else:
-                            item = await agen.asend(to_send)
-                    except StopAsyncIteration:
-                        return
-                    finally:
-                        context_api.detach(token)
-                    try:
-                        to_send = yield item
-                    except GeneratorExit:
-                        raise
-                    except BaseException as thrown_in:  # thrown in by the consumer: pass it on
-                        to_throw = thrown_in
+                        run.to_send = yield item
+                    except BaseException as thrown_in:
+                        run.received(thrown_in)
             except GeneratorExit:
-                token = context_api.attach(ctx)
-                try:
+                with run:
                     await agen.aclose()
-                finally:
-                    context_api.detach(token)
                 raise
             except BaseException as exc:
-                error = exc
+                run.error = exc
                 raise
             finally:
-                wrapper.end(error)
+                run.span.end(run.error)
 
         return agen_wrapper
 
@@ -104,41 +118,28 @@ def _wrap(
 
         @functools.wraps(fn)
         def gen_wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
-            wrapper, ctx, gen = _start(new_span(), fn, args, kwargs)
-            error: BaseException | None = None
-            to_send: Any = None
-            to_throw: BaseException | None = None
+            run = _Run(new_span(), fn, args, kwargs)
+            gen = run.gen
             try:
                 while True:
-                    token = context_api.attach(ctx)
+                    with run:
+                        try:
+                            item = run.resume(gen.send, gen.throw)
+                        except StopIteration as stop:
+                            return stop.value
                     try:
-                        if to_throw is not None:
-                            thrown, to_throw = to_throw, None
-                            item = gen.throw(thrown)
-                        else:
-                            item = gen.send(to_send)
-                    except StopIteration as stop:
-                        return stop.value
-                    finally:
-                        context_api.detach(token)
-                    try:
-                        to_send = yield item
-                    except GeneratorExit:
-                        raise
+                        run.to_send = yield item
                     except BaseException as thrown_in:
-                        to_throw = thrown_in
+                        run.received(thrown_in)
             except GeneratorExit:
-                token = context_api.attach(ctx)
-                try:
+                with run:
                     gen.close()
-                finally:
-                    context_api.detach(token)
                 raise
             except BaseException as exc:
-                error = exc
+                run.error = exc
                 raise
             finally:
-                wrapper.end(error)
+                run.span.end(run.error)
 
         return gen_wrapper
 

@@ -1,9 +1,13 @@
-"""Typed results of the credits client (frozen dataclasses; money as exact :class:`~decimal.Decimal`)."""
+"""Typed results of the credits client (frozen dataclasses; money as exact :class:`~decimal.Decimal`).
+
+They are also what the server's ledger answers with (``netra_server.credits.ledger``): one definition
+of each record, written to JSON with :meth:`as_dict` on the server and read back with ``from_dict``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -40,11 +44,15 @@ def _build(cls: type[_T], data: Any) -> _T:
 
 
 class _Read:
-    """``from_dict``: a result read from the server's JSON by field name (money as Decimal, times as float)."""
+    """``from_dict``: a result read from the server's JSON by field name (money as Decimal, times as float);
+    ``as_dict``: the fields as the server writes them (nested records as dicts, money still Decimal)."""
 
     @classmethod
     def from_dict(cls, data: Any) -> Self:
         return _build(cls, data)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
 
 
 @dataclass(frozen=True)

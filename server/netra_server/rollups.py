@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Protocol
 
+from netra_server.schema import COUNTED
+
 __all__ = ["DAY_NS", "Plan", "plan", "refresh", "supported"]
 
 log = logging.getLogger("netra_server.rollups")
@@ -46,9 +48,6 @@ DAY_NS = 86_400 * 1_000_000_000
 _EPOCH = date(1970, 1, 1)
 #: Superseded computations are deleted this long after their successor (queries may still read them).
 GC_GRACE_SECONDS = 3600
-
-#: The billing rule (same as ``store.sql.COUNTED``; repeated here to keep this module free of the store).
-_C = "(has_usage = 1 AND covered = 0)"
 
 
 class _Runs(Protocol):
@@ -212,14 +211,14 @@ def usage_source(plan: Plan, where: list[str], params: dict[str, Any], *, counte
     if plan.raw:
         cond = [*where, plan.raw_where(params)]
         if counted_only:
-            cond.append(_C)
+            cond.append(COUNTED)
         selects.append(
             "SELECT tenant_id AS r_tenant, user_id AS r_user, model AS r_model, session_id AS r_session, "
-            f"toDate32(start_time) AS r_day, toUInt64(1) AS r_spans, toUInt64({_C}) AS r_requests, "
-            f"if({_C}, input_tokens, 0) AS r_input, if({_C}, output_tokens, 0) AS r_output, "
-            f"if({_C}, cached_tokens, 0) AS r_cached, "
-            f"if({_C} AND cost IS NOT NULL, toDecimal128(assumeNotNull(cost), 10), toDecimal128(0, 10)) AS r_cost, "
-            f"toUInt64({_C} AND cost IS NULL) AS r_unpriced "
+            f"toDate32(start_time) AS r_day, toUInt64(1) AS r_spans, toUInt64({COUNTED}) AS r_requests, "
+            f"if({COUNTED}, input_tokens, 0) AS r_input, if({COUNTED}, output_tokens, 0) AS r_output, "
+            f"if({COUNTED}, cached_tokens, 0) AS r_cached, "
+            f"if({COUNTED} AND cost IS NOT NULL, toDecimal128(assumeNotNull(cost), 10), toDecimal128(0, 10)) AS r_cost, "
+            f"toUInt64({COUNTED} AND cost IS NULL) AS r_unpriced "
             f"FROM netra_spans FINAL WHERE {' AND '.join(cond)}"
         )
     return "\nUNION ALL\n".join(selects)
@@ -242,7 +241,7 @@ def usage_totals_columns(*, counted_only: bool) -> str:
 
 
 #: ``netra_latency_daily.scope`` -> the spans it covers.
-LATENCY_SCOPES: dict[str, str] = {"root": "parent_span_id = ''", "llm": f"{_C} AND model != ''", "all": "1"}
+LATENCY_SCOPES: dict[str, str] = {"root": "parent_span_id = ''", "llm": f"{COUNTED} AND model != ''", "all": "1"}
 
 
 def latency_source(plan: Plan, scope: str, where: list[str], params: dict[str, Any]) -> str:
@@ -315,10 +314,10 @@ def trace_source(plan: Plan, where: list[str], params: dict[str, Any]) -> str:
             "start_time AS x_first_start, span_id AS x_first_span, name AS x_name, kind AS x_kind, "
             "service AS x_service, environment AS x_environment, "
             "if(model != '', [model], CAST([], 'Array(LowCardinality(String))')) AS x_models, "
-            f"if({_C}, input_tokens, 0) AS x_prompt, if({_C}, output_tokens, 0) AS x_completion, "
-            f"if({_C}, cached_tokens, 0) AS x_cached, "
-            f"if({_C} AND cost IS NOT NULL, toDecimal128(assumeNotNull(cost), 10), toDecimal128(0, 10)) AS x_cost, "
-            f"toUInt64({_C} AND cost IS NULL) AS x_unpriced, toUInt8(status_code = 'ERROR') AS x_error, "
+            f"if({COUNTED}, input_tokens, 0) AS x_prompt, if({COUNTED}, output_tokens, 0) AS x_completion, "
+            f"if({COUNTED}, cached_tokens, 0) AS x_cached, "
+            f"if({COUNTED} AND cost IS NOT NULL, toDecimal128(assumeNotNull(cost), 10), toDecimal128(0, 10)) AS x_cost, "
+            f"toUInt64({COUNTED} AND cost IS NULL) AS x_unpriced, toUInt8(status_code = 'ERROR') AS x_error, "
             "toUInt64(1) AS x_spans "
             f"FROM netra_spans FINAL WHERE {' AND '.join(cond)}"
         )
@@ -354,8 +353,8 @@ INSERT INTO netra_usage_daily (project_id, day, rollup_id, tenant_id, user_id, m
     request_count, input_tokens, output_tokens, cached_tokens, cost, unpriced_count)
 SELECT
     project_id, toDate32(start_time) AS d, {{rid:UInt64}}, tenant_id, user_id, model, session_id,
-    count(), countIf({_C}), sumIf(input_tokens, {_C}), sumIf(output_tokens, {_C}), sumIf(cached_tokens, {_C}),
-    toDecimal128(ifNull(sumIf(cost, {_C}), 0), 10), countIf({_C} AND cost IS NULL)
+    count(), countIf({COUNTED}), sumIf(input_tokens, {COUNTED}), sumIf(output_tokens, {COUNTED}), sumIf(cached_tokens, {COUNTED}),
+    toDecimal128(ifNull(sumIf(cost, {COUNTED}), 0), 10), countIf({COUNTED} AND cost IS NULL)
 FROM netra_spans FINAL
 WHERE {_DAY_WHERE}
 GROUP BY project_id, d, tenant_id, user_id, model, session_id
@@ -386,8 +385,8 @@ SELECT
     tupleElement(min({_FIRST}), 3),
     argMin(name, {_FIRST}), argMin(kind, {_FIRST}), argMin(service, {_FIRST}),
     anyIf(environment, environment != ''), groupUniqArrayIf(model, model != ''),
-    sumIf(input_tokens, {_C}), sumIf(output_tokens, {_C}), sumIf(cached_tokens, {_C}),
-    toDecimal128(ifNull(sumIf(cost, {_C}), 0), 10), countIf({_C} AND cost IS NULL), max(status_code = 'ERROR'), count()
+    sumIf(input_tokens, {COUNTED}), sumIf(output_tokens, {COUNTED}), sumIf(cached_tokens, {COUNTED}),
+    toDecimal128(ifNull(sumIf(cost, {COUNTED}), 0), 10), countIf({COUNTED} AND cost IS NULL), max(status_code = 'ERROR'), count()
 FROM netra_spans FINAL
 WHERE {_DAY_WHERE}
 GROUP BY project_id, tenant_id, d, trace_id, user_id, session_id

@@ -45,7 +45,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["MIGRATIONS", "SPAN_COLUMNS", "SPAN_SELECT", "SPAN_TABLE", "Migration", "register_migration"]
+__all__ = ["COUNTED", "MIGRATIONS", "SPAN_COLUMNS", "SPAN_SELECT", "SPAN_TABLE", "Migration", "register_migration"]
 
 MIGRATIONS_TABLE = "netra_schema_migrations"
 
@@ -106,6 +106,10 @@ _SPAN_READ_AS = {
 }
 #: The select list of a read of whole spans (``Store.trace_spans``), from :data:`SPAN_COLUMNS`.
 SPAN_SELECT: str = ", ".join(_SPAN_READ_AS.get(name, name) for name in SPAN_COLUMNS)
+#: The billing rule as SQL over a ``netra_spans`` row: the span's usage counts in aggregates (it has
+#: usage and no ancestor's usage covers it; ``docs/design.md``). The store, the rollups and the alerts
+#: all use this one condition.
+COUNTED = "(has_usage = 1 AND covered = 0)"
 
 SPANS_DDL = (
     "\nCREATE TABLE IF NOT EXISTS netra_spans (\n"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import pytest
 
-from netra import config
+from netra import Netra, config
 from netra._config import (
     DEFAULT_MAX_QUEUE_SIZE,
     ConfigError,
@@ -30,15 +31,54 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
+#: Netra.init's defaults, from its signature (the one place its arguments are declared).
+INIT_DEFAULTS = {name: p.default for name, p in inspect.signature(Netra.init).parameters.items()}
+#: The arguments of Netra.init that are objects for the runtime, not settings to resolve.
+NOT_SETTINGS = {"prices", "span_exporter"}
+
+
 def cfg(**kwargs: Any) -> NetraConfig:
-    args: dict[str, Any] = dict(
-        app_name=None, headers=None, environment=None, trace_content=None, endpoint=None, api_key=None,
-        disable_batch=False, resource_attributes=None, blocked_spans=None, debug_mode=False,
-        openai_stream_usage=True, max_content_length=None, max_queue_size=None, export_timeout=None,
-        instruments=None, block_instruments=None,
-    )
-    args.update(kwargs)
-    return resolve(**args)
+    return resolve({**INIT_DEFAULTS, **kwargs})
+
+
+class _Reads(dict[str, Any]):
+    """A mapping that records which keys were read."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        super().__init__(values)
+        self.read: set[str] = set()
+
+    def __getitem__(self, key: str) -> Any:
+        self.read.add(key)
+        return super().__getitem__(key)
+
+
+def test_resolve_reads_every_setting_of_init_and_nothing_else() -> None:
+    """Netra.init passes its arguments through by name: each setting is read, an unknown name is not
+    invented, and a setting missing from the call fails loudly instead of silently defaulting."""
+    arguments = _Reads(INIT_DEFAULTS)
+    resolve(arguments)
+    assert arguments.read == set(INIT_DEFAULTS) - NOT_SETTINGS
+    with pytest.raises(KeyError, match="max_queue_bytes"):
+        resolve({k: v for k, v in INIT_DEFAULTS.items() if k != "max_queue_bytes"})
+
+
+def test_init_passes_each_argument_through(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What Netra.init hands to the resolver is exactly what it was called with."""
+    from netra import _config
+
+    seen: list[dict[str, Any]] = []
+
+    def stop(arguments: dict[str, Any]) -> NetraConfig:
+        seen.append(dict(arguments))
+        raise ConfigError("stop here")
+
+    Netra.shutdown()  # an init left running by another test would make this one a no-op
+    monkeypatch.setattr(_config, "resolve", stop)
+    given = {name: object() for name in INIT_DEFAULTS}
+    with pytest.raises(ConfigError, match="stop here"):
+        Netra.init(**given)
+    assert seen == [given]
 
 
 def test_defaults() -> None:

@@ -13,7 +13,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from netra_server.dashboard import views
-from netra_server.dashboard.routes import _ctx, _env, _page, _query
+from netra_server.dashboard.guards import page_auth
+from netra_server.dashboard.routes import _env, _page, _query
 
 from .api import ledger_of
 from .ledger import CreditLedger, Entry
@@ -86,7 +87,7 @@ def _tenant_view(ledger: CreditLedger, project_id: str, tenant: str, start: floa
 
 @router.get("/credits")
 async def credits_page(request: Request) -> HTMLResponse:
-    state, ctx = await _ctx(request)
+    state, ctx = await page_auth(request)
     tenant, rng = _query(request, ctx)
     ledger = ledger_of(request)
     window = views.window_of(rng)

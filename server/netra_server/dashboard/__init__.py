@@ -24,16 +24,16 @@ def install(app: FastAPI, hooks: Hooks) -> None:
 
     from netra_server.auth import TooManyFailures
 
-    from .routes import (
+    from .guards import (
         BadQuery,
         Forbidden,
         LoginRequired,
         bad_query,
         forbidden,
         login_redirect,
-        router,
         too_many_failures,
     )
+    from .routes import router
 
     app.state.netra_dashboard_tenants = {}  # project id -> (expiry, tenants) of the tenant picker
     app.include_router(router)

@@ -4,16 +4,13 @@ Login: the user pastes an API key; the key itself is kept in an ``HttpOnly``, ``
 cookie (``Secure`` over HTTPS) scoped to ``/ui``, and every page verifies it exactly like the API
 verifies ``x-api-key`` — same project, same tenant limit, a revoked key stops working within the
 server's key cache time. Form posts also carry a CSRF token (an HMAC of the key id with a server
-secret) and must come from the same origin.
+secret) and must come from the same origin. Those checks, and the query string's, are in
+:mod:`.guards`; this module has the pages and renders them.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import html
 import os
-import re
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -40,18 +37,18 @@ from netra_server.alerts.model import (
     validation_message,
 )
 from netra_server.alerts.storage import AlertStorage, BrokenRule
-from netra_server.auth import AuthContext, check_key, client_address
+from netra_server.auth import AuthContext, check_key
 from netra_server.deps import state_of
 from netra_server.state import ServerState
 from netra_server.store import TraceQuery, TraceSummary
 from netra_server.trace_tree import span_tree
 
 from . import views
+from .guards import COOKIE, TRACE_ID, after_cursor, checked_form, client_of, csrf_token, page_auth
 
-__all__ = ["COOKIE", "BadQuery", "Forbidden", "LoginRequired", "bad_query", "router", "too_many_failures"]
+__all__ = ["router"]
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
-COOKIE = "netra_key"
 _HERE = Path(__file__).parent
 _env = Environment(loader=FileSystemLoader(_HERE / "templates"), autoescape=select_autoescape(["html"]))
 _env.filters["money"] = views.fmt_money
@@ -62,133 +59,6 @@ _env.filters["redact"] = redact_urls
 _env.filters["metric_value"] = lambda v, metric: format_value(metric, v)
 _env.filters["epoch"] = lambda t: time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t)) if t else "—"
 _env.globals["ranges"] = list(views.RANGES.values())
-
-_TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
-#: ``<sort value>~<trace id>``, as the "Next page" link writes it (see :func:`_after`).
-_CURSOR = re.compile(r"^(-?[0-9]{1,30})(?:\.([0-9]{1,12}))?~([0-9a-f]{32})$")
-_SORTS = ("start_time", "latency", "cost", "tokens")
-_ID_MAX = 256
-_INT64_MAX = 2**63 - 1
-
-
-class BadQuery(Exception):
-    """A query string the pages cannot use: answered 400 with the message (never a 500 or 503)."""
-
-
-def bad_query(request: Request, exc: Exception) -> Response:
-    body = (
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Bad request · Netra</title>"
-        "<link rel=\"stylesheet\" href=\"/ui/static/netra.css\"></head><body><main class=\"card\">"
-        f"<h1>400 · Bad request</h1><p class=\"error\" role=\"alert\" id=\"bad-query\">{html.escape(str(exc))}</p>"
-        f"<p><a href=\"{html.escape(request.url.path)}\">Open this page without the query string</a></p>"
-        "</main></body></html>"
-    )
-    return HTMLResponse(body, status_code=400, headers={"cache-control": "no-store"})
-
-
-def _check_query(request: Request) -> None:
-    """Refuse query parameters the pages would otherwise pass on to the store unchecked."""
-    q = request.query_params
-    for name in ("tenant", "user_id", "session_id"):
-        for value in q.getlist(name):
-            if len(value) > _ID_MAX:
-                raise BadQuery(f"{name} is {len(value)} characters long; at most {_ID_MAX}")
-    rng = q.get("range")
-    if rng and rng not in views.RANGES:
-        raise BadQuery(f"range {rng[:40]!r} is not one of {', '.join(views.RANGES)}")
-    sort = q.get("sort")
-    if sort and sort not in _SORTS:
-        raise BadQuery(f"sort {sort[:40]!r} is not one of {', '.join(_SORTS)}")
-    trace_id = (q.get("trace_id") or "").strip()
-    if trace_id and not _TRACE_ID.match(trace_id.lower()):
-        raise BadQuery(f"trace_id {trace_id[:80]!r} is not a trace id: write its 32 hexadecimal digits")
-    edit = q.get("edit")
-    if edit and len(edit) > 64:
-        raise BadQuery("edit: not an alert rule id (at most 64 characters)")
-
-
-def _after(text: str, sort: str) -> tuple[str, str] | None:
-    """The ``after`` cursor of the traces page for ``sort``; BadQuery when it cannot be one."""
-    if not text:
-        return None
-    m = _CURSOR.match(text)
-    bad = BadQuery(
-        f"after {text[:80]!r} is not a position in this listing (sorted by {sort}); "
-        "follow the page's 'Next page' link, or open the page without 'after'"
-    )
-    if not m:
-        raise bad
-    whole, fraction, trace_id = m.groups()
-    if sort == "cost":  # Decimal(38, 10) in the store
-        if len(whole.lstrip("-")) > 28 or (fraction is not None and len(fraction) > 10):
-            raise bad
-        value = whole + (f".{fraction}" if fraction is not None else "")
-    else:  # nanoseconds or a token count: a whole number of the store's integer type
-        if fraction is not None or int(whole) > _INT64_MAX or (sort == "tokens" and int(whole) < 0) or int(whole) < -_INT64_MAX:
-            raise bad
-        value = whole
-    return value, trace_id
-
-
-class LoginRequired(Exception):
-    """No valid key in the cookie: the handler sends the browser to the login page."""
-
-
-def login_redirect(request: Request, exc: Exception) -> Response:
-    target = "/ui/login?" + urlencode({"next": request.url.path})
-    response = RedirectResponse(target, status_code=303)
-    response.delete_cookie(COOKIE, path="/ui")
-    return response
-
-
-async def _ctx(request: Request) -> tuple[ServerState, AuthContext]:
-    state = state_of(request)
-    key = request.cookies.get(COOKIE)
-    if not key:
-        raise LoginRequired()
-    ctx = await check_key(state.keys, key, _client(request, state))
-    if ctx is None or not ctx.can_read:
-        raise LoginRequired()
-    _check_query(request)
-    return state, ctx
-
-
-def _client(request: Request, state: ServerState) -> str:
-    peer = request.client.host if request.client else None
-    return client_address(peer, request.headers, state.settings.trusted_proxy_header)
-
-
-def too_many_failures(request: Request, exc: Exception) -> Response:
-    retry = str(getattr(exc, "retry_after", 1))
-    return HTMLResponse(f"<h1>429</h1><p>{html.escape(str(exc))}</p>", status_code=429, headers={"Retry-After": retry})
-
-
-async def _secret(state: ServerState) -> bytes:
-    return await state.store.run(state.store.secret, "dashboard_csrf_secret")
-
-
-async def _csrf_token(state: ServerState, ctx: AuthContext) -> str:
-    return hmac.new(await _secret(state), b"csrf:" + ctx.key_id.encode(), hashlib.sha256).hexdigest()[:40]
-
-
-async def _form(request: Request, state: ServerState, ctx: AuthContext) -> dict[str, list[str]]:
-    """The urlencoded body of a form post, after the same-origin and CSRF checks."""
-    origin = request.headers.get("origin")
-    if origin and origin.rstrip("/") != f"{request.url.scheme}://{request.url.netloc}":
-        raise Forbidden("cross-origin form post refused")
-    form = parse_qs((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
-    token = (form.get("csrf") or [""])[0]
-    if not hmac.compare_digest(token, await _csrf_token(state, ctx)):
-        raise Forbidden("the form expired or did not come from this dashboard; reload the page and retry")
-    return form
-
-
-class Forbidden(Exception):
-    """A refused form post (cross-origin, or without the CSRF token): the handler answers 403."""
-
-
-def forbidden(request: Request, exc: Exception) -> Response:
-    return HTMLResponse(f"<h1>403</h1><p>{exc}</p>", status_code=403)
 
 
 async def _tenants(request: Request, state: ServerState, ctx: AuthContext) -> list[str]:
@@ -227,7 +97,7 @@ async def _page(
         tenant=tenant,
         range=rng,
         tenants=await _tenants(request, state, ctx),
-        csrf=await _csrf_token(state, ctx),
+        csrf=await csrf_token(state, ctx),
         keep=lambda **kw: _keep(request, **kw),
         **context,
     )
@@ -274,7 +144,7 @@ async def login(request: Request) -> Response:
     form = parse_qs((await request.body()).decode("utf-8", "replace"))
     key = (form.get("api_key") or [""])[0].strip()
     target = _next((form.get("next") or [""])[0])
-    ctx = await check_key(state.keys, key, _client(request, state)) if key else None
+    ctx = await check_key(state.keys, key, client_of(request, state)) if key else None
     if ctx is None:
         return _login_html(target, "That API key is not valid (unknown or revoked).")
     if not ctx.can_read:
@@ -299,7 +169,7 @@ async def logout(request: Request) -> Response:
 
 @router.get("/")
 async def overview(request: Request) -> HTMLResponse:
-    state, ctx = await _ctx(request)
+    state, ctx = await page_auth(request)
     tenant, rng = _query(request, ctx)
     window = views.window_of(rng)
     store, pid = state.store, ctx.project_id
@@ -344,7 +214,7 @@ def configured_targets() -> dict[str, float]:
 
 @router.get("/sla")
 async def sla(request: Request) -> HTMLResponse:
-    state, ctx = await _ctx(request)
+    state, ctx = await page_auth(request)
     tenant, rng = _query(request, ctx)
     window = views.window_of(rng)
     store = state.store
@@ -378,11 +248,11 @@ async def sla(request: Request) -> HTMLResponse:
 
 @router.get("/traces")
 async def traces(request: Request) -> HTMLResponse:
-    state, ctx = await _ctx(request)
+    state, ctx = await page_auth(request)
     tenant, rng = _query(request, ctx)
     q = request.query_params
     sort = q.get("sort") or "start_time"
-    after = _after(q.get("after", ""), sort)
+    after = after_cursor(q.get("after", ""), sort)
     trace_id = (q.get("trace_id") or "").strip().lower() or None
     query = TraceQuery(
         window=views.window_of(rng), tenant_id=tenant, user_id=q.get("user_id") or None,
@@ -403,11 +273,11 @@ async def traces(request: Request) -> HTMLResponse:
 
 @router.get("/traces/{trace_id:path}")
 async def trace_detail(request: Request, trace_id: str) -> HTMLResponse:
-    state, ctx = await _ctx(request)
+    state, ctx = await page_auth(request)
     tid = trace_id.lower()
     spans: list[Any] = []
     truncated = False
-    if _TRACE_ID.match(tid):
+    if TRACE_ID.match(tid):
         spans, truncated = await state.store.run(
             state.store.trace_spans, ctx.project_id, tid, tenant_id=ctx.tenant_id, limit=5000
         )
@@ -428,7 +298,7 @@ async def trace_detail(request: Request, trace_id: str) -> HTMLResponse:
 
 @router.get("/users")
 async def users(request: Request) -> HTMLResponse:
-    state, ctx = await _ctx(request)
+    state, ctx = await page_auth(request)
     tenant, rng = _query(request, ctx)
     groups = await state.store.run(
         state.store.usage_summary, ctx.project_id, "user", views.window_of(rng), tenant_id=tenant, limit=500
@@ -519,7 +389,7 @@ def _rule_from_form(raw: dict[str, list[str]], existing: AlertRule | None) -> Ru
 
 @router.get("/alerts")
 async def alerts(request: Request) -> HTMLResponse:
-    state, ctx = await _ctx(request)
+    state, ctx = await page_auth(request)
     editing = None
     rule_id = request.query_params.get("edit")
     if rule_id:
@@ -530,8 +400,8 @@ async def alerts(request: Request) -> HTMLResponse:
 
 @router.post("/alerts")
 async def save_alert(request: Request) -> Response:
-    state, ctx = await _ctx(request)
-    raw = await _form(request, state, ctx)
+    state, ctx = await page_auth(request)
+    raw = await checked_form(request, state, ctx)
     if not ctx.is_admin:
         return await _alerts_page(request, state, ctx, error="Changing alert rules needs an admin key.", status=403)
     storage = AlertStorage(state.store)
@@ -554,8 +424,8 @@ async def save_alert(request: Request) -> Response:
 
 @router.post("/alerts/{rule_id}/delete")
 async def delete_alert(request: Request, rule_id: str) -> Response:
-    state, ctx = await _ctx(request)
-    await _form(request, state, ctx)
+    state, ctx = await page_auth(request)
+    await checked_form(request, state, ctx)
     if not ctx.is_admin:
         return await _alerts_page(request, state, ctx, error="Deleting alert rules needs an admin key.", status=403)
     storage = AlertStorage(state.store)
@@ -563,4 +433,3 @@ async def delete_alert(request: Request, rule_id: str) -> Response:
     if isinstance(rule, BrokenRule) or (rule is not None and visible(ctx, rule)):  # admin keys see every rule
         await state.store.run(storage.delete_rule, rule)
     return RedirectResponse("/ui/alerts", status_code=303)
-

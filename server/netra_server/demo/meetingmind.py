@@ -1,7 +1,8 @@
 """MeetingMind: the multi-tenant meeting summarizer of the cost-tracking cookbook.
 
-One module on purpose (about 600 lines): the cookbook notebook is built from its ``# region notebook:``
-blocks (``cookbooks/build_multi_tenant_notebook.py``), so the app a reader sees is this file.
+Long because: one module on purpose (about 600 lines): the cookbook notebook is built from its
+``# region notebook:`` blocks (``cookbooks/build_multi_tenant_notebook.py``), so the app a reader
+sees is this file.
 
 Three customers on three tiers (the cookbook's scenario):
 

@@ -48,8 +48,8 @@ __all__ = [
     "span_name_condition",
 ]
 
-#: The billing rule as SQL: the span's usage counts in aggregates.
-COUNTED = "(has_usage = 1 AND covered = 0)"
+#: The billing rule as SQL (defined with the table, :data:`netra_server.schema.COUNTED`).
+COUNTED = schema.COUNTED
 
 #: :func:`~netra_server.store.records.span_type_name` as SQL over a ``netra_spans`` row.
 SPAN_TYPE_SQL = (
