@@ -24,12 +24,12 @@ from typing import Any
 import httpx
 import pytest
 from netra_server import rollups
-from netra_server.billing import TraceFilter
 from netra_server.config import Limits
 from netra_server.journal import Journal
 from netra_server.otlp import build_rows
 from netra_server.store import ChdbBackend, Store, StoreError, TraceQuery, Window
 from netra_server.testing import RunningServer, run_server
+from netra_server.trace_filter import TraceFilter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
