@@ -16,7 +16,7 @@ from opentelemetry.trace import set_span_in_context
 
 from netra import semconv
 
-from ._helpers import T0, exporter, record
+from ._helpers import T0, children, exporter, record
 
 BATCHES = 60
 PER_BATCH = 250
@@ -96,17 +96,6 @@ def test_acknowledged_spans_survive_kill_9(tmp_path: Path, journal: bool) -> Non
         assert again == usage
 
 
-def _children(pid: int) -> set[int]:
-    """The processes whose parent is ``pid`` (from /proc)."""
-    found: set[int] = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.add(int(stat.parent.name))
-    return found
 
 
 def _alive(pid: int) -> bool:
@@ -127,7 +116,7 @@ def test_parse_workers_exit_when_the_server_is_killed(tmp_path: Path) -> None:
     proc = start_serve(tmp_path / "data", port=port, api_key=key, args=["--parse-workers", "2"],
                        log_path=tmp_path / "serve.log")
     try:
-        workers = {p for p in _children(proc.pid) if "spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes().decode(
+        workers = {p for p in children(proc.pid) if "spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes().decode(
             errors="replace")}
         assert len(workers) >= 2, f"expected the parse workers among the children of {proc.pid}"
         proc.kill()

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from netra_server import priority
 
+from ._helpers import children
+
 pytestmark = pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="Linux per-thread nice values")
 
 
@@ -72,7 +74,7 @@ def test_a_server_runs_parsing_and_merges_below_its_reads(tmp_path: Path) -> Non
     proc = start_serve(tmp_path / "data", port=port, api_key=key, args=["--parse-workers", "2"],
                        log_path=tmp_path / "serve.log")
     try:
-        workers = [p for p in (int(c) for c in _children(proc.pid))
+        workers = [p for p in (int(c) for c in children(proc.pid))
                    if "spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")]
         assert len(workers) >= 2
         assert {_nice(p) for p in workers} == {priority.DEFAULT_INGEST_NICE}
@@ -101,19 +103,8 @@ def test_ingest_nice_0_changes_nothing(tmp_path: Path) -> None:
                        log_path=tmp_path / "serve.log")
     try:
         time.sleep(6)  # past one scan interval
-        ids = [*_threads(proc.pid), *(int(c) for c in _children(proc.pid))]
+        ids = [*_threads(proc.pid), *(int(c) for c in children(proc.pid))]
         assert max(_nice(t) for t in ids) == os.nice(0)
     finally:
         stop_child(proc)
 
-
-def _children(pid: int) -> set[int]:
-    found: set[int] = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.add(int(stat.parent.name))
-    return found
