@@ -1,5 +1,5 @@
 """The span index's cost per insert as the store grows: every lookup asking the store, against the trace
-filter (``netra_server.billing.TraceFilter``) that lets fresh traces skip the lookup.
+filter (``netra_server.trace_filter.TraceFilter``) that lets fresh traces skip the lookup.
 
     .venv/bin/python bench/bench_span_index.py                    # 120 inserts of 16,384 spans (2M spans)
     .venv/bin/python bench/bench_span_index.py --inserts 40 --redeliver 0.02
@@ -132,7 +132,7 @@ def main() -> int:
     for t in stores.values():
         t.store.close()
     ok = counts["lookups"] == counts["filter"] == args.inserts * args.spans - (
-        sum(1 for _ in range(1, args.inserts)) * int(args.spans * args.redeliver)
+        (args.inserts - 1) * int(args.spans * args.redeliver)
     )
     print(f"spans stored: {counts} ({'OK' if ok else 'MISMATCH'})")
     return 0 if ok else 1

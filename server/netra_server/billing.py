@@ -52,7 +52,7 @@ import orjson
 from netra_server.schema import SPAN_COLUMNS
 from netra_server.trace_filter import TraceFilter
 
-__all__ = ["SpanIndex", "SpanKey", "TraceFilter", "fingerprint", "key_of_row"]
+__all__ = ["SpanIndex", "SpanKey", "fingerprint", "key_of_row"]
 
 log = logging.getLogger("netra_server")
 

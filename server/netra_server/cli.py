@@ -64,7 +64,7 @@ def _add_serve(sub: Any) -> None:
     p.add_argument("--journal-fsync", action="store_true",
                    help="fsync the ingest journal before answering (acknowledged spans survive a power loss)")
     p.add_argument("--ingest-nice", type=int, default=10, choices=range(20), metavar="0-19",
-                   help="Linux nice value of ingest (parse workers, INSERTs, merges) so reads get the CPU first "
+                   help="Linux nice value of the parse workers and chDB's merge threads, so reads get the CPU first "
                         "when ingest saturates it (default 10; 0: the same priority as reads)")
     p.add_argument("--journal-flush-seconds", type=float, default=1.0,
                    help="insert the ingest journal into the store once its oldest spans are this old (default 1)")

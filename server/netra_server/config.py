@@ -118,8 +118,9 @@ class Settings:
     #: Embedded store only: refuse new spans (503 + Retry-After) while the free space of the store's or
     #: the journal's disk is under this many bytes (``netra_server.disk``); 0 turns the check off.
     min_free_disk_bytes: int = 256 * 1024 * 1024
-    #: Linux nice value of the ingest side (parse workers, the INSERT thread, chDB's merge threads), so
-    #: reads get the CPU first on a saturated machine (``netra_server.priority``); 0: same as reads.
+    #: Linux nice value of the parse workers and chDB's merge threads (the journal's INSERT thread keeps
+    #: the normal one), so reads get the CPU first on a saturated machine (``netra_server.priority``);
+    #: 0: same as reads.
     ingest_nice: int = 10
 
     def __post_init__(self) -> None:

@@ -130,7 +130,7 @@ class StoreBase:
 
     def start_trace_filter(self) -> threading.Thread | None:
         """On the embedded store (this process is its one writer), load the span index's trace filter in
-        the background (``netra_server.billing.TraceFilter``): spans of fresh traces then skip the index
+        the background (``netra_server.trace_filter.TraceFilter``): spans of fresh traces then skip the index
         lookup. A ClickHouse server may have other writers: there every lookup asks it (None)."""
         if self.kind != "chdb":
             return None
