@@ -18,7 +18,10 @@ pass is answered from the server's digests of acknowledged bodies. Between the p
 project's span count through the API (a read sees every acknowledged span: with the embedded store's
 ingest journal, spans are acknowledged before their INSERT, and a read inserts what is left): the new
 spans' rate up to that moment ("in the store") is what the budget is checked on. The store is checked
-again at the end: distinct spans == spans sent once.
+again at the end: distinct spans == spans sent once. When the store falls more than half of
+``--max-read-staleness`` behind, the server answers 429 with ``Retry-After``; a sender then waits and
+sends the request again, as an OTLP exporter does, and the bench reports how many answers said to wait.
+``NETRA_BENCH_SERVER_LOG=FILE`` keeps the server's log.
 
 Query: N spans generated directly into a store (``INSERT ... SELECT FROM numbers()``: 100 tenants,
 1,000 users (each in one tenant), sessions of 10 traces of one user, 4-span traces (a root and three
@@ -68,7 +71,8 @@ READ_PARAMS: dict[str, str] = {}  # the reads during ingest: {"consistency": "st
 def _start_server(data_dir: Path, port: int, store_url: str | None = None) -> subprocess.Popen[bytes]:
     """`netra serve` in a child process with the bench's key; returns once it answers."""
     args = [*SERVE_ARGS, *(["--store", store_url] if store_url else [])]
-    return start_serve(data_dir, port=port, api_key=KEY, args=args, timeout=120)
+    return start_serve(data_dir, port=port, api_key=KEY, args=args, timeout=120,
+                       log_path=Path(os.environ["NETRA_BENCH_SERVER_LOG"]) if os.environ.get("NETRA_BENCH_SERVER_LOG") else None)
 
 
 def _make_spans(sender: int, n_batches: int) -> list[Any]:
@@ -103,7 +107,21 @@ def _make_spans(sender: int, n_batches: int) -> list[Any]:
     return [keep.spans[b * BATCH:(b + 1) * BATCH] for b in range(n_batches)]
 
 
-def _sender(args: tuple[int, int, str, str, Any, Any, Any, Any]) -> tuple[int, float, float, float]:
+def _post(client: httpx.Client, url: str, body: bytes) -> int:
+    """POST one OTLP request; on 429/503 (the store behind, ``--max-read-staleness``) wait as an OTLP
+    exporter does (``Retry-After``) and send it again. Returns the answers that said to wait."""
+    waits = 0
+    while True:
+        r = client.post(url, content=body)
+        if r.status_code in (429, 503):
+            waits += 1
+            time.sleep(min(float(r.headers.get("retry-after") or 1), 5.0))
+            continue
+        r.raise_for_status()
+        return waits
+
+
+def _sender(args: tuple[int, int, str, str, Any, Any, Any, Any]) -> tuple[int, float, float, float, int]:
     sender, n_batches, url, mode, ready, go, first_done, again = args
     batches = _make_spans(sender, n_batches)
     if mode == "raw":
@@ -115,18 +133,17 @@ def _sender(args: tuple[int, int, str, str, Any, Any, Any, Any]) -> tuple[int, f
         go.wait()
         t0 = time.perf_counter()
         sent = 0
+        waits = 0
         for body in bodies:
-            r = client.post(url, content=body)
-            r.raise_for_status()
+            waits += _post(client, url, body)
             sent += BATCH
         t_mid = time.perf_counter()
         first_done.wait()  # the bench checks that every span is in the store before the second pass
         again.wait()
         for body in bodies:  # every request again: duplicate delivery (an exporter retrying)
-            r = client.post(url, content=body)
-            r.raise_for_status()
+            waits += _post(client, url, body)
             sent += BATCH
-        return sent, t0, t_mid, time.perf_counter()
+        return sent, t0, t_mid, time.perf_counter(), waits
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.trace.export import SpanExportResult
 
@@ -140,7 +157,7 @@ def _sender(args: tuple[int, int, str, str, Any, Any, Any, Any]) -> tuple[int, f
             raise RuntimeError("export failed")
         sent += len(b)
     t_end = time.perf_counter()
-    return sent, t0, t_end, t_end
+    return sent, t0, t_end, t_end, 0
 
 
 def _span_count(api: httpx.Client, port: int) -> int:
@@ -183,6 +200,10 @@ def bench_ingest(senders: int, batches_per_sender: int, mode: str, reads: bool =
                             break
                         time.sleep(0.05)
                 if mode == "raw":
+                    while first_done.n_waiting < senders:  # a sender that failed raises here, not a hang
+                        if res.ready():
+                            res.get()
+                        time.sleep(0.05)
                     first_done.wait()
                     # every acknowledged span is in the store (a read sees them all) -- the rate the budget is on
                     stored = _span_count(api, port)
@@ -208,7 +229,8 @@ def bench_ingest(senders: int, batches_per_sender: int, mode: str, reads: bool =
                 "unique_seconds": mid - start, "unique_spans_per_s": unique / (mid - start),
                 "stored_seconds": stored_at - start, "stored_spans_per_s": unique / (stored_at - start),
                 "read_ms": sorted(read_ms),
-                "server_cpu_us_per_span": cpu / sent * 1e6, "server_cpu_s": cpu}
+                "server_cpu_us_per_span": cpu / sent * 1e6, "server_cpu_s": cpu,
+                "waits": sum(r[4] for r in results)}
     finally:
         api.close()
         stop_child(proc, timeout=60)
@@ -416,7 +438,8 @@ def main() -> int:
                   f"{r['stored_seconds']:.2f} s = {r['stored_spans_per_s']:,.0f} spans/s in the store; "
                   f"stored distinct {r['unique']:,}; "
                   f"server CPU (all its processes, incl. startup) {r['server_cpu_s']:.1f} s = "
-                  f"{r['server_cpu_us_per_span']:.0f} us/span sent")
+                  f"{r['server_cpu_us_per_span']:.0f} us/span sent; {r['waits']} answers said to wait (429/503: the "
+                  "store behind), each request sent again after Retry-After")
             if r["read_ms"]:
                 lat = r["read_ms"]
                 print(f"  tenant-usage reads during ingest: {len(lat)}, median {statistics.median(lat):.0f} ms, "
