@@ -133,7 +133,9 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     async def healthz() -> dict[str, Any]:
         """``status`` is ``ok``, or ``degraded`` while the receiver refuses new spans (``ingest``:
         ``refusing``, with the ``reason``: free disk space under the floor, or a store that cannot
-        insert). Always 200 while the process serves (a liveness check)."""
+        insert). ``liveUsage`` (embedded store): whether usage reads take the day being written from
+        the live usage table, for spans started from ``from`` on, and how often it was reset. Always 200
+        while the process serves (a liveness check)."""
         state: ServerState | None = getattr(app.state, "netra", None)
         if state is None:
             return {"status": "starting"}
@@ -146,6 +148,9 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
                 reasons.append(disk.message())
         if state.committer.store_error is not None:
             reasons.append(f"the store cannot insert spans: {state.committer.store_error}")
+        live = state.store.span_index.live
+        if live is not None:  # usage reads of spans that started from `from` on read the live usage table
+            out["liveUsage"] = live.describe()
         if reasons:
             out.update(status="degraded", ingest="refusing", reason="; ".join(reasons))
         return out

@@ -49,6 +49,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from netra_server.live_usage import LiveUsage
 from netra_server.schema import SPAN_COLUMNS
 from netra_server.trace_filter import TraceFilter
 
@@ -92,7 +93,7 @@ class _Reads(Protocol):
 class _Runs(_Reads, Protocol):
     def command(self, sql: str, params: dict[str, Any] | None = None) -> None: ...
 
-    def insert_rows(self, table: str, columns: tuple[str, ...], data: bytes, fmt: str) -> None: ...
+    def insert_rows(self, table: str, columns: tuple[str, ...], data: bytes, fmt: str, *, comment: str = "") -> None: ...
 
 
 INDEX_COLUMNS: tuple[str, ...] = (
@@ -186,6 +187,8 @@ class SpanIndex:
         #: lookups asked of the store, and lookups the trace filter answered (for tests and the bench)
         self.lookups = 0
         self.lookups_skipped = 0
+        #: the live usage table, kept by the inserts once set (``Store.start_live_usage``, the embedded store)
+        self.live: LiveUsage | None = None
         self._version = 0
         #: counters (for tests and the log): spans dropped as identical re-deliveries, as conflicting
         #: versions, and stored rows written again covered
@@ -202,11 +205,12 @@ class SpanIndex:
         runner: _Runs,
         data: bytes,
         keys: list[SpanKey] | None,
-        insert_spans: Callable[[bytes], None],
+        insert_spans: Callable[..., None],
     ) -> None:
         """Insert the span rows ``data`` (``JSONCompactEachRow`` of ``SPAN_COLUMNS``) through
-        ``insert_spans``, applying identity and coverage; ``keys``: their :data:`SpanKey` (computed
-        from the rows when missing)."""
+        ``insert_spans(rows)`` (``insert_spans(rows, comment)`` while the live usage table is kept: the
+        INSERT's ``log_comment``), applying identity and coverage; ``keys``: their :data:`SpanKey`
+        (computed from the rows when missing)."""
         if not data:
             return
         lines: list[bytes] | None = None
@@ -227,7 +231,7 @@ class SpanIndex:
         data: bytes,
         lines: list[bytes] | None,
         keys: list[SpanKey],
-        insert_spans: Callable[[bytes], None],
+        insert_spans: Callable[..., None],
     ) -> None:
         projects = {k[0] for k in keys}
         if len(projects) == 1:
@@ -237,12 +241,28 @@ class SpanIndex:
             for i, k in enumerate(keys):
                 by.setdefault(k[0], []).append(i)
             groups = list(by.items())
+        live = self.live
+        if live is not None and live.broken:
+            live.reset(runner)
+        if live is None or not live.active:
+            self._apply(runner, data, lines, keys, groups, insert_spans, None)
+            return
+        try:
+            self._apply(runner, data, lines, keys, groups, insert_spans, live)
+        except BaseException:  # some statements may have run: the live table can no longer be trusted
+            live.reset(runner)
+            raise
+
+    def _apply(self, runner: _Runs, data: bytes, lines: list[bytes] | None, keys: list[SpanKey],
+               groups: list[tuple[str, list[int]]], insert_spans: Callable[..., None], live: LiveUsage | None) -> None:
         plans = [(project, self._plan(runner, positions, keys)) for project, positions in groups]
         keep = sorted(i for _, plan in plans for i in plan.keep)
         covered = {i: c for _, plan in plans for i, c in plan.covered.items()}
-        # spans first, ancestors written again next, index rows last: see the module doc (crash safety)
+        # spans first, ancestors written again next, index rows last: see the module doc (crash safety);
+        # tagged, the span INSERT also adds its rows to the live usage table (its materialized view)
+        tag = (live.tag(),) if live is not None else ()
         if len(keep) == len(keys) and not covered:
-            insert_spans(data)  # the common case: every row as it came
+            insert_spans(data, *tag)  # the common case: every row as it came
         elif keep:
             if lines is None:
                 lines = data.split(b"\n")
@@ -255,12 +275,18 @@ class SpanIndex:
                     row[covered_col] = covered[i]
                     line = orjson.dumps(row)
                 out.append(line)
-            insert_spans(b"\n".join(out) + b"\n")
+            insert_spans(b"\n".join(out) + b"\n", *tag)
+        sums: dict[tuple[Any, ...], list[int]] = {}
         for project, plan in plans:
             if plan.rewrite:
-                self._cover(runner, project, {i: plan.stored[i] for i in plan.rewrite})
+                targets = {i: plan.stored[i] for i in plan.rewrite}
+                if live is not None:  # what they count, before they are written covered
+                    live.uncount(runner, project, {i: (e.tenant, e.start_ns) for i, e in targets.items() if e.has_usage}, sums)
+                self._cover(runner, project, targets)
         for project, plan in plans:
             self._write_index(runner, project, plan, keys)
+        if sums and live is not None:
+            live.write(runner, sums)
 
     def _plan(self, runner: _Runs, positions: list[int], keys: list[SpanKey]) -> _Plan:
         """Which rows of one project's spans at ``positions`` are stored, and covered; which stored
@@ -344,6 +370,11 @@ class SpanIndex:
             others.append(fp)
             if entry is not None:
                 entry.dirty = True
+
+    @property
+    def lock(self) -> threading.Lock:
+        """Held while an insert runs (take it to change what inserts do, e.g. :attr:`live`)."""
+        return self._lock
 
     def load_traces(self, runner: _Reads, page: int = 100_000) -> TraceFilter:
         """Start a :class:`TraceFilter` (:attr:`traces`) and fill it from the index: every trace indexed

@@ -66,6 +66,9 @@ def _add_serve(sub: Any) -> None:
     p.add_argument("--ingest-nice", type=int, default=10, choices=range(20), metavar="0-19",
                    help="Linux nice value of the parse workers and chDB's merge threads, so reads get the CPU first "
                         "when ingest saturates it (default 10; 0: the same priority as reads)")
+    p.add_argument("--no-live-usage", action="store_true",
+                   help="embedded store: do not keep the live usage table; usage reads of the day being written "
+                        "then aggregate its spans (slower as the day grows)")
     p.add_argument("--journal-flush-seconds", type=float, default=1.0,
                    help="insert the ingest journal into the store once its oldest spans are this old (default 1)")
     p.add_argument("--read-consistency", choices=("bounded", "strong"), default="bounded",
@@ -105,6 +108,7 @@ def _settings(args: argparse.Namespace) -> Any:
         journal_fsync=getattr(args, "journal_fsync", False),
         journal_flush_seconds=getattr(args, "journal_flush_seconds", 1.0),
         ingest_nice=getattr(args, "ingest_nice", 10),
+        live_usage=not getattr(args, "no_live_usage", False),
         read_consistency=getattr(args, "read_consistency", "bounded"),
         store_memory_bytes=(None if getattr(args, "store_memory_mb", None) is None
                             else int(args.store_memory_mb) * 1024 * 1024),

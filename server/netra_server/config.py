@@ -122,6 +122,9 @@ class Settings:
     #: the normal one), so reads get the CPU first on a saturated machine (``netra_server.priority``);
     #: 0: same as reads.
     ingest_nice: int = 10
+    #: Embedded store only: keep the live usage table (``netra_server.live_usage``), so usage reads of
+    #: the day being written read per-minute sums instead of its spans. False: they read the spans.
+    live_usage: bool = True
 
     def __post_init__(self) -> None:
         if self.read_consistency not in ("bounded", "strong"):

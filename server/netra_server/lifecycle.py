@@ -42,6 +42,8 @@ def prepare_store(settings: Settings, store: Store | None = None) -> tuple[Store
     try:
         store.migrate(settings.retention_days)
         store.start_trace_filter()  # fresh traces skip the span-index lookup once it has loaded
+        if settings.live_usage:
+            store.start_live_usage()  # usage of the day being written, kept current at insert
         recover_journal(settings, store)  # what a previous process acknowledged, before anything else
         keys = KeyManager(store, cache_seconds=settings.key_cache_seconds)
         project, key = keys.bootstrap(project_name=settings.project_name, seed_key=settings.api_key)

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Protocol
 
+from netra_server.live_usage import LiveRegion, live_select
 from netra_server.schema import COUNTED
 
 __all__ = ["DAY_NS", "Plan", "plan", "refresh", "supported"]
@@ -80,10 +81,13 @@ def supported(runner: _Runs) -> bool:
 @dataclass(frozen=True)
 class Plan:
     """How a window is read: ``days`` (day number since 1970-01-01 -> rollup id) from the rollups,
-    ``raw`` (inclusive nanosecond intervals) from ``netra_spans FINAL``."""
+    ``raw`` (inclusive nanosecond intervals) from ``netra_spans FINAL``, ``live`` (inclusive intervals
+    of whole minutes, usage reads only) from ``netra_usage_live`` rows of ``region``'s epoch."""
 
     days: dict[int, int]
     raw: tuple[tuple[int, int], ...]
+    live: tuple[tuple[int, int], ...] = ()
+    region: LiveRegion | None = None
 
     @staticmethod
     def all_raw(start_ns: int, end_ns: int) -> Plan:
@@ -91,7 +95,9 @@ class Plan:
 
     def restrict(self, start_ns: int, end_ns: int) -> Plan:
         """The part of this plan inside ``[start_ns, end_ns]`` (a rollup day is kept whole when it
-        overlaps: callers widen their range to day boundaries first, see :meth:`widen`)."""
+        overlaps: callers widen their range to day boundaries first, see :meth:`widen`). Not for a
+        plan with live intervals."""
+        assert not self.live, "a plan with live intervals is not restricted"
         days = {d: r for d, r in self.days.items() if d * DAY_NS <= end_ns and (d + 1) * DAY_NS - 1 >= start_ns}
         raw = tuple((max(a, start_ns), min(b, end_ns)) for a, b in self.raw if a <= end_ns and b >= start_ns)
         return Plan(days, raw)
@@ -162,9 +168,13 @@ GROUP BY day
 """
 
 
-def plan(runner: _Runs, start_ns: int, end_ns: int, *, use_rollups: bool = True) -> Plan:
+def plan(
+    runner: _Runs, start_ns: int, end_ns: int, *, use_rollups: bool = True, live: LiveRegion | None = None
+) -> Plan:
     """Split ``[start_ns, end_ns]`` into whole days with a valid rollup and raw intervals; days
-    without a partition (no spans) are left out. ``use_rollups=False``: every day with spans raw."""
+    without a partition (no spans) are left out. ``use_rollups=False``: every day with spans raw.
+    ``live``: the whole minutes of what is not rolled up that the live usage table holds are read
+    from it (``netra_server.live_usage``; usage reads only)."""
     if start_ns > end_ns:
         return Plan({}, ())
     first, last = start_ns // DAY_NS, end_ns // DAY_NS
@@ -172,6 +182,7 @@ def plan(runner: _Runs, start_ns: int, end_ns: int, *, use_rollups: bool = True)
     computed = {r["day"]: r for r in rows if r["what"] == "rollup"}
     days: dict[int, int] = {}
     raw: list[tuple[int, int]] = []
+    live_parts: list[tuple[int, int]] = []
     for r in sorted((r for r in rows if r["what"] == "partition"), key=lambda r: r["day"]):
         d = day_num(r["day"])
         a, b = d * DAY_NS, (d + 1) * DAY_NS - 1
@@ -180,11 +191,17 @@ def plan(runner: _Runs, start_ns: int, end_ns: int, *, use_rollups: bool = True)
             days[d] = int(rollup["rollup_id"])
             continue
         a, b = max(a, start_ns), min(b, end_ns)
-        if raw and raw[-1][1] + 1 == a:
-            raw[-1] = (raw[-1][0], b)
-        else:
-            raw.append((a, b))
-    return Plan(days, tuple(raw))
+        pieces = [(a, b)]
+        if live is not None:
+            pieces, minutes = live.split(a, b)
+            if minutes is not None:
+                live_parts.append(minutes)
+        for a, b in pieces:
+            if raw and raw[-1][1] + 1 == a:
+                raw[-1] = (raw[-1][0], b)
+            else:
+                raw.append((a, b))
+    return Plan(days, tuple(raw), tuple(live_parts), live if live_parts else None)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -194,11 +211,11 @@ def plan(runner: _Runs, start_ns: int, end_ns: int, *, use_rollups: bool = True)
 def usage_source(plan: Plan, where: list[str], params: dict[str, Any], *, counted_only: bool) -> str:
     """Rows ``(r_tenant, r_user, r_model, r_session, r_day, r_spans, r_requests, r_input, r_output,
     r_cached, r_cost, r_unpriced)`` covering the plan's window: rollup rows of its days, one row per
-    span (``FINAL``) of its raw intervals. ``where``: conditions on columns both tables have
+    span (``FINAL``) of its raw intervals, live usage rows (summed per group) of its live intervals. ``where``: conditions on columns both tables have
     (``project_id``, ``tenant_id``, ``user_id``, ``session_id``). ``counted_only``: only counted spans
     (rollup rows with counted spans; their ``r_spans`` still counts every span)."""
     selects = []
-    if plan.days or not plan.raw:  # (an empty plan: no rows, the same columns)
+    if plan.days or not (plan.raw or plan.live):  # (an empty plan: no rows, the same columns)
         cond = [*where, plan.rollup_where(params)]
         if counted_only:
             cond.append("request_count > 0")
@@ -221,6 +238,8 @@ def usage_source(plan: Plan, where: list[str], params: dict[str, Any], *, counte
             f"toUInt64({COUNTED} AND cost IS NULL) AS r_unpriced "
             f"FROM netra_spans FINAL WHERE {' AND '.join(cond)}"
         )
+    if plan.live and plan.region is not None:
+        selects.append(live_select(plan.region, list(plan.live), where, params, counted_only=counted_only))
     return "\nUNION ALL\n".join(selects)
 
 

@@ -338,12 +338,62 @@ class Migration:
     run: Callable[[Any], None] | None = None
 
 
+#: Usage per minute of the spans being written, kept at insert (``netra_server.live_usage``).
+LIVE_USAGE_DDL = """
+CREATE TABLE IF NOT EXISTS netra_usage_live (
+    project_id LowCardinality(String),
+    tenant_id String,
+    epoch UInt64,
+    day Date32,
+    minute Int64,
+    user_id String,
+    model LowCardinality(String),
+    session_id String,
+    span_count Int64,
+    request_count Int64,
+    input_tokens Int64,
+    output_tokens Int64,
+    cached_tokens Int64,
+    cost Decimal(38, 10),
+    unpriced_count Int64
+) ENGINE = SummingMergeTree
+PARTITION BY day
+ORDER BY (project_id, tenant_id, epoch, minute, user_id, model, session_id)
+"""
+
+#: Adds the rows of a span INSERT tagged ``netra-live:<epoch>:<since ns>:<until ns>`` (its ``log_comment``,
+#: ``live_usage.LiveUsage.tag``) to ``netra_usage_live``: the spans starting in ``[since, until)``, summed
+#: per minute as ``netra_usage_daily`` sums a day. INSERTs without the tag add nothing.
+LIVE_USAGE_MV_DDL = f"""
+CREATE MATERIALIZED VIEW IF NOT EXISTS netra_usage_live_mv TO netra_usage_live AS
+SELECT
+    project_id, tenant_id, epoch, day, minute, user_id, model, session_id,
+    toInt64(count()) AS span_count, toInt64(sum(l_counted)) AS request_count, toInt64(sum(l_input)) AS input_tokens,
+    toInt64(sum(l_output)) AS output_tokens, toInt64(sum(l_cached)) AS cached_tokens,
+    toDecimal128(sum(l_cost), 10) AS cost, toInt64(sum(l_unpriced)) AS unpriced_count
+FROM (
+    SELECT
+        project_id, tenant_id, toUInt64OrZero(tag[2]) AS epoch, toDate32(start_time) AS day,
+        intDiv(toUnixTimestamp64Nano(start_time), 60000000000) AS minute, user_id, model, session_id,
+        toUInt8({COUNTED}) AS l_counted, if(l_counted, input_tokens, 0) AS l_input,
+        if(l_counted, output_tokens, 0) AS l_output, if(l_counted, cached_tokens, 0) AS l_cached,
+        if(l_counted AND cost IS NOT NULL, toDecimal128(assumeNotNull(cost), 10), toDecimal128(0, 10)) AS l_cost,
+        toUInt8(l_counted AND cost IS NULL) AS l_unpriced
+    FROM netra_spans
+    WHERE (splitByChar(':', getSetting('log_comment')) AS tag)[1] = 'netra-live'
+        AND toUnixTimestamp64Nano(start_time) >= toInt64OrZero(tag[3])
+        AND toUnixTimestamp64Nano(start_time) < toInt64OrZero(tag[4])
+)
+GROUP BY project_id, tenant_id, epoch, day, minute, user_id, model, session_id
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration("core-0001", (SPANS_DDL, PROJECTS_DDL, API_KEYS_DDL, META_DDL)),
     Migration(
         "core-0002", (ROLLUP_DAYS_DDL, USAGE_DAILY_DDL, LATENCY_DAILY_DDL, TRACES_DAILY_DDL), partition_spans_by_day
     ),
     Migration("core-0003", (SPAN_INDEX_DDL, SPAN_INDEX_BACKFILL), lambda store: span_index_retention(store)),
+    Migration("core-0004", (LIVE_USAGE_DDL, LIVE_USAGE_MV_DDL)),
 ]
 
 

@@ -81,14 +81,17 @@ def _span(trace: int, span: int, parent: int = 0, *, start: int = T0, cost: Any 
     return {"trace": trace, "span": span, "parent": parent, "start": start, "cost": cost, **kw}
 
 
-@pytest.fixture(params=["lookups", "trace-filter"])
+@pytest.fixture(params=["lookups", "trace-filter", "live-usage"])
 def store(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Store]:
-    """A chDB store; every store-level test runs twice: each lookup asking the store, and with the
-    trace filter loaded (``netra serve`` on the embedded store), where fresh traces skip the lookup."""
+    """A chDB store; every store-level test runs three times: each lookup asking the store; with the
+    trace filter loaded (``netra serve`` on the embedded store), where fresh traces skip the lookup; and
+    with the filter and the live usage table kept from a month before T0 (usage reads take it)."""
     s = Store(ChdbBackend(str(tmp_path / "store")))
     s.migrate()
-    if request.param == "trace-filter":
+    if request.param != "lookups":
         s.span_index.load_traces(s)
+    if request.param == "live-usage":
+        s.start_live_usage(since_ns=T0 - 30 * DAY)
     yield s
     s.close()
 
@@ -258,11 +261,11 @@ class _FailingIndex(ChdbBackend):
 
     fail = False
 
-    def insert_rows(self, table: str, columns: tuple[str, ...], data: bytes, fmt: str) -> None:
+    def insert_rows(self, table: str, columns: tuple[str, ...], data: bytes, fmt: str, *, comment: str = "") -> None:
         if table == "netra_span_index" and self.fail:
             self.fail = False
             raise StoreError("killed before the index insert")
-        super().insert_rows(table, columns, data, fmt)
+        super().insert_rows(table, columns, data, fmt, comment=comment)
 
 
 def test_a_replayed_journal_after_a_crash_before_the_index_insert_counts_once(tmp_path: Path) -> None:
@@ -302,6 +305,8 @@ def test_spans_stored_before_the_index_are_indexed_at_the_upgrade(store: Store) 
     store.command(schema.SPAN_INDEX_BACKFILL)
     if store.span_index.traces is not None:  # the server loads its trace filter after the migrations
         store.span_index.load_traces(store)
+    if store.span_index.live is not None:  # and starts the live usage table after them too
+        store.start_live_usage()
     store.insert_spans(_rows("p", [_span(1, 1, cost="7", tenant="other")]))
     store.insert_spans(_rows("p", [_span(2, 2, 1, start=T0 + 1, cost="0.5")]))
     assert store.count_spans("p") == 3

@@ -44,7 +44,9 @@ class Backend(Protocol):
 
     def insert_json_rows(self, table: str, data: bytes) -> None: ...
 
-    def insert_rows(self, table: str, columns: tuple[str, ...], data: bytes, fmt: str) -> None: ...
+    def insert_rows(self, table: str, columns: tuple[str, ...], data: bytes, fmt: str, *, comment: str = "") -> None:
+        """Insert ``data`` (rows in format ``fmt``); ``comment``: the INSERT's ``log_comment`` setting
+        (what a materialized view on the table may read, ``netra_server.live_usage``)."""
 
     def close(self) -> None: ...
 

@@ -103,7 +103,7 @@ class StoreBase:
 
     def _before(self, sql: str) -> None:
         barrier = self.read_barrier
-        if barrier is not None and "netra_spans" in sql:
+        if barrier is not None and ("netra_spans" in sql or "netra_usage_live" in sql):
             position = getattr(self._reads, "position", None)
             if position == 0:  # a bounded read (run): no wait
                 return
@@ -154,10 +154,14 @@ class StoreBase:
                 return False
         return self._rollups_supported
 
-    def _plan(self, window: Window) -> rollups.Plan:
+    def _plan(self, window: Window, *, live: bool = False) -> rollups.Plan:
+        """How to read ``window``; ``live``: a usage read, which may take whole minutes of what is not
+        rolled up from the live usage table (``netra_server.live_usage``) while it is kept."""
         if not self.rollups_supported():
             return rollups.Plan.all_raw(window.start_ns, window.end_ns)
-        return rollups.plan(self, window.start_ns, window.end_ns, use_rollups=self.use_rollups)
+        table = self.span_index.live
+        region = table.region() if live and table is not None and self.use_rollups else None
+        return rollups.plan(self, window.start_ns, window.end_ns, use_rollups=self.use_rollups, live=region)
 
 
     # -- conditions of span reads ------------------------------------------------------------------

@@ -84,13 +84,18 @@ class ChdbBackend:
     def insert_json_rows(self, table: str, data: bytes) -> None:
         self.insert_rows(table, (), data, "JSONEachRow")
 
-    def insert_rows(self, table: str, columns: tuple[str, ...], data: bytes, fmt: str) -> None:
+    def insert_rows(self, table: str, columns: tuple[str, ...], data: bytes, fmt: str, *, comment: str = "") -> None:
         cols = f" ({', '.join(columns)})" if columns else ""
+        settings = _CHDB_INSERT_SETTINGS
+        if comment:
+            if not comment.replace(":", "").replace("-", "").isalnum():
+                raise ValueError(f"an INSERT comment is letters, digits, '-' and ':', not {comment!r}")
+            settings += f", log_comment = '{comment}'"
         # A plain INSERT with the rows inline, not chDB's streaming ``send_insert``: that one reports
         # the rows as written and raises nothing when the part cannot be written (disk full, a folder
         # that cannot be written), so the caller would drop rows it believes stored. This statement
         # raises (NOT_ENOUGH_SPACE, filesystem errors). One thread: parallel parsing doubles the CPU.
-        head = f"INSERT INTO {table}{cols} {_CHDB_INSERT_SETTINGS} FORMAT {fmt}\n".encode()
+        head = f"INSERT INTO {table}{cols} {settings} FORMAT {fmt}\n".encode()
         with statement_errors():
             self._conns.get().query(head + data)
 

@@ -53,9 +53,10 @@ class ClickHouseBackend:
     def insert_json_rows(self, table: str, data: bytes) -> None:
         self.insert_rows(table, (), data, "JSONEachRow")
 
-    def insert_rows(self, table: str, columns: tuple[str, ...], data: bytes, fmt: str) -> None:
+    def insert_rows(self, table: str, columns: tuple[str, ...], data: bytes, fmt: str, *, comment: str = "") -> None:
         with statement_errors():
-            self._clients.get().raw_insert(table, column_names=list(columns) or None, insert_block=data, fmt=fmt)
+            self._clients.get().raw_insert(table, column_names=list(columns) or None, insert_block=data, fmt=fmt,
+                                           settings={"log_comment": comment} if comment else None)
 
     def close(self) -> None:
         self._clients.close()

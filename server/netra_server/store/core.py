@@ -9,6 +9,7 @@ import secrets
 import time
 
 from netra_server import billing, rollups, schema
+from netra_server.live_usage import LiveUsage
 from netra_server.store import sql
 from netra_server.store.reads import SpanReads
 from netra_server.store.records import ApiKeyRecord, Project, api_key_of
@@ -51,6 +52,9 @@ class Store(TraceReads, SpanReads):
         ``settle_seconds``); returns the days computed. See ``netra_server.rollups``."""
         if not self.rollups_supported():
             return []
+        live = self.span_index.live
+        if live is not None:  # days older than the day before yesterday: from their rollups, not the live table
+            live.advance_floor(self.backend)
         return rollups.refresh(self, settle_seconds=settle_seconds, max_days=max_days)
 
     def set_retention(self, retention_days: int | None) -> None:
@@ -64,6 +68,23 @@ class Store(TraceReads, SpanReads):
             self.command(sql.SQL_REMOVE_TTL)
         schema.span_index_retention(self, retention_days or 0)
         self.set_meta("retention_days", wanted)
+        if self.span_index.live is not None:
+            self.span_index.live.set_retention(retention_days)
+
+    def start_live_usage(self, *, since_ns: int | None = None) -> bool:
+        """On the embedded store (this process is its one writer) with rollups, begin keeping the live
+        usage table (``netra_server.live_usage``, emptied first): usage reads of the day being written
+        then read its per-minute sums instead of the spans. Returns whether it is kept. ``since_ns``:
+        see ``LiveUsage.start`` (tests)."""
+        if self.kind != "chdb" or not self.rollups_supported():
+            return False
+        retention = self.get_meta("retention_days") or "0"
+        live = LiveUsage()
+        live.set_retention(int(retention) if retention.isdigit() else 0)
+        with self.span_index.lock:  # no insert runs while the region is chosen
+            live.start(self.backend, since_ns=since_ns)
+            self.span_index.live = live
+        return True
 
     # -- meta ------------------------------------------------------------------------------------
 
@@ -130,5 +151,5 @@ class Store(TraceReads, SpanReads):
         of spans with usage are stored covered (``netra_server.billing``)."""
         self.span_index.insert(self.backend, data, keys, self._insert_span_rows)
 
-    def _insert_span_rows(self, data: bytes) -> None:
-        self.backend.insert_rows("netra_spans", schema.SPAN_COLUMNS, data, "JSONCompactEachRow")
+    def _insert_span_rows(self, data: bytes, comment: str = "") -> None:
+        self.backend.insert_rows("netra_spans", schema.SPAN_COLUMNS, data, "JSONCompactEachRow", comment=comment)

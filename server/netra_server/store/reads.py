@@ -2,7 +2,9 @@
 rule, latency percentiles, the spans of a trace (:class:`SpanReads`).
 
 Totals, summaries (except by hour and minute) and latency read whole days of their window from the
-daily rollups while those are valid and the rest from ``netra_spans FINAL`` (``netra_server.rollups``).
+daily rollups while those are valid and the rest from ``netra_spans FINAL`` (``netra_server.rollups``);
+totals and summaries read the whole minutes of the day being written from the live usage table while
+it is kept (``netra_server.live_usage``).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ class SpanReads(StoreBase):
     ) -> UsageTotals:
         """Totals under the billing rule for the spans matching the filters in the window."""
         where, params = self._filters(project_id, tenant_id=tenant_id, session_id=session_id, user_id=user_id)
-        source = rollups.usage_source(self._plan(window), where, params, counted_only=False)
+        source = rollups.usage_source(self._plan(window, live=True), where, params, counted_only=False)
         statement = sql.SQL_USAGE_TOTALS.format(totals=rollups.usage_totals_columns(counted_only=False), source=source)
         return totals_of(self.query(statement, params)[0])
 
@@ -69,7 +71,7 @@ class SpanReads(StoreBase):
             rows = self.query(sql.SQL_USAGE_SUMMARY.format(key=key, where=where_sql, order=order), params)
         else:
             where, params = self._filters(project_id, tenant_id=tenant_id)
-            source = rollups.usage_source(self._plan(window), where, params, counted_only=counted_only)
+            source = rollups.usage_source(self._plan(window, live=True), where, params, counted_only=counted_only)
             params["limit"] = limit
             statement = sql.SQL_USAGE_SUMMARY_ROLLUP.format(
                 key=sql.ROLLUP_GROUP_KEYS[group_by], totals=rollups.usage_totals_columns(counted_only=counted_only),

@@ -1,0 +1,333 @@
+"""Live usage: per-minute usage totals of the spans being written, kept current at insert, so usage
+reads of the day being written do not aggregate its spans.
+
+The daily rollups (``netra_server.rollups``) cover settled days; the day being written was read from
+``netra_spans FINAL`` by every usage read, which grows with the day (at 30,000 spans/s, 100 million
+spans an hour) and competes with the ingest for the CPU. ``netra_usage_live`` holds, per project,
+tenant, minute (of span start), user, model and session, the same sums as ``netra_usage_daily`` (spans,
+counted spans, tokens, known cost, unpriced spans), written by :class:`SpanIndex
+<netra_server.billing.SpanIndex>` in the same serialised insert that decides what is stored:
+
+* a span stored (the first version of an identity) adds one span, and its usage when it is stored
+  uncovered with usage (the billing rule, ``schema.COUNTED``): the span INSERT carries a ``log_comment``
+  (:meth:`LiveUsage.tag`: the epoch and the region) and a materialized view on ``netra_spans``
+  (``schema.LIVE_USAGE_MV_DDL``) aggregates the inserted block into the table, in the same statement;
+  other INSERTs into ``netra_spans`` (covered rewrites, migrations) carry no tag and add nothing;
+* a stored span written again covered (a descendant with usage arrived later) subtracts the usage it
+  counted: read from ``netra_spans FINAL`` *before* the rewrite, so exactly what was counted;
+* a re-delivery, identical or conflicting, changes nothing (it is not stored).
+
+**The live region.** The table is exact only for spans stored while it was kept: those that started in
+``[since_ns, until_ns)``. At :meth:`LiveUsage.start` (server start, under the insert lock) ``since_ns``
+is the minute after the latest stored span that started before now (on an empty store: the start of
+the day before yesterday), so no stored span starts inside the region yet; ``until_ns`` is the minute
+of the earliest stored span that starts later (a clock ahead), or the end of the range the table holds. Spans outside the region (late arrivals, old days, future clocks) write nothing here and
+are read from the spans, as before. Reads also keep to ``floor_ns``: days dropped from the table (two
+days after the day, see :meth:`LiveUsage.advance_floor`) and spans a retention TTL may have deleted.
+
+**Failures.** An insert that fails part-way may have written some of its statements; it is retried
+(the journal), and the retry would write its deltas again. So any failure inside an insert *resets*
+the table: a new ``epoch`` (rows of other epochs are never read, and are deleted) with a new region
+starting at the next minute. A crash is a reset at the next start (the table is emptied then). Either
+way the spans stored before the reset are read from the spans until their day is rolled up.
+
+**Scope.** Only on the embedded store (this process is the one writer; a ClickHouse server may have
+others, whose inserts this process does not see), and only for usage totals and summaries by tenant,
+model, user, session and day; latency, trace lists and hour/minute summaries read the spans.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any, Protocol
+
+import orjson
+
+from netra_server.schema import COUNTED
+
+__all__ = ["LiveRegion", "LiveUsage", "MINUTE_NS", "live_select"]
+
+log = logging.getLogger("netra_server.live_usage")
+
+MINUTE_NS = 60 * 1_000_000_000
+#: The first field of a span INSERT's ``log_comment`` that the live table's materialized view counts.
+TAG = "netra-live"
+DAY_NS = 86_400 * 1_000_000_000
+#: The end of the range the table holds: 2262-01-01, inside Int64 nanoseconds (span start times are
+#: accepted up to 2261).
+END_NS = (date(2262, 1, 1) - date(1970, 1, 1)).days * DAY_NS
+#: Days of live rows kept behind the current day (older days are read from their rollups or spans).
+KEEP_DAYS = 2
+_EPOCH = date(1970, 1, 1)
+
+LIVE_COLUMNS = (
+    "project_id", "tenant_id", "epoch", "day", "minute", "user_id", "model", "session_id", "span_count",
+    "request_count", "input_tokens", "output_tokens", "cached_tokens", "cost", "unpriced_count",
+)
+
+#: The latest day with spans up to today (their partitions), and the latest span start of that day up to now.
+SQL_LAST_DAY = """
+SELECT toString(max(toDate32(partition))) AS d, count() AS n
+FROM system.parts
+WHERE database = currentDatabase() AND table = 'netra_spans' AND active AND toDate32(partition) <= {today:Date32}
+"""
+SQL_LAST_START = """
+SELECT toUnixTimestamp64Nano(max(start_time)) AS last_ns, count() AS n
+FROM netra_spans
+WHERE toDate32(start_time) = {d:Date32} AND start_time <= fromUnixTimestamp64Nano({now:Int64}, 'UTC')
+"""
+
+#: The earliest stored span starting at or after a time (the live region's end).
+SQL_FIRST_AFTER = """
+SELECT toUnixTimestamp64Nano(min(start_time)) AS first_ns, count() AS n
+FROM netra_spans
+WHERE start_time >= fromUnixTimestamp64Nano({since:Int64}, 'UTC')
+"""
+
+#: What some stored spans count now (the spans about to be written again covered): their usage rows.
+SQL_COUNTED_NOW = f"""
+SELECT tenant_id, toUnixTimestamp64Nano(start_time) AS start_ns, user_id, model, session_id,
+    input_tokens, output_tokens, cached_tokens, cost IS NULL AS unpriced, toString(ifNull(cost, 0)) AS cost_text
+FROM netra_spans FINAL
+WHERE project_id = {{p:String}}
+    AND tenant_id IN (SELECT arrayJoin(JSONExtract({{tenants:String}}, 'Array(String)')))
+    AND start_time >= fromUnixTimestamp64Nano({{lo:Int64}}, 'UTC')
+    AND start_time <= fromUnixTimestamp64Nano({{hi:Int64}}, 'UTC')
+    AND trace_id IN (SELECT arrayJoin(splitByChar(',', {{traces:String}})))
+    AND concat(trace_id, ':', span_id) IN (SELECT arrayJoin(splitByChar(',', {{ids:String}})))
+    AND {COUNTED}
+"""
+
+
+class _Runs(Protocol):
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]: ...
+
+    def command(self, sql: str, params: dict[str, Any] | None = None) -> None: ...
+
+    def insert_rows(self, table: str, columns: tuple[str, ...], data: bytes, fmt: str, *, comment: str = "") -> None: ...
+
+
+def _day_str(day: int) -> str:
+    return (_EPOCH + timedelta(days=day)).isoformat()
+
+
+def _cost_units(text: str) -> int:
+    """Exact decimal text (up to 10 places, e.g. ``0.0012``, ``0E-10``) -> units of 1e-10 USD."""
+    if "E" in text or "e" in text:
+        return int(Decimal(text).scaleb(10))
+    whole, _, frac = text.partition(".")
+    sign = -1 if whole.startswith("-") else 1
+    return sign * (abs(int(whole or "0")) * 10**10 + int((frac + "0" * 10)[:10]))
+
+
+def _cost_text(units: int) -> str:
+    sign = "-" if units < 0 else ""
+    units = abs(units)
+    return f"{sign}{units // 10**10}.{units % 10**10:010d}"
+
+
+@dataclass(frozen=True)
+class LiveRegion:
+    """What a read may take from ``netra_usage_live``: rows of ``epoch`` for spans started in
+    ``[lo_ns, hi_ns)`` (minute boundaries; empty when ``lo_ns >= hi_ns``)."""
+
+    epoch: int
+    lo_ns: int
+    hi_ns: int
+
+    def split(self, a: int, b: int) -> tuple[list[tuple[int, int]], tuple[int, int] | None]:
+        """The inclusive interval ``[a, b]`` as (raw intervals, the live interval of whole minutes)."""
+        la = max(a, self.lo_ns)
+        la = -(-la // MINUTE_NS) * MINUTE_NS  # the first whole minute inside
+        lb = min(b + 1, self.hi_ns) // MINUTE_NS * MINUTE_NS - 1  # the end of the last whole minute inside
+        if la > lb:
+            return [(a, b)], None
+        raw = [(x, y) for x, y in ((a, la - 1), (lb + 1, b)) if x <= y]
+        return raw, (la, lb)
+
+
+class LiveUsage:
+    """The live usage table of one store and its region (see the module doc). The insert path
+    (``SpanIndex``) calls :meth:`tag`/:meth:`uncount`/:meth:`write` under its lock; reads take
+    :meth:`region`."""
+
+    def __init__(self) -> None:
+        self._epoch = 0
+        self._since = 0
+        self._until = 0
+        self._floor = 0
+        self._retention_ns = 0
+        self._active = False
+        self._guard = threading.Lock()
+        #: resets after a failed insert (for tests and the log)
+        self.resets = 0
+        #: a reset failed: the next insert tries again
+        self.broken = False
+
+    # -- the region --------------------------------------------------------------------------------
+
+    def start(self, runner: _Runs, *, fresh: bool = True, since_ns: int | None = None) -> None:
+        """Begin an epoch: a region from the minute after the latest stored span to the first stored
+        span after that. Call with no insert running (the span index's lock). ``fresh``: empty the
+        table first (at startup). ``since_ns``: start the region there instead (tests; it still ends
+        at the first stored span after it)."""
+        with self._guard:
+            self._active = False
+        epoch = secrets.randbits(63)
+        if fresh:
+            runner.command("TRUNCATE TABLE IF EXISTS netra_usage_live")
+        else:  # rows of earlier epochs are never read again
+            runner.command("ALTER TABLE netra_usage_live DELETE WHERE epoch != {e:UInt64}", {"e": epoch})
+        now = time.time_ns()
+        since = (now // DAY_NS - KEEP_DAYS) * DAY_NS  # nothing stored yet: from the floor on
+        last = runner.query(SQL_LAST_DAY, {"today": _day_str(now // DAY_NS)})
+        if last and int(last[0]["n"]):
+            rows = runner.query(SQL_LAST_START, {"d": str(last[0]["d"]), "now": now})
+            if rows and rows[0]["last_ns"] is not None:
+                since = max(since, -(-(int(rows[0]["last_ns"]) + 1) // MINUTE_NS) * MINUTE_NS)
+        if since_ns is not None:
+            since = -(-since_ns // MINUTE_NS) * MINUTE_NS
+        rows = runner.query(SQL_FIRST_AFTER, {"since": since})
+        until = END_NS
+        if rows and int(rows[0]["n"]):
+            until = min(until, int(rows[0]["first_ns"]) // MINUTE_NS * MINUTE_NS)
+        with self._guard:
+            self._epoch = epoch
+            self._since, self._until = since, until
+            self._active = since < until
+        log.info("live usage: epoch started; spans from %s are counted at insert",
+                 time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(since / 1e9)))
+
+    def reset(self, runner: _Runs) -> None:
+        """After a failed insert: stop using the table now; begin a new epoch (best effort: if that
+        fails too, the table stays unused until a later reset succeeds)."""
+        with self._guard:
+            self._active = False
+        self.resets += 1
+        try:
+            self.start(runner, fresh=False)
+            self.broken = False
+        except Exception as exc:
+            self.broken = True  # the next insert tries again
+            log.warning("live usage: not restarted after a failed insert (usage reads use the spans): %s", exc)
+
+    @property
+    def active(self) -> bool:
+        return self._active
+
+    def describe(self) -> dict[str, Any]:
+        """For ``/healthz``: whether reads use the table, from when on (UTC), and the resets so far."""
+        region = self.region()
+        out: dict[str, Any] = {"active": region is not None, "resets": self.resets}
+        if region is not None:
+            out["from"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(region.lo_ns // 1_000_000_000))
+        return out
+
+    def set_retention(self, days: int | None) -> None:
+        self._retention_ns = int(days or 0) * DAY_NS
+
+    def region(self) -> LiveRegion | None:
+        """What reads may take from the table now, or None."""
+        with self._guard:
+            if not self._active:
+                return None
+            lo = max(self._since, self._floor)
+            if self._retention_ns:  # spans a TTL may have deleted are read from what is left of them
+                lo = max(lo, time.time_ns() - self._retention_ns + MINUTE_NS)
+            return LiveRegion(self._epoch, lo, self._until)
+
+    def advance_floor(self, runner: _Runs, now_ns: int | None = None) -> None:
+        """Drop the table's days older than ``KEEP_DAYS`` before today (reads stop using them first)."""
+        today = (now_ns or time.time_ns()) // DAY_NS
+        floor = (today - KEEP_DAYS) * DAY_NS
+        with self._guard:
+            if floor <= self._floor:
+                return
+            self._floor = floor
+        for row in runner.query(
+            "SELECT DISTINCT partition FROM system.parts WHERE database = currentDatabase() "
+            "AND table = 'netra_usage_live' AND active AND toDate32(partition) < {d:Date32}",
+            {"d": _day_str(today - KEEP_DAYS)},
+        ):
+            runner.command("ALTER TABLE netra_usage_live DROP PARTITION {p:String}", {"p": str(row["partition"])})
+
+    # -- the deltas ----------------------------------------------------------------------------------
+
+    def _inside(self, start_ns: int) -> bool:
+        return self._since <= start_ns < self._until
+
+    def tag(self) -> str:
+        """The ``log_comment`` of a span INSERT whose rows the live table adds (its materialized view,
+        ``schema.LIVE_USAGE_MV_DDL``, reads the epoch and the region from it)."""
+        return f"{TAG}:{self._epoch}:{self._since}:{self._until}"
+
+    def uncount(self, runner: _Runs, project: str, targets: dict[str, tuple[str, int]],
+                out: dict[tuple[Any, ...], list[int]]) -> None:
+        """Subtract into ``out`` what the stored spans ``targets`` (``trace:span`` -> (tenant, start ns))
+        count now, for those inside the region; call before they are written again covered."""
+        inside = {ident: t for ident, t in targets.items() if self._inside(t[1])}
+        if not inside:
+            return
+        idents = sorted(inside)
+        rows = runner.query(SQL_COUNTED_NOW, {
+            "p": project,
+            "tenants": orjson.dumps(sorted({t[0] for t in inside.values()})).decode(),
+            "lo": min(t[1] for t in inside.values()),
+            "hi": max(t[1] for t in inside.values()),
+            "traces": ",".join(sorted({i[: i.index(":")] for i in idents})),
+            "ids": ",".join(idents),
+        })
+        for r in rows:
+            group = (project, str(r["tenant_id"]), int(r["start_ns"]) // MINUTE_NS, str(r["user_id"]),
+                     str(r["model"]), str(r["session_id"]))
+            sums = out.get(group)
+            if sums is None:
+                sums = out[group] = [0, 0, 0, 0, 0, 0, 0]
+            sums[1] -= 1
+            sums[2] -= int(r["input_tokens"])
+            sums[3] -= int(r["output_tokens"])
+            sums[4] -= int(r["cached_tokens"])
+            if int(r["unpriced"]):
+                sums[6] -= 1
+            else:
+                sums[5] -= _cost_units(str(r["cost_text"]))
+
+    def write(self, runner: _Runs, out: dict[tuple[Any, ...], list[int]]) -> None:
+        """Insert sums (one row per key: project, tenant, minute, user, model, session)."""
+        rows = [g for g in out.items() if any(g[1])]
+        if not rows:
+            return
+        epoch = self._epoch
+        lines = []
+        for (project, tenant, minute, user, model, session), s in rows:
+            day = _day_str(minute * MINUTE_NS // DAY_NS)
+            lines.append(orjson.dumps([project, tenant, epoch, day, minute, user, model, session,
+                                       s[0], s[1], s[2], s[3], s[4], _cost_text(s[5]), s[6]]))
+        runner.insert_rows("netra_usage_live", LIVE_COLUMNS, b"\n".join(lines) + b"\n", "JSONCompactEachRow")
+
+
+def live_select(region: LiveRegion, interval: list[tuple[int, int]], where: list[str], params: dict[str, Any],
+                *, counted_only: bool) -> str:
+    """The ``usage_source`` rows (``r_*``) of the live table for whole-minute intervals (inclusive ns)."""
+    params["lv_epoch"] = region.epoch
+    ranges = []
+    for i, (a, b) in enumerate(interval):
+        params[f"lv{i}_a"], params[f"lv{i}_b"] = a // MINUTE_NS, b // MINUTE_NS
+        ranges.append(f"(minute >= {{lv{i}_a:Int64}} AND minute <= {{lv{i}_b:Int64}})")
+    cond = [*where, "epoch = {lv_epoch:UInt64}", f"({' OR '.join(ranges)})"]
+    having = " HAVING r_requests > 0" if counted_only else ""
+    # the sums of a group are never negative (a span's usage is subtracted only after it was added)
+    return (
+        "SELECT tenant_id AS r_tenant, user_id AS r_user, model AS r_model, session_id AS r_session, day AS r_day, "
+        "toUInt64(sum(span_count)) AS r_spans, toUInt64(sum(request_count)) AS r_requests, "
+        "toUInt64(sum(input_tokens)) AS r_input, toUInt64(sum(output_tokens)) AS r_output, "
+        "toUInt64(sum(cached_tokens)) AS r_cached, sum(cost) AS r_cost, toUInt64(sum(unpriced_count)) AS r_unpriced "
+        f"FROM netra_usage_live WHERE {' AND '.join(cond)} "
+        f"GROUP BY r_tenant, r_user, r_model, r_session, r_day{having}"
+    )

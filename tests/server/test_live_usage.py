@@ -1,0 +1,413 @@
+"""The live usage table (issue 14, item 8): usage reads of the day being written take its per-minute sums,
+kept at insert, instead of aggregating the spans; every answer must equal the answer from the spans.
+
+Each test compares the store's usage reads with the live table in use against the same reads from
+``netra_spans FINAL`` alone, after workloads that try to make them differ: nested usage covered later
+(the stored span's usage must be subtracted), children before parents, identical and conflicting
+re-deliveries, spans before the live region and ahead of it, unpriced calls, days rolled up and then
+changed, a store that raises in the middle of an insert (then the retry), a restart, a retention TTL,
+and old days dropped from the table. Spans go through the real ingest mapping (``otlp.build_rows``)
+into a real chDB store.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from netra_server import live_usage, rollups
+from netra_server.config import Limits
+from netra_server.journal import Journal
+from netra_server.otlp import build_rows
+from netra_server.store import ChdbBackend, Store, StoreError, Window
+from netra_server.testing import RunningServer, run_server
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.trace import set_span_in_context
+
+from netra import semconv
+
+from ._helpers import SEC, T0, record, send
+
+DAY = rollups.DAY_NS
+MINUTE = live_usage.MINUTE_NS
+SINCE = T0 - DAY  # the live region of these tests starts here (a fresh store: nothing stored yet)
+GROUPS = ("tenant", "model", "user", "session", "day")
+
+
+def _req(spans: list[dict[str, Any]]) -> ExportTraceServiceRequest:
+    """spans: dicts with trace, span, parent (0: root), start, tenant, user, session, model, and usage:
+    ``cost`` (text), ``unpriced`` (tokens without a cost or a known model) or neither (no usage)."""
+    req = ExportTraceServiceRequest()
+    out = req.resource_spans.add().scope_spans.add().spans
+    for s in spans:
+        p = out.add(trace_id=s["trace"].to_bytes(16, "big"), span_id=s["span"].to_bytes(8, "big"),
+                    name=f"span-{s['span']}", start_time_unix_nano=s["start"], end_time_unix_nano=s["start"] + 5)
+        if s.get("parent"):
+            p.parent_span_id = s["parent"].to_bytes(8, "big")
+        attrs: dict[str, Any] = {semconv.TENANT_ID: s.get("tenant", "acme"), semconv.SESSION_ID: s.get("session", "s1"),
+                                 semconv.USER_ID: s.get("user", "u1")}
+        if s.get("cost") is not None or s.get("unpriced"):
+            if s.get("cost") is not None:
+                attrs[semconv.COST] = str(s["cost"])
+                attrs[semconv.GEN_AI_REQUEST_MODEL] = s.get("model", "gpt-4o-mini")
+            else:
+                attrs[semconv.GEN_AI_REQUEST_MODEL] = "no-such-model-" + s.get("model", "x")
+            attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] = s.get("inp", 10)
+            attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] = s.get("out", 2)
+        for k, v in attrs.items():
+            a = p.attributes.add(key=k)
+            if isinstance(v, int):
+                a.value.int_value = v
+            else:
+                a.value.string_value = v
+    return req
+
+
+def _insert(store: Store, project: str, spans: list[dict[str, Any]]) -> None:
+    batch = build_rows(_req(spans), project, Limits(), T0 // 1_000_000)
+    store.insert_spans(batch.data, batch.keys)
+
+
+def _open(path: Path, since: int | None = SINCE) -> Store:
+    s = Store(ChdbBackend(str(path)))
+    s.migrate()
+    s.start_live_usage(since_ns=since)
+    return s
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = _open(tmp_path / "store")
+    yield s
+    s.close()
+
+
+def _reads(store: Store, project: str, window: Window) -> dict[str, Any]:
+    out: dict[str, Any] = {"totals": store.usage_totals(project, window)}
+    for tenant in ("acme", "globex", "initech"):
+        out[f"tenant {tenant}"] = store.usage_totals(project, window, tenant_id=tenant)
+    out["user u2"] = store.usage_totals(project, window, user_id="u2")
+    out["session s3"] = store.usage_totals(project, window, session_id="s3")
+    for g in GROUPS:
+        out[f"by {g}"] = store.usage_summary(project, g, window)  # type: ignore[arg-type]
+    out["by model, acme"] = store.usage_summary(project, "model", window, tenant_id="acme")
+    return out
+
+
+ALL = Window()
+
+
+def assert_live_equals_spans(store: Store, project: str, window: Window = ALL, *, uses_live: bool = True) -> None:
+    """Every usage read answers the same with the live table as from the spans alone (and, unless
+    told otherwise, the live table was read: the comparison is not between two reads of the spans)."""
+    plan = store._plan(window, live=True)
+    assert bool(plan.live) == uses_live, plan
+    live = _reads(store, project, window)
+    saved, store.span_index.live = store.span_index.live, None
+    try:
+        assert not store._plan(window, live=True).live
+        spans = _reads(store, project, window)
+    finally:
+        store.span_index.live = saved
+    for what in spans:
+        assert live[what] == spans[what], what
+
+
+def _workload(rng: random.Random, first_trace: int, n_traces: int, start: int) -> list[dict[str, Any]]:
+    """Traces of 1-4 nested spans; any span may have usage (so later usage covers earlier usage)."""
+    spans = []
+    for t in range(first_trace, first_trace + n_traces):
+        parent = 0
+        at = start + rng.randrange(0, 20 * MINUTE)
+        for depth in range(rng.randint(1, 4)):
+            span = t * 10 + depth + 1
+            usage: dict[str, Any] = {}
+            kind = rng.random()
+            if kind < 0.5:
+                usage = {"cost": f"{rng.randint(0, 10**6)}.{rng.randint(0, 10**10 - 1):010d}"}
+            elif kind < 0.6:
+                usage = {"unpriced": True}
+            spans.append({"trace": t, "span": span, "parent": parent, "start": at + depth * SEC,
+                          "tenant": rng.choice(("acme", "globex", "initech")), "user": rng.choice(("u1", "u2", "u3")),
+                          "session": rng.choice(("s1", "s2", "s3", "")), "model": rng.choice(("gpt-4o-mini", "gpt-4o")),
+                          "inp": rng.randint(0, 5000), "out": rng.randint(0, 500), **usage})
+            parent = span
+    return spans
+
+
+def _deliver(store: Store, project: str, rng: random.Random, spans: list[dict[str, Any]]) -> None:
+    """In random order and batches, with identical and conflicting re-deliveries."""
+    spans = spans[:]
+    rng.shuffle(spans)
+    extra = [dict(s) for s in rng.sample(spans, len(spans) // 5)]
+    for s in extra[: len(extra) // 2]:
+        s["cost"] = "999"  # a conflicting version: never counted
+        s["tenant"] = "initech"
+    spans += extra
+    while spans:
+        n = rng.randint(1, 40)
+        _insert(store, project, spans[:n])
+        spans = spans[n:]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_traces_in_any_order_read_the_same_live_and_from_the_spans(store: Store, seed: int) -> None:
+    rng = random.Random(seed)
+    _deliver(store, "p", rng, _workload(rng, 1, 150, T0))
+    assert store.span_index.live is not None and store.span_index.live.active
+    assert_live_equals_spans(store, "p")
+    # windows cut inside minutes and days: the cut minutes come from the spans
+    for a, b in ((T0 + 7 * SEC, T0 + 13 * MINUTE + 5), (T0 - DAY, T0 + 2 * MINUTE - 1), (T0 + 1, T0 + 30 * MINUTE)):
+        assert_live_equals_spans(store, "p", Window(a, b))
+    # a window inside one minute reads no live rows at all
+    assert_live_equals_spans(store, "p", Window(T0 + 5 * SEC, T0 + 50 * SEC), uses_live=False)
+    assert store.usage_totals("p", Window()).span_count == store.count_spans("p")
+
+
+def test_usage_covered_later_is_subtracted_and_an_unpriced_call_stays_unpriced(store: Store) -> None:
+    _insert(store, "p", [{"trace": 1, "span": 1, "start": T0, "cost": "1.5"},
+                         {"trace": 2, "span": 1, "start": T0, "unpriced": True}])
+    t = store.usage_totals("p", Window())
+    assert (t.request_count, str(t.total_cost), t.unpriced_count) == (2, "1.5", 1)
+    # children with usage arrive later: both stored parents stop counting, in the live table too
+    _insert(store, "p", [{"trace": 1, "span": 2, "parent": 1, "start": T0 + SEC, "cost": "0.25"},
+                         {"trace": 2, "span": 2, "parent": 1, "start": T0 + SEC, "unpriced": True}])
+    t = store.usage_totals("p", Window())
+    assert (t.request_count, str(t.total_cost), t.unpriced_count, t.span_count) == (2, "0.25", 1, 4)
+    assert_live_equals_spans(store, "p")
+
+
+def test_spans_before_the_region_and_ahead_of_it_are_read_from_the_spans(tmp_path: Path) -> None:
+    s = Store(ChdbBackend(str(tmp_path / "store")))
+    s.migrate()
+    try:
+        _insert(s, "p", [{"trace": 1, "span": 1, "start": T0, "cost": "1"},  # stored before the region
+                         {"trace": 2, "span": 1, "start": T0 + 10 * DAY + 30 * SEC, "cost": "2"}])  # a clock far ahead
+        assert s.start_live_usage(since_ns=T0 + 1)
+        live = s.span_index.live
+        assert live is not None
+        region = live.region()
+        assert region is not None
+        assert (region.lo_ns, region.hi_ns) == (T0 + MINUTE, T0 + 10 * DAY)  # up to the minute of that span
+        # late arrivals before the region, spans inside it, and spans after its end
+        _insert(s, "p", [{"trace": 1, "span": 2, "parent": 1, "start": T0 + SEC, "cost": "0.5"},
+                         {"trace": 3, "span": 1, "start": T0 + 5 * MINUTE, "cost": "3"},
+                         {"trace": 3, "span": 2, "parent": 1, "start": T0 + 6 * MINUTE, "cost": "4"},
+                         {"trace": 2, "span": 2, "parent": 1, "start": T0 + 10 * DAY + 40 * SEC, "cost": "0.75"}])
+        assert_live_equals_spans(s, "p")
+        assert str(s.usage_totals("p", Window()).total_cost) == "5.25"
+    finally:
+        s.close()
+
+
+def test_days_rolled_up_and_changed_later_stay_exact(tmp_path: Path) -> None:
+    yesterday = (time.time_ns() // DAY - 1) * DAY  # days the floor keeps (it follows the clock)
+    store = _open(tmp_path / "store", since=yesterday - DAY)
+    try:
+        rng = random.Random(7)
+        window = Window(yesterday - DAY, yesterday + 2 * DAY - 1)
+        _deliver(store, "p", rng, _workload(rng, 1, 60, yesterday) + _workload(rng, 100, 30, yesterday + DAY))
+        assert store.refresh_rollups(settle_seconds=0)
+        assert_live_equals_spans(store, "p", window, uses_live=False)  # every day from its rollup
+        # a late child covers a stored parent of the first day: its rollup is no longer valid
+        _insert(store, "p", [{"trace": 1, "span": 99, "parent": 11, "start": yesterday + 2 * SEC, "cost": "0.5"}])
+        assert_live_equals_spans(store, "p", window)
+        assert store.refresh_rollups(settle_seconds=0)
+        assert_live_equals_spans(store, "p", window, uses_live=False)
+    finally:
+        store.close()
+
+
+class _Failing(ChdbBackend):
+    """The real backend, except that one chosen statement raises once (the store refused it)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.fail_on: str | None = None
+
+    def _maybe_fail(self, what: str) -> None:
+        if self.fail_on is not None and self.fail_on in what:
+            self.fail_on = None
+            raise StoreError(f"refused: {what[:60]!r}")
+
+    def insert_rows(self, table: str, columns: tuple[str, ...], data: bytes, fmt: str, *, comment: str = "") -> None:
+        self._maybe_fail(table)
+        super().insert_rows(table, columns, data, fmt, comment=comment)
+
+    def command(self, sql: str, params: dict[str, Any] | None = None) -> None:
+        self._maybe_fail(sql)
+        super().command(sql, params)
+
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        self._maybe_fail(sql)
+        return super().query(sql, params)
+
+
+@pytest.mark.parametrize("statement", [
+    "netra_usage_live",  # the live rows themselves
+    "netra_span_index",  # after the spans and the rewrites
+    "INSERT INTO netra_spans\nSELECT",  # the covered rewrite, after the live table read what it counted
+    "AND (has_usage = 1 AND covered = 0)",  # reading what the covered spans count
+    "netra_spans",  # the spans
+])
+def test_a_store_failing_inside_an_insert_resets_the_table_and_the_retry_counts_once(
+    tmp_path: Path, statement: str
+) -> None:
+    backend = _Failing(str(tmp_path / "store"))
+    store = Store(backend)
+    store.migrate()
+    assert store.start_live_usage(since_ns=SINCE)
+    live = store.span_index.live
+    assert live is not None
+    journal = Journal(tmp_path / "journal", store.insert_spans)
+    try:
+        rng = random.Random(3)
+        first = _workload(rng, 1, 40, T0)
+        first += [{"trace": 9001, "span": 1, "start": T0, "cost": "7"}, {"trace": 9002, "span": 1, "start": T0, "unpriced": True}]
+        _deliver(store, "p", rng, first)
+        # the failing batch: children with usage under stored parents with usage (rewrites) and new traces
+        batch = [{"trace": 9001, "span": 2, "parent": 1, "start": T0 + 3 * SEC, "cost": "0.125"},
+                 {"trace": 9002, "span": 2, "parent": 1, "start": T0 + 3 * SEC, "cost": "0.5"},
+                 *_workload(rng, 500, 5, T0 + 2 * MINUTE)]
+        keys = build_rows(_req(batch), "p", Limits(), T0 // 1_000_000)
+        journal.append(keys.data, len(batch), keys.keys)
+        backend.fail_on = statement
+        with pytest.raises(StoreError):
+            journal.flush()
+        assert backend.fail_on is None, "the statement did not run"
+        assert live.resets == 1 and live.active
+        journal.flush()  # the retry
+        _deliver(store, "p", rng, _workload(rng, 700, 20, T0 + 3 * MINUTE))  # and more after it
+        # the table restarted after the latest stored span: the spans before come from the spans
+        region = live.region()
+        assert region is not None and region.lo_ns > T0
+        assert_live_equals_spans(store, "p", uses_live=False)
+        _insert(store, "p", [{"trace": 9000, "span": 1, "start": region.lo_ns + SEC, "cost": "1"}])
+        assert_live_equals_spans(store, "p")
+    finally:
+        store.close()
+
+
+def test_a_restart_empties_the_table_and_starts_after_the_stored_spans(tmp_path: Path) -> None:
+    path = tmp_path / "store"
+    store = _open(path)
+    rng = random.Random(11)
+    _deliver(store, "p", rng, _workload(rng, 1, 50, T0))
+    before = store.usage_totals("p", Window())
+    store.close()
+    store = Store(ChdbBackend(str(path)))  # a new process: default region
+    store.migrate()
+    try:
+        assert store.start_live_usage()
+        live = store.span_index.live
+        assert live is not None
+        assert int(store.query("SELECT count() AS n FROM netra_usage_live")[0]["n"]) == 0
+        region = live.region()
+        assert region is not None and region.lo_ns > T0 + 20 * MINUTE
+        assert store.usage_totals("p", Window()) == before
+        # a span now: in the region; a late one of January: from the spans
+        now = -(-region.lo_ns // MINUTE) * MINUTE + 2 * SEC
+        _insert(store, "p", [{"trace": 800, "span": 1, "start": now, "cost": "2"},
+                             {"trace": 801, "span": 1, "start": T0 + 5 * SEC, "cost": "3"}])
+        assert_live_equals_spans(store, "p", Window(T0 - DAY, now + MINUTE))
+    finally:
+        store.close()
+
+
+def test_retention_and_the_floor_keep_reads_off_rows_that_may_be_gone(store: Store) -> None:
+    live = store.span_index.live
+    assert live is not None
+    rng = random.Random(5)
+    _deliver(store, "p", rng, _workload(rng, 1, 40, T0) + _workload(rng, 100, 40, T0 + 3 * DAY))
+    assert_live_equals_spans(store, "p")
+    # the floor two days before "today" (T0 + 4 days): January's first day leaves the table
+    live.advance_floor(store.backend, now_ns=T0 + 4 * DAY + SEC)
+    days = {r["partition"] for r in store.query(
+        "SELECT DISTINCT partition FROM system.parts WHERE database = currentDatabase() "
+        "AND table = 'netra_usage_live' AND active")}
+    assert days == {"2026-01-04"}
+    region = live.region()
+    assert region is not None and region.lo_ns == T0 + 2 * DAY
+    assert_live_equals_spans(store, "p")
+    # a retention of 30 days from today (December): every January span may be gone, none read live
+    store.set_retention(30)
+    assert_live_equals_spans(store, "p", uses_live=False)
+
+
+def test_only_the_embedded_store_with_rollups_keeps_the_table(tmp_path: Path) -> None:
+    s = Store(ChdbBackend(str(tmp_path / "store")))
+    s.migrate()
+    try:
+        s._rollups_supported = False  # e.g. a cluster's Distributed table: the parts are elsewhere
+        assert not s.start_live_usage() and s.span_index.live is None
+        s._rollups_supported = None
+        assert s.start_live_usage() and s.span_index.live is not None
+    finally:
+        s.close()
+
+
+# --------------------------------------------------------------------------------------------------
+# Through `netra serve`: the real OpenTelemetry SDK and OTLP exporter, the HTTP usage routes
+
+
+def _sdk_spans(now: int) -> tuple[list[Any], list[Any]]:
+    """Two batches from the real SDK: an agent step with its own usage and another tenant's call (sent
+    first), then two LLM calls under the step (sent later: the stored step stops counting)."""
+    provider, collect = record()
+    tracer = provider.get_tracer("t")
+    attrs = {semconv.TENANT_ID: "acme", semconv.SESSION_ID: "s1", semconv.USER_ID: "u1"}
+    usage = {semconv.GEN_AI_REQUEST_MODEL: "gpt-4o-mini", semconv.GEN_AI_USAGE_INPUT_TOKENS: 100,
+             semconv.GEN_AI_USAGE_OUTPUT_TOKENS: 10}
+    start = now - 5 * MINUTE  # whole minutes before now: read from the live table
+    step = tracer.start_span("agent step", start_time=start, attributes={**attrs, **usage, semconv.COST: "0.5"})
+    ctx = set_span_in_context(step)
+    other = tracer.start_span("chat", start_time=start + 3 * SEC,
+                              attributes={**attrs, semconv.TENANT_ID: "globex", **usage, semconv.COST: "1"})
+    other.end(end_time=start + 4 * SEC)
+    step.end(end_time=start + 7 * SEC)
+    first = list(collect.spans)
+    collect.spans.clear()
+    call1 = tracer.start_span("chat", context=ctx, start_time=start + SEC, attributes={**attrs, **usage, semconv.COST: "0.25"})
+    call1.end(end_time=start + 2 * SEC)
+    call2 = tracer.start_span("chat", context=ctx, start_time=start + 5 * SEC,
+                              attributes={**attrs, **{**usage, semconv.GEN_AI_REQUEST_MODEL: "unknown-model"}})
+    call2.end(end_time=start + 6 * SEC)
+    return first, list(collect.spans)
+
+
+def _usage(srv: RunningServer) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    with srv.client() as c:
+        acme = c.get("/usage/tenants/acme", params={"consistency": "strong"}).raise_for_status().json()["data"]
+        by_model = c.get("/api/usage/summary", params={"groupBy": "model", "consistency": "strong"}).raise_for_status().json()["data"]
+        health = c.get("/healthz").json()
+    return acme, by_model, health
+
+
+def test_the_server_reads_the_live_table_and_answers_as_without_it(tmp_path: Path) -> None:
+    now = time.time_ns()
+    first, later = _sdk_spans(now)
+    with run_server(tmp_path) as srv:
+        assert send(srv, first).name == "SUCCESS"
+        assert _usage(srv)[0]["totalCost"] == 0.5  # the step counts until a call under it arrives
+        assert send(srv, later).name == "SUCCESS"
+        acme, by_model, health = _usage(srv)
+        assert health["liveUsage"]["active"] and health["liveUsage"]["resets"] == 0
+        store = srv.app.state.netra.store
+        assert store._plan(Window(now - DAY, now), live=True).live  # the whole minutes came from the table
+        live = store.query("SELECT sum(span_count) AS n, sum(request_count) AS r FROM netra_usage_live")[0]
+        assert (live["n"], live["r"]) == (4, 3)  # the step added, then subtracted when covered
+    # the step stopped counting when the second call arrived; that call's price is unknown (not 0)
+    assert (acme["requestsCount"], acme["totalCost"], acme["tokenCount"]) == (2, 0.25, 220)
+    with run_server(tmp_path, live_usage=False) as srv:  # the same store, every read from the spans
+        assert srv.app.state.netra.store.span_index.live is None
+        acme2, by_model2, health2 = _usage(srv)
+        assert "liveUsage" not in health2
+    assert (acme2, by_model2) == (acme, by_model)
+    with run_server(tmp_path) as srv:  # a restart: the table starts after the stored spans
+        acme3, by_model3, health3 = _usage(srv)
+        assert health3["liveUsage"]["from"] > time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime((now - 5 * MINUTE) // SEC))
+    assert (acme3, by_model3) == (acme, by_model)
