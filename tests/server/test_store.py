@@ -44,8 +44,8 @@ class Recording:
     def insert_json_rows(self, table: str, data: bytes) -> None:
         self.inner.insert_json_rows(table, data)
 
-    def insert_rows(self, table: str, columns: tuple[str, ...], data: bytes, fmt: str) -> None:
-        self.inner.insert_rows(table, columns, data, fmt)
+    def insert_rows(self, table: str, columns: tuple[str, ...], data: bytes, fmt: str, *, comment: str = "") -> None:
+        self.inner.insert_rows(table, columns, data, fmt, comment=comment)
 
     def close(self) -> None:
         self.inner.close()
