@@ -112,19 +112,23 @@ WHERE project_id = {p:String}
     AND trace_id IN (SELECT arrayJoin(splitByChar(',', {traces:String})))
 """
 
-#: Write stored spans again with ``covered = 1``, as a newer version of the same row. (No condition
-#: on ``covered`` or ``ingested_at`` here: in WHERE they would name the replaced values.)
-SQL_COVER = """
-INSERT INTO netra_spans
-SELECT * REPLACE (toUInt8(1) AS covered,
-    greatest(now64(3, 'UTC'), ingested_at + toIntervalMillisecond(1)) AS ingested_at)
-FROM netra_spans FINAL
-WHERE project_id = {p:String}
+#: The stored rows of some spans of one project (``_stored_params``): what a covered rewrite writes
+#: again, and what the live usage table subtracts first.
+STORED_WHERE = """project_id = {p:String}
     AND tenant_id IN (SELECT arrayJoin(JSONExtract({tenants:String}, 'Array(String)')))
     AND start_time >= fromUnixTimestamp64Nano({lo:Int64}, 'UTC')
     AND start_time <= fromUnixTimestamp64Nano({hi:Int64}, 'UTC')
     AND trace_id IN (SELECT arrayJoin(splitByChar(',', {traces:String})))
-    AND concat(trace_id, ':', span_id) IN (SELECT arrayJoin(splitByChar(',', {ids:String})))
+    AND concat(trace_id, ':', span_id) IN (SELECT arrayJoin(splitByChar(',', {ids:String})))"""
+
+#: Write stored spans again with ``covered = 1``, as a newer version of the same row. (No condition
+#: on ``covered`` or ``ingested_at`` here: in WHERE they would name the replaced values.)
+SQL_COVER = f"""
+INSERT INTO netra_spans
+SELECT * REPLACE (toUInt8(1) AS covered,
+    greatest(now64(3, 'UTC'), ingested_at + toIntervalMillisecond(1)) AS ingested_at)
+FROM netra_spans FINAL
+WHERE {STORED_WHERE}
 """
 
 #: Distinct versions delivered per span of a trace (only spans delivered in more than one).
@@ -276,17 +280,16 @@ class SpanIndex:
                     line = orjson.dumps(row)
                 out.append(line)
             insert_spans(b"\n".join(out) + b"\n", *tag)
-        sums: dict[tuple[Any, ...], list[int]] = {}
         for project, plan in plans:
             if plan.rewrite:
                 targets = {i: plan.stored[i] for i in plan.rewrite}
-                if live is not None:  # what they count, before they are written covered
-                    live.uncount(runner, project, {i: (e.tenant, e.start_ns) for i, e in targets.items() if e.has_usage}, sums)
-                self._cover(runner, project, targets)
+                counting = {i: e for i, e in targets.items() if e.has_usage}
+                if live is not None and counting:  # what they count, before they are written covered
+                    live.uncount(runner, STORED_WHERE, _stored_params(project, counting))
+                runner.command(SQL_COVER, _stored_params(project, targets))
+                self.rewritten += len(targets)
         for project, plan in plans:
             self._write_index(runner, project, plan, keys)
-        if sums and live is not None:
-            live.write(runner, sums)
 
     def _plan(self, runner: _Runs, positions: list[int], keys: list[SpanKey]) -> _Plan:
         """Which rows of one project's spans at ``positions`` are stored, and covered; which stored
@@ -475,22 +478,21 @@ class SpanIndex:
         ]
         runner.insert_rows("netra_span_index", INDEX_COLUMNS, orjson.dumps(columns), "JSONCompactColumns")
 
-    def _cover(self, runner: _Runs, project: str, stored: dict[str, _Entry]) -> None:
-        """Write the stored rows of ``stored`` again, covered."""
-        idents = sorted(stored)
-        entries = [stored[i] for i in idents]
-        runner.command(SQL_COVER, {
-            "p": project,
-            "tenants": orjson.dumps(sorted({e.tenant for e in entries})).decode(),
-            "lo": min(e.start_ns for e in entries),
-            "hi": max(e.start_ns for e in entries),
-            "traces": ",".join(sorted({i[: i.index(":")] for i in idents})),
-            "ids": ",".join(idents),
-        })
-        self.rewritten += len(idents)
-
     @staticmethod
     def versions(runner: _Reads, project: str, trace_id: str) -> dict[str, int]:
         """Span id -> distinct versions delivered, for the spans of a trace delivered in more than one."""
         rows = runner.query(SQL_VERSIONS, {"p": project, "t": trace_id})
         return {r["span_id"]: int(r["versions"]) for r in rows}
+
+
+def _stored_params(project: str, stored: dict[str, _Entry]) -> dict[str, Any]:
+    """The parameters of :data:`STORED_WHERE` for the stored spans ``stored`` (``trace:span`` -> entry)."""
+    idents = sorted(stored)
+    return {
+        "p": project,
+        "tenants": orjson.dumps(sorted({e.tenant for e in stored.values()})).decode(),
+        "lo": min(e.start_ns for e in stored.values()),
+        "hi": max(e.start_ns for e in stored.values()),
+        "traces": ",".join(sorted({i[: i.index(":")] for i in idents})),
+        "ids": ",".join(idents),
+    }

@@ -44,12 +44,9 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal
 from typing import Any, Protocol
 
-import orjson
-
-from netra_server.schema import COUNTED
+from netra_server.schema import COUNTED, COUNTED_COST
 
 __all__ = ["LiveRegion", "LiveUsage", "MINUTE_NS", "live_select"]
 
@@ -90,18 +87,18 @@ FROM netra_spans
 WHERE start_time >= fromUnixTimestamp64Nano({since:Int64}, 'UTC')
 """
 
-#: What some stored spans count now (the spans about to be written again covered): their usage rows.
-SQL_COUNTED_NOW = f"""
-SELECT tenant_id, toUnixTimestamp64Nano(start_time) AS start_ns, user_id, model, session_id,
-    input_tokens, output_tokens, cached_tokens, cost IS NULL AS unpriced, toString(ifNull(cost, 0)) AS cost_text
+#: Subtract what some stored spans count now (those about to be written again covered, inside the
+#: region): one negative row each. ``{where}``: the condition naming them (``billing.STORED_WHERE``).
+SQL_UNCOUNT = f"""
+INSERT INTO netra_usage_live (project_id, tenant_id, epoch, day, minute, user_id, model, session_id, span_count,
+    request_count, input_tokens, output_tokens, cached_tokens, cost, unpriced_count)
+SELECT project_id, tenant_id, {{{{u_epoch:UInt64}}}}, toDate32(start_time),
+    intDiv(toUnixTimestamp64Nano(start_time), {MINUTE_NS}), user_id, model, session_id, 0, -1,
+    -toInt64(input_tokens), -toInt64(output_tokens), -toInt64(cached_tokens), -{COUNTED_COST}, -toInt64(cost IS NULL)
 FROM netra_spans FINAL
-WHERE project_id = {{p:String}}
-    AND tenant_id IN (SELECT arrayJoin(JSONExtract({{tenants:String}}, 'Array(String)')))
-    AND start_time >= fromUnixTimestamp64Nano({{lo:Int64}}, 'UTC')
-    AND start_time <= fromUnixTimestamp64Nano({{hi:Int64}}, 'UTC')
-    AND trace_id IN (SELECT arrayJoin(splitByChar(',', {{traces:String}})))
-    AND concat(trace_id, ':', span_id) IN (SELECT arrayJoin(splitByChar(',', {{ids:String}})))
-    AND {COUNTED}
+WHERE {{where}} AND {COUNTED}
+    AND start_time >= fromUnixTimestamp64Nano({{{{u_since:Int64}}}}, 'UTC')
+    AND start_time < fromUnixTimestamp64Nano({{{{u_until:Int64}}}}, 'UTC')
 """
 
 
@@ -115,21 +112,6 @@ class _Runs(Protocol):
 
 def _day_str(day: int) -> str:
     return (_EPOCH + timedelta(days=day)).isoformat()
-
-
-def _cost_units(text: str) -> int:
-    """Exact decimal text (up to 10 places, e.g. ``0.0012``, ``0E-10``) -> units of 1e-10 USD."""
-    if "E" in text or "e" in text:
-        return int(Decimal(text).scaleb(10))
-    whole, _, frac = text.partition(".")
-    sign = -1 if whole.startswith("-") else 1
-    return sign * (abs(int(whole or "0")) * 10**10 + int((frac + "0" * 10)[:10]))
-
-
-def _cost_text(units: int) -> str:
-    sign = "-" if units < 0 else ""
-    units = abs(units)
-    return f"{sign}{units // 10**10}.{units % 10**10:010d}"
 
 
 @dataclass(frozen=True)
@@ -154,7 +136,7 @@ class LiveRegion:
 
 class LiveUsage:
     """The live usage table of one store and its region (see the module doc). The insert path
-    (``SpanIndex``) calls :meth:`tag`/:meth:`uncount`/:meth:`write` under its lock; reads take
+    (``SpanIndex``) calls :meth:`tag`/:meth:`uncount` under its lock; reads take
     :meth:`region`."""
 
     def __init__(self) -> None:
@@ -267,49 +249,11 @@ class LiveUsage:
         ``schema.LIVE_USAGE_MV_DDL``, reads the epoch and the region from it)."""
         return f"{TAG}:{self._epoch}:{self._since}:{self._until}"
 
-    def uncount(self, runner: _Runs, project: str, targets: dict[str, tuple[str, int]],
-                out: dict[tuple[Any, ...], list[int]]) -> None:
-        """Subtract into ``out`` what the stored spans ``targets`` (``trace:span`` -> (tenant, start ns))
-        count now, for those inside the region; call before they are written again covered."""
-        inside = {ident: t for ident, t in targets.items() if self._inside(t[1])}
-        if not inside:
-            return
-        idents = sorted(inside)
-        rows = runner.query(SQL_COUNTED_NOW, {
-            "p": project,
-            "tenants": orjson.dumps(sorted({t[0] for t in inside.values()})).decode(),
-            "lo": min(t[1] for t in inside.values()),
-            "hi": max(t[1] for t in inside.values()),
-            "traces": ",".join(sorted({i[: i.index(":")] for i in idents})),
-            "ids": ",".join(idents),
-        })
-        for r in rows:
-            group = (project, str(r["tenant_id"]), int(r["start_ns"]) // MINUTE_NS, str(r["user_id"]),
-                     str(r["model"]), str(r["session_id"]))
-            sums = out.get(group)
-            if sums is None:
-                sums = out[group] = [0, 0, 0, 0, 0, 0, 0]
-            sums[1] -= 1
-            sums[2] -= int(r["input_tokens"])
-            sums[3] -= int(r["output_tokens"])
-            sums[4] -= int(r["cached_tokens"])
-            if int(r["unpriced"]):
-                sums[6] -= 1
-            else:
-                sums[5] -= _cost_units(str(r["cost_text"]))
-
-    def write(self, runner: _Runs, out: dict[tuple[Any, ...], list[int]]) -> None:
-        """Insert sums (one row per key: project, tenant, minute, user, model, session)."""
-        rows = [g for g in out.items() if any(g[1])]
-        if not rows:
-            return
-        epoch = self._epoch
-        lines = []
-        for (project, tenant, minute, user, model, session), s in rows:
-            day = _day_str(minute * MINUTE_NS // DAY_NS)
-            lines.append(orjson.dumps([project, tenant, epoch, day, minute, user, model, session,
-                                       s[0], s[1], s[2], s[3], s[4], _cost_text(s[5]), s[6]]))
-        runner.insert_rows("netra_usage_live", LIVE_COLUMNS, b"\n".join(lines) + b"\n", "JSONCompactEachRow")
+    def uncount(self, runner: _Runs, where: str, params: dict[str, Any]) -> None:
+        """Subtract what the stored spans named by ``where`` (with ``params``) count now, for those
+        inside the region; call before they are written again covered."""
+        runner.command(SQL_UNCOUNT.format(where=where),
+                       {**params, "u_epoch": self._epoch, "u_since": self._since, "u_until": self._until})
 
 
 def live_select(region: LiveRegion, interval: list[tuple[int, int]], where: list[str], params: dict[str, Any],

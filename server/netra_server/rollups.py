@@ -39,7 +39,7 @@ from datetime import date, timedelta
 from typing import Any, Protocol
 
 from netra_server.live_usage import LiveRegion, live_select
-from netra_server.schema import COUNTED
+from netra_server.schema import COUNTED, COUNTED_COST
 
 __all__ = ["DAY_NS", "Plan", "plan", "refresh", "supported"]
 
@@ -234,7 +234,7 @@ def usage_source(plan: Plan, where: list[str], params: dict[str, Any], *, counte
             f"toDate32(start_time) AS r_day, toUInt64(1) AS r_spans, toUInt64({COUNTED}) AS r_requests, "
             f"if({COUNTED}, input_tokens, 0) AS r_input, if({COUNTED}, output_tokens, 0) AS r_output, "
             f"if({COUNTED}, cached_tokens, 0) AS r_cached, "
-            f"if({COUNTED} AND cost IS NOT NULL, toDecimal128(assumeNotNull(cost), 10), toDecimal128(0, 10)) AS r_cost, "
+            f"{COUNTED_COST} AS r_cost, "
             f"toUInt64({COUNTED} AND cost IS NULL) AS r_unpriced "
             f"FROM netra_spans FINAL WHERE {' AND '.join(cond)}"
         )
@@ -335,7 +335,7 @@ def trace_source(plan: Plan, where: list[str], params: dict[str, Any]) -> str:
             "if(model != '', [model], CAST([], 'Array(LowCardinality(String))')) AS x_models, "
             f"if({COUNTED}, input_tokens, 0) AS x_prompt, if({COUNTED}, output_tokens, 0) AS x_completion, "
             f"if({COUNTED}, cached_tokens, 0) AS x_cached, "
-            f"if({COUNTED} AND cost IS NOT NULL, toDecimal128(assumeNotNull(cost), 10), toDecimal128(0, 10)) AS x_cost, "
+            f"{COUNTED_COST} AS x_cost, "
             f"toUInt64({COUNTED} AND cost IS NULL) AS x_unpriced, toUInt8(status_code = 'ERROR') AS x_error, "
             "toUInt64(1) AS x_spans "
             f"FROM netra_spans FINAL WHERE {' AND '.join(cond)}"

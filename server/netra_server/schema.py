@@ -45,7 +45,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["COUNTED", "MIGRATIONS", "SPAN_COLUMNS", "SPAN_SELECT", "SPAN_TABLE", "Migration", "register_migration"]
+__all__ = ["COUNTED", "COUNTED_COST", "MIGRATIONS", "SPAN_COLUMNS", "SPAN_SELECT", "SPAN_TABLE", "Migration", "register_migration"]
 
 MIGRATIONS_TABLE = "netra_schema_migrations"
 
@@ -110,6 +110,9 @@ SPAN_SELECT: str = ", ".join(_SPAN_READ_AS.get(name, name) for name in SPAN_COLU
 #: usage and no ancestor's usage covers it; ``docs/design.md``). The store, the rollups and the alerts
 #: all use this one condition.
 COUNTED = "(has_usage = 1 AND covered = 0)"
+#: The cost a ``netra_spans`` row counts under the billing rule, as ``Decimal(38, 10)`` (0 when not
+#: counted or unknown: unknown prices are counted apart, never as 0 in a shown total).
+COUNTED_COST = f"if({COUNTED} AND cost IS NOT NULL, toDecimal128(assumeNotNull(cost), 10), toDecimal128(0, 10))"
 
 SPANS_DDL = (
     "\nCREATE TABLE IF NOT EXISTS netra_spans (\n"
@@ -377,7 +380,7 @@ FROM (
         intDiv(toUnixTimestamp64Nano(start_time), 60000000000) AS minute, user_id, model, session_id,
         toUInt8({COUNTED}) AS l_counted, if(l_counted, input_tokens, 0) AS l_input,
         if(l_counted, output_tokens, 0) AS l_output, if(l_counted, cached_tokens, 0) AS l_cached,
-        if(l_counted AND cost IS NOT NULL, toDecimal128(assumeNotNull(cost), 10), toDecimal128(0, 10)) AS l_cost,
+        {COUNTED_COST} AS l_cost,
         toUInt8(l_counted AND cost IS NULL) AS l_unpriced
     FROM netra_spans
     WHERE (splitByChar(':', getSetting('log_comment')) AS tag)[1] = 'netra-live'

@@ -248,11 +248,11 @@ class _Failing(ChdbBackend):
 
 
 @pytest.mark.parametrize("statement", [
-    "netra_usage_live",  # the live rows themselves
+    "netra_usage_live",  # subtracting what the stored spans about to be covered count
     "netra_span_index",  # after the spans and the rewrites
-    "INSERT INTO netra_spans\nSELECT",  # the covered rewrite, after the live table read what it counted
-    "AND (has_usage = 1 AND covered = 0)",  # reading what the covered spans count
-    "netra_spans",  # the spans
+    "INSERT INTO netra_spans\nSELECT",  # the covered rewrite, after the live table subtracted what it counted
+    "AND (has_usage = 1 AND covered = 0)",  # the first statement reading what stored spans count
+    "netra_spans",  # the spans (and, through the view, their live rows)
 ])
 def test_a_store_failing_inside_an_insert_resets_the_table_and_the_retry_counts_once(
     tmp_path: Path, statement: str
