@@ -42,8 +42,7 @@ def prepare_store(settings: Settings, store: Store | None = None) -> tuple[Store
     try:
         store.migrate(settings.retention_days)
         store.start_trace_filter()  # fresh traces skip the span-index lookup once it has loaded
-        if settings.live_usage:
-            store.start_live_usage()  # usage of the day being written, kept current at insert
+        _live_usage(settings, store)
         recover_journal(settings, store)  # what a previous process acknowledged, before anything else
         keys = KeyManager(store, cache_seconds=settings.key_cache_seconds)
         project, key = keys.bootstrap(project_name=settings.project_name, seed_key=settings.api_key)
@@ -51,6 +50,18 @@ def prepare_store(settings: Settings, store: Store | None = None) -> tuple[Store
         store.close()
         raise
     return store, project, key
+
+
+def _live_usage(settings: Settings, store: Store) -> None:
+    """Keep the live usage table (usage of the day being written, kept current at insert) unless told
+    not to; a failure to start it is logged and the server runs without it (reads use the spans)."""
+    try:
+        if not settings.live_usage:
+            store.stop_live_usage()
+        elif not store.start_live_usage():
+            store.stop_live_usage()  # a ClickHouse server: no view that adds nothing to every INSERT
+    except Exception as exc:  # a startup aid, never a reason not to start
+        log.warning("live usage table not kept (usage reads of the day being written use the spans): %s", exc)
 
 
 def _journal_dir(settings: Settings, store: Store) -> Path | None:

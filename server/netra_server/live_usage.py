@@ -17,18 +17,25 @@ counted spans, tokens, known cost, unpriced spans), written by :class:`SpanIndex
   counted: read from ``netra_spans FINAL`` *before* the rewrite, so exactly what was counted;
 * a re-delivery, identical or conflicting, changes nothing (it is not stored).
 
-**The live region.** The table is exact only for spans stored while it was kept: those that started in
-``[since_ns, until_ns)``. At :meth:`LiveUsage.start` (server start, under the insert lock) ``since_ns``
-is the minute after the latest stored span that started before now (on an empty store: the start of
-the day before yesterday), so no stored span starts inside the region yet; ``until_ns`` is the minute
-of the earliest stored span that starts later (a clock ahead), or the end of the range the table holds. Spans outside the region (late arrivals, old days, future clocks) write nothing here and
-are read from the spans, as before. Reads also keep to ``floor_ns``: days dropped from the table (two
-days after the day, see :meth:`LiveUsage.advance_floor`) and spans a retention TTL may have deleted.
+**The live region.** The table holds the spans that start at or after ``since_ns``. At
+:meth:`LiveUsage.start` (server start, under the insert lock) ``since_ns`` is the minute after the latest
+stored span that started before now (on an empty store: the start of the day before yesterday); after
+a failed insert, the minute after now. The stored spans that start later (a clock ahead) are added to
+the table then, from ``netra_spans FINAL`` (:data:`SQL_BACKFILL`), so one span from a client with a
+wrong clock does not turn the table off. Spans starting before ``since_ns`` (late arrivals, old days)
+write nothing here and are read from the spans, as before. Reads also keep to ``floor_ns``: days
+dropped from the table (two days after the day, see :meth:`LiveUsage.advance_floor`) and spans a
+retention TTL may have deleted.
+
+**Reads.** A read takes :meth:`LiveUsage.region` once the inserts it waits for are done, and checks
+:attr:`LiveUsage.generation` after its query: a reset or a dropped day in between (the rows it read
+may be gone or stale) makes it read again (``StoreBase._usage_rows``).
 
 **Failures.** An insert that fails part-way may have written some of its statements; it is retried
 (the journal), and the retry would write its deltas again. So any failure inside an insert *resets*
 the table: a new ``epoch`` (rows of other epochs are never read, and are deleted) with a new region
-starting at the next minute. A crash is a reset at the next start (the table is emptied then). Either
+starting at the next minute (no scan of the stored spans under the insert lock but the backfill of
+those starting later). A crash is a reset at the next start (the table is emptied then). Either
 way the spans stored before the reset are read from the spans until their day is rolled up.
 
 **Scope.** Only on the embedded store (this process is the one writer; a ClickHouse server may have
@@ -42,10 +49,11 @@ import logging
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Protocol
 
+from netra_server import schema
 from netra_server.schema import COUNTED, COUNTED_COST
 
 __all__ = ["LiveRegion", "LiveUsage", "MINUTE_NS", "live_select"]
@@ -80,12 +88,24 @@ FROM netra_spans
 WHERE toDate32(start_time) = {d:Date32} AND start_time <= fromUnixTimestamp64Nano({now:Int64}, 'UTC')
 """
 
-#: The earliest stored span starting at or after a time (the live region's end).
-SQL_FIRST_AFTER = """
-SELECT toUnixTimestamp64Nano(min(start_time)) AS first_ns, count() AS n
-FROM netra_spans
-WHERE start_time >= fromUnixTimestamp64Nano({since:Int64}, 'UTC')
+#: Add the stored spans starting at or after a time (a clock ahead of the region's start) to an epoch,
+#: as they count now: what the view would have added had they been inserted after the start.
+SQL_BACKFILL = f"""
+INSERT INTO netra_usage_live (project_id, tenant_id, epoch, day, minute, user_id, model, session_id, span_count,
+    request_count, input_tokens, output_tokens, cached_tokens, cost, unpriced_count)
+SELECT project_id, tenant_id, {{b_epoch:UInt64}}, toDate32(start_time) AS b_day,
+    intDiv(toUnixTimestamp64Nano(start_time), {MINUTE_NS}) AS b_minute, user_id, model, session_id,
+    toInt64(count()), toInt64(countIf({COUNTED})), toInt64(sumIf(input_tokens, {COUNTED})),
+    toInt64(sumIf(output_tokens, {COUNTED})), toInt64(sumIf(cached_tokens, {COUNTED})),
+    toDecimal128(sum({COUNTED_COST}), 10), toInt64(countIf({COUNTED} AND cost IS NULL))
+FROM netra_spans FINAL
+WHERE start_time >= fromUnixTimestamp64Nano({{b_since:Int64}}, 'UTC')
+GROUP BY project_id, tenant_id, b_day, b_minute, user_id, model, session_id
 """
+
+#: The materialized view that adds tagged span INSERTs (``schema.LIVE_USAGE_MV_DDL``), created while
+#: the table is kept and dropped otherwise (a ClickHouse server, ``--no-live-usage``).
+MV = "netra_usage_live_mv"
 
 #: Subtract what some stored spans count now (those about to be written again covered, inside the
 #: region): one negative row each. ``{where}``: the condition naming them (``billing.STORED_WHERE``).
@@ -98,7 +118,6 @@ SELECT project_id, tenant_id, {{{{u_epoch:UInt64}}}}, toDate32(start_time),
 FROM netra_spans FINAL
 WHERE {{where}} AND {COUNTED}
     AND start_time >= fromUnixTimestamp64Nano({{{{u_since:Int64}}}}, 'UTC')
-    AND start_time < fromUnixTimestamp64Nano({{{{u_until:Int64}}}}, 'UTC')
 """
 
 
@@ -117,11 +136,19 @@ def _day_str(day: int) -> str:
 @dataclass(frozen=True)
 class LiveRegion:
     """What a read may take from ``netra_usage_live``: rows of ``epoch`` for spans started in
-    ``[lo_ns, hi_ns)`` (minute boundaries; empty when ``lo_ns >= hi_ns``)."""
+    ``[lo_ns, hi_ns)`` (minute boundaries; empty when ``lo_ns >= hi_ns``), while the table's
+    :attr:`~LiveUsage.generation` is still ``generation``."""
 
     epoch: int
     lo_ns: int
     hi_ns: int
+    generation: int = 0
+    owner: LiveUsage | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def current(self) -> bool:
+        """Whether what a read took from the table still holds (no reset or dropped day since)."""
+        return self.owner is None or self.owner.generation == self.generation
 
     def split(self, a: int, b: int) -> tuple[list[tuple[int, int]], tuple[int, int] | None]:
         """The inclusive interval ``[a, b]`` as (raw intervals, the live interval of whole minutes)."""
@@ -147,6 +174,9 @@ class LiveUsage:
         self._retention_ns = 0
         self._active = False
         self._guard = threading.Lock()
+        #: changes whenever what a read planned may no longer hold (a reset, a dropped day): a read
+        #: that began under another generation reads again
+        self.generation = 0
         #: resets after a failed insert (for tests and the log)
         self.resets = 0
         #: a reset failed: the next insert tries again
@@ -155,42 +185,44 @@ class LiveUsage:
     # -- the region --------------------------------------------------------------------------------
 
     def start(self, runner: _Runs, *, fresh: bool = True, since_ns: int | None = None) -> None:
-        """Begin an epoch: a region from the minute after the latest stored span to the first stored
-        span after that. Call with no insert running (the span index's lock). ``fresh``: empty the
-        table first (at startup). ``since_ns``: start the region there instead (tests; it still ends
-        at the first stored span after it)."""
+        """Begin an epoch: a region from the minute after the latest stored span that started before
+        now (``fresh``, at startup: the table is emptied first) or from the next minute (after a failed
+        insert: rows of other epochs are deleted), with the stored spans starting later added. Call with
+        no insert running (the span index's lock). ``since_ns``: start the region there instead (tests)."""
         with self._guard:
             self._active = False
+            self.generation += 1
         epoch = secrets.randbits(63)
+        runner.command(schema.LIVE_USAGE_MV_DDL)
+        now = time.time_ns()
+        since = -(-(now + 1) // MINUTE_NS) * MINUTE_NS  # the next minute: nothing after it is stored, but a clock ahead
         if fresh:
             runner.command("TRUNCATE TABLE IF EXISTS netra_usage_live")
+            since = (now // DAY_NS - KEEP_DAYS) * DAY_NS  # nothing stored yet: from the floor on
+            last = runner.query(SQL_LAST_DAY, {"today": _day_str(now // DAY_NS)})
+            if last and int(last[0]["n"]):
+                rows = runner.query(SQL_LAST_START, {"d": str(last[0]["d"]), "now": now})
+                if rows and rows[0]["last_ns"] is not None:
+                    since = max(since, -(-(int(rows[0]["last_ns"]) + 1) // MINUTE_NS) * MINUTE_NS)
         else:  # rows of earlier epochs are never read again
             runner.command("ALTER TABLE netra_usage_live DELETE WHERE epoch != {e:UInt64}", {"e": epoch})
-        now = time.time_ns()
-        since = (now // DAY_NS - KEEP_DAYS) * DAY_NS  # nothing stored yet: from the floor on
-        last = runner.query(SQL_LAST_DAY, {"today": _day_str(now // DAY_NS)})
-        if last and int(last[0]["n"]):
-            rows = runner.query(SQL_LAST_START, {"d": str(last[0]["d"]), "now": now})
-            if rows and rows[0]["last_ns"] is not None:
-                since = max(since, -(-(int(rows[0]["last_ns"]) + 1) // MINUTE_NS) * MINUTE_NS)
         if since_ns is not None:
             since = -(-since_ns // MINUTE_NS) * MINUTE_NS
-        rows = runner.query(SQL_FIRST_AFTER, {"since": since})
-        until = END_NS
-        if rows and int(rows[0]["n"]):
-            until = min(until, int(rows[0]["first_ns"]) // MINUTE_NS * MINUTE_NS)
+        runner.command(SQL_BACKFILL, {"b_epoch": epoch, "b_since": since})  # the spans stored ahead of it
         with self._guard:
             self._epoch = epoch
-            self._since, self._until = since, until
-            self._active = since < until
+            self._since, self._until = since, END_NS
+            self._active = True
+            self.generation += 1
         log.info("live usage: epoch started; spans from %s are counted at insert",
                  time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(since / 1e9)))
 
     def reset(self, runner: _Runs) -> None:
         """After a failed insert: stop using the table now; begin a new epoch (best effort: if that
-        fails too, the table stays unused until a later reset succeeds)."""
+        fails too, the table stays unused and the next insert tries again)."""
         with self._guard:
             self._active = False
+            self.generation += 1
         self.resets += 1
         try:
             self.start(runner, fresh=False)
@@ -198,6 +230,12 @@ class LiveUsage:
         except Exception as exc:
             self.broken = True  # the next insert tries again
             log.warning("live usage: not restarted after a failed insert (usage reads use the spans): %s", exc)
+
+    def stop(self) -> None:
+        """Reads stop using the table (the caller drops the view)."""
+        with self._guard:
+            self._active = False
+            self.generation += 1
 
     @property
     def active(self) -> bool:
@@ -222,16 +260,18 @@ class LiveUsage:
             lo = max(self._since, self._floor)
             if self._retention_ns:  # spans a TTL may have deleted are read from what is left of them
                 lo = max(lo, time.time_ns() - self._retention_ns + MINUTE_NS)
-            return LiveRegion(self._epoch, lo, self._until)
+            return LiveRegion(self._epoch, lo, self._until, self.generation, self)
 
     def advance_floor(self, runner: _Runs, now_ns: int | None = None) -> None:
-        """Drop the table's days older than ``KEEP_DAYS`` before today (reads stop using them first)."""
+        """Drop the table's days older than ``KEEP_DAYS`` before today (reads stop using them first,
+        and a read planned before reads again: :attr:`generation`)."""
         today = (now_ns or time.time_ns()) // DAY_NS
         floor = (today - KEEP_DAYS) * DAY_NS
         with self._guard:
             if floor <= self._floor:
                 return
             self._floor = floor
+            self.generation += 1
         for row in runner.query(
             "SELECT DISTINCT partition FROM system.parts WHERE database = currentDatabase() "
             "AND table = 'netra_usage_live' AND active AND toDate32(partition) < {d:Date32}",
@@ -240,9 +280,6 @@ class LiveUsage:
             runner.command("ALTER TABLE netra_usage_live DROP PARTITION {p:String}", {"p": str(row["partition"])})
 
     # -- the deltas ----------------------------------------------------------------------------------
-
-    def _inside(self, start_ns: int) -> bool:
-        return self._since <= start_ns < self._until
 
     def tag(self) -> str:
         """The ``log_comment`` of a span INSERT whose rows the live table adds (its materialized view,
@@ -253,7 +290,7 @@ class LiveUsage:
         """Subtract what the stored spans named by ``where`` (with ``params``) count now, for those
         inside the region; call before they are written again covered."""
         runner.command(SQL_UNCOUNT.format(where=where),
-                       {**params, "u_epoch": self._epoch, "u_since": self._since, "u_until": self._until})
+                       {**params, "u_epoch": self._epoch, "u_since": self._since})
 
 
 def live_select(region: LiveRegion, interval: list[tuple[int, int]], where: list[str], params: dict[str, Any],
@@ -263,7 +300,9 @@ def live_select(region: LiveRegion, interval: list[tuple[int, int]], where: list
     ranges = []
     for i, (a, b) in enumerate(interval):
         params[f"lv{i}_a"], params[f"lv{i}_b"] = a // MINUTE_NS, b // MINUTE_NS
-        ranges.append(f"(minute >= {{lv{i}_a:Int64}} AND minute <= {{lv{i}_b:Int64}})")
+        params[f"lv{i}_da"], params[f"lv{i}_db"] = _day_str(a // DAY_NS), _day_str(b // DAY_NS)
+        ranges.append(f"(day >= {{lv{i}_da:Date32}} AND day <= {{lv{i}_db:Date32}} "
+                      f"AND minute >= {{lv{i}_a:Int64}} AND minute <= {{lv{i}_b:Int64}})")
     cond = [*where, "epoch = {lv_epoch:UInt64}", f"({' OR '.join(ranges)})"]
     having = " HAVING r_requests > 0" if counted_only else ""
     # the sums of a group are never negative (a span's usage is subtracted only after it was added)

@@ -396,7 +396,9 @@ MIGRATIONS: list[Migration] = [
         "core-0002", (ROLLUP_DAYS_DDL, USAGE_DAILY_DDL, LATENCY_DAILY_DDL, TRACES_DAILY_DDL), partition_spans_by_day
     ),
     Migration("core-0003", (SPAN_INDEX_DDL, SPAN_INDEX_BACKFILL), lambda store: span_index_retention(store)),
-    Migration("core-0004", (LIVE_USAGE_DDL, LIVE_USAGE_MV_DDL)),
+    Migration("core-0004", (LIVE_USAGE_DDL,)),
+    # the view is created only where the table is kept (``Store.start_live_usage``): every span INSERT runs it
+    Migration("core-0005", ("DROP VIEW IF EXISTS netra_usage_live_mv",)),
 ]
 
 

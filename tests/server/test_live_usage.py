@@ -181,25 +181,31 @@ def test_usage_covered_later_is_subtracted_and_an_unpriced_call_stays_unpriced(s
     assert_live_equals_spans(store, "p")
 
 
-def test_spans_before_the_region_and_ahead_of_it_are_read_from_the_spans(tmp_path: Path) -> None:
+def test_spans_before_the_region_come_from_the_spans_and_a_clock_ahead_does_not_stop_the_table(tmp_path: Path) -> None:
     s = Store(ChdbBackend(str(tmp_path / "store")))
     s.migrate()
     try:
+        ahead = T0 + 10 * DAY + 30 * SEC  # a client clock far ahead, stored before the table starts
         _insert(s, "p", [{"trace": 1, "span": 1, "start": T0, "cost": "1"},  # stored before the region
-                         {"trace": 2, "span": 1, "start": T0 + 10 * DAY + 30 * SEC, "cost": "2"}])  # a clock far ahead
+                         {"trace": 2, "span": 1, "start": ahead, "cost": "2"},
+                         {"trace": 4, "span": 1, "start": ahead + MINUTE, "unpriced": True}])
         assert s.start_live_usage(since_ns=T0 + 1)
         live = s.span_index.live
         assert live is not None
         region = live.region()
         assert region is not None
-        assert (region.lo_ns, region.hi_ns) == (T0 + MINUTE, T0 + 10 * DAY)  # up to the minute of that span
-        # late arrivals before the region, spans inside it, and spans after its end
+        # the region does not end at that span (it would turn the table off for ten days): it is added
+        assert (region.lo_ns, region.hi_ns) == (T0 + MINUTE, live_usage.END_NS)
+        assert_live_equals_spans(s, "p", Window(ahead - MINUTE, ahead + DAY))
+        # late arrivals before the region, spans inside it, a child covering the span stored ahead
         _insert(s, "p", [{"trace": 1, "span": 2, "parent": 1, "start": T0 + SEC, "cost": "0.5"},
                          {"trace": 3, "span": 1, "start": T0 + 5 * MINUTE, "cost": "3"},
                          {"trace": 3, "span": 2, "parent": 1, "start": T0 + 6 * MINUTE, "cost": "4"},
-                         {"trace": 2, "span": 2, "parent": 1, "start": T0 + 10 * DAY + 40 * SEC, "cost": "0.75"}])
+                         {"trace": 2, "span": 2, "parent": 1, "start": ahead + 10 * SEC, "cost": "0.75"}])
         assert_live_equals_spans(s, "p")
-        assert str(s.usage_totals("p", Window()).total_cost) == "5.25"
+        assert_live_equals_spans(s, "p", Window(ahead - MINUTE, ahead + DAY))
+        t = s.usage_totals("p", Window())
+        assert (str(t.total_cost), t.unpriced_count) == ("5.25", 1)
     finally:
         s.close()
 
@@ -287,6 +293,105 @@ def test_a_store_failing_inside_an_insert_resets_the_table_and_the_retry_counts_
         assert region is not None and region.lo_ns > T0
         assert_live_equals_spans(store, "p", uses_live=False)
         _insert(store, "p", [{"trace": 9000, "span": 1, "start": region.lo_ns + SEC, "cost": "1"}])
+        assert_live_equals_spans(store, "p")
+    finally:
+        store.close()
+
+
+class _Hooked(ChdbBackend):
+    """The real backend; ``hook`` runs once, just before the next read of the live usage table (what
+    happens between a read's plan and its query)."""
+
+    hook: Any = None
+
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        if self.hook is not None and "FROM netra_usage_live WHERE" in sql:
+            hook, self.hook = self.hook, None
+            hook()
+        return super().query(sql, params)
+
+
+def _hooked(path: Path) -> tuple[Store, _Hooked]:
+    backend = _Hooked(str(path))
+    s = Store(backend)
+    s.migrate()
+    assert s.start_live_usage(since_ns=SINCE)
+    return s, backend
+
+
+def _spans_only(store: Store, read: Any) -> Any:
+    saved, store.span_index.live = store.span_index.live, None
+    try:
+        return read()
+    finally:
+        store.span_index.live = saved
+
+
+def test_a_reset_between_a_reads_plan_and_its_query_reads_again(tmp_path: Path) -> None:
+    store, backend = _hooked(tmp_path / "store")
+    live = store.span_index.live
+    assert live is not None
+    try:
+        rng = random.Random(21)
+        _deliver(store, "p", rng, _workload(rng, 1, 60, T0))
+        soon = -(-time.time_ns() // MINUTE) * MINUTE + 2 * MINUTE  # inside the next epoch's region
+
+        def reset_and_insert() -> None:  # a failed insert elsewhere, then a span of the new epoch
+            live.reset(backend)
+            _insert(store, "p", [{"trace": 5000, "span": 1, "start": soon, "cost": "11"}])
+
+        backend.hook = reset_and_insert
+        got = store.usage_totals("p", Window())
+        assert backend.hook is None, "the hook did not run"
+        assert got == _spans_only(store, lambda: store.usage_totals("p", Window()))
+        assert_live_equals_spans(store, "p")
+    finally:
+        store.close()
+
+
+def test_a_day_dropped_between_a_reads_plan_and_its_query_reads_again(tmp_path: Path) -> None:
+    store, backend = _hooked(tmp_path / "store")
+    live = store.span_index.live
+    assert live is not None
+    try:
+        rng = random.Random(22)
+        _deliver(store, "p", rng, _workload(rng, 1, 40, T0) + _workload(rng, 100, 40, T0 + 3 * DAY))
+        backend.hook = lambda: live.advance_floor(backend, now_ns=T0 + 4 * DAY + SEC)
+        got = store.usage_summary("p", "day", Window())
+        assert backend.hook is None, "the hook did not run"
+        assert got == _spans_only(store, lambda: store.usage_summary("p", "day", Window()))
+    finally:
+        store.close()
+
+
+def test_a_strong_read_sees_the_first_spans_of_a_day_still_in_the_journal(tmp_path: Path) -> None:
+    """The read's plan (which days have spans) is made after the inserts it waits for."""
+    store = _open(tmp_path / "store")
+    journal = Journal(tmp_path / "journal", store.insert_spans)
+    store.read_barrier = journal
+    try:
+        _insert(store, "p", [{"trace": 1, "span": 1, "start": T0, "cost": "1"}])
+        batch = build_rows(_req([{"trace": 2, "span": 1, "start": T0 + 2 * DAY + SEC, "cost": "2"}]), "p", Limits(),
+                           T0 // 1_000_000)
+        journal.append(batch.data, 1, batch.keys)  # acknowledged, not inserted: its day has no partition yet
+        t = store.usage_totals("p", Window())
+        assert (str(t.total_cost), t.span_count) == ("3", 2)
+    finally:
+        store.read_barrier = None
+        journal.close()
+        store.close()
+
+
+def test_without_the_table_span_inserts_do_not_run_its_view(tmp_path: Path) -> None:
+    store = _open(tmp_path / "store")
+    try:
+        views = "SELECT count() AS n FROM system.tables WHERE database = currentDatabase() AND name = 'netra_usage_live_mv'"
+        assert int(store.query(views)[0]["n"]) == 1
+        store.stop_live_usage()
+        assert store.span_index.live is None and int(store.query(views)[0]["n"]) == 0
+        _insert(store, "p", [{"trace": 1, "span": 1, "start": T0, "cost": "1"}])
+        assert str(store.usage_totals("p", Window()).total_cost) == "1"
+        assert store.start_live_usage(since_ns=SINCE)  # back on: the span stored meanwhile is added
         assert_live_equals_spans(store, "p")
     finally:
         store.close()

@@ -102,8 +102,13 @@ class StoreBase:
             self._reads.position = None
 
     def _before(self, sql: str) -> None:
+        if "netra_spans" in sql or "netra_usage_live" in sql:
+            self._wait_for_inserts()
+
+    def _wait_for_inserts(self) -> None:
+        """Return once the spans this read must see are inserted (none to wait for: a bounded read)."""
         barrier = self.read_barrier
-        if barrier is not None and ("netra_spans" in sql or "netra_usage_live" in sql):
+        if barrier is not None:
             position = getattr(self._reads, "position", None)
             if position == 0:  # a bounded read (run): no wait
                 return
@@ -156,13 +161,27 @@ class StoreBase:
 
     def _plan(self, window: Window, *, live: bool = False) -> rollups.Plan:
         """How to read ``window``; ``live``: a usage read, which may take whole minutes of what is not
-        rolled up from the live usage table (``netra_server.live_usage``) while it is kept."""
+        rolled up from the live usage table (``netra_server.live_usage``) while it is kept. Planned once
+        the inserts the read must see are done: the days they created, the live table's state."""
+        self._wait_for_inserts()
         if not self.rollups_supported():
             return rollups.Plan.all_raw(window.start_ns, window.end_ns)
         table = self.span_index.live
         region = table.region() if live and table is not None and self.use_rollups else None
         return rollups.plan(self, window.start_ns, window.end_ns, use_rollups=self.use_rollups, live=region)
 
+    def _usage_rows(self, window: Window, build: Callable[[rollups.Plan], tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """Rows of a usage read: ``build(plan)`` gives its statement and parameters. The read is planned
+        and run again if the live usage table changed under it (a reset, a dropped day:
+        ``LiveUsage.generation``); after three such changes it reads the spans alone."""
+        for _ in range(3):
+            plan = self._plan(window, live=True)
+            statement, params = build(plan)
+            rows = self.query(statement, params)
+            if plan.region is None or plan.region.current:
+                return rows
+        statement, params = build(self._plan(window))
+        return self.query(statement, params)
 
     # -- conditions of span reads ------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import secrets
 import time
 
-from netra_server import billing, rollups, schema
+from netra_server import billing, live_usage, rollups, schema
 from netra_server.live_usage import LiveUsage
 from netra_server.store import sql
 from netra_server.store.reads import SpanReads
@@ -85,6 +85,14 @@ class Store(TraceReads, SpanReads):
             live.start(self.backend, since_ns=since_ns)
             self.span_index.live = live
         return True
+
+    def stop_live_usage(self) -> None:
+        """Stop keeping the live usage table and drop its view (span INSERTs no longer run it)."""
+        with self.span_index.lock:
+            if self.span_index.live is not None:
+                self.span_index.live.stop()
+                self.span_index.live = None
+            self.command(f"DROP VIEW IF EXISTS {live_usage.MV}")
 
     # -- meta ------------------------------------------------------------------------------------
 

@@ -41,10 +41,12 @@ class SpanReads(StoreBase):
         user_id: str | None = None,
     ) -> UsageTotals:
         """Totals under the billing rule for the spans matching the filters in the window."""
-        where, params = self._filters(project_id, tenant_id=tenant_id, session_id=session_id, user_id=user_id)
-        source = rollups.usage_source(self._plan(window, live=True), where, params, counted_only=False)
-        statement = sql.SQL_USAGE_TOTALS.format(totals=rollups.usage_totals_columns(counted_only=False), source=source)
-        return totals_of(self.query(statement, params)[0])
+        def build(plan: rollups.Plan) -> tuple[str, dict[str, Any]]:
+            where, params = self._filters(project_id, tenant_id=tenant_id, session_id=session_id, user_id=user_id)
+            source = rollups.usage_source(plan, where, params, counted_only=False)
+            return sql.SQL_USAGE_TOTALS.format(totals=rollups.usage_totals_columns(counted_only=False), source=source), params
+
+        return totals_of(self._usage_rows(window, build)[0])
 
     def usage_summary(
         self,
@@ -70,14 +72,16 @@ class SpanReads(StoreBase):
             params["limit"] = limit
             rows = self.query(sql.SQL_USAGE_SUMMARY.format(key=key, where=where_sql, order=order), params)
         else:
-            where, params = self._filters(project_id, tenant_id=tenant_id)
-            source = rollups.usage_source(self._plan(window, live=True), where, params, counted_only=counted_only)
-            params["limit"] = limit
-            statement = sql.SQL_USAGE_SUMMARY_ROLLUP.format(
-                key=sql.ROLLUP_GROUP_KEYS[group_by], totals=rollups.usage_totals_columns(counted_only=counted_only),
-                source=source, order=order,
-            )
-            rows = self.query(statement, params)
+            def build(plan: rollups.Plan) -> tuple[str, dict[str, Any]]:
+                where, params = self._filters(project_id, tenant_id=tenant_id)
+                source = rollups.usage_source(plan, where, params, counted_only=counted_only)
+                params["limit"] = limit
+                return sql.SQL_USAGE_SUMMARY_ROLLUP.format(
+                    key=sql.ROLLUP_GROUP_KEYS[group_by], totals=rollups.usage_totals_columns(counted_only=counted_only),
+                    source=source, order=order,
+                ), params
+
+            rows = self._usage_rows(window, build)
         return [UsageGroup(str(r["group_key"]), totals_of(r)) for r in rows]
 
     def latency_stats(
