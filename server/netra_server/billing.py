@@ -43,7 +43,7 @@ import logging
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -417,21 +417,21 @@ class SpanIndex:
         thread.start()
         return thread
 
-    def _lookup(self, runner: _Runs, project: str, idents: Iterable[str]) -> dict[str, _Entry]:
-        idents = sorted(idents)
+    def _lookup(self, runner: _Runs, project: str, idents: Collection[str]) -> dict[str, _Entry]:
         if not idents:
             return {}
-        traces = sorted({i.partition(":")[0] for i in idents})
+        all_traces = {i[: i.index(":")] for i in idents}
         flt = self.traces
         if flt is not None and flt.ready:
-            maybe = [t for t in traces if flt.may_hold(project, t)]
+            maybe = flt.may_hold_some(project, all_traces)
             if not maybe:  # a fresh trace (the common case): nothing indexed to read
                 self.lookups_skipped += 1
                 return {}
-            if len(maybe) < len(traces):
-                traces = maybe
-                held = set(maybe)
-                idents = [i for i in idents if i.partition(":")[0] in held]
+            if len(maybe) < len(all_traces):
+                all_traces = set(maybe)
+                idents = [i for i in idents if i[: i.index(":")] in all_traces]
+        idents = sorted(idents)
+        traces = sorted(all_traces)
         self.lookups += 1
         wanted = set(idents)
         rows = runner.query(SQL_LOOKUP, {"p": project, "traces": ",".join(traces)})

@@ -87,6 +87,8 @@ class ChdbBackend:
     def insert_rows(self, table: str, columns: tuple[str, ...], data: bytes, fmt: str, *, comment: str = "") -> None:
         cols = f" ({', '.join(columns)})" if columns else ""
         settings = _CHDB_INSERT_SETTINGS
+        if table == "netra_spans":  # rows of distinct spans (SpanIndex drops repeats): no collapsing pass
+            settings += ", optimize_on_insert = 0"
         if comment:
             if not comment.replace(":", "").replace("-", "").isalnum():
                 raise ValueError(f"an INSERT comment is letters, digits, '-' and ':', not {comment!r}")
