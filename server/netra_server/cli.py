@@ -70,7 +70,8 @@ def _add_serve(sub: Any) -> None:
                    help="embedded store: do not keep the live usage table; usage reads of the day being written "
                         "then aggregate its spans (slower as the day grows)")
     p.add_argument("--journal-flush-seconds", type=float, default=1.0,
-                   help="insert the ingest journal into the store once its oldest spans are this old (default 1)")
+                   help="insert the ingest journal into the store once its oldest spans are this old, less the time "
+                        "the last insert took (default 1)")
     p.add_argument("--read-consistency", choices=("bounded", "strong"), default="bounded",
                    help="embedded store: what a read that does not ask (consistency=, X-Netra-Consistency) sees: "
                         "'bounded' answers from what is inserted and states data_as_of (default); 'strong' waits "
