@@ -63,14 +63,15 @@ MAX_INSERT_BYTES = 16 * 1024 * 1024
 
 def _read_chunks(
     parts: list[tuple[Path, int]], keys: list[list[SpanKey] | None], limit: int = MAX_INSERT_BYTES
-) -> Iterator[tuple[bytes, list[SpanKey] | None]]:
+) -> Iterator[tuple[bytes, list[SpanKey] | None, int]]:
     """The rows of ``parts`` (per append: its segment file and its size, in order; each segment holds
     its appends one after the other from its start), read back from the files in pieces of at most
     ``limit`` bytes (a larger append stays whole), with their keys (None for a piece with an append
-    without keys). Only one piece is in memory at a time."""
+    without keys) and the number of appends read up to the end of the piece. Only one piece is in
+    memory at a time."""
     group: list[bytes] = []
     group_keys: list[SpanKey] | None = []
-    size = 0
+    size = read = 0
     f: BinaryIO | None = None
     current: Path | None = None
     try:
@@ -84,8 +85,9 @@ def _read_chunks(
             if len(part) != n:
                 raise OSError(f"the ingest journal {path} is shorter than what was appended to it")
             if group and size + n > limit:
-                yield b"".join(group), group_keys
+                yield b"".join(group), group_keys, read
                 group, group_keys, size = [], [], 0
+            read += 1
             group.append(part)
             if group_keys is not None and part_keys is not None:
                 group_keys.extend(part_keys)
@@ -96,7 +98,7 @@ def _read_chunks(
         if f is not None:
             f.close()
     if group:
-        yield b"".join(group), group_keys
+        yield b"".join(group), group_keys, read
 
 
 class JournalError(StoreError):
@@ -144,6 +146,8 @@ class Journal:
         #: Per buffered append, its segment file and size: the rows stay on disk (the page cache), not
         #: in this process's memory, until a flush reads them back one INSERT-sized piece at a time.
         self._buffer: list[tuple[Path, int]] = []
+        #: when each buffered append began (Unix time): a flush part-way through advances ``_as_of``
+        self._times: list[float] = []
         self._keys: list[list[SpanKey] | None] = []  # per buffered append, its rows' keys (if given)
         self._buffered_spans = 0
         self._unflushed = 0  # buffered + being inserted by a flush
@@ -238,6 +242,7 @@ class Journal:
         if not data:
             return
         with self._lock:
+            began = time.time()
             try:
                 if self._fd is None:
                     self._seq += 1
@@ -262,6 +267,7 @@ class Journal:
                 raise JournalError(f"cannot write the ingest journal {self._path}: {exc}") from exc
             assert self._path is not None
             self._buffer.append((self._path, len(data)))
+            self._times.append(began)
             self._keys.append(keys if keys is not None and len(keys) == spans else None)
             self._buffered_spans += spans
             if self._unflushed == 0:  # everything appended before now is inserted
@@ -317,8 +323,8 @@ class Journal:
                 return 0
             upto = self._appended
             taken_at = time.time()
-            data, keys, spans = self._buffer, self._keys, self._buffered_spans
-            self._buffer, self._keys, self._buffered_spans, self._oldest = [], [], 0, None
+            data, keys, times, spans = self._buffer, self._keys, self._times, self._buffered_spans
+            self._buffer, self._keys, self._times, self._buffered_spans, self._oldest = [], [], [], 0, None
             if self._fd is not None:  # seal the current segment: later appends start a new one
                 os.close(self._fd)
                 assert self._path is not None
@@ -326,15 +332,19 @@ class Journal:
                 self._fd, self._path = None, None
             sealed, self._sealed = self._sealed, []
         try:
-            for chunk, chunk_keys in _read_chunks(data, keys):
+            for chunk, chunk_keys, read in _read_chunks(data, keys, MAX_INSERT_BYTES):
                 if chunk_keys is None:
                     self._insert(chunk)
                 else:
                     self._insert(chunk, chunk_keys)
+                if read < len(times):  # every span appended before the next append is in the store
+                    with self._lock:
+                        self._as_of = max(self._as_of, times[read])
         except BaseException:
             with self._lock:  # keep them, in order, for the next flush
                 self._buffer[:0] = data
                 self._keys[:0] = keys
+                self._times[:0] = times
                 self._buffered_spans += spans
                 self._oldest = time.monotonic() if self._oldest is None else self._oldest
                 self._sealed[:0] = sealed

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -356,3 +357,39 @@ def test_ingest_is_refused_while_the_store_lags_and_reads_do_not_wait(tmp_path: 
         r = httpx.post(srv.otlp_endpoint, content=encode_spans(spans[20:]).SerializeToString(), headers=post)
         assert r.status_code == 200
         assert srv.wait_for_spans(60) == 60
+
+
+def test_a_long_flush_advances_as_of_after_each_insert(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flush of several INSERTs states the time of the first append not yet inserted after each one,
+    so the lag (and the 429s it causes) measures what is really waiting, not the whole flush."""
+    inserted: list[bytes] = []
+    second = threading.Event()
+    release = threading.Event()
+
+    def insert(data: bytes, keys: Any = None) -> None:
+        inserted.append(data)
+        if len(inserted) == 2:
+            second.set()
+            assert release.wait(30)
+
+    import netra_server.journal as journal_module
+
+    monkeypatch.setattr(journal_module, "MAX_INSERT_BYTES", 1)  # one INSERT per append
+    journal = Journal(tmp_path / "journal", insert)
+    journal.append(_rows(2), 2)
+    time.sleep(0.05)
+    before_second = time.time()
+    journal.append(_rows(2, first=10), 2)
+    journal.append(_rows(2, first=20), 2)
+    flushing = threading.Thread(target=journal.flush, daemon=True)
+    flushing.start()
+    try:
+        assert second.wait(30)
+        # the first append is in the store, the second is being inserted: as of when the second began
+        assert before_second <= journal.inserted_as_of() <= time.time()
+        assert journal.unflushed_spans == 6
+    finally:
+        release.set()
+        flushing.join(30)
+    assert len(inserted) == 3 and journal.unflushed_spans == 0
+    journal.close()
