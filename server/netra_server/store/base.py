@@ -11,10 +11,14 @@ of ``netra_spans`` first waits for the ingest journal, unless it may be bounded-
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, ParamSpec, Protocol, TypeVar
 
 from netra_server import billing, consistency, rollups
@@ -39,6 +43,26 @@ class ReadBarrier(Protocol):
     def inserted_as_of(self) -> float: ...
 
 
+log = logging.getLogger("netra_server.store")
+
+#: Usage answers kept by the read cache (the least recently stored go first).
+_USAGE_CACHE_ENTRIES = 256
+#: Usage reads remembered for computing ahead after an insert (``StoreBase._refresh_usage_reads``),
+#: and how many of them at most are computed after one insert.
+_HOT_READS = 64
+_REFRESHED = 8
+
+
+@dataclass
+class _Hot:
+    """A usage read asked for lately: how to compute it, how often it was asked since it was computed."""
+
+    window: Window
+    build: Callable[[rollups.Plan], tuple[str, dict[str, Any]]]
+    reads: int = 0
+    last: float = 0.0
+
+
 class StoreBase:
     """Statements on a backend, run in the store's threads with the read consistency asked for."""
 
@@ -60,6 +84,14 @@ class StoreBase:
         self._reads = threading.local()
         #: Span identity and the billing rule on every insert of spans (``netra_server.billing``).
         self.span_index = billing.SpanIndex()
+        #: Usage reads answered again from the last answer while no write began or ended since it was
+        #: computed, for at most this many seconds (the embedded store only; 0: off). See :meth:`_usage_rows`.
+        self.usage_cache_seconds = 1.0
+        self._writes_lock = threading.Lock()
+        self._writes_started = 0
+        self._writes_done = 0
+        self._usage_cache: OrderedDict[Hashable, tuple[int, float, list[dict[str, Any]]]] = OrderedDict()
+        self._hot: OrderedDict[Hashable, _Hot] = OrderedDict()
 
     @property
     def kind(self) -> str:
@@ -127,11 +159,25 @@ class StoreBase:
 
     def command(self, sql: str, params: dict[str, Any] | None = None) -> None:
         self._before(sql)
-        self.backend.command(sql, params)
+        with self._writing():
+            self.backend.command(sql, params)
 
     def insert_json_rows(self, table: str, data: bytes) -> None:
         """Insert ``JSONEachRow`` bytes; returns once the rows are durable."""
-        self.backend.insert_json_rows(table, data)
+        with self._writing():
+            self.backend.insert_json_rows(table, data)
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Around every write through the store (span inserts, commands): what the usage read cache
+        (:meth:`_usage_rows`) knows of the data changing."""
+        with self._writes_lock:
+            self._writes_started += 1
+        try:
+            yield
+        finally:
+            with self._writes_lock:
+                self._writes_done += 1
 
     def start_trace_filter(self) -> threading.Thread | None:
         """On the embedded store (this process is its one writer), load the span index's trace filter in
@@ -170,10 +216,77 @@ class StoreBase:
         region = table.region() if live and table is not None and self.use_rollups else None
         return rollups.plan(self, window.start_ns, window.end_ns, use_rollups=self.use_rollups, live=region)
 
-    def _usage_rows(self, window: Window, build: Callable[[rollups.Plan], tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    def _usage_rows(self, window: Window, build: Callable[[rollups.Plan], tuple[str, dict[str, Any]]],
+                    key: Hashable = None) -> list[dict[str, Any]]:
         """Rows of a usage read: ``build(plan)`` gives its statement and parameters. The read is planned
         and run again if the live usage table changed under it (a reset, a dropped day:
-        ``LiveUsage.generation``); after three such changes it reads the spans alone."""
+        ``LiveUsage.generation``); after three such changes it reads the spans alone.
+
+        ``key`` (the read and its arguments): on the embedded store (this process is the one writer),
+        the rows are kept while no write through the store begins or ends, for at most
+        :attr:`usage_cache_seconds`, and a read with the same key answers from them. They are kept only
+        when no write ran while they were computed, so they are the store's state after the last write
+        that ended: what a strong read waits for is in it (it waited before), and a bounded read's
+        ``data_as_of`` (when the last insert took its spans) describes it. A dashboard or billing job
+        polling during heavy ingest then costs one computation per insert, not one per read."""
+        if key is None or self.usage_cache_seconds <= 0 or self.kind != "chdb":
+            return self._usage_rows_uncached(window, build)
+        self._wait_for_inserts()  # what this read must see is written before the cache is looked at
+        now = time.monotonic()
+        with self._writes_lock:
+            hot = self._hot.get(key)
+            if hot is None:
+                self._hot[key] = hot = _Hot(window, build)
+                while len(self._hot) > _HOT_READS:
+                    self._hot.popitem(last=False)
+            self._hot.move_to_end(key)
+            hot.reads += 1
+            hot.last = now
+            hit = self._usage_cache.get(key)
+            if hit is not None and hit[0] == self._writes_done and now - hit[1] < self.usage_cache_seconds:
+                return hit[2]
+        return self._keep_usage_rows(key, window, build)
+
+    def _keep_usage_rows(self, key: Hashable, window: Window,
+                         build: Callable[[rollups.Plan], tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """Compute a usage read; keep it when no write ran while it was computed."""
+        now = time.monotonic()
+        with self._writes_lock:
+            done, clean = self._writes_done, self._writes_started == self._writes_done
+        rows = self._usage_rows_uncached(window, build)
+        with self._writes_lock:
+            if clean and self._writes_started == self._writes_done == done:  # no write ran meanwhile
+                self._usage_cache[key] = (done, now, rows)
+                self._usage_cache.move_to_end(key)
+                while len(self._usage_cache) > _USAGE_CACHE_ENTRIES:
+                    self._usage_cache.popitem(last=False)
+        return rows
+
+    def _refresh_usage_reads(self) -> None:
+        """After a span insert (on the inserting thread, before it inserts anything else): compute again
+        the usage reads asked for at least twice since their last computation and lately (at most
+        :data:`_REFRESHED` of them), so the next reads of a polling dashboard or billing job answer at
+        once. Never more computations than those reads would have run; a failure only leaves them to
+        the reads."""
+        if not self._hot or self.usage_cache_seconds <= 0 or self.kind != "chdb":
+            return
+        now = time.monotonic()
+        with self._writes_lock:
+            picks = [(k, h) for k, h in reversed(self._hot.items())
+                     if h.reads >= 2 and now - h.last < 2 * self.usage_cache_seconds][:_REFRESHED]
+            for _, h in picks:
+                h.reads = 0
+        saved = getattr(self._reads, "position", None)
+        self._reads.position = 0  # what was inserted so far, no wait (this thread may be the journal's flush)
+        try:
+            for k, h in picks:
+                self._keep_usage_rows(k, h.window, h.build)
+        except Exception as exc:
+            log.debug("usage reads not computed ahead: %s", exc)
+        finally:
+            self._reads.position = saved
+
+    def _usage_rows_uncached(self, window: Window, build: Callable[[rollups.Plan], tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
         for _ in range(3):
             plan = self._plan(window, live=True)
             statement, params = build(plan)

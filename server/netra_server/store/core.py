@@ -157,7 +157,10 @@ class Store(TraceReads, SpanReads):
 
         A span already stored (same project, trace id and span id) is not stored again, and ancestors
         of spans with usage are stored covered (``netra_server.billing``)."""
-        self.span_index.insert(self.backend, data, keys, self._insert_span_rows)
+        with self._writing():
+            self.span_index.insert(self.backend, data, keys, self._insert_span_rows)
+        self._refresh_usage_reads()  # usage reads polled during ingest: ready before they are asked
 
     def _insert_span_rows(self, data: bytes, comment: str = "") -> None:
-        self.backend.insert_rows("netra_spans", schema.SPAN_COLUMNS, data, "JSONCompactEachRow", comment=comment)
+        with self._writing():
+            self.backend.insert_rows("netra_spans", schema.SPAN_COLUMNS, data, "JSONCompactEachRow", comment=comment)

@@ -46,7 +46,8 @@ class SpanReads(StoreBase):
             source = rollups.usage_source(plan, where, params, counted_only=False)
             return sql.SQL_USAGE_TOTALS.format(totals=rollups.usage_totals_columns(counted_only=False), source=source), params
 
-        return totals_of(self._usage_rows(window, build)[0])
+        key = ("totals", project_id, window, tenant_id, session_id, user_id)
+        return totals_of(self._usage_rows(window, build, key)[0])
 
     def usage_summary(
         self,
@@ -81,7 +82,7 @@ class SpanReads(StoreBase):
                     source=source, order=order,
                 ), params
 
-            rows = self._usage_rows(window, build)
+            rows = self._usage_rows(window, build, ("summary", project_id, group_by, window, tenant_id, limit))
         return [UsageGroup(str(r["group_key"]), totals_of(r)) for r in rows]
 
     def latency_stats(
