@@ -69,6 +69,9 @@ def _add_serve(sub: Any) -> None:
     p.add_argument("--no-live-usage", action="store_true",
                    help="embedded store: do not keep the live usage table; usage reads of the day being written "
                         "then aggregate its spans (slower as the day grows)")
+    p.add_argument("--usage-cache-seconds", type=float, default=1.0, metavar="S",
+                   help="embedded store: a usage read answers from the last answer to the same read while no span "
+                        "was written since, for at most S seconds (default 1; 0: off)")
     p.add_argument("--journal-flush-seconds", type=float, default=1.0,
                    help="insert the ingest journal into the store once its oldest spans are this old, less the time "
                         "the last insert took (default 1)")
@@ -110,6 +113,7 @@ def _settings(args: argparse.Namespace) -> Any:
         journal_flush_seconds=getattr(args, "journal_flush_seconds", 1.0),
         ingest_nice=getattr(args, "ingest_nice", 10),
         live_usage=not getattr(args, "no_live_usage", False),
+        usage_cache_seconds=getattr(args, "usage_cache_seconds", 1.0),
         read_consistency=getattr(args, "read_consistency", "bounded"),
         store_memory_bytes=(None if getattr(args, "store_memory_mb", None) is None
                             else int(args.store_memory_mb) * 1024 * 1024),

@@ -125,12 +125,17 @@ class Settings:
     #: Embedded store only: keep the live usage table (``netra_server.live_usage``), so usage reads of
     #: the day being written read per-minute sums instead of its spans. False: they read the spans.
     live_usage: bool = True
+    #: Embedded store only: a usage read answers from the last answer to the same read while no write
+    #: began or ended since, for at most this many seconds (``StoreBase._usage_rows``); 0: off.
+    usage_cache_seconds: float = 1.0
 
     def __post_init__(self) -> None:
         if self.read_consistency not in ("bounded", "strong"):
             raise ValueError(f"read_consistency must be 'bounded' or 'strong', not {self.read_consistency!r}")
         if not 0 <= self.ingest_nice <= 19:
             raise ValueError(f"ingest_nice must be a nice value from 0 to 19, not {self.ingest_nice!r}")
+        if not self.usage_cache_seconds >= 0:
+            raise ValueError(f"usage_cache_seconds must be a number of seconds >= 0, not {self.usage_cache_seconds!r}")
         if not self.max_read_staleness >= 0:
             raise ValueError(f"max_read_staleness must be a number of seconds >= 0, not {self.max_read_staleness!r}")
 

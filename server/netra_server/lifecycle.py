@@ -43,6 +43,7 @@ def prepare_store(settings: Settings, store: Store | None = None) -> tuple[Store
         store.migrate(settings.retention_days)
         store.start_trace_filter()  # fresh traces skip the span-index lookup once it has loaded
         _live_usage(settings, store)
+        store.usage_cache_seconds = settings.usage_cache_seconds
         recover_journal(settings, store)  # what a previous process acknowledged, before anything else
         keys = KeyManager(store, cache_seconds=settings.key_cache_seconds)
         project, key = keys.bootstrap(project_name=settings.project_name, seed_key=settings.api_key)

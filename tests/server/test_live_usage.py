@@ -103,18 +103,32 @@ ALL = Window()
 
 def assert_live_equals_spans(store: Store, project: str, window: Window = ALL, *, uses_live: bool = True) -> None:
     """Every usage read answers the same with the live table as from the spans alone (and, unless
-    told otherwise, the live table was read: the comparison is not between two reads of the spans)."""
+    told otherwise, the live table was read: the comparison is not between two reads of the spans).
+    Both are computed (the usage read cache is off: it would answer the second from the first)."""
     plan = store._plan(window, live=True)
     assert bool(plan.live) == uses_live, plan
-    live = _reads(store, project, window)
+    live = _uncached(store, lambda: _reads(store, project, window))
+    spans = _spans_only(store, lambda: (store._plan(window, live=True).live, _reads(store, project, window)))
+    assert not spans[0]
+    for what in live:
+        assert live[what] == spans[1][what], what
+
+
+def _uncached(store: Store, read: Any) -> Any:
+    saved, store.usage_cache_seconds = store.usage_cache_seconds, 0
+    try:
+        return read()
+    finally:
+        store.usage_cache_seconds = saved
+
+
+def _spans_only(store: Store, read: Any) -> Any:
+    """``read()`` from the spans alone: no live table, no usage read cache."""
     saved, store.span_index.live = store.span_index.live, None
     try:
-        assert not store._plan(window, live=True).live
-        spans = _reads(store, project, window)
+        return _uncached(store, read)
     finally:
         store.span_index.live = saved
-    for what in spans:
-        assert live[what] == spans[what], what
 
 
 def _workload(rng: random.Random, first_trace: int, n_traces: int, start: int) -> list[dict[str, Any]]:
@@ -317,14 +331,6 @@ def _hooked(path: Path) -> tuple[Store, _Hooked]:
     s.migrate()
     assert s.start_live_usage(since_ns=SINCE)
     return s, backend
-
-
-def _spans_only(store: Store, read: Any) -> Any:
-    saved, store.span_index.live = store.span_index.live, None
-    try:
-        return read()
-    finally:
-        store.span_index.live = saved
 
 
 def test_a_reset_between_a_reads_plan_and_its_query_reads_again(tmp_path: Path) -> None:

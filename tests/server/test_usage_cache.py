@@ -19,7 +19,7 @@ from netra_server.schema import SPAN_COLUMNS
 from netra_server.store import ChdbBackend, Store, Window
 
 from ._helpers import SEC, T0
-from .test_live_usage import SINCE, _req
+from .test_live_usage import SINCE, _req, _uncached
 
 
 class _Counting(ChdbBackend):
@@ -35,6 +35,14 @@ class _Counting(ChdbBackend):
                 hook, self.hook = self.hook, None
                 hook()
         return super().query(sql, params)
+
+
+@pytest.fixture(autouse=True)
+def _any_read_is_fast(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reads are computed ahead only when fast: here whatever they take (no timing in these tests)."""
+    import netra_server.store.base as base
+
+    monkeypatch.setattr(base, "_REFRESH_SECONDS", 3600.0)
 
 
 @pytest.fixture
@@ -55,14 +63,6 @@ def _queries(store: Store) -> int:
     backend = store.backend
     assert isinstance(backend, _Counting)
     return backend.usage_queries
-
-
-def _uncached(store: Store, read: Any) -> Any:
-    saved, store.usage_cache_seconds = store.usage_cache_seconds, 0
-    try:
-        return read()
-    finally:
-        store.usage_cache_seconds = saved
 
 
 def test_a_read_repeated_without_a_write_does_not_query_again_and_a_write_invalidates_it(store: Store) -> None:
@@ -158,3 +158,17 @@ def test_reads_computed_ahead_inside_a_journal_flush_do_not_wait_for_it(store: S
     finally:
         store.read_barrier = None
         journal.close()
+
+
+def test_a_slow_read_is_not_computed_ahead(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Computing ahead runs on the inserting thread: a read slower than the bound is left to its readers."""
+    import netra_server.store.base as base
+
+    monkeypatch.setattr(base, "_REFRESH_SECONDS", 0.0)  # every read is "slow"
+    _insert(store, 1, "1")
+    for _ in range(2):
+        store.usage_totals("p", Window())
+    n = _queries(store)
+    _insert(store, 2, "2", T0 + SEC)
+    assert _queries(store) == n  # not computed after the insert
+    assert str(store.usage_totals("p", Window()).total_cost) == "3" and _queries(store) == n + 1

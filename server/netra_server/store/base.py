@@ -48,9 +48,11 @@ log = logging.getLogger("netra_server.store")
 #: Usage answers kept by the read cache (the least recently stored go first).
 _USAGE_CACHE_ENTRIES = 256
 #: Usage reads remembered for computing ahead after an insert (``StoreBase._refresh_usage_reads``),
-#: and how many of them at most are computed after one insert.
+#: and how many of them at most are computed after one insert, each taking at most _REFRESH_SECONDS
+#: when it was last computed.
 _HOT_READS = 64
 _REFRESHED = 8
+_REFRESH_SECONDS = 0.05
 
 
 @dataclass
@@ -61,6 +63,8 @@ class _Hot:
     build: Callable[[rollups.Plan], tuple[str, dict[str, Any]]]
     reads: int = 0
     last: float = 0.0
+    #: seconds its last computation took (a slow read is not computed ahead: it would hold the inserts)
+    took: float = 0.0
 
 
 class StoreBase:
@@ -255,6 +259,9 @@ class StoreBase:
             done, clean = self._writes_done, self._writes_started == self._writes_done
         rows = self._usage_rows_uncached(window, build)
         with self._writes_lock:
+            hot = self._hot.get(key)
+            if hot is not None:
+                hot.took = time.monotonic() - now
             if clean and self._writes_started == self._writes_done == done:  # no write ran meanwhile
                 self._usage_cache[key] = (done, now, rows)
                 self._usage_cache.move_to_end(key)
@@ -265,15 +272,17 @@ class StoreBase:
     def _refresh_usage_reads(self) -> None:
         """After a span insert (on the inserting thread, before it inserts anything else): compute again
         the usage reads asked for at least twice since their last computation and lately (at most
-        :data:`_REFRESHED` of them), so the next reads of a polling dashboard or billing job answer at
-        once. Never more computations than those reads would have run; a failure only leaves them to
-        the reads."""
+        :data:`_REFRESHED` of them, each of which took at most :data:`_REFRESH_SECONDS` last time: a
+        slow one would hold the inserts back), so the next reads of a polling dashboard or billing job
+        answer at once. Never more computations than those reads would have run; a failure only leaves
+        them to the reads."""
         if not self._hot or self.usage_cache_seconds <= 0 or self.kind != "chdb":
             return
         now = time.monotonic()
         with self._writes_lock:
             picks = [(k, h) for k, h in reversed(self._hot.items())
-                     if h.reads >= 2 and now - h.last < 2 * self.usage_cache_seconds][:_REFRESHED]
+                     if h.reads >= 2 and now - h.last < 2 * self.usage_cache_seconds
+                     and h.took <= _REFRESH_SECONDS][:_REFRESHED]
             for _, h in picks:
                 h.reads = 0
         saved = getattr(self._reads, "position", None)
