@@ -172,3 +172,22 @@ def test_a_slow_read_is_not_computed_ahead(store: Store, monkeypatch: pytest.Mon
     _insert(store, 2, "2", T0 + SEC)
     assert _queries(store) == n  # not computed after the insert
     assert str(store.usage_totals("p", Window()).total_cost) == "3" and _queries(store) == n + 1
+
+
+def test_the_answers_kept_hold_a_bounded_number_of_rows(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    import netra_server.store.base as base
+
+    monkeypatch.setattr(base, "_USAGE_CACHE_ROWS", 8)  # answers of at most 2 rows are kept, 8 rows in all
+    batch = build_rows(_req([{"trace": t, "span": 1, "start": T0 + t, "cost": "1", "session": f"s{t}"} for t in range(1, 6)]),
+                       "p", Limits(), T0 // 1_000_000)
+    store.insert_spans(batch.data, batch.keys)
+    store.usage_summary("p", "session", Window())  # 5 rows: not kept
+    n = _queries(store)
+    store.usage_summary("p", "session", Window())
+    assert _queries(store) == n + 1
+    for tenant in ("a", "b", "c", "d", "e", "f", "g", "h", "i", "j"):  # one row each: the oldest go
+        store.usage_totals("p", Window(), tenant_id=tenant)
+    assert store._usage_cache_rows <= 8 and len(store._usage_cache) <= 8
+    n = _queries(store)
+    store.usage_totals("p", Window(), tenant_id="j")  # the latest is still kept
+    assert _queries(store) == n

@@ -45,8 +45,10 @@ class ReadBarrier(Protocol):
 
 log = logging.getLogger("netra_server.store")
 
-#: Usage answers kept by the read cache (the least recently stored go first).
+#: Usage answers kept by the read cache (the least recently stored go first), and the rows they may
+#: hold together (a summary by session can have thousands: its memory stays bounded).
 _USAGE_CACHE_ENTRIES = 256
+_USAGE_CACHE_ROWS = 20_000
 #: Usage reads remembered for computing ahead after an insert (``StoreBase._refresh_usage_reads``),
 #: and how many of them at most are computed after one insert, each taking at most _REFRESH_SECONDS
 #: when it was last computed.
@@ -95,6 +97,7 @@ class StoreBase:
         self._writes_started = 0
         self._writes_done = 0
         self._usage_cache: OrderedDict[Hashable, tuple[int, float, list[dict[str, Any]]]] = OrderedDict()
+        self._usage_cache_rows = 0
         self._hot: OrderedDict[Hashable, _Hot] = OrderedDict()
 
     @property
@@ -263,10 +266,14 @@ class StoreBase:
             if hot is not None:
                 hot.took = time.monotonic() - now
             if clean and self._writes_started == self._writes_done == done:  # no write ran meanwhile
-                self._usage_cache[key] = (done, now, rows)
-                self._usage_cache.move_to_end(key)
-                while len(self._usage_cache) > _USAGE_CACHE_ENTRIES:
-                    self._usage_cache.popitem(last=False)
+                old = self._usage_cache.pop(key, None)
+                if old is not None:
+                    self._usage_cache_rows -= len(old[2])
+                if len(rows) <= _USAGE_CACHE_ROWS // 4:  # a larger answer is not kept
+                    self._usage_cache[key] = (done, now, rows)
+                    self._usage_cache_rows += len(rows)
+                while len(self._usage_cache) > _USAGE_CACHE_ENTRIES or self._usage_cache_rows > _USAGE_CACHE_ROWS:
+                    self._usage_cache_rows -= len(self._usage_cache.popitem(last=False)[1][2])
         return rows
 
     def _refresh_usage_reads(self) -> None:
