@@ -57,7 +57,9 @@ def _live_usage(settings: Settings, store: Store) -> None:
     """Keep the live usage table (usage of the day being written, kept current at insert) unless told
     not to; a failure to start it is logged and the server runs without it (reads use the spans)."""
     try:
-        if not settings.live_usage:
+        if not settings.live_usage or not settings.journal:
+            # without the journal a failed insert may leave rows nobody inserts again: the table would
+            # not know whether to count them
             store.stop_live_usage()
         elif not store.start_live_usage():
             store.stop_live_usage()  # a ClickHouse server: no view that adds nothing to every INSERT

@@ -89,7 +89,10 @@ WHERE toDate32(start_time) = {d:Date32} AND start_time <= fromUnixTimestamp64Nan
 """
 
 #: Add the stored spans starting at or after a time (a clock ahead of the region's start) to an epoch,
-#: as they count now: what the view would have added had they been inserted after the start.
+#: as they count now: what the view would have added had they been inserted after the start. Only
+#: spans the span index holds: rows of an insert that failed before its index rows were written are
+#: inserted again by the journal's retry (or its recovery at the next start), tagged, and the view
+#: counts them then; backfilling them too would count them twice.
 SQL_BACKFILL = f"""
 INSERT INTO netra_usage_live (project_id, tenant_id, epoch, day, minute, user_id, model, session_id, span_count,
     request_count, input_tokens, output_tokens, cached_tokens, cost, unpriced_count)
@@ -100,6 +103,11 @@ SELECT project_id, tenant_id, {{b_epoch:UInt64}}, toDate32(start_time) AS b_day,
     toDecimal128(sum({COUNTED_COST}), 10), toInt64(countIf({COUNTED} AND cost IS NULL))
 FROM netra_spans FINAL
 WHERE start_time >= fromUnixTimestamp64Nano({{b_since:Int64}}, 'UTC')
+    AND (project_id, trace_id, span_id) IN (
+        SELECT project_id, trace_id, span_id FROM netra_span_index FINAL
+        WHERE present = 1 AND (project_id, trace_id) IN (
+            SELECT project_id, trace_id FROM netra_spans
+            WHERE start_time >= fromUnixTimestamp64Nano({{b_since:Int64}}, 'UTC')))
 GROUP BY project_id, tenant_id, b_day, b_minute, user_id, model, session_id
 """
 

@@ -230,7 +230,7 @@ class StoreBase:
         ``LiveUsage.generation``); after three such changes it reads the spans alone.
 
         ``key`` (the read and its arguments): on the embedded store (this process is the one writer),
-        the rows are kept while no write through the store begins or ends, for at most
+        the rows are kept until a write through the store ends, for at most
         :attr:`usage_cache_seconds`, and a read with the same key answers from them. They are kept only
         when no write ran while they were computed, so they are the store's state after the last write
         that ended: what a strong read waits for is in it (it waited before), and a bounded read's
@@ -296,6 +296,9 @@ class StoreBase:
         self._reads.position = 0  # what was inserted so far, no wait (this thread may be the journal's flush)
         try:
             for k, h in picks:
+                if time.monotonic() - now > 2 * _REFRESH_SECONDS:  # the inserts wait meanwhile: the rest is left to the reads
+                    h.reads = 2
+                    continue
                 self._keep_usage_rows(k, h.window, h.build)
         except Exception as exc:
             log.debug("usage reads not computed ahead: %s", exc)

@@ -92,7 +92,8 @@ class Store(TraceReads, SpanReads):
             if self.span_index.live is not None:
                 self.span_index.live.stop()
                 self.span_index.live = None
-            self.command(f"DROP VIEW IF EXISTS {live_usage.MV}")
+            # (on the backend: a read of the store would wait for the journal, whose flush needs this lock)
+            self.backend.command(f"DROP VIEW IF EXISTS {live_usage.MV}")
 
     # -- meta ------------------------------------------------------------------------------------
 
