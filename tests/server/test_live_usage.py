@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from netra_server import live_usage, rollups
 from netra_server.config import Limits
@@ -615,3 +616,13 @@ def test_the_server_reads_the_live_table_and_answers_as_without_it(tmp_path: Pat
         acme3, by_model3, health3 = _usage(srv)
         assert health3["liveUsage"]["from"] > time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime((now - 5 * MINUTE) // SEC))
     assert (acme3, by_model3) == (acme, by_model)
+
+
+def test_without_the_journal_the_server_does_not_keep_the_table(tmp_path: Path) -> None:
+    """--no-journal: a failed insert is not inserted again by anyone, so the table could not know
+    whether to count its rows; the server reads the spans and says so."""
+    with run_server(tmp_path, journal=False) as srv:
+        assert srv.app.state.netra.store.span_index.live is None
+        assert "liveUsage" not in httpx.get(f"{srv.base_url}/healthz").json()
+        views = "SELECT count() AS n FROM system.tables WHERE database = currentDatabase() AND name = 'netra_usage_live_mv'"
+        assert int(srv.app.state.netra.store.query(views)[0]["n"]) == 0  # and span INSERTs do not run its view
