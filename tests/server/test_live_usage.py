@@ -16,6 +16,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -372,22 +373,29 @@ def test_a_day_dropped_between_a_reads_plan_and_its_query_reads_again(tmp_path: 
         store.close()
 
 
-def test_a_strong_read_sees_the_first_spans_of_a_day_still_in_the_journal(tmp_path: Path) -> None:
-    """The read's plan (which days have spans) is made after the inserts it waits for."""
+@contextmanager
+def _journaled(tmp_path: Path) -> Iterator[tuple[Store, Journal]]:
+    """A store with the live table and an ingest journal its reads wait for (as the server runs it)."""
     store = _open(tmp_path / "store")
     journal = Journal(tmp_path / "journal", store.insert_spans)
     store.read_barrier = journal
     try:
+        yield store, journal
+    finally:
+        store.read_barrier = None
+        journal.close()
+        store.close()
+
+
+def test_a_strong_read_sees_the_first_spans_of_a_day_still_in_the_journal(tmp_path: Path) -> None:
+    """The read's plan (which days have spans) is made after the inserts it waits for."""
+    with _journaled(tmp_path) as (store, journal):
         _insert(store, "p", [{"trace": 1, "span": 1, "start": T0, "cost": "1"}])
         batch = build_rows(_req([{"trace": 2, "span": 1, "start": T0 + 2 * DAY + SEC, "cost": "2"}]), "p", Limits(),
                            T0 // 1_000_000)
         journal.append(batch.data, 1, batch.keys)  # acknowledged, not inserted: its day has no partition yet
         t = store.usage_totals("p", Window())
         assert (str(t.total_cost), t.span_count) == ("3", 2)
-    finally:
-        store.read_barrier = None
-        journal.close()
-        store.close()
 
 
 def test_without_the_table_span_inserts_do_not_run_its_view(tmp_path: Path) -> None:
@@ -480,10 +488,7 @@ def test_a_span_ahead_left_by_a_crash_counts_once_after_the_recovery(tmp_path: P
 
 def test_stopping_the_table_with_spans_in_the_journal_does_not_wait_for_them(tmp_path: Path) -> None:
     """Stopping holds the insert lock; a statement that waited for the journal would never end."""
-    store = _open(tmp_path / "store")
-    journal = Journal(tmp_path / "journal", store.insert_spans)
-    store.read_barrier = journal
-    try:
+    with _journaled(tmp_path) as (store, journal):
         rows = build_rows(_req([{"trace": 1, "span": 1, "start": T0, "cost": "1"}]), "p", Limits(), T0 // 1_000_000)
         journal.append(rows.data, 1, rows.keys)
         stopping = threading.Thread(target=store.stop_live_usage, daemon=True)
@@ -491,10 +496,6 @@ def test_stopping_the_table_with_spans_in_the_journal_does_not_wait_for_them(tmp
         stopping.join(30)
         assert not stopping.is_alive(), "stop_live_usage hangs"
         assert str(store.usage_totals("p", Window()).total_cost) == "1"
-    finally:
-        store.read_barrier = None
-        journal.close()
-        store.close()
 
 
 def test_a_restart_empties_the_table_and_starts_after_the_stored_spans(tmp_path: Path) -> None:
