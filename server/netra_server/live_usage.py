@@ -54,7 +54,7 @@ from datetime import date, timedelta
 from typing import Any, Protocol
 
 from netra_server import schema
-from netra_server.schema import COUNTED, COUNTED_COST
+from netra_server.schema import COUNTED, COUNTED_COST, USAGE_SUMS
 
 __all__ = ["LiveRegion", "LiveUsage", "MINUTE_NS", "live_select"]
 
@@ -70,11 +70,6 @@ END_NS = (date(2262, 1, 1) - date(1970, 1, 1)).days * DAY_NS
 #: Days of live rows kept behind the current day (older days are read from their rollups or spans).
 KEEP_DAYS = 2
 _EPOCH = date(1970, 1, 1)
-
-LIVE_COLUMNS = (
-    "project_id", "tenant_id", "epoch", "day", "minute", "user_id", "model", "session_id", "span_count",
-    "request_count", "input_tokens", "output_tokens", "cached_tokens", "cost", "unpriced_count",
-)
 
 #: The latest day with spans up to today (their partitions), and the latest span start of that day up to now.
 SQL_LAST_DAY = """
@@ -97,10 +92,7 @@ SQL_BACKFILL = f"""
 INSERT INTO netra_usage_live (project_id, tenant_id, epoch, day, minute, user_id, model, session_id, span_count,
     request_count, input_tokens, output_tokens, cached_tokens, cost, unpriced_count)
 SELECT project_id, tenant_id, {{b_epoch:UInt64}}, toDate32(start_time) AS b_day,
-    intDiv(toUnixTimestamp64Nano(start_time), {MINUTE_NS}) AS b_minute, user_id, model, session_id,
-    toInt64(count()), toInt64(countIf({COUNTED})), toInt64(sumIf(input_tokens, {COUNTED})),
-    toInt64(sumIf(output_tokens, {COUNTED})), toInt64(sumIf(cached_tokens, {COUNTED})),
-    toDecimal128(sum({COUNTED_COST}), 10), toInt64(countIf({COUNTED} AND cost IS NULL))
+    intDiv(toUnixTimestamp64Nano(start_time), {MINUTE_NS}) AS b_minute, user_id, model, session_id, {USAGE_SUMS}
 FROM netra_spans FINAL
 WHERE start_time >= fromUnixTimestamp64Nano({{b_since:Int64}}, 'UTC')
     AND (project_id, trace_id, span_id) IN (
@@ -177,7 +169,6 @@ class LiveUsage:
     def __init__(self) -> None:
         self._epoch = 0
         self._since = 0
-        self._until = 0
         self._floor = 0
         self._retention_ns = 0
         self._active = False
@@ -219,7 +210,7 @@ class LiveUsage:
         runner.command(SQL_BACKFILL, {"b_epoch": epoch, "b_since": since})  # the spans stored ahead of it
         with self._guard:
             self._epoch = epoch
-            self._since, self._until = since, END_NS
+            self._since = since
             self._active = True
             self.generation += 1
         log.info("live usage: epoch started; spans from %s are counted at insert",
@@ -268,7 +259,7 @@ class LiveUsage:
             lo = max(self._since, self._floor)
             if self._retention_ns:  # spans a TTL may have deleted are read from what is left of them
                 lo = max(lo, time.time_ns() - self._retention_ns + MINUTE_NS)
-            return LiveRegion(self._epoch, lo, self._until, self.generation, self)
+            return LiveRegion(self._epoch, lo, END_NS, self.generation, self)
 
     def advance_floor(self, runner: _Runs, now_ns: int | None = None) -> None:
         """Drop the table's days older than ``KEEP_DAYS`` before today (reads stop using them first,
@@ -292,7 +283,7 @@ class LiveUsage:
     def tag(self) -> str:
         """The ``log_comment`` of a span INSERT whose rows the live table adds (its materialized view,
         ``schema.LIVE_USAGE_MV_DDL``, reads the epoch and the region from it)."""
-        return f"{TAG}:{self._epoch}:{self._since}:{self._until}"
+        return f"{TAG}:{self._epoch}:{self._since}:{END_NS}"
 
     def uncount(self, runner: _Runs, where: str, params: dict[str, Any]) -> None:
         """Subtract what the stored spans named by ``where`` (with ``params``) count now, for those

@@ -39,7 +39,7 @@ from datetime import date, timedelta
 from typing import Any, Protocol
 
 from netra_server.live_usage import LiveRegion, live_select
-from netra_server.schema import COUNTED, COUNTED_COST
+from netra_server.schema import COUNTED, COUNTED_COST, USAGE_SUMS
 
 __all__ = ["DAY_NS", "Plan", "plan", "refresh", "supported"]
 
@@ -371,9 +371,7 @@ SQL_ROLLUP_USAGE = f"""
 INSERT INTO netra_usage_daily (project_id, day, rollup_id, tenant_id, user_id, model, session_id, span_count,
     request_count, input_tokens, output_tokens, cached_tokens, cost, unpriced_count)
 SELECT
-    project_id, toDate32(start_time) AS d, {{rid:UInt64}}, tenant_id, user_id, model, session_id,
-    count(), countIf({COUNTED}), sumIf(input_tokens, {COUNTED}), sumIf(output_tokens, {COUNTED}), sumIf(cached_tokens, {COUNTED}),
-    toDecimal128(ifNull(sumIf(cost, {COUNTED}), 0), 10), countIf({COUNTED} AND cost IS NULL)
+    project_id, toDate32(start_time) AS d, {{rid:UInt64}}, tenant_id, user_id, model, session_id, {USAGE_SUMS}
 FROM netra_spans FINAL
 WHERE {_DAY_WHERE}
 GROUP BY project_id, d, tenant_id, user_id, model, session_id

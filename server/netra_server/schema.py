@@ -113,6 +113,14 @@ COUNTED = "(has_usage = 1 AND covered = 0)"
 #: The cost a ``netra_spans`` row counts under the billing rule, as ``Decimal(38, 10)`` (0 when not
 #: counted or unknown: unknown prices are counted apart, never as 0 in a shown total).
 COUNTED_COST = f"if({COUNTED} AND cost IS NOT NULL, toDecimal128(assumeNotNull(cost), 10), toDecimal128(0, 10))"
+#: The usage sums of a group of ``netra_spans`` rows, in the column order of ``netra_usage_daily`` and
+#: ``netra_usage_live`` (``span_count`` to ``unpriced_count``): what the daily rollups and the live
+#: table's backfill aggregate.
+USAGE_SUMS = (
+    f"count(), countIf({COUNTED}), sumIf(input_tokens, {COUNTED}), sumIf(output_tokens, {COUNTED}), "
+    f"sumIf(cached_tokens, {COUNTED}), toDecimal128(ifNull(sumIf(cost, {COUNTED}), 0), 10), "
+    f"countIf({COUNTED} AND cost IS NULL)"
+)
 
 SPANS_DDL = (
     "\nCREATE TABLE IF NOT EXISTS netra_spans (\n"

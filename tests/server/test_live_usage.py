@@ -270,6 +270,16 @@ class _Failing(ChdbBackend):
         return super().query(sql, params)
 
 
+def _failing_store(backend: _Failing, tmp_path: Path) -> tuple[Store, live_usage.LiveUsage, Journal]:
+    """A store on ``backend`` keeping the live table from SINCE, and a journal inserting into it."""
+    store = Store(backend)
+    store.migrate()
+    assert store.start_live_usage(since_ns=SINCE)
+    live = store.span_index.live
+    assert live is not None
+    return store, live, Journal(tmp_path / "journal", store.insert_spans)
+
+
 @pytest.mark.parametrize("statement", [
     "netra_usage_live",  # subtracting what the stored spans about to be covered count
     "netra_span_index",  # after the spans and the rewrites
@@ -281,12 +291,7 @@ def test_a_store_failing_inside_an_insert_resets_the_table_and_the_retry_counts_
     tmp_path: Path, statement: str
 ) -> None:
     backend = _Failing(str(tmp_path / "store"))
-    store = Store(backend)
-    store.migrate()
-    assert store.start_live_usage(since_ns=SINCE)
-    live = store.span_index.live
-    assert live is not None
-    journal = Journal(tmp_path / "journal", store.insert_spans)
+    store, live, journal = _failing_store(backend, tmp_path)
     try:
         rng = random.Random(3)
         first = _workload(rng, 1, 40, T0)
@@ -430,12 +435,7 @@ def test_a_span_ahead_stored_by_a_failed_insert_counts_once_after_the_retry(tmp_
         statement = "netra_span_index"
     else:
         backend = _Failing(str(tmp_path / "store"))
-    store = Store(backend)
-    store.migrate()
-    assert store.start_live_usage(since_ns=SINCE)
-    live = store.span_index.live
-    assert live is not None
-    journal = Journal(tmp_path / "journal", store.insert_spans)
+    store, live, journal = _failing_store(backend, tmp_path)
     try:
         ahead = time.time_ns() + 3600 * SEC  # a client clock an hour ahead
         _insert(store, "p", [{"trace": 1, "span": 1, "start": T0, "cost": "7"}])  # so the batch rewrites a parent
