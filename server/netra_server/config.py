@@ -125,8 +125,8 @@ class Settings:
     #: Embedded store only: keep the live usage table (``netra_server.live_usage``), so usage reads of
     #: the day being written read per-minute sums instead of its spans. False: they read the spans.
     live_usage: bool = True
-    #: Embedded store only: a usage read answers from the last answer to the same read while no write
-    #: began or ended since, for at most this many seconds (``StoreBase._usage_rows``); 0: off.
+    #: Embedded store only: a usage read answers from the last answer to the same read until a write
+    #: ends, for at most this many seconds (``StoreBase._usage_rows``); 0: off.
     usage_cache_seconds: float = 1.0
 
     def __post_init__(self) -> None:

@@ -90,8 +90,8 @@ class StoreBase:
         self._reads = threading.local()
         #: Span identity and the billing rule on every insert of spans (``netra_server.billing``).
         self.span_index = billing.SpanIndex()
-        #: Usage reads answered again from the last answer while no write began or ended since it was
-        #: computed, for at most this many seconds (the embedded store only; 0: off). See :meth:`_usage_rows`.
+        #: Usage reads answered again from the last answer until a write ends, for at most this many
+        #: seconds (the embedded store only; 0: off). See :meth:`_usage_rows`.
         self.usage_cache_seconds = 1.0
         self._writes_lock = threading.Lock()
         self._writes_started = 0
@@ -236,7 +236,7 @@ class StoreBase:
         that ended: what a strong read waits for is in it (it waited before), and a bounded read's
         ``data_as_of`` (when the last insert took its spans) describes it. A dashboard or billing job
         polling during heavy ingest then costs one computation per insert, not one per read."""
-        if key is None or self.usage_cache_seconds <= 0 or self.kind != "chdb":
+        if key is None or not self._usage_cache_on:
             return self._usage_rows_uncached(window, build)
         self._wait_for_inserts()  # what this read must see is written before the cache is looked at
         now = time.monotonic()
@@ -253,6 +253,11 @@ class StoreBase:
             if hit is not None and hit[0] == self._writes_done and now - hit[1] < self.usage_cache_seconds:
                 return hit[2]
         return self._keep_usage_rows(key, window, build)
+
+    @property
+    def _usage_cache_on(self) -> bool:
+        """Whether usage answers are kept: on the embedded store (this process is its one writer)."""
+        return self.usage_cache_seconds > 0 and self.kind == "chdb"
 
     def _keep_usage_rows(self, key: Hashable, window: Window,
                          build: Callable[[rollups.Plan], tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -283,7 +288,7 @@ class StoreBase:
         slow one would hold the inserts back), so the next reads of a polling dashboard or billing job
         answer at once. Never more computations than those reads would have run; a failure only leaves
         them to the reads."""
-        if not self._hot or self.usage_cache_seconds <= 0 or self.kind != "chdb":
+        if not self._hot or not self._usage_cache_on:
             return
         now = time.monotonic()
         with self._writes_lock:
