@@ -187,6 +187,7 @@ def bench_ingest(senders: int, batches_per_sender: int, mode: str, reads: bool =
                                                for i in range(senders)])
                 ready.wait()
                 go.set()
+                print(f"  ingest [{mode}]: the senders have built their spans; sending", file=sys.stderr, flush=True)
                 stored_at = None
                 read_ms: list[float] = []
                 if reads:  # the tenant-usage route, every 50 ms while the senders send (first pass)

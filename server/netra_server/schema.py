@@ -324,6 +324,26 @@ def partition_spans_by_day(store: _Runs) -> None:
     store.command("DROP TABLE netra_spans_monthly")
 
 
+#: ``netra_spans`` parts smaller than this (uncompressed bytes) are written in ClickHouse's Compact format:
+#: all columns in one data file, instead of two files per column (Wide, ClickHouse's default from 10 MiB
+#: on). Every journal flush writes a part of about 16 MiB and merges rewrite them: as Wide parts, each
+#: costs some 90 file creations and as many deletions at its merge, and creating files where many were
+#: just deleted is slow on ext4 (its inode allocator skips recently freed inodes), so the part writing
+#: and merging threads spent more time in the kernel than writing data (``bench/bench_server.py``).
+#: Parts merged past this size (a few hundred thousand spans) are Wide, as large parts read best.
+SPANS_WIDE_PART_BYTES = 256 * 1024 * 1024
+
+
+def compact_span_parts(store: _Runs) -> None:
+    """``core-0006``: give ``netra_spans`` the Compact format up to :data:`SPANS_WIDE_PART_BYTES`. Leaves
+    alone a ``netra_spans`` that is not a MergeTree table (a cluster's ``Distributed`` table)."""
+    rows = store.query(
+        "SELECT engine FROM system.tables WHERE database = currentDatabase() AND name = 'netra_spans'"
+    )
+    if rows and str(rows[0]["engine"]).endswith("MergeTree"):
+        store.command(f"ALTER TABLE netra_spans MODIFY SETTING min_bytes_for_wide_part = {SPANS_WIDE_PART_BYTES}")
+
+
 def span_index_retention(store: _Runs, days: int | None = None) -> None:
     """Give ``netra_span_index`` the retention TTL of ``netra_spans`` (``days``, or the one set)."""
     if days is None:
@@ -407,6 +427,7 @@ MIGRATIONS: list[Migration] = [
     Migration("core-0004", (LIVE_USAGE_DDL,)),
     # the view is created only where the table is kept (``Store.start_live_usage``): every span INSERT runs it
     Migration("core-0005", ("DROP VIEW IF EXISTS netra_usage_live_mv",)),
+    Migration("core-0006", (), compact_span_parts),
 ]
 
 

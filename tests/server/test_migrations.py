@@ -48,3 +48,48 @@ def test_core_0002_moves_monthly_partitions_to_days_keeping_rows_and_ttl(tmp_pat
         assert s.count_spans("p") == len(spans) + 1
     finally:
         s.close()
+
+
+def _span_part_types(s: Store) -> list[str]:
+    return [r["part_type"] for r in s.query(
+        "SELECT part_type FROM system.parts WHERE database = currentDatabase() AND table = 'netra_spans' AND active"
+    )]
+
+
+def _insert_wide_rows(s: Store, n: int = 6000) -> None:
+    """One INSERT of ``n`` spans of about 2.5 KB each: over ClickHouse's 10 MiB default for a Wide part."""
+    s.command(
+        "INSERT INTO netra_spans (project_id, tenant_id, start_time, trace_id, span_id, attributes) "
+        "SELECT 'p', 't', now64(9), hex(number), hex(number + 1), repeat('x', 2500) FROM numbers({n:UInt64})",
+        {"n": n},
+    )
+
+
+def test_core_0006_writes_span_parts_compact_in_new_and_existing_stores(tmp_path: Path) -> None:
+    """A journal flush writes a ~16 MiB part: ``netra_spans`` keeps such parts Compact (one data file,
+    not two per column), in a new store and in one migrated before ``core-0006``."""
+    fresh = Store(ChdbBackend(str(tmp_path / "new")), threads=1)
+    try:
+        fresh.migrate()
+        _insert_wide_rows(fresh)
+        assert _span_part_types(fresh) == ["Compact"]
+    finally:
+        fresh.close()
+    core6 = next(m for m in schema.MIGRATIONS if m.id == "core-0006")
+    s = Store(ChdbBackend(str(tmp_path / "old")), threads=1)
+    try:
+        index = schema.MIGRATIONS.index(core6)
+        schema.MIGRATIONS.remove(core6)
+        try:
+            s.migrate()  # a store made before core-0006: ClickHouse's default
+        finally:
+            schema.MIGRATIONS.insert(index, core6)
+        s.command("SYSTEM STOP MERGES netra_spans")  # the two parts stay as they were written
+        _insert_wide_rows(s)
+        assert _span_part_types(s) == ["Wide"]
+        assert s.migrate() == ["core-0006"]
+        assert f"min_bytes_for_wide_part = {schema.SPANS_WIDE_PART_BYTES}" in s.query("SHOW CREATE TABLE netra_spans")[0]["statement"]
+        _insert_wide_rows(s)
+        assert sorted(_span_part_types(s)) == ["Compact", "Wide"]
+    finally:
+        s.close()
