@@ -82,6 +82,9 @@ def _add_serve(sub: Any) -> None:
     p.add_argument("--max-read-staleness", type=float, default=5.0,
                    help="a bounded read whose data would be older than this many seconds waits as a strong one "
                         "does (default 5)")
+    p.add_argument("--ingest-wait-seconds", type=float, default=2.0, metavar="S",
+                   help="while the store is behind (see --max-read-staleness), hold a new export up to this long "
+                        "for it to catch up before answering 429 (default 2; 0: answer 429 at once)")
     p.add_argument("--store-memory-mb", type=int, default=None,
                    help="embedded store: chDB's memory limit (caches, inserts, merges, queries; default 1024; "
                         "0: ClickHouse's default, 90%% of RAM)")
@@ -118,6 +121,7 @@ def _settings(args: argparse.Namespace) -> Any:
         store_memory_bytes=(None if getattr(args, "store_memory_mb", None) is None
                             else int(args.store_memory_mb) * 1024 * 1024),
         max_read_staleness=getattr(args, "max_read_staleness", 5.0),
+        ingest_wait_seconds=getattr(args, "ingest_wait_seconds", 2.0),
         min_free_disk_bytes=int(getattr(args, "min_free_disk_mb", 256) * 1024 * 1024),
         limits=Limits(max_id_bytes=getattr(args, "max_id_bytes", 256)),
     )

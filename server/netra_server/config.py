@@ -112,6 +112,10 @@ class Settings:
     read_consistency: str = "bounded"
     #: A bounded read whose data would be older than this many seconds waits as a strong read does.
     max_read_staleness: float = 5.0
+    #: While the store is behind (:attr:`max_ingest_lag`), hold a new export up to this many seconds for
+    #: it to catch up (its body unread) before answering 429; 0: answer 429 at once
+    #: (``netra_server.ingest.GroupCommitter.admit``).
+    ingest_wait_seconds: float = 2.0
     #: Embedded store only: chDB's memory limit (``max_server_memory_usage``: its caches, inserts, merges
     #: and queries), in bytes; None: 1 GiB (``netra_server.store.CHDB_SERVER_SETTINGS``); 0: 90% of RAM.
     store_memory_bytes: int | None = None
@@ -136,6 +140,8 @@ class Settings:
             raise ValueError(f"ingest_nice must be a nice value from 0 to 19, not {self.ingest_nice!r}")
         if not self.usage_cache_seconds >= 0:
             raise ValueError(f"usage_cache_seconds must be a number of seconds >= 0, not {self.usage_cache_seconds!r}")
+        if not self.ingest_wait_seconds >= 0:
+            raise ValueError(f"ingest_wait_seconds must be a number of seconds >= 0, not {self.ingest_wait_seconds!r}")
         if not self.max_read_staleness >= 0:
             raise ValueError(f"max_read_staleness must be a number of seconds >= 0, not {self.max_read_staleness!r}")
 

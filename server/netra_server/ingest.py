@@ -11,12 +11,17 @@ to the journal: the writer appends each group with one write and answers its req
 task inserts the journal into the store in large INSERTs (every ``flush_seconds``, or at once past
 ``flush_spans``), retrying with a back-off when the store fails.
 
-When more than ``max_pending_spans`` are waiting (to be written, or in the journal and not yet in the
-store), :meth:`submit` refuses at once with :class:`Overloaded` (429 + Retry-After) instead of queueing
-without bound. With a journal it also refuses while the store is more than ``max_lag_seconds`` behind
-the spans acknowledged (``Journal.lag``): spans arriving faster than the store inserts them wait in
-the exporters (which retry a 429) rather than in the journal, so a bounded read stays within its
-staleness bound and never has to wait for a backlog.
+Back-pressure: a request is *admitted* (:meth:`admit`, before the receiver reads and decodes its body)
+only while fewer than ``max_pending_spans`` spans wait (to be written, or in the journal and not yet in
+the store) and, with a journal, while the store is at most ``max_lag_seconds`` behind the spans
+acknowledged (``Journal.lag``). Past either bound the request is held, its body unread (the client's
+bytes wait in the socket), until the store catches up, for at most ``admit_wait_seconds``; then, or at
+once when ``max_waiting`` requests are held already, it is refused with :class:`Overloaded` (429 +
+Retry-After). So spans arriving faster than the store inserts them wait in the exporters rather than
+in the journal, a bounded read stays within its staleness bound and never waits for a backlog, and a
+short overload slows exporters down instead of costing each refused request a retry a second later
+(and its body sent and decoded again). :meth:`submit` still refuses past ``max_pending_spans`` (the
+memory bound: requests admitted together may all be decoded at once).
 """
 
 from __future__ import annotations
@@ -71,6 +76,8 @@ class GroupCommitter:
         flush_seconds: float = 1.0,
         flush_spans: int = 50_000,
         max_lag_seconds: float | None = None,
+        admit_wait_seconds: float = 2.0,
+        max_waiting: int = 64,
     ) -> None:
         self.store = store
         self.journal = journal
@@ -80,6 +87,14 @@ class GroupCommitter:
         self.flush_spans = flush_spans
         #: With a journal: refuse new spans while the store is more than this many seconds behind.
         self.max_lag_seconds = max_lag_seconds
+        #: How long :meth:`admit` holds a request while the store is behind (0: refuse at once), and
+        #: how many it holds at most.
+        self.admit_wait_seconds = admit_wait_seconds
+        self.max_waiting = max_waiting
+        self.waiting = 0
+        #: Set when spans leave the pending count (a group written, a journal flush done): what held
+        #: requests wait for.
+        self._progress: asyncio.Event | None = None
         #: While requests are being decoded (:meth:`incoming`), the writer waits up to this long for
         #: them before an INSERT of fewer than ``linger_spans`` spans: every INSERT has a fixed cost
         #: (a new part, its merge later), so fewer, larger ones write more spans per second.
@@ -117,6 +132,7 @@ class GroupCommitter:
 
     def start(self) -> None:
         self._wakeup = asyncio.Event()
+        self._progress = asyncio.Event()
         loop = asyncio.get_running_loop()
         self._task = loop.create_task(self._run(), name="netra-group-commit")
         if self.journal is not None:
@@ -126,6 +142,7 @@ class GroupCommitter:
     async def stop(self) -> None:
         """Write what is pending (and insert what the journal holds), then stop."""
         self._stopping = True
+        self._progressed()  # held requests are refused now
         if self._wakeup is not None:
             self._wakeup.set()
         if self._task is not None:
@@ -156,6 +173,58 @@ class GroupCommitter:
         journal = self.journal
         return self._pending_spans + (journal.unflushed_spans if journal is not None else 0)
 
+    def _check_store(self) -> None:
+        if self.store_error is not None and self.journal is not None:
+            raise StoreFailing(f"the store cannot insert what the ingest journal holds ({self.store_error})")
+
+    def _behind(self) -> str | None:
+        """Why a new request would have to wait now, or None."""
+        if self._stopping or self._wakeup is None:
+            return "the server is stopping"
+        if self.pending_spans >= self.max_pending_spans:
+            return f"{self.pending_spans} spans are waiting to be written"
+        journal = self.journal
+        if journal is not None and self.max_lag_seconds is not None:
+            lag = journal.lag()
+            if lag > self.max_lag_seconds:
+                return f"the store is {lag:.1f}s behind the spans acknowledged"
+        return None
+
+    async def admit(self) -> None:
+        """Return once a new request may be decoded and submitted: at once unless the store is behind
+        (see the module doc), else when it has caught up; raise :class:`Overloaded` if it has not
+        within ``admit_wait_seconds`` (or too many requests wait already). While the store refuses
+        inserts it returns at once: :meth:`submit` (and the receiver before it) answers those with 503."""
+        if self.store_error is not None and self.journal is not None:
+            return
+        why = self._behind()
+        if why is None:
+            return
+        if self._stopping or self.admit_wait_seconds <= 0 or self.waiting >= self.max_waiting:
+            raise Overloaded(1, why)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.admit_wait_seconds
+        self.waiting += 1
+        try:
+            while why is not None:
+                left = deadline - loop.time()
+                if left <= 0 or self._stopping or self._progress is None:
+                    raise Overloaded(1, why)
+                self._progress.clear()
+                try:  # woken by progress; the lag also shrinks with time alone: look again every 50 ms
+                    await asyncio.wait_for(self._progress.wait(), min(left, 0.05))
+                except TimeoutError:
+                    pass
+                if self.store_error is not None and self.journal is not None:
+                    return
+                why = self._behind()
+        finally:
+            self.waiting -= 1
+
+    def _progressed(self) -> None:
+        if self._progress is not None:
+            self._progress.set()
+
     async def submit(self, data: bytes, spans: int, keys: list[SpanKey] | None = None) -> None:
         """Write ``data`` (rows from build_rows; ``keys``: their ``IngestBatch.keys``) in the next group
         commit; returns when it is durable."""
@@ -163,16 +232,10 @@ class GroupCommitter:
             return
         if self._stopping or self._wakeup is None:
             raise Overloaded(1)
-        if self.store_error is not None and self.journal is not None:
-            raise StoreFailing(f"the store cannot insert what the ingest journal holds ({self.store_error})")
+        self._check_store()
         pending = self.pending_spans
         if pending and pending + spans > self.max_pending_spans:
             raise Overloaded(1)
-        journal = self.journal
-        if journal is not None and self.max_lag_seconds is not None:
-            lag = journal.lag()
-            if lag > self.max_lag_seconds:
-                raise Overloaded(1, f"the store is {lag:.1f}s behind the spans acknowledged")
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append(_Pending(data, spans, fut, keys if keys and len(keys) == spans else None))
         self._pending_spans += spans
@@ -226,6 +289,7 @@ class GroupCommitter:
                             p.future.set_result(None)
                 finally:
                     self._pending_spans -= n
+                    self._progressed()
                     if self._flush_wakeup is not None:
                         self._flush_wakeup.set()
             if self._stopping:
@@ -263,6 +327,7 @@ class GroupCommitter:
                     took = min(time.monotonic() - began, self.flush_seconds)
                     backoff = 0.0
                     self._store_ok()
+                    self._progressed()
                 except Exception as exc:
                     backoff = min(5.0, max(0.5, backoff * 2))
                     self._store_failed(exc, journal.buffered_spans, "inserting journaled")

@@ -150,6 +150,7 @@ def lifespan(
         committer = GroupCommitter(
             st, max_batch_spans=settings.limits.max_batch_spans, max_pending_spans=settings.limits.max_pending_spans,
             journal=journal, flush_seconds=settings.journal_flush_seconds, max_lag_seconds=settings.max_ingest_lag,
+            admit_wait_seconds=settings.ingest_wait_seconds,
         )
         committer.start()
         cursors = CursorCodec(await st.run(st.secret))

@@ -51,6 +51,11 @@ async def receive_traces(request: Request) -> Response:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limits.max_body_bytes:
         return _otlp_error(413, f"the body is {declared} bytes, over the {limits.max_body_bytes}-byte limit; send smaller batches", is_json)
+    committer = state.committer
+    try:  # before the body is read: a request held while the store catches up costs no memory
+        await committer.admit()
+    except Overloaded as exc:
+        return _otlp_error(429, str(exc), is_json, {"Retry-After": str(exc.retry_after)})
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -66,7 +71,6 @@ async def receive_traces(request: Request) -> Response:
     seen = state.acked.get(acked_key)
     if seen is not None:  # a retry of a body whose spans are stored
         return _otlp_ok(seen[0], seen[1], is_json)
-    committer = state.committer
     if state.disk is not None:
         disk = state.disk.check()
         if disk.low:  # before a write could fail: 503 (exporters retry it; they drop a batch on 507)

@@ -307,54 +307,133 @@ def test_the_lag_after_an_idle_while_starts_at_the_first_new_append(store: Store
     journal.close()
 
 
-def test_ingest_is_refused_while_the_store_lags_and_reads_do_not_wait(tmp_path: Path) -> None:
-    """A store that inserts slower than spans arrive (here: an INSERT that stalls): once the store is
-    more than ``max_ingest_lag`` behind, new exports get 429 + Retry-After, bounded reads keep answering
-    at once (stating how far behind they are), and every span acknowledged is stored once it catches up."""
+def _lag_spans(n: int = 60) -> list[Any]:
     provider, collect = record()
     tracer = provider.get_tracer("lag")
-    for i in range(60):
+    for i in range(n):
         tracer.start_span(f"l{i}", start_time=T0 + i, attributes={semconv.TENANT_ID: "lag"}).end(end_time=T0 + i + 1)
     provider.shutdown()
-    spans = collect.spans
-    with run_server(tmp_path, journal_flush_seconds=0.05, max_read_staleness=30.0, read_consistency="bounded") as srv:
-        state = srv.app.state.netra
-        journal = state.committer.journal
-        assert journal is not None and state.settings.max_ingest_lag == 15.0
-        state.committer.max_lag_seconds = 1.0  # (the setting's value, shortened for the test)
-        stalled = threading.Event()
-        release = threading.Event()
-        real_insert = journal._insert
+    return collect.spans
+
+
+class _StalledStore:
+    """Makes the journal's INSERTs wait for :meth:`release`, and the store fall behind: returns once the
+    store is more than ``max_lag_seconds`` (shortened to 1 s) behind the spans acknowledged."""
+
+    def __init__(self, srv: Any) -> None:
+        self.srv = srv
+        self.committer = srv.app.state.netra.committer
+        self.journal = self.committer.journal
+        assert self.journal is not None
+        self.committer.max_lag_seconds = 1.0  # (the setting's value, shortened for the test)
+        self.stalled = threading.Event()
+        self._release = threading.Event()
+        real_insert = self.journal._insert
 
         def insert(data: bytes, keys: object = None) -> None:
-            stalled.set()
-            release.wait(60)
+            self.stalled.set()
+            self._release.wait(60)
             real_insert(data, keys)
 
-        journal._insert = insert
-        post = {**srv.headers, "content-type": "application/x-protobuf"}
+        self.journal._insert = insert
+
+    def fall_behind(self, spans: list[Any]) -> None:
+        r = httpx.post(self.srv.otlp_endpoint, content=encode_spans(spans).SerializeToString(), headers=self.post_headers)
+        assert r.status_code == 200
+        assert self.stalled.wait(30)
+        deadline = time.monotonic() + 30
+        while self.journal.lag() <= 1.0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert self.journal.lag() > 1.0
+
+    @property
+    def post_headers(self) -> dict[str, str]:
+        return {**self.srv.headers, "content-type": "application/x-protobuf"}
+
+    def release(self) -> None:
+        self._release.set()
+
+
+def test_ingest_is_refused_while_the_store_lags_and_reads_do_not_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store that inserts slower than spans arrive (here: an INSERT that stalls): once the store is
+    more than ``max_ingest_lag`` behind, a new export is held up to ``ingest_wait_seconds``, then answered
+    429 + Retry-After without its body being decoded; bounded reads keep answering at once (stating how
+    far behind they are), and every span acknowledged is stored once it catches up."""
+    import netra_server.receiver as receiver
+
+    spans = _lag_spans()
+    with run_server(tmp_path, journal_flush_seconds=0.05, max_read_staleness=30.0, read_consistency="bounded",
+                    ingest_wait_seconds=0.3) as srv:
+        assert srv.app.state.netra.settings.max_ingest_lag == 15.0
+        stall = _StalledStore(srv)
+        decoded: list[int] = []
+        real_parse = receiver.parse_export
+
+        def parse_export(body: bytes, *args: Any) -> Any:
+            decoded.append(len(body))
+            return real_parse(body, *args)
+
+        monkeypatch.setattr(receiver, "parse_export", parse_export)
         try:
-            r = httpx.post(srv.otlp_endpoint, content=encode_spans(spans[:20]).SerializeToString(), headers=post)
-            assert r.status_code == 200
-            assert stalled.wait(30)
-            deadline = time.monotonic() + 30
-            while journal.lag() <= 1.0 and time.monotonic() < deadline:
-                time.sleep(0.05)
-            r = httpx.post(srv.otlp_endpoint, content=encode_spans(spans[20:40]).SerializeToString(), headers=post)
+            stall.fall_behind(spans[:20])
+            assert len(decoded) == 1
+            t = time.monotonic()
+            r = httpx.post(srv.otlp_endpoint, content=encode_spans(spans[20:40]).SerializeToString(),
+                           headers=stall.post_headers)
             assert r.status_code == 429 and r.headers["retry-after"] == "1"
             assert "behind" in r.text
+            assert time.monotonic() - t >= 0.3  # held for ingest_wait_seconds first
+            assert len(decoded) == 1  # the refused request was never decoded
             t = time.monotonic()
             read = httpx.get(srv.base_url + "/usage/tenants/lag", headers=srv.headers, timeout=30)
             assert time.monotonic() - t < 5.0 and read.status_code == 200  # answered without waiting
             assert read.json()["data"]["requestsCount"] == 0  # nothing inserted yet, and it says so:
             assert read.headers["x-netra-consistency"] == "bounded" and read.headers["x-netra-data-as-of"]
         finally:
-            release.set()
+            stall.release()
         assert srv.wait_for_spans(20) == 20
         deadline = time.monotonic() + 30
-        while journal.lag() > 0 and time.monotonic() < deadline:
+        while stall.journal.lag() > 0 and time.monotonic() < deadline:
             time.sleep(0.05)
-        r = httpx.post(srv.otlp_endpoint, content=encode_spans(spans[20:]).SerializeToString(), headers=post)
+        r = httpx.post(srv.otlp_endpoint, content=encode_spans(spans[20:]).SerializeToString(), headers=stall.post_headers)
+        assert r.status_code == 200
+        assert srv.wait_for_spans(60) == 60
+
+
+def test_an_export_held_while_the_store_lags_is_stored_once_it_catches_up(tmp_path: Path) -> None:
+    """A short overload slows an exporter down instead of refusing it: the export that arrives while
+    the store is behind is held (its body unread) and answered 200 once the store has caught up, within
+    ``ingest_wait_seconds``. Past ``max_waiting`` held requests, the next one is refused at once."""
+    spans = _lag_spans()
+    with run_server(tmp_path, journal_flush_seconds=0.05, max_read_staleness=30.0, ingest_wait_seconds=60.0) as srv:
+        stall = _StalledStore(srv)
+        committer = stall.committer
+        committer.max_waiting = 1
+        answers: list[httpx.Response] = []
+        try:
+            stall.fall_behind(spans[:20])
+            held = threading.Thread(target=lambda: answers.append(httpx.post(
+                srv.otlp_endpoint, content=encode_spans(spans[20:40]).SerializeToString(), headers=stall.post_headers,
+                timeout=60)))
+            held.start()
+            deadline = time.monotonic() + 30
+            while committer.waiting == 0 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert committer.waiting == 1 and held.is_alive() and not answers
+            # a second one while the first is held: over max_waiting, refused without waiting
+            r = httpx.post(srv.otlp_endpoint, content=encode_spans(spans[40:]).SerializeToString(),
+                           headers=stall.post_headers)
+            assert r.status_code == 429 and "behind" in r.text
+            assert held.is_alive() and committer.waiting == 1
+        finally:
+            stall.release()
+        held.join(60)
+        assert [a.status_code for a in answers] == [200]
+        assert committer.waiting == 0
+        assert srv.wait_for_spans(40) == 40
+        r = httpx.post(srv.otlp_endpoint, content=encode_spans(spans[40:]).SerializeToString(), headers=stall.post_headers)
         assert r.status_code == 200
         assert srv.wait_for_spans(60) == 60
 
