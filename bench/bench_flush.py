@@ -1,0 +1,124 @@
+"""The journal's flush path alone: parsed spans appended to the ingest journal and inserted into a real
+embedded store (chDB), in one process, with the CPU it costs per span (user and system, the part-writing
+and merging threads included), and its minor page faults.
+
+It compares the Compact format of ``netra_spans`` parts under 256 MiB (``core-0006``, the default now)
+with ClickHouse's default (Wide from 10 MiB: two files per column) in alternating rounds of the same
+run, each round in a fresh process and a fresh store. The spans are made once by the real OpenTelemetry
+SDK and parsed by the receiver's ``parse_export``, as ``bench_server.py`` sends them.
+
+    .venv/bin/python bench/bench_flush.py [--rounds 3] [--batches 75]
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent
+#: ClickHouse's own default: parts from 10 MiB (uncompressed) on are Wide.
+CLICKHOUSE_DEFAULT_WIDE_BYTES = 10 * 1024 * 1024
+FLUSH_SPANS = 20_480  # about what the journal holds after its 1 s flush interval at ~20,000 spans/s
+
+
+def _build(batches: int, out: Path) -> None:
+    sys.path.insert(0, str(ROOT))
+    import bench_server as b
+    from netra_server.config import Limits
+    from netra_server.otlp import parse_export
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    now = time.time_ns() // 1_000_000
+    rows = []
+    for sender in range(4):
+        for batch in b._make_spans(sender, batches):
+            ib = parse_export(encode_spans(batch).SerializeToString(), "application/x-protobuf", "", Limits(),
+                              "PROJECT", now)
+            rows.append((ib.data, ib.span_count, ib.keys))
+    out.write_bytes(pickle.dumps(rows))
+
+
+def _round(rows_path: Path, wide_bytes: int | None) -> dict[str, float]:
+    """One round in this process: a fresh store, every request appended (four per group commit, as
+    four exporters would) and flushed every ``FLUSH_SPANS`` spans, then 6 s for the merges it caused."""
+    from netra_server.config import Settings
+    from netra_server.lifecycle import open_journal, prepare_store
+
+    tmp = Path(tempfile.mkdtemp(prefix="netra-bench-flush-"))
+    settings = Settings(data_dir=tmp, announce=False)
+    store, project, _ = prepare_store(settings)
+    pid = project.project_id
+    rows: list[tuple[bytes, int, list[Any]]] = pickle.loads(rows_path.read_bytes())
+    rows = [(d.replace(b'"PROJECT"', f'"{pid}"'.encode()), n, [(pid, *k[1:]) for k in keys]) for d, n, keys in rows]
+    if wide_bytes is not None:
+        store.command(f"ALTER TABLE netra_spans MODIFY SETTING min_bytes_for_wide_part = {int(wide_bytes)}")
+    journal = open_journal(settings, store)
+    assert journal is not None
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.perf_counter()
+    spans = since_flush = 0
+    for i in range(0, len(rows), 4):
+        group = rows[i:i + 4]
+        n = sum(g[1] for g in group)
+        journal.append(b"".join(g[0] for g in group), n, [k for g in group for k in g[2]])
+        spans += n
+        since_flush += n
+        if since_flush >= FLUSH_SPANS:
+            journal.flush()
+            since_flush = 0
+    journal.flush()
+    wall = time.perf_counter() - t0
+    time.sleep(6)  # the merges these parts cause
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    stored = store.query("SELECT count() AS n FROM netra_spans FINAL")[0]["n"]
+    assert stored == spans, (stored, spans)
+    store.close()
+    shutil.rmtree(tmp, ignore_errors=True)
+    return {"spans": spans, "wall_us": wall / spans * 1e6,
+            "user_us": (r1.ru_utime - r0.ru_utime) / spans * 1e6, "sys_us": (r1.ru_stime - r0.ru_stime) / spans * 1e6,
+            "minflt": (r1.ru_minflt - r0.ru_minflt) / spans}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of each variant, alternating")
+    ap.add_argument("--batches", type=int, default=75, help="512-span requests per sender (4 senders)")
+    ap.add_argument("--round", choices=("compact", "wide"), help=argparse.SUPPRESS)
+    ap.add_argument("--rows", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.round:
+        res = _round(args.rows, None if args.round == "compact" else CLICKHOUSE_DEFAULT_WIDE_BYTES)
+        print(repr(res))
+        return 0
+    print(f"python: {sys.version.split()[0]}")
+    with tempfile.TemporaryDirectory(prefix="netra-bench-flush-rows-") as d:
+        rows = Path(d) / "rows.pickle"
+        _build(args.batches, rows)
+        results: dict[str, list[dict[str, float]]] = {"compact": [], "wide": []}
+        for _ in range(args.rounds):
+            for variant in ("wide", "compact"):
+                out = subprocess.run([sys.executable, __file__, "--round", variant, "--rows", str(rows)],
+                                     check=True, capture_output=True, text=True).stdout
+                r = eval(out.strip().splitlines()[-1])  # our own child's repr of a dict of floats
+                results[variant].append(r)
+                print(f"  {variant:7} {r['spans']:,.0f} spans: CPU {r['user_us'] + r['sys_us']:.1f} us/span "
+                      f"(system {r['sys_us']:.1f}), wall {r['wall_us']:.1f} us/span, {r['minflt']:.2f} page faults/span")
+    med = {v: statistics.median(x["user_us"] + x["sys_us"] for x in rs) for v, rs in results.items()}
+    sys_med = {v: statistics.median(x["sys_us"] for x in rs) for v, rs in results.items()}
+    print(f"flush path CPU per span, median of {args.rounds}: compact parts {med['compact']:.1f} us "
+          f"(system {sys_med['compact']:.1f}), Wide from 10 MiB (ClickHouse's default) {med['wide']:.1f} us "
+          f"(system {sys_med['wide']:.1f}): {med['compact'] / med['wide']:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
