@@ -145,7 +145,11 @@ def serve(args: argparse.Namespace) -> int:
     from netra_server.lifecycle import prepare_store
     from netra_server.store import StoreError
 
-    settings = _settings(args)
+    try:
+        settings = _settings(args)
+    except ValueError as exc:  # a value the settings refuse (a negative number of seconds, ...)
+        print(f"netra serve: {exc}", file=sys.stderr)
+        return 2
     if args.no_alerts:  # read by netra_server.alerts when the app starts
         os.environ["NETRA_ALERTS"] = "off"
     if settings.retention_days is not None and settings.retention_days < 1:

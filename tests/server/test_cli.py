@@ -119,3 +119,22 @@ def test_seeded_key_and_help(tmp_path: Path) -> None:
     assert helped.returncode == 0 and "serve" in helped.stdout and "keys" in helped.stdout
     bad = _netra(tmp_path, "serve", "--store", "ftp://nowhere", "--data-dir", str(tmp_path / "e"))
     assert bad.returncode == 1 and "clickhouse://" in bad.stderr
+    for flag in ("--ingest-wait-seconds", "--max-read-staleness", "--usage-cache-seconds"):
+        bad = _netra(tmp_path, "serve", flag, "-1", "--data-dir", str(tmp_path / "f"))
+        assert bad.returncode == 2 and "must be a number of seconds >= 0" in bad.stderr, bad.stderr
+        assert "Traceback" not in bad.stderr
+
+
+def test_serve_flags_reach_the_settings() -> None:
+    """The back-pressure and read flags of `netra serve` become the server's settings."""
+    import argparse
+
+    from netra_server.cli import _settings, add_commands
+
+    parser = argparse.ArgumentParser()
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["serve", "--ingest-wait-seconds", "0.5", "--max-read-staleness", "8"])
+    settings = _settings(args)
+    assert settings.ingest_wait_seconds == 0.5 and settings.max_read_staleness == 8.0
+    assert settings.max_ingest_lag == 4.0
+    assert _settings(parser.parse_args(["serve"])).ingest_wait_seconds == 2.0
