@@ -68,37 +68,52 @@ def _read_chunks(
     its appends one after the other from its start), read back from the files in pieces of at most
     ``limit`` bytes (a larger append stays whole), with their keys (None for a piece with an append
     without keys) and the number of appends read up to the end of the piece. Only one piece is in
-    memory at a time."""
+    memory at a time. The appends of a piece that lie in one file are read with one ``read``, so the
+    usual piece (one segment) is that read's bytes, not a copy joined from per-append reads."""
     group: list[bytes] = []
     group_keys: list[SpanKey] | None = []
     size = read = 0
+    run = 0  # bytes of the current file's appends that belong to the piece and are not read yet
     f: BinaryIO | None = None
     current: Path | None = None
+
+    def take_run() -> None:
+        nonlocal run
+        if run:
+            assert f is not None
+            data = f.read(run)
+            if len(data) != run:
+                raise OSError(f"the ingest journal {current} is shorter than what was appended to it")
+            group.append(data)
+            run = 0
+
+    def piece() -> bytes:
+        return group[0] if len(group) == 1 else b"".join(group)
+
     try:
         for (path, n), part_keys in zip(parts, keys, strict=True):
             if path != current:
+                take_run()
                 if f is not None:
                     f.close()
                 f, current = open(path, "rb"), path
-            assert f is not None
-            part = f.read(n)
-            if len(part) != n:
-                raise OSError(f"the ingest journal {path} is shorter than what was appended to it")
-            if group and size + n > limit:
-                yield b"".join(group), group_keys, read
+            if size and size + n > limit:
+                take_run()
+                yield piece(), group_keys, read
                 group, group_keys, size = [], [], 0
             read += 1
-            group.append(part)
+            run += n
             if group_keys is not None and part_keys is not None:
                 group_keys.extend(part_keys)
             else:
                 group_keys = None
             size += n
+        take_run()
     finally:
         if f is not None:
             f.close()
     if group:
-        yield b"".join(group), group_keys, read
+        yield piece(), group_keys, read
 
 
 class JournalError(StoreError):

@@ -472,3 +472,39 @@ def test_a_long_flush_advances_as_of_after_each_insert(tmp_path: Path, monkeypat
         flushing.join(30)
     assert len(inserted) == 3 and journal.unflushed_spans == 0
     journal.close()
+
+
+def test_reading_back_splits_at_the_limit_across_segments_and_keeps_every_byte(tmp_path: Path) -> None:
+    """A flush reads its appends back in pieces of at most the limit (a larger append whole), across
+    segment files, each piece's rows in order with their keys and the count of appends read so far;
+    a short segment is an error, not a short piece."""
+    import random
+
+    from netra_server.journal import _read_chunks
+
+    rnd = random.Random(7)
+    for trial in range(60):
+        appends: list[tuple[Path, bytes, list[Any] | None]] = []
+        for seg in range(rnd.randint(1, 3)):
+            path = tmp_path / f"t{trial}-s{seg}"
+            blobs = [bytes([65 + rnd.randint(0, 25)]) * rnd.randint(1, 40) + b"\n" for _ in range(rnd.randint(1, 6))]
+            path.write_bytes(b"".join(blobs))
+            appends += [(path, b, None if rnd.random() < 0.1 else [("k", len(b))]) for b in blobs]
+        limit = rnd.randint(1, 120)
+        pieces = list(_read_chunks([(p, len(b)) for p, b, _ in appends], [k for _, _, k in appends], limit))
+        assert b"".join(piece for piece, _, _ in pieces) == b"".join(b for _, b, _ in appends)
+        done = 0
+        for piece, keys, read in pieces:
+            taken = appends[done:read]
+            assert piece == b"".join(b for _, b, _ in taken) and taken
+            assert len(piece) <= limit or len(taken) == 1
+            if all(k is not None for _, _, k in taken):
+                assert keys == [x for _, _, k in taken for x in (k or [])]
+            else:
+                assert keys is None
+            done = read
+        assert done == len(appends)
+    short = tmp_path / "short"
+    short.write_bytes(b"abc\n")
+    with pytest.raises(OSError, match="shorter than what was appended"):
+        list(_read_chunks([(short, 4), (short, 4)], [None, None]))
