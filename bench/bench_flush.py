@@ -13,6 +13,7 @@ SDK and parsed by the receiver's ``parse_export``, as ``bench_server.py`` sends 
 from __future__ import annotations
 
 import argparse
+import json
 import pickle
 import resource
 import shutil
@@ -97,7 +98,7 @@ def main() -> int:
     args = ap.parse_args()
     if args.round:
         res = _round(args.rows, None if args.round == "compact" else CLICKHOUSE_DEFAULT_WIDE_BYTES)
-        print(repr(res))
+        print(json.dumps(res))
         return 0
     print(f"python: {sys.version.split()[0]}")
     with tempfile.TemporaryDirectory(prefix="netra-bench-flush-rows-") as d:
@@ -108,7 +109,7 @@ def main() -> int:
             for variant in ("wide", "compact"):
                 out = subprocess.run([sys.executable, __file__, "--round", variant, "--rows", str(rows)],
                                      check=True, capture_output=True, text=True).stdout
-                r = eval(out.strip().splitlines()[-1])  # our own child's repr of a dict of floats
+                r = json.loads(out.strip().splitlines()[-1])
                 results[variant].append(r)
                 print(f"  {variant:7} {r['spans']:,.0f} spans: CPU {r['user_us'] + r['sys_us']:.1f} us/span "
                       f"(system {r['sys_us']:.1f}), wall {r['wall_us']:.1f} us/span, {r['minflt']:.2f} page faults/span")

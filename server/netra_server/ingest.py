@@ -173,8 +173,13 @@ class GroupCommitter:
         journal = self.journal
         return self._pending_spans + (journal.unflushed_spans if journal is not None else 0)
 
+    @property
+    def failing(self) -> bool:
+        """The journal's last INSERT failed: new spans are refused (503) until one succeeds."""
+        return self.store_error is not None and self.journal is not None
+
     def _check_store(self) -> None:
-        if self.store_error is not None and self.journal is not None:
+        if self.failing:
             raise StoreFailing(f"the store cannot insert what the ingest journal holds ({self.store_error})")
 
     def _behind(self) -> str | None:
@@ -195,7 +200,7 @@ class GroupCommitter:
         (see the module doc), else when it has caught up; raise :class:`Overloaded` if it has not
         within ``admit_wait_seconds`` (or too many requests wait already). While the store refuses
         inserts it returns at once: :meth:`submit` (and the receiver before it) answers those with 503."""
-        if self.store_error is not None and self.journal is not None:
+        if self.failing:
             return
         why = self._behind()
         if why is None:
@@ -215,7 +220,7 @@ class GroupCommitter:
                     await asyncio.wait_for(self._progress.wait(), min(left, 0.05))
                 except TimeoutError:
                     pass
-                if self.store_error is not None and self.journal is not None:
+                if self.failing:
                     return
                 why = self._behind()
         finally:

@@ -75,7 +75,7 @@ async def receive_traces(request: Request) -> Response:
         disk = state.disk.check()
         if disk.low:  # before a write could fail: 503 (exporters retry it; they drop a batch on 507)
             return _otlp_error(503, disk.message(), is_json, {"Retry-After": str(_DISK_RETRY_AFTER)})
-    if committer.store_error is not None and committer.journal is not None:
+    if committer.failing:
         return _otlp_error(503, f"the store cannot insert spans now ({committer.store_error}); retry", is_json,
                            {"Retry-After": "5"})
     now_ms = time.time_ns() // 1_000_000

