@@ -93,3 +93,33 @@ def test_core_0006_writes_span_parts_compact_in_new_and_existing_stores(tmp_path
         assert sorted(_span_part_types(s)) == ["Compact", "Wide"]
     finally:
         s.close()
+
+
+def test_core_0007_merges_the_ingest_tables_less_often_in_new_and_existing_stores(tmp_path: Path) -> None:
+    """The tables each journal flush writes to get ``merge_selector_base`` 10, in a new store and in
+    one migrated before ``core-0007`` (where ClickHouse's 5 applied)."""
+
+    def bases(s: Store) -> dict[str, bool]:
+        return {t: f"merge_selector_base = {schema.MERGE_SELECTOR_BASE}" in s.query(f"SHOW CREATE TABLE {t}")[0]["statement"]
+                for t in schema.FLUSHED_TABLES}
+
+    fresh = Store(ChdbBackend(str(tmp_path / "new")), threads=1)
+    try:
+        fresh.migrate()
+        assert bases(fresh) == dict.fromkeys(schema.FLUSHED_TABLES, True)
+    finally:
+        fresh.close()
+    core7 = next(m for m in schema.MIGRATIONS if m.id == "core-0007")
+    s = Store(ChdbBackend(str(tmp_path / "old")), threads=1)
+    try:
+        index = schema.MIGRATIONS.index(core7)
+        schema.MIGRATIONS.remove(core7)
+        try:
+            s.migrate()
+        finally:
+            schema.MIGRATIONS.insert(index, core7)
+        assert bases(s) == dict.fromkeys(schema.FLUSHED_TABLES, False)
+        assert s.migrate() == ["core-0007"]
+        assert bases(s) == dict.fromkeys(schema.FLUSHED_TABLES, True)
+    finally:
+        s.close()
