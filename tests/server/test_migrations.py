@@ -65,6 +65,22 @@ def _insert_wide_rows(s: Store, n: int = 6000) -> None:
     )
 
 
+def _store_without(path: Path, migration_id: str) -> Store:
+    """A store migrated with every migration but ``migration_id`` (one made before it was written)."""
+    migration = next(m for m in schema.MIGRATIONS if m.id == migration_id)
+    s = Store(ChdbBackend(str(path)), threads=1)
+    index = schema.MIGRATIONS.index(migration)
+    schema.MIGRATIONS.remove(migration)
+    try:
+        s.migrate()
+    except BaseException:
+        s.close()
+        raise
+    finally:
+        schema.MIGRATIONS.insert(index, migration)
+    return s
+
+
 def test_core_0006_writes_span_parts_compact_in_new_and_existing_stores(tmp_path: Path) -> None:
     """A journal flush writes a ~16 MiB part: ``netra_spans`` keeps such parts Compact (one data file,
     not two per column), in a new store and in one migrated before ``core-0006``."""
@@ -75,15 +91,8 @@ def test_core_0006_writes_span_parts_compact_in_new_and_existing_stores(tmp_path
         assert _span_part_types(fresh) == ["Compact"]
     finally:
         fresh.close()
-    core6 = next(m for m in schema.MIGRATIONS if m.id == "core-0006")
-    s = Store(ChdbBackend(str(tmp_path / "old")), threads=1)
+    s = _store_without(tmp_path / "old", "core-0006")  # ClickHouse's default
     try:
-        index = schema.MIGRATIONS.index(core6)
-        schema.MIGRATIONS.remove(core6)
-        try:
-            s.migrate()  # a store made before core-0006: ClickHouse's default
-        finally:
-            schema.MIGRATIONS.insert(index, core6)
         s.command("SYSTEM STOP MERGES netra_spans")  # the two parts stay as they were written
         _insert_wide_rows(s)
         assert _span_part_types(s) == ["Wide"]
@@ -109,15 +118,8 @@ def test_core_0007_merges_the_ingest_tables_less_often_in_new_and_existing_store
         assert bases(fresh) == dict.fromkeys(schema.FLUSHED_TABLES, True)
     finally:
         fresh.close()
-    core7 = next(m for m in schema.MIGRATIONS if m.id == "core-0007")
-    s = Store(ChdbBackend(str(tmp_path / "old")), threads=1)
+    s = _store_without(tmp_path / "old", "core-0007")
     try:
-        index = schema.MIGRATIONS.index(core7)
-        schema.MIGRATIONS.remove(core7)
-        try:
-            s.migrate()
-        finally:
-            schema.MIGRATIONS.insert(index, core7)
         assert bases(s) == dict.fromkeys(schema.FLUSHED_TABLES, False)
         assert s.migrate() == ["core-0007"]
         assert bases(s) == dict.fromkeys(schema.FLUSHED_TABLES, True)
