@@ -125,3 +125,19 @@ def test_core_0007_merges_the_ingest_tables_less_often_in_new_and_existing_store
         assert bases(s) == dict.fromkeys(schema.FLUSHED_TABLES, True)
     finally:
         s.close()
+
+
+def test_core_0007_leaves_a_table_that_is_not_a_merge_tree_alone(tmp_path: Path) -> None:
+    """A cluster's ``netra_spans`` is a ``Distributed`` table, which has no merges (nor the setting):
+    ``core-0007`` changes the tables that merge and leaves that one as it is, without an error."""
+    s = _store_without(tmp_path / "s", "core-0007")
+    try:
+        s.command("DROP TABLE netra_usage_live")
+        s.command("CREATE TABLE netra_usage_live (project_id String) ENGINE = Memory")  # no MergeTree settings
+        assert s.migrate() == ["core-0007"]
+        statements = {t: s.query(f"SHOW CREATE TABLE {t}")[0]["statement"] for t in schema.FLUSHED_TABLES}
+        assert "merge_selector_base" not in statements["netra_usage_live"]
+        assert all(f"merge_selector_base = {schema.MERGE_SELECTOR_BASE}" in statements[t]
+                   for t in ("netra_spans", "netra_span_index"))
+    finally:
+        s.close()
