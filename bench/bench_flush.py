@@ -33,14 +33,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from netra_server.schema import FLUSHED_TABLES
+
 ROOT = Path(__file__).resolve().parent
 #: ClickHouse's own default: parts from 10 MiB (uncompressed) on are Wide.
 CLICKHOUSE_DEFAULT_WIDE_BYTES = 10 * 1024 * 1024
 #: Per comparison: (name of the store as made, name of the other variant, the statements that make it).
 COMPARISONS: dict[str, tuple[str, str, list[str]]] = {
     "parts": ("compact", "wide", [f"ALTER TABLE netra_spans MODIFY SETTING min_bytes_for_wide_part = {CLICKHOUSE_DEFAULT_WIDE_BYTES}"]),
-    "merges": ("base10", "base5", [f"ALTER TABLE {t} MODIFY SETTING merge_selector_base = 5"
-                                   for t in ("netra_spans", "netra_span_index", "netra_usage_live")]),
+    "merges": ("base10", "base5", [f"ALTER TABLE {t} MODIFY SETTING merge_selector_base = 5" for t in FLUSHED_TABLES]),
 }
 FLUSH_SPANS = 20_480  # about what the journal holds after its 1 s flush interval at ~20,000 spans/s
 

@@ -49,6 +49,7 @@ def _flush_split(data: bytes, keys: list[Any], chunk: int) -> None:
     """``Store.insert_spans`` of ``chunk`` spans at a time into a store as ``netra serve`` makes it."""
     from netra_server.config import Settings
     from netra_server.lifecycle import prepare_store
+    from netra_server.schema import FLUSHED_TABLES
 
     tmp = Path(tempfile.mkdtemp(prefix="netra-bench-flush-split-"))
     try:
@@ -56,7 +57,7 @@ def _flush_split(data: bytes, keys: list[Any], chunk: int) -> None:
         pid = project.project_id
         data = data.replace(b'"PROJECT"', f'"{pid}"'.encode())
         keys = [(pid, *k[1:]) for k in keys]
-        for table in ("netra_spans", "netra_span_index", "netra_usage_live"):
+        for table in FLUSHED_TABLES:
             store.command(f"SYSTEM STOP MERGES {table}")
         spent: dict[str, list[float]] = {}
         backend = store.backend

@@ -334,14 +334,20 @@ def partition_spans_by_day(store: _Runs) -> None:
 SPANS_WIDE_PART_BYTES = 256 * 1024 * 1024
 
 
+def _set_merge_tree_setting(store: _Runs, tables: tuple[str, ...], setting: str, value: int) -> None:
+    """``ALTER TABLE ... MODIFY SETTING setting = value`` on those of ``tables`` that are MergeTree tables
+    (a cluster's ``Distributed`` tables have no parts: they are left alone)."""
+    names = ", ".join(f"'{t}'" for t in tables)
+    rows = store.query(f"SELECT name, engine FROM system.tables WHERE database = currentDatabase() AND name IN ({names})")
+    for row in rows:
+        if str(row["engine"]).endswith("MergeTree"):
+            store.command(f"ALTER TABLE {row['name']} MODIFY SETTING {setting} = {int(value)}")
+
+
 def compact_span_parts(store: _Runs) -> None:
     """``core-0006``: give ``netra_spans`` the Compact format up to :data:`SPANS_WIDE_PART_BYTES`. Leaves
     alone a ``netra_spans`` that is not a MergeTree table (a cluster's ``Distributed`` table)."""
-    rows = store.query(
-        "SELECT engine FROM system.tables WHERE database = currentDatabase() AND name = 'netra_spans'"
-    )
-    if rows and str(rows[0]["engine"]).endswith("MergeTree"):
-        store.command(f"ALTER TABLE netra_spans MODIFY SETTING min_bytes_for_wide_part = {SPANS_WIDE_PART_BYTES}")
+    _set_merge_tree_setting(store, ("netra_spans",), "min_bytes_for_wide_part", SPANS_WIDE_PART_BYTES)
 
 
 #: ClickHouse's merge selector joins parts whose sizes are within this ratio (its ``merge_selector_base``,
@@ -358,13 +364,8 @@ FLUSHED_TABLES = ("netra_spans", "netra_span_index", "netra_usage_live")
 def fewer_merges(store: _Runs) -> None:
     """``core-0007``: :data:`MERGE_SELECTOR_BASE` on the MergeTree tables of :data:`FLUSHED_TABLES`
     (not on a cluster's ``Distributed`` table, nor on a ClickHouse without the setting)."""
-    if not store.query("SELECT name FROM system.merge_tree_settings WHERE name = 'merge_selector_base'"):
-        return
-    names = ", ".join(f"'{t}'" for t in FLUSHED_TABLES)
-    rows = store.query(f"SELECT name, engine FROM system.tables WHERE database = currentDatabase() AND name IN ({names})")
-    for row in rows:
-        if str(row["engine"]).endswith("MergeTree"):
-            store.command(f"ALTER TABLE {row['name']} MODIFY SETTING merge_selector_base = {MERGE_SELECTOR_BASE}")
+    if store.query("SELECT name FROM system.merge_tree_settings WHERE name = 'merge_selector_base'"):
+        _set_merge_tree_setting(store, FLUSHED_TABLES, "merge_selector_base", MERGE_SELECTOR_BASE)
 
 
 def span_index_retention(store: _Runs, days: int | None = None) -> None:
