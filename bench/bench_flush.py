@@ -9,13 +9,15 @@ in alternating rounds of the same run, each round in a fresh process and a fresh
 - ``--compare parts``: Compact ``netra_spans`` parts under 256 MiB (``core-0006``) against Wide from
   10 MiB (two files per column);
 - ``--compare merges``: ``merge_selector_base`` 10 on the tables every flush writes (``core-0007``)
-  against 5.
+  against 5;
+- ``--compare resources``: span rows that name their resource, stored once in ``netra_resources``
+  (``core-0008``), against rows that each carry the resource's attributes (as before ``core-0008``).
 
 The spans are made once by the real OpenTelemetry SDK and parsed by the receiver's ``parse_export``, as
 ``bench_server.py`` sends them; a flush every ``FLUSH_SPANS`` spans, ``--pause`` seconds apart (the
 journal flushes about once a second under load), then 8 s for the merges they caused.
 
-    .venv/bin/python bench/bench_flush.py [--compare parts|merges] [--rounds 3] [--batches 75]
+    .venv/bin/python bench/bench_flush.py [--compare parts|merges|resources] [--rounds 3] [--batches 75]
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ CLICKHOUSE_DEFAULT_WIDE_BYTES = 10 * 1024 * 1024
 COMPARISONS: dict[str, tuple[str, str, list[str]]] = {
     "parts": ("compact", "wide", [f"ALTER TABLE netra_spans MODIFY SETTING min_bytes_for_wide_part = {CLICKHOUSE_DEFAULT_WIDE_BYTES}"]),
     "merges": ("base10", "base5", [f"ALTER TABLE {t} MODIFY SETTING merge_selector_base = 5" for t in FLUSHED_TABLES]),
+    "resources": ("apart", "inline", []),
 }
 FLUSH_SPANS = 20_480  # about what the journal holds after its 1 s flush interval at ~20,000 spans/s
 
@@ -59,7 +62,7 @@ def _build(batches: int, out: Path) -> None:
         for batch in b._make_spans(sender, batches):
             ib = parse_export(encode_spans(batch).SerializeToString(), "application/x-protobuf", "", Limits(),
                               "PROJECT", now)
-            rows.append((ib.data, ib.span_count, ib.keys))
+            rows.append((ib.data, ib.span_count, ib.keys, ib.resources))
     out.write_bytes(pickle.dumps(rows))
 
 
@@ -67,10 +70,21 @@ def _events(store: Any) -> dict[str, int]:
     return {r["event"]: int(r["value"]) for r in store.query("SELECT event, value FROM system.events")}
 
 
-def _round(rows_path: Path, statements: list[str], pause: float) -> dict[str, Any]:
+def _inline(data: bytes, resources: dict[tuple[str, str], bytes]) -> bytes:
+    """``data`` with each resource reference replaced by the resource's attributes (rows as written
+    before ``core-0008``)."""
+    from netra_server.schema import RESOURCE_REF_PREFIX
+
+    for (_, resource_id), attrs in resources.items():
+        data = data.replace(json.dumps(RESOURCE_REF_PREFIX + resource_id).encode(), attrs)
+    return data
+
+
+def _round(rows_path: Path, statements: list[str], pause: float, inline: bool = False) -> dict[str, Any]:
     """One round in this process: a fresh store changed by ``statements``, every request appended (four
-    per group commit, as four exporters would) and flushed every ``FLUSH_SPANS`` spans, ``pause``
-    seconds apart, then 8 s for the merges it caused."""
+    per group commit, as four exporters would; the resources its rows name stored first, as the
+    receiver does, or, with ``inline``, in every row instead) and flushed every ``FLUSH_SPANS`` spans,
+    ``pause`` seconds apart, then 8 s for the merges it caused."""
     from netra_server.config import Settings
     from netra_server.lifecycle import open_journal, prepare_store
 
@@ -78,8 +92,10 @@ def _round(rows_path: Path, statements: list[str], pause: float) -> dict[str, An
     settings = Settings(data_dir=tmp, announce=False)
     store, project, _ = prepare_store(settings)
     pid = project.project_id
-    rows: list[tuple[bytes, int, list[Any]]] = pickle.loads(rows_path.read_bytes())
-    rows = [(d.replace(b'"PROJECT"', f'"{pid}"'.encode()), n, [(pid, *k[1:]) for k in keys]) for d, n, keys in rows]
+    rows: list[tuple[bytes, int, list[Any], dict[tuple[str, str], bytes]]] = pickle.loads(rows_path.read_bytes())
+    rows = [(_inline(d, res) if inline else d, n, keys, {(pid, rid): a for (_, rid), a in res.items()})
+            for d, n, keys, res in rows]
+    rows = [(d.replace(b'"PROJECT"', f'"{pid}"'.encode()), n, [(pid, *k[1:]) for k in keys], res) for d, n, keys, res in rows]
     for sql in statements:
         store.command(sql)
     journal = open_journal(settings, store)
@@ -92,6 +108,8 @@ def _round(rows_path: Path, statements: list[str], pause: float) -> dict[str, An
     for i in range(0, len(rows), 4):
         group = rows[i:i + 4]
         n = sum(g[1] for g in group)
+        if not inline:
+            store.store_resources({k: a for g in group for k, a in g[3].items()})
         journal.append(b"".join(g[0] for g in group), n, [k for g in group for k in g[2]])
         spans += n
         since_flush += n
@@ -127,14 +145,16 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3, help="rounds of each variant, alternating")
     ap.add_argument("--batches", type=int, default=75, help="512-span requests per sender (4 senders)")
     ap.add_argument("--compare", choices=sorted(COMPARISONS), default="parts",
-                    help="parts: Compact against Wide span parts; merges: merge_selector_base 10 against 5")
+                    help="parts: Compact against Wide span parts; merges: merge_selector_base 10 against 5; "
+                         "resources: resources stored apart against in every row")
     ap.add_argument("--pause", type=float, default=0.5, help="seconds between flushes")
     ap.add_argument("--round", help=argparse.SUPPRESS)
     ap.add_argument("--rows", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     ours, other, statements = COMPARISONS[args.compare]
     if args.round:
-        print(json.dumps(_round(args.rows, statements if args.round == other else [], args.pause)))
+        print(json.dumps(_round(args.rows, statements if args.round == other else [], args.pause,
+                                inline=args.compare == "resources" and args.round == other)))
         return 0
     print(f"python: {sys.version.split()[0]}")
     with tempfile.TemporaryDirectory(prefix="netra-bench-flush-rows-") as d:

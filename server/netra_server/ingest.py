@@ -61,6 +61,7 @@ class _Pending:
     spans: int
     future: asyncio.Future[None] = field(repr=False)
     keys: list[SpanKey] | None = field(default=None, repr=False)
+    resources: dict[tuple[str, str], bytes] | None = field(default=None, repr=False)
 
 
 class GroupCommitter:
@@ -230,9 +231,11 @@ class GroupCommitter:
         if self._progress is not None:
             self._progress.set()
 
-    async def submit(self, data: bytes, spans: int, keys: list[SpanKey] | None = None) -> None:
-        """Write ``data`` (rows from build_rows; ``keys``: their ``IngestBatch.keys``) in the next group
-        commit; returns when it is durable."""
+    async def submit(self, data: bytes, spans: int, keys: list[SpanKey] | None = None,
+                     resources: dict[tuple[str, str], bytes] | None = None) -> None:
+        """Write ``data`` (rows from build_rows; ``keys``, ``resources``: their ``IngestBatch.keys`` and
+        ``IngestBatch.resources``) in the next group commit; returns when it is durable (the resources
+        the rows name are stored first)."""
         if spans == 0:
             return
         if self._stopping or self._wakeup is None:
@@ -242,7 +245,7 @@ class GroupCommitter:
         if pending and pending + spans > self.max_pending_spans:
             raise Overloaded(1)
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Pending(data, spans, fut, keys if keys and len(keys) == spans else None))
+        self._pending.append(_Pending(data, spans, fut, keys if keys and len(keys) == spans else None, resources or None))
         self._pending_spans += spans
         self._wakeup.set()
         await asyncio.shield(fut)
@@ -266,18 +269,19 @@ class GroupCommitter:
                 keys: list[SpanKey] | None = None
                 if all(p.keys is not None for p in batch):
                     keys = [k for p in batch for k in p.keys or ()]
+                resources: dict[tuple[str, str], bytes] = {}
+                for p in batch:
+                    if p.resources:
+                        resources.update(p.resources)
                 try:
-                    if self.journal is not None:
-                        await loop.run_in_executor(self._writer, self.journal.append, data, n, keys)
-                    else:
-                        await loop.run_in_executor(self._writer, self.store.insert_spans, data, keys)
+                    await loop.run_in_executor(self._writer, self._write, data, n, keys, resources)
                 except Exception as exc:  # the store failed: every request of the batch is told
                     if self.journal is None:
                         self._store_failed(exc, n, "inserting a group commit of")
                     elif not self._journal_failing:  # once per outage (each request gets its 503)
                         self._journal_failing = True
-                        log.error("appending %d span(s) to the ingest journal failed (answered 503; logged once "
-                                  "until an append succeeds): %s", n, exc)
+                        log.error("writing %d span(s) (the resources they name into the store, then the rows into "
+                                  "the ingest journal) failed (answered 503; logged once until a write succeeds): %s", n, exc)
                     for p in batch:
                         if not p.future.done():
                             p.future.set_exception(exc)
@@ -286,7 +290,7 @@ class GroupCommitter:
                         self._store_ok()
                     elif self._journal_failing:
                         self._journal_failing = False
-                        log.warning("the ingest journal accepts appends again")
+                        log.warning("the ingest journal accepts writes again")
                     self.batches += 1
                     self.spans_written += n
                     for p in batch:
@@ -299,6 +303,15 @@ class GroupCommitter:
                         self._flush_wakeup.set()
             if self._stopping:
                 return
+
+    def _write(self, data: bytes, spans: int, keys: list[SpanKey] | None, resources: dict[tuple[str, str], bytes]) -> None:
+        """One group commit, in the writer thread: the resources its rows name into the store, then the
+        rows into the journal (or the store)."""
+        self.store.store_resources(resources)
+        if self.journal is not None:
+            self.journal.append(data, spans, keys)
+        else:
+            self.store.insert_spans(data, keys)
 
     async def _flush_loop(self) -> None:
         """Insert the journal into the store: once its oldest rows are ``flush_seconds`` old less the

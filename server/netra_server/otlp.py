@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import gzip
+import hashlib
 import logging
 import zlib
 from dataclasses import dataclass, field
@@ -25,6 +25,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from netra import semconv
 from netra_server.billing import SpanKey, fingerprint
 from netra_server.config import Limits
+from netra_server.schema import INLINE_RESOURCE_BYTES, RESOURCE_REF_PREFIX
 from netra_server.usage_extract import SpanRejected, extract_usage
 from netra_server.usage_extract import first_value as _first
 
@@ -58,6 +59,10 @@ class IngestBatch:
     #: Per row, its identity and billing fields (``netra_server.billing.SpanKey``), so the writer
     #: need not parse the rows again.
     keys: list[SpanKey] = field(default_factory=list)
+    #: The resources the rows name (``@resource:<id>`` in their ``resource_attributes``):
+    #: ``(project_id, resource_id) -> attributes as JSON``; they must be stored (``Store.store_resources``)
+    #: before the rows are acknowledged.
+    resources: dict[tuple[str, str], bytes] = field(default_factory=dict)
 
 
 _KINDS = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
@@ -167,35 +172,10 @@ def _attrs(kvs: Any) -> dict[str, Any]:
     return {kv.key: _any(kv.value) for kv in kvs}
 
 
-def _attrs_checked(kvs: Any, limit: int, span_name: str) -> dict[str, Any]:
-    """Attributes as a dict, raising OtlpError for a value over ``limit`` bytes."""
-    out: dict[str, Any] = {}
-    quarter = limit // 4
-    for kv in kvs:
-        v = kv.value
-        kind = v.WhichOneof("value")
-        if kind == "string_value":
-            s = v.string_value
-            if len(s) > quarter:
-                _check_size(kv.key, s, limit, span_name)
-            out[kv.key] = s
-        elif kind in _SCALARS:
-            out[kv.key] = getattr(v, kind)
-        else:
-            value = _any(v)
-            _check_size(kv.key, value, limit, span_name)
-            out[kv.key] = value
-    return out
-
-
 def _truthy(v: Any) -> bool:
     if isinstance(v, str):
         return v.strip().lower() in ("true", "1", "yes")
     return bool(v)
-
-
-def _ts(ns: int) -> str:
-    return f"{ns // 1_000_000_000}.{ns % 1_000_000_000:09d}"
 
 
 _ZERO_TRACE = bytes(16)
@@ -280,7 +260,8 @@ class _Resource:
     tenant: str
     session: str
     user: str
-    #: The resource's attributes as JSON (the same for each of its spans: serialized once).
+    #: The span rows' ``resource_attributes``: the resource's attributes as JSON (serialized once), or
+    #: a reference to its row of ``netra_resources``.
     resource_attributes: Any
 
 
@@ -451,12 +432,13 @@ def build_rows(req: ExportTraceServiceRequest, project_id: str, limits: Limits, 
     keys: list[SpanKey] = []
     cut = len(ingested) + 4  # a row ends with ,"<ingested>"] : its fingerprint leaves that out
     rejections = _Rejections()
+    resources: dict[tuple[str, str], bytes] = {}
     for rs in req.resource_spans:
-        res_attrs = _attrs_checked(rs.resource.attributes, max_attr, "(resource)")
+        res_attrs = _attrs_fast(rs.resource.attributes, max_attr, "(resource)")
         res_tenant = _first(res_attrs, _TENANT_KEYS)
         if tenant is not None and any(k in res_attrs for k in _TENANT_KEYS):
             _bind_tenant(res_attrs, tenant, res_tenant)
-        res_json = orjson.Fragment(orjson.dumps(res_attrs))  # the same for every span of the resource: once
+        res_json = _resource_value(orjson.dumps(res_attrs), project_id, resources)
         ctx = _Resource(
             service=str(res_attrs.get("service.name", "")),
             environment=_first(res_attrs, _ENV_KEYS),
@@ -484,7 +466,18 @@ def build_rows(req: ExportTraceServiceRequest, project_id: str, limits: Limits, 
                 buf += line
                 buf += b"\n"
                 del row, line
-    return IngestBatch(bytes(buf), len(keys), rejections.count, rejections.message(), keys)
+    return IngestBatch(bytes(buf), len(keys), rejections.count, rejections.message(), keys, resources)
+
+
+def _resource_value(res_json: bytes, project_id: str, resources: dict[tuple[str, str], bytes]) -> Any:
+    """What the span rows of a resource carry as ``resource_attributes``: its JSON when short, else a
+    reference (``@resource:<id>``, the id a digest of the JSON) to the row it gets in ``netra_resources``
+    (added to ``resources``)."""
+    if len(res_json) <= INLINE_RESOURCE_BYTES:
+        return orjson.Fragment(res_json)
+    resource_id = hashlib.sha256(res_json).hexdigest()[:32]
+    resources[(project_id, resource_id)] = res_json
+    return RESOURCE_REF_PREFIX + resource_id
 
 
 def parse_export(body: bytes, content_type: str, content_encoding: str, limits: Limits, project_id: str,
@@ -492,7 +485,3 @@ def parse_export(body: bytes, content_type: str, content_encoding: str, limits: 
     """Body as received -> rows (what the receiver runs, in-process or in a parser process)."""
     return build_rows(decode_request(body, content_type, content_encoding, limits), project_id, limits, now_ms, tenant)
 
-
-def gzip_bytes(data: bytes) -> bytes:
-    """gzip ``data`` (for tests and the bench)."""
-    return gzip.compress(data)

@@ -95,7 +95,7 @@ async def receive_traces(request: Request) -> Response:
     finally:
         committer.decoding(-1)
     try:
-        await committer.submit(batch.data, batch.span_count, batch.keys)
+        await committer.submit(batch.data, batch.span_count, batch.keys, batch.resources)
     except Overloaded as exc:
         return _otlp_error(429, str(exc), is_json, {"Retry-After": str(exc.retry_after)})
     except StoreError as exc:

@@ -34,6 +34,14 @@ Tables (all names start with ``netra_`` so a shared ClickHouse database stays ti
     arrived first. ``ReplacingMergeTree(version)``: an update is an insert of a newer version.
     ``netra_spans`` keeps its sorting key (tenant and start first, for the reads); the index ensures
     it gets one row per identity.
+``netra_resources``
+    The attributes of each OpenTelemetry resource (``core-0008``), once per project: a span row's
+    ``resource_attributes`` holds either the resource's attributes as JSON (a resource of at most
+    :data:`INLINE_RESOURCE_BYTES`, and every row written before ``core-0008``) or
+    ``@resource:<id>`` (:data:`RESOURCE_REF_PREFIX`), naming a row here that was stored before the span
+    was acknowledged. A resource is the same for every span a process sends (service, SDK, host), so
+    the span rows leave out a quarter of their bytes (less to parse, compress and merge).
+    ``ReplacingMergeTree``: a resource stored again is one row.
 ``netra_projects``, ``netra_api_keys``, ``netra_meta``
     Projects, hashed API keys and server-wide values (the cursor-signing secret). ``ReplacingMergeTree``
     with a version column: an update is an insert of a newer version.
@@ -133,6 +141,23 @@ PARTITION BY toYYYYMM(start_time)
 ORDER BY (project_id, tenant_id, start_time, trace_id, span_id)
 """
 )
+
+#: A span row's ``resource_attributes`` that starts with this names a row of ``netra_resources``: the
+#: rest is its ``resource_id`` (32 hex digits: the first 128 bits of the SHA-256 of the attributes' JSON).
+RESOURCE_REF_PREFIX = "@resource:"
+#: Resources whose attributes' JSON is at most this many bytes stay in each span row (a reference
+#: would save little).
+INLINE_RESOURCE_BYTES = 96
+
+RESOURCES_DDL = """
+CREATE TABLE IF NOT EXISTS netra_resources (
+    project_id LowCardinality(String),
+    resource_id String,
+    attributes String CODEC(ZSTD(1)),
+    stored_at DateTime64(3, 'UTC') DEFAULT now64(3)
+) ENGINE = ReplacingMergeTree
+ORDER BY (project_id, resource_id)
+"""
 
 PROJECTS_DDL = """
 CREATE TABLE IF NOT EXISTS netra_projects (
@@ -453,6 +478,7 @@ MIGRATIONS: list[Migration] = [
     Migration("core-0005", ("DROP VIEW IF EXISTS netra_usage_live_mv",)),
     Migration("core-0006", (), compact_span_parts),
     Migration("core-0007", (), fewer_merges),
+    Migration("core-0008", (RESOURCES_DDL,)),
 ]
 
 

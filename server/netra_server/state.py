@@ -48,8 +48,9 @@ class AckedBodies:
 
     An exporter that timed out retries with the very same body; its spans are already stored, so
     the receiver answers again without decoding and re-inserting them (the store would count them
-    once anyway). Keyed by project, content type, encoding and a 128-bit BLAKE2b digest of the body
-    as received.
+    once anyway). Keyed by project, content type, encoding and the first 128 bits of the SHA-256 of
+    the body as received (SHA-256, not BLAKE2b: on a CPU with SHA instructions, as here, it takes half the time,
+    on the event loop, for every request).
     """
 
     def __init__(self, max_entries: int = 16_384, max_age: float = 600.0) -> None:
@@ -60,7 +61,7 @@ class AckedBodies:
 
     @staticmethod
     def key(project_id: str, ctype: str, encoding: str, body: bytes) -> tuple[str, str, str, bytes]:
-        return (project_id, ctype, encoding, hashlib.blake2b(body, digest_size=16).digest())
+        return (project_id, ctype, encoding, hashlib.sha256(body).digest()[:16])
 
     def get(self, key: tuple[str, str, str, bytes]) -> tuple[int, str] | None:
         hit = self._seen.get(key)

@@ -97,6 +97,10 @@ class StoreBase:
         self._writes_started = 0
         self._writes_done = 0
         self._usage_cache: OrderedDict[Hashable, tuple[int, float, list[dict[str, Any]]]] = OrderedDict()
+        #: ``(project_id, resource_id)`` of resources known to be in ``netra_resources`` (the most recent
+        #: :data:`KNOWN_RESOURCES`; one forgotten is stored again, which is harmless).
+        self._known_resources: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._resources_lock = threading.Lock()
         self._usage_cache_rows = 0
         self._hot: OrderedDict[Hashable, _Hot] = OrderedDict()
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import secrets
 import time
 
+import orjson
+
 from netra_server import billing, live_usage, rollups, schema
 from netra_server.live_usage import LiveUsage
 from netra_server.store import sql
@@ -15,7 +17,10 @@ from netra_server.store.reads import SpanReads
 from netra_server.store.records import ApiKeyRecord, Project, api_key_of
 from netra_server.store.traces import TraceReads
 
-__all__ = ["Store"]
+__all__ = ["KNOWN_RESOURCES", "Store"]
+
+#: How many stored resources a :class:`Store` remembers (to store each once, not with every request).
+KNOWN_RESOURCES = 65_536
 
 
 def _version() -> int:
@@ -150,6 +155,31 @@ class Store(TraceReads, SpanReads):
         return [api_key_of(r) for r in rows]
 
     # -- spans: writes -----------------------------------------------------------------------------
+
+    def store_resources(self, resources: dict[tuple[str, str], bytes]) -> None:
+        """Store the resources span rows name (``IngestBatch.resources``: ``(project_id, resource_id)`` ->
+        attributes as JSON) that are not known to be stored; returns once they are durable (call it
+        before the rows are acknowledged: a row never names a resource the store may not have)."""
+        if not resources:
+            return
+        with self._resources_lock:
+            known = self._known_resources
+            new = [(key, attrs) for key, attrs in resources.items() if key not in known]
+            if not new:
+                for key in resources:
+                    known.move_to_end(key)
+                return
+            data = b"".join(
+                orjson.dumps([project_id, resource_id, orjson.Fragment(attrs)]) + b"\n"
+                for (project_id, resource_id), attrs in new
+            )
+            with self._writing():
+                self.backend.insert_rows("netra_resources", ("project_id", "resource_id", "attributes"), data,
+                                         "JSONCompactEachRow")
+            for key, _ in new:
+                known[key] = None
+            while len(known) > KNOWN_RESOURCES:
+                known.popitem(last=False)
 
     def insert_spans(self, data: bytes, keys: list[billing.SpanKey] | None = None) -> None:
         """Insert span rows (``IngestBatch.data`` from ``netra_server.otlp.build_rows``:

@@ -9,10 +9,11 @@ it is kept (``netra_server.live_usage``).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from typing import Any, Literal
 
-from netra_server import billing, rollups
+from netra_server import billing, rollups, schema
 from netra_server.store import sql
 from netra_server.store.base import StoreBase
 from netra_server.store.records import (
@@ -24,6 +25,8 @@ from netra_server.store.records import (
     span_of,
     totals_of,
 )
+
+log = logging.getLogger("netra_server.store")
 
 __all__ = ["SpanReads"]
 
@@ -134,12 +137,30 @@ class SpanReads(StoreBase):
         params.update(wparams)
         params["limit"] = limit + 1
         rows = self.query(sql.SQL_TRACE_SPANS.format(where=where, order="ASC" if forward else "DESC"), params)
-        spans = [span_of(r) for r in rows]
+        spans = self._with_resources(project_id, [span_of(r) for r in rows])
         if spans:
             versions = billing.SpanIndex.versions(self, project_id, trace_id)
             if versions:
                 spans = [replace(s, versions=versions[s.span_id]) if s.span_id in versions else s for s in spans]
         return spans[:limit], len(spans) > limit
+
+    def _with_resources(self, project_id: str, spans: list[SpanRow]) -> list[SpanRow]:
+        """``spans`` with each ``@resource:<id>`` (``schema.RESOURCE_REF_PREFIX``) replaced by the
+        resource's attributes from ``netra_resources`` (one read for all of them)."""
+        prefix = schema.RESOURCE_REF_PREFIX
+        ids = {s.resource_attributes[len(prefix):] for s in spans if s.resource_attributes.startswith(prefix)}
+        if not ids:
+            return spans
+        rows = self.query(sql.SQL_RESOURCES, {"p": project_id, "ids": ",".join(sorted(ids))})
+        found = {str(r["resource_id"]): str(r["attributes"]) for r in rows}
+        missing = ids - found.keys()
+        if missing:  # never expected: a row names a resource only once it is stored
+            log.error("project %s: span rows name resources that are not stored: %s", project_id, sorted(missing)[:5])
+        return [
+            replace(s, resource_attributes=found.get(s.resource_attributes[len(prefix):], "{}"))
+            if s.resource_attributes.startswith(prefix) else s
+            for s in spans
+        ]
 
     def traces_of_spans(self, project_id: str, span_ids: list[str], *, tenant_id: str | None = None) -> list[str]:
         """The trace ids of the spans ``span_ids`` (hex, as stored) in the project (and tenant)."""

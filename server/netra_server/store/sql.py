@@ -186,6 +186,12 @@ ORDER BY start_ns {{order}}, span_id {{order}}
 LIMIT {{{{limit:UInt32}}}}
 """
 
+#: The attributes of resources of a project (``ids``: resource ids joined by commas).
+SQL_RESOURCES = """
+SELECT resource_id, attributes FROM netra_resources FINAL
+WHERE project_id = {p:String} AND resource_id IN (SELECT arrayJoin(splitByChar(',', {ids:String})))
+"""
+
 SQL_INSERT_PROJECT = "INSERT INTO netra_projects (project_id, name, organisation_id, created_at, version) VALUES ({p:String}, {n:String}, {o:String}, now64(3), {v:UInt64})"
 SQL_GET_PROJECTS = "SELECT project_id, name, organisation_id, toString(created_at) AS created_at FROM netra_projects FINAL {where} ORDER BY created_at, project_id"
 
