@@ -330,8 +330,12 @@ def _span_row(sp: Any, res: _Resource, scope_name: str, project_id: str, max_att
     span_id = sid.hex()
     parent_span_id = psid.hex() if len(psid) == 8 else ""
     duration_ns = end_ns - start_ns
-    start_time = f"{start_ns // 1_000_000_000}.{start_ns % 1_000_000_000:09d}"
-    end_time = f"{end_ns // 1_000_000_000}.{end_ns % 1_000_000_000:09d}"
+    # seconds.nanoseconds (both times are at least 2000-01-01: over nine digits), by slicing the digits
+    # (half the time of dividing and formatting)
+    digits = str(start_ns)
+    start_time = f"{digits[:-9]}.{digits[-9:]}"
+    digits = str(end_ns)
+    end_time = f"{digits[:-9]}.{digits[-9:]}"
     kind = _KINDS[sp.kind] if 0 <= sp.kind < 6 else "UNSPECIFIED"
     status_code = _STATUS[code] if 0 <= code < 3 else "UNSET"
     status_message = status.message

@@ -150,6 +150,27 @@ def _decimal(v: Any, key: str = "cost") -> Decimal | None:
 
 
 _COST_Q = Decimal("1e-10")
+#: Stands for a cost whose text :func:`_float_cost_text` gave (only compared with None).
+_PRICED = Decimal(0)
+#: Below this, ``repr`` of a float has no exponent; at or above it (over ``MAX_COST``) the slow path decides.
+_FAST_COST_MAX = 1e8
+
+
+def _float_cost_text(v: float) -> str | None:
+    """``_cost_str(_decimal(v))`` of a float cost, without a Decimal, when ``repr(v)`` has no exponent
+    and at most 10 decimals (most costs: 0.0001 and up); None otherwise (the caller takes the
+    Decimal path, which also raises for a negative, infinite or NaN cost). The same text: padding the
+    shortest repr with zeros to 10 decimals is what quantizing its Decimal to 1e-10 gives."""
+    if not 0.0 < v < _FAST_COST_MAX:  # (zero and -0.0 too: the Decimal path writes them as 0E-10)
+        return None
+    text = repr(v)
+    dot = text.find(".")
+    if dot < 0 or "e" in text:
+        return None
+    places = len(text) - dot - 1
+    if places > 10:
+        return None
+    return text + "0" * (10 - places)
 
 
 def _cost_str(d: Decimal, what: str = "cost") -> str:
@@ -354,7 +375,9 @@ def extract_usage(attrs: dict[str, Any], start_ns: int) -> SpanUsage:
                 break
     provider = first_value(attrs, _PROVIDER_KEYS)
 
-    cost = _decimal(get(semconv.COST), semconv.COST)
+    raw_cost = get(semconv.COST)
+    cost_text = _float_cost_text(raw_cost) if type(raw_cost) is float else None
+    cost = _decimal(raw_cost, semconv.COST) if cost_text is None else _PRICED
     cost_source = str(get(semconv.COST_SOURCE, "")) if cost is not None else ""
     if cost is None and any(_decimal(item.get("cost_in_usd")) is not None for item in usage_items):
         cost, cost_source = _items_cost(usage_items, model, provider, start_ns)
@@ -371,4 +394,5 @@ def extract_usage(attrs: dict[str, Any], start_ns: int) -> SpanUsage:
     if cost_unknown and not cost_source:
         cost_source = "unknown"
     return _record(SpanUsage, (model, provider, i_tok, o_tok, cached, reasoning,
-                               _cost_str(cost) if cost is not None else None, cost_source, int(cost_unknown), 1))
+                               cost_text or (_cost_str(cost) if cost is not None else None), cost_source,
+                               int(cost_unknown), 1))

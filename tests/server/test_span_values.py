@@ -347,3 +347,27 @@ def test_ids_with_control_characters_round_trip_through_the_sdk_and_netra_usage(
             assert (usage.token_count, usage.request_count) == (100 + i, 1)
     finally:
         reset()
+
+
+@settings(max_examples=3000, deadline=None)
+@given(cost=st.one_of(st.floats(min_value=0.0, max_value=2e8), st.floats(min_value=1e-6, max_value=1e-2),
+                      st.floats(allow_nan=True, allow_infinity=True),
+                      st.decimals(min_value=0, max_value=100_000_000, places=10).map(float)))
+def test_a_float_cost_is_written_as_the_decimal_path_writes_it(cost: float) -> None:
+    """The fast text of a float cost (no Decimal) is the Decimal path's text, digit for digit; a cost
+    it does not cover (an exponent, over 10 decimals, zero, out of range, NaN) is left to that path."""
+    fast = usage_extract._float_cost_text(cost)
+    try:
+        slow: str | None = usage_extract._cost_str(usage_extract._decimal(cost))  # type: ignore[arg-type]
+    except usage_extract.SpanRejected:
+        slow = None
+    assert fast is None or fast == slow, (cost, fast, slow)
+    if 1e-4 <= cost < 1e8 and len(repr(cost).split(".")[1]) <= 10:
+        assert fast is not None  # the usual costs take the fast path (else it would save nothing)
+    attrs = {semconv.COST: cost, semconv.GEN_AI_USAGE_INPUT_TOKENS: 1}
+    try:
+        u = usage_extract.extract_usage(attrs, T0)
+    except usage_extract.SpanRejected:
+        assert slow is None
+    else:
+        assert u.cost == slow and u.cost_unknown == 0
