@@ -260,3 +260,14 @@ def test_receiver_needs_an_ingest_key(netra_server: RunningServer) -> None:
     assert send(netra_server, collect.spans, key=ingest_key) is SpanExportResult.SUCCESS
     r = httpx.get(netra_server.base_url + "/usage/tenants/x", headers={"Authorization": f"Bearer {ingest_key}"})
     assert r.status_code == 403
+
+
+def test_a_started_server_keeps_the_garbage_collector_cheap(netra_server: RunningServer) -> None:
+    """Once started, the server's process collects young objects every 50,000 (not 700: each request
+    brings hundreds of span keys) and leaves what start-up made out of every collection."""
+    import gc
+
+    from netra_server.lifecycle import GC_THRESHOLDS
+
+    assert gc.get_threshold() == GC_THRESHOLDS
+    assert gc.get_freeze_count() > 10_000  # the app, the modules, the store
