@@ -187,7 +187,9 @@ class Store(TraceReads, SpanReads):
         ``IngestBatch.keys``, else read from the rows); returns once they are durable.
 
         A span already stored (same project, trace id and span id) is not stored again, and ancestors
-        of spans with usage are stored covered (``netra_server.billing``)."""
+        of spans with usage are stored covered (``netra_server.billing``). Rows that name a resource
+        (``IngestBatch.resources``) need it stored first (:meth:`store_resources`; the receiver does it
+        before it acknowledges them)."""
         with self._writing():
             self.span_index.insert(self.backend, data, keys, self._insert_span_rows)
         self._refresh_usage_reads()  # usage reads polled during ingest: ready before they are asked
