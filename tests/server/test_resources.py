@@ -181,3 +181,19 @@ def test_remembered_resources_are_bounded(srv: RunningServer, monkeypatch: pytes
     # bound-1 is used again before bound-3 comes, so bound-2 is the one forgotten, and stored again
     assert len(writes) == 4
     assert _resource_rows(srv) == before + 3
+
+
+def test_a_resource_per_request_from_concurrent_exporters(srv: RunningServer) -> None:
+    """Exporters whose resource differs in every request (an instance id per process, many processes),
+    sending at once: each request's resource is stored (requests of one group commit share an INSERT)
+    and each span reads back with its own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    before = _resource_rows(srv)
+    batches = [_spans(_big(f"burst-{i}"), "res-burst", 2, first=200 + 2 * i) for i in range(40)]
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(lambda b: _post(srv, b).status_code, batches))
+    assert codes == [200] * 40
+    assert _resource_rows(srv) == before + 40
+    for i in (0, 17, 39):
+        assert _read_resources(srv, batches[i]) == [dict(_big(f"burst-{i}").attributes)] * 2
