@@ -93,9 +93,9 @@ def _round(rows_path: Path, statements: list[str], pause: float, inline: bool = 
     store, project, _ = prepare_store(settings)
     pid = project.project_id
     rows: list[tuple[bytes, int, list[Any], dict[tuple[str, str], bytes]]] = pickle.loads(rows_path.read_bytes())
-    rows = [(_inline(d, res) if inline else d, n, keys, {(pid, rid): a for (_, rid), a in res.items()})
+    rows = [((_inline(d, res) if inline else d).replace(b'"PROJECT"', f'"{pid}"'.encode()), n,
+             [(pid, *k[1:]) for k in keys], {(pid, rid): a for (_, rid), a in res.items()})
             for d, n, keys, res in rows]
-    rows = [(d.replace(b'"PROJECT"', f'"{pid}"'.encode()), n, [(pid, *k[1:]) for k in keys], res) for d, n, keys, res in rows]
     for sql in statements:
         store.command(sql)
     journal = open_journal(settings, store)

@@ -165,19 +165,17 @@ class Store(TraceReads, SpanReads):
         with self._resources_lock:
             known = self._known_resources
             new = [(key, attrs) for key, attrs in resources.items() if key not in known]
-            if not new:
-                for key in resources:
-                    known.move_to_end(key)
-                return
-            data = b"".join(
-                orjson.dumps([project_id, resource_id, orjson.Fragment(attrs)]) + b"\n"
-                for (project_id, resource_id), attrs in new
-            )
-            with self._writing():
-                self.backend.insert_rows("netra_resources", ("project_id", "resource_id", "attributes"), data,
-                                         "JSONCompactEachRow")
-            for key, _ in new:
+            if new:
+                data = b"".join(
+                    orjson.dumps([project_id, resource_id, orjson.Fragment(attrs)]) + b"\n"
+                    for (project_id, resource_id), attrs in new
+                )
+                with self._writing():
+                    self.backend.insert_rows("netra_resources", ("project_id", "resource_id", "attributes"), data,
+                                             "JSONCompactEachRow")
+            for key in resources:  # each one named now is the most recently used
                 known[key] = None
+                known.move_to_end(key)
             while len(known) > KNOWN_RESOURCES:
                 known.popitem(last=False)
 
