@@ -4,7 +4,7 @@ stopped): its CPU and wall time per span, and the part of it in each table's INS
 (into a ``Null`` table with the columns of ``netra_spans``), parsing them into String columns only (no
 type conversion), and the real INSERT into ``netra_spans`` (parsing, sorting, compressing, writing the
 part; merges stopped), for the rows as the receiver writes them (``JSONCompactEachRow``, attribute maps
-as JSON objects) and as some other text formats would carry the same rows. CPU of this process per span
+as JSON objects) and as some other text formats would carry the same rows, and as Arrow columns. CPU of this process per span
 (chDB's pipeline threads included); best of ``--repeats``.
 
 The rows are real SDK spans from ``bench_server.py``'s generator, mapped by the receiver's
@@ -41,6 +41,24 @@ def _insert_cpu(backend: Any, table: str, fmt: str, data: bytes, spans: int, rep
     for _ in range(repeats):
         c0 = _cpu()
         backend.insert_rows(table, SPAN_COLUMNS, data, fmt)
+        best = min(best, (_cpu() - c0) / spans * 1e6)
+    return best
+
+
+def _arrow_insert_cpu(backend: Any, spans: int, repeats: int) -> float:
+    """Best CPU per span of inserting the stored rows, as an Arrow table (written by chDB), into the typed
+    ``Null`` table through ``Python()``: no text to parse."""
+    import pyarrow as pa
+    from netra_server.schema import SPAN_COLUMNS
+
+    conn = backend._conns.get()
+    arrow = conn.query(f"SELECT {', '.join(SPAN_COLUMNS)} FROM netra_spans LIMIT {spans}", "Arrow").bytes()
+    bench_rows = pa.ipc.open_file(pa.py_buffer(arrow)).read_all()  # noqa: F841 - read by Python() by its name
+    best = float("inf")
+    for _ in range(repeats):
+        c0 = _cpu()
+        conn.query(f"INSERT INTO typed_null ({', '.join(SPAN_COLUMNS)}) SETTINGS max_threads = 1, max_insert_threads = 1 "
+                   "SELECT * FROM Python(bench_rows)")
         best = min(best, (_cpu() - c0) / spans * 1e6)
     return best
 
@@ -129,6 +147,9 @@ def main() -> int:
             other = backend._conns.get().query(f"SELECT {', '.join(SPAN_COLUMNS)} FROM netra_spans LIMIT {spans}", fmt).bytes()
             cpu = _insert_cpu(backend, "typed_null", fmt, other, spans, args.repeats)
             print(f"  parsing {fmt} ({len(other) / spans:.0f} bytes/row): {cpu:.1f} us/span ({cpu / parse:.2f}x)")
+        cpu = _arrow_insert_cpu(backend, spans, args.repeats)
+        print(f"  the same rows as Arrow columns, through chDB's Python() table function: {cpu:.1f} us/span "
+              f"({cpu / parse:.2f}x; building them in the parse workers costs more than this saves, see docs/benchmarks.md)")
         store.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
