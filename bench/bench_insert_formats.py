@@ -21,6 +21,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,35 +33,47 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def _insert_cpu(backend: Any, table: str, fmt: str, data: bytes, spans: int, repeats: int) -> float:
-    """Best CPU per span, in microseconds, of inserting ``data`` (``fmt``) into ``table`` the way the
-    journal inserts (``ChdbBackend.insert_rows``: its settings, one thread)."""
-    from netra_server.schema import SPAN_COLUMNS
-
+def _best_cpu(insert: Callable[[], None], spans: int, repeats: int) -> float:
+    """Best CPU per span, in microseconds, of ``repeats`` calls of ``insert``."""
     best = float("inf")
     for _ in range(repeats):
         c0 = _cpu()
-        backend.insert_rows(table, SPAN_COLUMNS, data, fmt)
+        insert()
         best = min(best, (_cpu() - c0) / spans * 1e6)
     return best
+
+
+def _insert_cpu(backend: Any, table: str, fmt: str, data: bytes, spans: int, repeats: int) -> float:
+    """Best CPU per span of inserting ``data`` (``fmt``) into ``table`` the way the journal inserts
+    (``ChdbBackend.insert_rows``: its settings, one thread)."""
+    from netra_server.schema import SPAN_COLUMNS
+
+    return _best_cpu(lambda: backend.insert_rows(table, SPAN_COLUMNS, data, fmt), spans, repeats)
+
+
+def _stored_as(backend: Any, fmt: str, spans: int) -> bytes:
+    """The first ``spans`` rows of ``netra_spans`` in ``fmt``, as chDB writes them."""
+    from netra_server.schema import SPAN_COLUMNS
+
+    return bytes(backend._conns.get().query(f"SELECT {', '.join(SPAN_COLUMNS)} FROM netra_spans LIMIT {spans}", fmt).bytes())
 
 
 def _arrow_insert_cpu(backend: Any, spans: int, repeats: int) -> float:
     """Best CPU per span of inserting the stored rows, as an Arrow table (written by chDB), into the typed
-    ``Null`` table through ``Python()``: no text to parse."""
+    ``Null`` table through ``Python()`` with the journal's INSERT settings: no text to parse."""
     import pyarrow as pa
     from netra_server.schema import SPAN_COLUMNS
+    from netra_server.store.chdb import _CHDB_INSERT_SETTINGS
 
     conn = backend._conns.get()
-    arrow = conn.query(f"SELECT {', '.join(SPAN_COLUMNS)} FROM netra_spans LIMIT {spans}", "Arrow").bytes()
-    bench_rows = pa.ipc.open_file(pa.py_buffer(arrow)).read_all()  # noqa: F841 - read by Python() by its name
-    best = float("inf")
-    for _ in range(repeats):
-        c0 = _cpu()
-        conn.query(f"INSERT INTO typed_null ({', '.join(SPAN_COLUMNS)}) SETTINGS max_threads = 1, max_insert_threads = 1 "
-                   "SELECT * FROM Python(bench_rows)")
-        best = min(best, (_cpu() - c0) / spans * 1e6)
-    return best
+    bench_rows = pa.ipc.open_file(pa.py_buffer(_stored_as(backend, "Arrow", spans))).read_all()
+    statement = f"INSERT INTO typed_null ({', '.join(SPAN_COLUMNS)}) {_CHDB_INSERT_SETTINGS} SELECT * FROM Python(bench_rows)"
+
+    def insert() -> None:
+        assert bench_rows.num_rows == spans  # Python() finds the table by its name among this frame's variables
+        conn.query(statement)
+
+    return _best_cpu(insert, spans, repeats)
 
 
 def _flush_split(data: bytes, keys: list[Any], chunk: int) -> None:
@@ -144,7 +157,7 @@ def main() -> int:
         print(f"  parsing into String columns only (Null table): {strings:.1f} us/span")
         for fmt in ("TabSeparated", "CSV", "JSONCompactStringsEachRow"):
             # the same rows in another format, as chDB writes them (through the backend's own connection)
-            other = backend._conns.get().query(f"SELECT {', '.join(SPAN_COLUMNS)} FROM netra_spans LIMIT {spans}", fmt).bytes()
+            other = _stored_as(backend, fmt, spans)
             cpu = _insert_cpu(backend, "typed_null", fmt, other, spans, args.repeats)
             print(f"  parsing {fmt} ({len(other) / spans:.0f} bytes/row): {cpu:.1f} us/span ({cpu / parse:.2f}x)")
         cpu = _arrow_insert_cpu(backend, spans, args.repeats)
