@@ -173,6 +173,12 @@ def serve(args: argparse.Namespace) -> int:
     else:
         print(f"Project {project.name!r} ({project.project_id}); API keys: `netra keys list`", flush=True)
     print(f"OTLP endpoint: {url}/v1/traces   API docs: {url}/docs", flush=True)
+    from netra_server.otlp_read import COMPILED_READER
+
+    if not COMPILED_READER:
+        print("Note: the compiled OTLP reader is not built (no C compiler when Netra was installed), so protobuf "
+              "bodies are read by the protobuf runtime: the same spans, at about twice the parse CPU per span. "
+              "Reinstall with a C compiler to build it (docs/deployment.md, 'Ingest CPU').", flush=True)
     state_file = settings.data_dir / _STATE_FILE
     state_file.write_text(json.dumps({"pid": os.getpid(), "url": url}))
     # uvicorn stops gracefully on SIGTERM (the app's shutdown inserts the ingest journal), then raises the

@@ -1,7 +1,7 @@
 """OTLP/HTTP trace requests -> rows of ``netra_spans`` (``JSONCompactEachRow`` bytes).
 
-:func:`decode_request` takes the body as sent (protobuf or JSON, gzip or not) and enforces the size
-limits; :func:`build_rows` maps each span to a row of :data:`netra_server.schema.SPAN_COLUMNS`: ids,
+:func:`netra_server.otlp_read.read_request` reads the body as sent (protobuf or JSON, gzip or not)
+and enforces the size limits; :func:`rows` maps each span to a row of :data:`netra_server.schema.SPAN_COLUMNS`: ids,
 times, context (tenant, session, user: the mapping of ``docs/design.md``, with its fallbacks for other
 producers) and the usage columns that :func:`netra_server.usage_extract.extract_usage` reads (and
 prices, for spans that carry tokens but no cost).
@@ -9,44 +9,32 @@ prices, for spans that carry tokens but no cost).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import logging
-import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from google.protobuf import json_format
-from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from netra import semconv
 from netra_server.billing import SpanKey, fingerprint
 from netra_server.config import Limits
+from netra_server.otlp_read import (
+    OtlpError,
+    PlainResource,
+    PlainSpan,
+    check_size,
+    plain_request,
+    read_request,
+)
 from netra_server.schema import INLINE_RESOURCE_BYTES, RESOURCE_REF_PREFIX
 from netra_server.usage_extract import SpanRejected, extract_usage
 from netra_server.usage_extract import first_value as _first
 
 log = logging.getLogger("netra_server.otlp")
 
-__all__ = [
-    "CLAIMED_TENANT", "IngestBatch", "OtlpError",
-    "build_rows", "decode_request", "parse_export",
-]
-
-
-class OtlpError(Exception):
-    """A request the receiver refuses: ``status`` is the HTTP status (400 or 413)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-    def __reduce__(self) -> tuple[Any, ...]:  # picklable across the parser processes
-        return (OtlpError, (self.status, self.message))
+__all__ = ["CLAIMED_TENANT", "IngestBatch", "OtlpError", "build_rows", "parse_export", "rows"]
 
 
 @dataclass
@@ -76,102 +64,6 @@ _ENV_KEYS = (semconv.ENVIRONMENT, "deployment.environment")
 
 
 
-# -- decoding ---------------------------------------------------------------------------------------
-
-
-def _gunzip(body: bytes, limit: int, encoding: str) -> bytes:
-    d = zlib.decompressobj(16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS)
-    try:
-        out = d.decompress(body, limit + 1)
-    except zlib.error as exc:
-        raise OtlpError(400, f"the body is not valid {encoding} ({exc})") from exc
-    if len(out) > limit:
-        raise OtlpError(413, f"the decompressed body is over the {limit}-byte limit; send smaller batches")
-    return out
-
-
-def _hex_to_b64(value: Any, field: str) -> Any:
-    if not isinstance(value, str) or not value:
-        return value
-    if len(value) in (16, 32) and all(c in "0123456789abcdefABCDEF" for c in value):
-        return base64.b64encode(bytes.fromhex(value)).decode()
-    try:  # not hex: accept base64 (some producers send it), reject anything else
-        base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise OtlpError(400, f"{field} {value!r} is neither hex (OTLP/JSON) nor base64") from exc
-    return value
-
-
-def _json_request(body: bytes) -> ExportTraceServiceRequest:
-    try:
-        obj = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise OtlpError(400, f"the body is not valid JSON ({exc})") from exc
-    if not isinstance(obj, dict):
-        raise OtlpError(400, "the body must be a JSON object with resourceSpans (OTLP/JSON)")
-    try:
-        for rs in obj.get("resourceSpans") or obj.get("resource_spans") or []:
-            for ss in rs.get("scopeSpans") or rs.get("scope_spans") or []:
-                for sp in ss.get("spans") or []:
-                    for f in ("traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"):
-                        if f in sp:
-                            sp[f] = _hex_to_b64(sp[f], f)
-                    for link in sp.get("links") or []:
-                        for f in ("traceId", "spanId", "trace_id", "span_id"):
-                            if f in link:
-                                link[f] = _hex_to_b64(link[f], f)
-        return json_format.ParseDict(obj, ExportTraceServiceRequest(), ignore_unknown_fields=True)
-    except OtlpError:
-        raise
-    except (json_format.ParseError, AttributeError, TypeError, ValueError) as exc:
-        raise OtlpError(400, f"the body is not an OTLP/JSON ExportTraceServiceRequest ({exc})") from exc
-
-
-def decode_request(body: bytes, content_type: str, content_encoding: str, limits: Limits) -> ExportTraceServiceRequest:
-    """Parse an export request body; raises :class:`OtlpError` (400/413) with a message."""
-    if len(body) > limits.max_body_bytes:
-        raise OtlpError(413, f"the body is {len(body)} bytes, over the {limits.max_body_bytes}-byte limit; send smaller batches")
-    encoding = (content_encoding or "").strip().lower()
-    if encoding in ("gzip", "deflate"):
-        body = _gunzip(body, limits.max_decompressed_bytes, encoding)
-    elif encoding not in ("", "identity"):
-        raise OtlpError(415, f"Content-Encoding {encoding!r} is not supported; use gzip or none")
-    ctype = (content_type or "").split(";")[0].strip().lower()
-    if ctype == "application/json":
-        return _json_request(body)
-    if ctype in ("application/x-protobuf", "application/protobuf", "application/octet-stream", ""):
-        req = ExportTraceServiceRequest()
-        try:
-            req.ParseFromString(body)
-        except DecodeError as exc:
-            raise OtlpError(400, f"the body is not an OTLP protobuf ExportTraceServiceRequest ({exc})") from exc
-        return req
-    raise OtlpError(415, f"Content-Type {ctype!r} is not supported; use application/x-protobuf or application/json")
-
-
-# -- values -----------------------------------------------------------------------------------------
-
-
-_SCALARS = frozenset(("string_value", "int_value", "double_value", "bool_value"))
-
-
-def _any(v: Any) -> Any:
-    kind = v.WhichOneof("value")
-    if kind in _SCALARS:
-        return getattr(v, kind)
-    if kind == "array_value":
-        return [_any(x) for x in v.array_value.values]
-    if kind == "kvlist_value":
-        return {kv.key: _any(kv.value) for kv in v.kvlist_value.values}
-    if kind == "bytes_value":
-        return base64.b64encode(v.bytes_value).decode()
-    return None
-
-
-def _attrs(kvs: Any) -> dict[str, Any]:
-    return {kv.key: _any(kv.value) for kv in kvs}
-
-
 def _truthy(v: Any) -> bool:
     if isinstance(v, str):
         return v.strip().lower() in ("true", "1", "yes")
@@ -183,65 +75,6 @@ _ZERO_SPAN = bytes(8)
 _MIN_START_NS = 946_684_800 * 1_000_000_000  # 2000-01-01
 _MAX_START_NS = 9_200_000_000 * 1_000_000_000  # 2261, inside DateTime64(9)
 # -- rows -------------------------------------------------------------------------------------------
-
-
-def _check_size(key: str, value: Any, limit: int, span_name: str) -> None:
-    if isinstance(value, str):
-        n = len(value) if len(value) * 4 <= limit else len(value.encode())
-    elif isinstance(value, list | dict):
-        n = len(orjson.dumps(value))
-    else:
-        return
-    if n > limit:
-        raise OtlpError(
-            400,
-            f"attribute {key!r} of span {span_name!r} is {n} bytes, over the {limit}-byte limit "
-            "(truncate it in the producer, or raise the server's --max-attribute-bytes)",
-        )
-
-
-def _attrs_fast(kvs: Any, limit: int, span_name: str) -> dict[str, Any]:
-    """Attributes as a dict (the hot path: scalars inline, anything else through :func:`_any`);
-    raises OtlpError for a value over ``limit`` bytes."""
-    out: dict[str, Any] = {}
-    quarter = limit >> 2
-    for kv in kvs:
-        v = kv.value
-        s = v.string_value  # most values are non-empty strings: no WhichOneof for them
-        if s:
-            if len(s) > quarter:
-                _check_size(kv.key, s, limit, span_name)
-            out[kv.key] = s
-            continue
-        kind = v.WhichOneof("value")
-        if kind == "string_value":
-            out[kv.key] = s
-        elif kind == "int_value":
-            out[kv.key] = v.int_value
-        elif kind == "double_value":
-            out[kv.key] = v.double_value
-        elif kind == "bool_value":
-            out[kv.key] = v.bool_value
-        elif kind == "array_value":  # e.g. gen_ai.response.finish_reasons: mostly short string arrays
-            items: list[Any] = []
-            bound = 2  # an upper bound of the array's JSON size: at most 6 bytes per character (\u001f)
-            for x in v.array_value.values:
-                xs = x.string_value
-                if xs:
-                    items.append(xs)
-                    bound += 6 * len(xs) + 3
-                else:
-                    item = _any(x)
-                    items.append(item)
-                    bound += limit if isinstance(item, list | dict | str) else 32
-            if bound > limit:  # only then can it be over the limit: measure it
-                _check_size(kv.key, items, limit, span_name)
-            out[kv.key] = items
-        else:
-            value = _any(v)
-            _check_size(kv.key, value, limit, span_name)
-            out[kv.key] = value
-    return out
 
 
 def _nonempty(v: Any) -> bool:
@@ -265,24 +98,23 @@ class _Resource:
     resource_attributes: Any
 
 
-def _span_row(sp: Any, res: _Resource, scope_name: str, project_id: str, max_attr: int, max_id: int,
+def _span_row(sp: PlainSpan, res: _Resource, scope_name: str, project_id: str, max_attr: int, max_id: int,
               bound_tenant: str | None, ingested_at: str) -> tuple[bytes, tuple[str, str, str, str, str, int, int, int]]:
     """One span's row, and its identity and billing fields (a ``SpanKey`` without the fingerprint);
-    raises :class:`SpanRejected` when the span cannot be stored as sent."""
-    tid = sp.trace_id
-    sid = sp.span_id
+    raises :class:`SpanRejected` when the span cannot be stored as sent, :class:`OtlpError` for an
+    attribute over ``max_attr`` bytes."""
+    tid, sid, psid, name, kind_no, start_ns, end_ns, attrs, checks, sp_events, sp_links, code, status_message = sp
     if len(tid) != 16 or len(sid) != 8 or tid == _ZERO_TRACE or sid == _ZERO_SPAN:
         raise SpanRejected("spans need a 16-byte trace_id and an 8-byte span_id (not all zeros)")
-    start_ns = sp.start_time_unix_nano
     if not _MIN_START_NS <= start_ns <= _MAX_START_NS:
         raise SpanRejected("spans need a start time between 2000 and 2261 (start_time_unix_nano)")
-    end_ns = sp.end_time_unix_nano
     if end_ns < start_ns:
         end_ns = start_ns
     elif end_ns > _MAX_START_NS:
         end_ns = _MAX_START_NS
-    name = sp.name
-    attrs = _attrs_fast(sp.attributes, max_attr, name)
+    if checks:
+        for key, value in checks:
+            check_size(key, value, max_attr, name)
     get = attrs.get
     span_type = get(semconv.SPAN_TYPE)
     if span_type is None:
@@ -323,9 +155,6 @@ def _span_row(sp: Any, res: _Resource, scope_name: str, project_id: str, max_att
     u = extract_usage(attrs, start_ns)
     covered_attr = get(semconv.USAGE_COVERED)
     covered = 0 if covered_attr is None else int(_truthy(covered_attr))
-    status = sp.status
-    code = status.code
-    psid = sp.parent_span_id
     trace_id = tid.hex()
     span_id = sid.hex()
     parent_span_id = psid.hex() if len(psid) == 8 else ""
@@ -336,16 +165,14 @@ def _span_row(sp: Any, res: _Resource, scope_name: str, project_id: str, max_att
     start_time = f"{digits[:-9]}.{digits[-9:]}"
     digits = str(end_ns)
     end_time = f"{digits[:-9]}.{digits[-9:]}"
-    kind = _KINDS[sp.kind] if 0 <= sp.kind < 6 else "UNSPECIFIED"
+    kind = _KINDS[kind_no] if 0 <= kind_no < 6 else "UNSPECIFIED"
     status_code = _STATUS[code] if 0 <= code < 3 else "UNSET"
-    status_message = status.message
     events = [
-        {"name": e.name, "timestamp": e.time_unix_nano, "attributes": _attrs(e.attributes)} for e in sp.events
-    ] if len(sp.events) else []
+        {"name": e_name, "timestamp": e_time, "attributes": e_attrs} for e_name, e_time, e_attrs in sp_events
+    ] if sp_events else []
     links = [
-        {"trace_id": ln.trace_id.hex(), "span_id": ln.span_id.hex(), "attributes": _attrs(ln.attributes)}
-        for ln in sp.links
-    ] if len(sp.links) else []
+        {"trace_id": l_trace.hex(), "span_id": l_span.hex(), "attributes": l_attrs} for l_trace, l_span, l_attrs in sp_links
+    ] if sp_links else []
     # The values of netra_server.schema.SPAN_COLUMNS, in its order: each element is named as its column
     # (a local variable, a field of the usage record, or an attribute of the resource); written out for
     # speed, and checked against the column list by tests/server/test_architecture.py.
@@ -410,7 +237,14 @@ def _bind_tenant(attrs: dict[str, Any], tenant: str, claimed: str) -> None:
 
 def build_rows(req: ExportTraceServiceRequest, project_id: str, limits: Limits, now_ms: int,
                tenant: str | None = None) -> IngestBatch:
-    """Map every span of ``req`` to a row; raises :class:`OtlpError` for a limit of the request.
+    """Map every span of ``req`` to a row (:func:`rows`)."""
+    return rows(plain_request(req, limits.max_attribute_bytes), project_id, limits, now_ms, tenant)
+
+
+def rows(request: list[PlainResource], project_id: str, limits: Limits, now_ms: int,
+         tenant: str | None = None) -> IngestBatch:
+    """Map every span of ``request`` (:func:`read_request`) to a row; raises :class:`OtlpError` for a
+    limit of the request.
 
     A span that cannot be stored as sent (no ids or start time, an impossible number, an id over
     ``limits.max_id_bytes``) is rejected alone: it counts in ``rejected`` and the message names it
@@ -422,7 +256,7 @@ def build_rows(req: ExportTraceServiceRequest, project_id: str, limits: Limits, 
     written as JSON objects/arrays in place and stored as their text (the insert reads objects and
     arrays as strings), so each span is serialized once.
     """
-    n_spans = sum(len(ss.spans) for rs in req.resource_spans for ss in rs.scope_spans)
+    n_spans = sum(len(spans) for _, _, scopes in request for _, spans in scopes)
     if n_spans > limits.max_spans_per_request:
         raise OtlpError(
             413, f"the request has {n_spans} spans, over the {limits.max_spans_per_request}-span limit; send smaller batches"
@@ -437,8 +271,10 @@ def build_rows(req: ExportTraceServiceRequest, project_id: str, limits: Limits, 
     cut = len(ingested) + 4  # a row ends with ,"<ingested>"] : its fingerprint leaves that out
     rejections = _Rejections()
     resources: dict[tuple[str, str], bytes] = {}
-    for rs in req.resource_spans:
-        res_attrs = _attrs_fast(rs.resource.attributes, max_attr, "(resource)")
+    for res_attrs, res_checks, scopes in request:
+        if res_checks:
+            for check_key, check_value in res_checks:
+                check_size(check_key, check_value, max_attr, "(resource)")
         res_tenant = _first(res_attrs, _TENANT_KEYS)
         if tenant is not None and any(k in res_attrs for k in _TENANT_KEYS):
             _bind_tenant(res_attrs, tenant, res_tenant)
@@ -451,19 +287,18 @@ def build_rows(req: ExportTraceServiceRequest, project_id: str, limits: Limits, 
             user=_first(res_attrs, _USER_KEYS),
             resource_attributes=res_json,
         )
-        for ss in rs.scope_spans:
-            scope_name = ss.scope.name
-            for sp in ss.spans:
+        for scope_name, spans in scopes:
+            for sp in spans:
                 try:
                     row = _span_row(sp, ctx, scope_name, project_id, max_attr, max_id, tenant, ingested)
                 except SpanRejected as exc:
-                    rejections.add(f"{_span_ref(sp.name, sp.span_id)}: {exc}")
+                    rejections.add(f"{_span_ref(sp[3], sp[1])}: {exc}")
                     continue
                 except OtlpError:
                     raise
                 except Exception as exc:  # never a 500 for what a span contains
-                    log.exception("span %s could not be mapped", _span_ref(sp.name, sp.span_id))
-                    rejections.add(f"{_span_ref(sp.name, sp.span_id)}: could not be read ({type(exc).__name__}: {exc})")
+                    log.exception("span %s could not be mapped", _span_ref(sp[3], sp[1]))
+                    rejections.add(f"{_span_ref(sp[3], sp[1])}: could not be read ({type(exc).__name__}: {exc})")
                     continue
                 line, key = row
                 keys.append((*key, fingerprint(memoryview(line)[:-cut])))
@@ -487,5 +322,5 @@ def _resource_value(res_json: bytes, project_id: str, resources: dict[tuple[str,
 def parse_export(body: bytes, content_type: str, content_encoding: str, limits: Limits, project_id: str,
                  now_ms: int, tenant: str | None = None) -> IngestBatch:
     """Body as received -> rows (what the receiver runs, in-process or in a parser process)."""
-    return build_rows(decode_request(body, content_type, content_encoding, limits), project_id, limits, now_ms, tenant)
+    return rows(read_request(body, content_type, content_encoding, limits), project_id, limits, now_ms, tenant)
 

@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 import httpx
 import netra_server.otlp as otlp
+import netra_server.otlp_read as otlp_read
 import netra_server.receiver as receiver_module
 import netra_server.usage_extract as usage_extract
 import pytest
@@ -296,13 +297,13 @@ def test_a_gzip_bomb_is_inflated_off_the_event_loop(netra_server: RunningServer,
     Where the inflating runs is recorded (no timing): the loop only ever inflates a bounded prefix."""
     loop_thread = "netra-test-server"  # the thread running the server's event loop (netra_server.testing)
     calls: list[tuple[str, int]] = []
-    real = otlp._gunzip
+    real = otlp_read._gunzip
 
     def recording(body: bytes, limit: int, encoding: str) -> bytes:
         calls.append((threading.current_thread().name, len(body)))
         return real(body, limit, encoding)
 
-    monkeypatch.setattr(otlp, "_gunzip", recording)
+    monkeypatch.setattr(otlp_read, "_gunzip", recording)
     req = ExportTraceServiceRequest()
     _span(req, "bomb", {"pad": "a" * (40 * 1024 * 1024)})
     bomb = gzip.compress(req.SerializeToString(), 9)

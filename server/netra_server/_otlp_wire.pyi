@@ -1,0 +1,6 @@
+# The compiled reader of OTLP protobuf bodies (_otlp_wire.c); see netra_server.otlp_read.read_request.
+from netra_server.otlp_read import PlainResource
+
+class Unsupported(ValueError): ...
+
+def decode(body: bytes, max_attribute_bytes: int, /) -> list[PlainResource]: ...
