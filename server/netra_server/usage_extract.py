@@ -123,10 +123,25 @@ def _named_int(v: Any, key: str) -> int | None:
 
 def _first_int(attrs: dict[str, Any], keys: tuple[str, ...]) -> int | None:
     for k in keys:
-        n = _named_int(attrs.get(k), k)
+        v = attrs.get(k)
+        if v is None:
+            continue
+        if type(v) is int and 0 <= v <= MAX_TOKENS:  # most counts (a bool is not an int here)
+            return v
+        n = _named_int(v, k)
         if n is not None:
             return n
     return None
+
+
+def _count(attrs: dict[str, Any], key: str) -> int | None:
+    """The count ``attrs[key]`` (:func:`_int`), None when absent."""
+    v = attrs.get(key)
+    if v is None:
+        return None
+    if type(v) is int and 0 <= v <= MAX_TOKENS:
+        return v
+    return _named_int(v, key)
 
 
 def _decimal(v: Any, key: str = "cost") -> Decimal | None:
@@ -336,10 +351,9 @@ def _check_usage_items(items: list[dict[str, Any]]) -> None:
 
 def _plain_usage(attrs: dict[str, Any]) -> SpanUsage:
     """The same for a span without usage-bearing attributes (it may still name a model)."""
-    get = attrs.get
     model = first_value(attrs, (semconv.GEN_AI_RESPONSE_MODEL, semconv.GEN_AI_REQUEST_MODEL))
-    cached = _named_int(get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS), semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS) or 0
-    reasoning = _named_int(get(semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS), semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS) or 0
+    cached = _count(attrs, semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS) or 0
+    reasoning = _count(attrs, semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS) or 0
     return _record(SpanUsage, (model, first_value(attrs, _PROVIDER_KEYS), 0, 0, cached, reasoning, None, "", 0, 0))
 
 
@@ -354,7 +368,7 @@ def extract_usage(attrs: dict[str, Any], start_ns: int) -> SpanUsage:
         _check_usage_items(usage_items)
     i_tok = _first_int(attrs, _INPUT_KEYS)
     o_tok = _first_int(attrs, _OUTPUT_KEYS)
-    cached_tok = _named_int(get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS), semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)
+    cached_tok = _count(attrs, semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)
     undirected = 0
     if i_tok is None and o_tok is None and usage_items:
         i_tok, o_tok, item_cached, undirected = _usage_item_tokens(usage_items)
@@ -363,7 +377,7 @@ def extract_usage(attrs: dict[str, Any], start_ns: int) -> SpanUsage:
     i_tok = i_tok or 0
     o_tok = o_tok or 0
     cached = cached_tok or 0
-    reasoning = _named_int(get(semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS), semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS) or 0
+    reasoning = _count(attrs, semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS) or 0
     for what, n in (("input", i_tok), ("output", o_tok), ("cached", cached)):
         if n > MAX_TOKENS:  # items' counts add up
             raise SpanRejected(f"the span's {what} tokens ({n:,}, summed over {semconv.USAGE}) are over the {MAX_TOKENS:,} bound")
