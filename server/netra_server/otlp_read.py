@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import zlib
 from typing import Any
 
@@ -26,6 +27,8 @@ try:  # the compiled reader of protobuf bodies (built at install when a C compil
     from netra_server import _otlp_wire
 except ImportError:  # without it the protobuf runtime reads every body
     _otlp_wire = None  # type: ignore[assignment]
+if os.environ.get("NETRA_COMPILED_READER", "1").strip().lower() in ("0", "off", "false", "no"):
+    _otlp_wire = None  # type: ignore[assignment]  # switched off (to compare, or to rule it out)
 
 #: Whether protobuf bodies are read by the compiled reader (``netra_server/_otlp_wire.c``); without
 #: it the protobuf runtime reads them, with the same result.

@@ -314,3 +314,16 @@ def test_parse_export_is_the_same_with_and_without_the_compiled_reader(monkeypat
     monkeypatch.setattr(otlp_read, "_otlp_wire", None)
     assert parse(body, "application/x-protobuf") == fast
     assert parse(as_json, "application/json") == fast
+
+
+def test_the_compiled_reader_can_be_switched_off() -> None:
+    """``NETRA_COMPILED_READER=0`` (in the server's environment; parse workers inherit it) leaves every
+    body to the protobuf runtime."""
+    import subprocess
+    import sys
+
+    code = "import netra_server.otlp_read as r; print(r.COMPILED_READER)"
+    for value, expected in (("0", "False"), ("off", "False"), ("1", "True")):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60,
+                             env={**os.environ, "NETRA_COMPILED_READER": value}).stdout.strip()
+        assert out == expected, (value, out)
