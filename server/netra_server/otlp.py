@@ -243,7 +243,7 @@ def build_rows(req: ExportTraceServiceRequest, project_id: str, limits: Limits, 
 
 def rows(request: list[PlainResource], project_id: str, limits: Limits, now_ms: int,
          tenant: str | None = None) -> IngestBatch:
-    """Map every span of ``request`` (:func:`read_request`) to a row; raises :class:`OtlpError` for a
+    """Map every span of ``request`` (:func:`netra_server.otlp_read.read_request`) to a row; raises :class:`OtlpError` for a
     limit of the request.
 
     A span that cannot be stored as sent (no ids or start time, an impossible number, an id over
@@ -288,7 +288,7 @@ def rows(request: list[PlainResource], project_id: str, limits: Limits, now_ms: 
             resource_attributes=res_json,
         )
         for scope_name, spans in scopes:
-            for sp in spans:
+            for sp in spans:  # sp[3], sp[1]: its name and span id (PlainSpan)
                 try:
                     row = _span_row(sp, ctx, scope_name, project_id, max_attr, max_id, tenant, ingested)
                 except SpanRejected as exc:
