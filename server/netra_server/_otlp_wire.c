@@ -110,6 +110,31 @@ static int expect(int wt, int want) {
     return wt == want ? 0 : bail("a known field with another wire type");
 }
 
+/* A known field's value, its wire type checked (another one is left to the protobuf runtime). */
+static int field_len(Reader *r, int wt, Reader *out) {
+    return expect(wt, WT_LEN) < 0 ? -1 : read_len(r, out);
+}
+
+static int field_varint(Reader *r, int wt, uint64_t *out) {
+    return expect(wt, WT_VARINT) < 0 ? -1 : read_varint(r, out);
+}
+
+static int field_fixed64(Reader *r, int wt, uint64_t *out) {
+    return expect(wt, WT_I64) < 0 ? -1 : read_fixed64(r, out);
+}
+
+static int field_fixed32(Reader *r, int wt) {
+    return expect(wt, WT_I32) < 0 ? -1 : skip_field(r, wt);
+}
+
+/* a singular message field: protobuf merges one sent twice, which this reader leaves to it */
+static int field_once(Reader *r, int wt, int *seen, const char *what, Reader *out) {
+    if (field_len(r, wt, out) < 0) return -1;
+    if (*seen) return bail(what);
+    *seen = 1;
+    return 0;
+}
+
 static PyObject *utf8(const Reader *s) {
     PyObject *o = PyUnicode_DecodeUTF8((const char *)s->p, s->end - s->p, "strict");
     if (o == NULL && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
@@ -130,15 +155,30 @@ static PyObject *bytes_of(const Reader *s) {
     return PyBytes_FromStringAndSize((const char *)s->p, s->end - s->p);
 }
 
+/* a string field kept in *slot (the last one sent wins, as in protobuf) */
+static int field_string(Reader *r, int wt, PyObject **slot) {
+    Reader s;
+    if (field_len(r, wt, &s) < 0) return -1;
+    PyObject *o = utf8(&s);
+    if (o == NULL) return -1;
+    Py_XSETREF(*slot, o);
+    return 0;
+}
+
+/* a string field not kept, validated as protobuf validates it */
+static int field_unused_string(Reader *r, int wt) {
+    Reader s;
+    return field_len(r, wt, &s) < 0 ? -1 : check_utf8(&s);
+}
+
 /* a message whose known fields are all strings (EntityRef): read only to validate them */
 static int validate_strings(Reader r, uint32_t max_field) {
     while (r.p < r.end) {
         uint32_t f;
         int wt;
-        Reader s;
         if (read_tag(&r, &f, &wt) < 0) return -1;
         if (f <= max_field) {
-            if (expect(wt, WT_LEN) < 0 || read_len(&r, &s) < 0 || check_utf8(&s) < 0) return -1;
+            if (field_unused_string(&r, wt) < 0) return -1;
         } else if (skip_field(&r, wt) < 0) {
             return -1;
         }
@@ -194,27 +234,27 @@ static PyObject *any_value(Reader r, int depth, int *is_string) {
         if (read_tag(&r, &f, &wt) < 0) goto fail;
         switch (f) {
         case 1: /* string_value */
-            if (expect(wt, WT_LEN) < 0 || read_len(&r, &s) < 0) goto fail;
+            if (field_len(&r, wt, &s) < 0) goto fail;
             nv = utf8(&s);
             break;
         case 2: /* bool_value */
-            if (expect(wt, WT_VARINT) < 0 || read_varint(&r, &v) < 0) goto fail;
+            if (field_varint(&r, wt, &v) < 0) goto fail;
             nv = PyBool_FromLong(v != 0);
             break;
         case 3: /* int_value */
-            if (expect(wt, WT_VARINT) < 0 || read_varint(&r, &v) < 0) goto fail;
+            if (field_varint(&r, wt, &v) < 0) goto fail;
             nv = PyLong_FromLongLong((long long)(int64_t)v);
             break;
         case 4: { /* double_value */
             double d;
-            if (expect(wt, WT_I64) < 0 || read_fixed64(&r, &v) < 0) goto fail;
+            if (field_fixed64(&r, wt, &v) < 0) goto fail;
             memcpy(&d, &v, 8);
             nv = PyFloat_FromDouble(d);
             break;
         }
         case 5: /* array_value */
         case 6: /* kvlist_value */
-            if (expect(wt, WT_LEN) < 0 || read_len(&r, &s) < 0) goto fail;
+            if (field_len(&r, wt, &s) < 0) goto fail;
             if (last_msg == f) {
                 bail("an AnyValue message member sent twice");
                 goto fail;
@@ -229,7 +269,7 @@ static PyObject *any_value(Reader r, int depth, int *is_string) {
                     if (read_tag(&s, &af, &awt) < 0) goto fail_nv;
                     if (af == 1) {
                         int item_is_string;
-                        if (expect(awt, WT_LEN) < 0 || read_len(&s, &item) < 0) goto fail_nv;
+                        if (field_len(&s, awt, &item) < 0) goto fail_nv;
                         PyObject *x = any_value(item, depth + 1, &item_is_string);
                         if (x == NULL) goto fail_nv;
                         int rc = PyList_Append(nv, x);
@@ -246,11 +286,11 @@ static PyObject *any_value(Reader r, int depth, int *is_string) {
             }
             break;
         case 7: /* bytes_value: as base64 text (the stored attribute maps are JSON) */
-            if (expect(wt, WT_LEN) < 0 || read_len(&r, &s) < 0) goto fail;
+            if (field_len(&r, wt, &s) < 0) goto fail;
             nv = b64(&s);
             break;
         case 8: /* string_value_strindex: a profiles dictionary index, not a value */
-            if (expect(wt, WT_VARINT) < 0 || read_varint(&r, &v) < 0) goto fail;
+            if (field_varint(&r, wt, &v) < 0) goto fail;
             nv = Py_NewRef(Py_None);
             break;
         default:
@@ -285,22 +325,14 @@ static int key_value(Reader r, PyObject *dict, PyObject **checks, Py_ssize_t lim
         Reader s;
         if (read_tag(&r, &f, &wt) < 0) goto fail;
         if (f == 1) {
-            if (expect(wt, WT_LEN) < 0 || read_len(&r, &s) < 0) goto fail;
-            PyObject *k = utf8(&s);
-            if (k == NULL) goto fail;
-            Py_XSETREF(key, k);
+            if (field_string(&r, wt, &key) < 0) goto fail;
         } else if (f == 2) {
-            if (expect(wt, WT_LEN) < 0 || read_len(&r, &s) < 0) goto fail;
-            if (have_value) {
-                bail("a KeyValue's value sent twice");
-                goto fail;
-            }
-            have_value = 1;
+            if (field_once(&r, wt, &have_value, "a KeyValue's value sent twice", &s) < 0) goto fail;
             wire_size = s.end - s.p;
             value = any_value(s, depth, &is_string);
             if (value == NULL) goto fail;
         } else if (f == 3) { /* key_strindex */
-            if (expect(wt, WT_VARINT) < 0 || read_varint(&r, &v) < 0) goto fail;
+            if (field_varint(&r, wt, &v) < 0) goto fail;
         } else if (skip_field(&r, wt) < 0) {
             goto fail;
         }
@@ -340,7 +372,7 @@ static int key_values(Reader r, PyObject *dict, PyObject **checks, Py_ssize_t li
         Reader s;
         if (read_tag(&r, &f, &wt) < 0) return -1;
         if (f == 1) {
-            if (expect(wt, WT_LEN) < 0 || read_len(&r, &s) < 0) return -1;
+            if (field_len(&r, wt, &s) < 0) return -1;
             if (key_value(s, dict, checks, limit, depth) < 0) return -1;
         } else if (skip_field(&r, wt) < 0) {
             return -1;
@@ -367,16 +399,13 @@ static PyObject *event(Reader r) {
         Reader s;
         if (read_tag(&r, &f, &wt) < 0) goto fail;
         if (f == 1) {
-            if (expect(wt, WT_I64) < 0 || read_fixed64(&r, &t) < 0) goto fail;
+            if (field_fixed64(&r, wt, &t) < 0) goto fail;
         } else if (f == 2) {
-            if (expect(wt, WT_LEN) < 0 || read_len(&r, &s) < 0) goto fail;
-            PyObject *n = utf8(&s);
-            if (n == NULL) goto fail;
-            Py_XSETREF(name, n);
+            if (field_string(&r, wt, &name) < 0) goto fail;
         } else if (f == 3) {
-            if (expect(wt, WT_LEN) < 0 || read_len(&r, &s) < 0 || key_value(s, attrs, NULL, 0, 1) < 0) goto fail;
+            if (field_len(&r, wt, &s) < 0 || key_value(s, attrs, NULL, 0, 1) < 0) goto fail;
         } else if (f == 4) {
-            if (expect(wt, WT_VARINT) < 0 || read_varint(&r, &v) < 0) goto fail;
+            if (field_varint(&r, wt, &v) < 0) goto fail;
         } else if (skip_field(&r, wt) < 0) {
             goto fail;
         }
@@ -402,7 +431,7 @@ static PyObject *span_link(Reader r) {
         switch (f) {
         case 1:
         case 2: {
-            if (expect(wt, WT_LEN) < 0 || read_len(&r, &s) < 0) goto fail;
+            if (field_len(&r, wt, &s) < 0) goto fail;
             PyObject *b = bytes_of(&s);
             if (b == NULL) goto fail;
             if (f == 1)
@@ -412,16 +441,16 @@ static PyObject *span_link(Reader r) {
             break;
         }
         case 3:
-            if (expect(wt, WT_LEN) < 0 || read_len(&r, &s) < 0 || check_utf8(&s) < 0) goto fail;
+            if (field_unused_string(&r, wt) < 0) goto fail;
             break;
         case 4:
-            if (expect(wt, WT_LEN) < 0 || read_len(&r, &s) < 0 || key_value(s, attrs, NULL, 0, 1) < 0) goto fail;
+            if (field_len(&r, wt, &s) < 0 || key_value(s, attrs, NULL, 0, 1) < 0) goto fail;
             break;
         case 5:
-            if (expect(wt, WT_VARINT) < 0 || read_varint(&r, &v) < 0) goto fail;
+            if (field_varint(&r, wt, &v) < 0) goto fail;
             break;
         case 6:
-            if (expect(wt, WT_I32) < 0 || skip_field(&r, wt) < 0) goto fail;
+            if (field_fixed32(&r, wt) < 0) goto fail;
             break;
         default:
             if (skip_field(&r, wt) < 0) goto fail;
@@ -456,57 +485,49 @@ static PyObject *span(Reader r, Py_ssize_t limit) {
         if (read_tag(&r, &f, &wt) < 0) goto fail;
         switch (f) {
         case 1: case 2: case 4: /* trace_id, span_id, parent_span_id */
-            if (expect(wt, WT_LEN) < 0 || read_len(&r, &s) < 0 || (x = bytes_of(&s)) == NULL) goto fail;
+            if (field_len(&r, wt, &s) < 0 || (x = bytes_of(&s)) == NULL) goto fail;
             Py_XSETREF(o[f == 1 ? S_TRACE : f == 2 ? S_SPAN : S_PARENT], x);
             break;
         case 3: /* trace_state */
-            if (expect(wt, WT_LEN) < 0 || read_len(&r, &s) < 0 || check_utf8(&s) < 0) goto fail;
+            if (field_unused_string(&r, wt) < 0) goto fail;
             break;
         case 5:
-            if (expect(wt, WT_LEN) < 0 || read_len(&r, &s) < 0 || (x = utf8(&s)) == NULL) goto fail;
-            Py_XSETREF(o[S_NAME], x);
+            if (field_string(&r, wt, &o[S_NAME]) < 0) goto fail;
             break;
         case 6:
-            if (expect(wt, WT_VARINT) < 0 || read_varint(&r, &v) < 0) goto fail;
+            if (field_varint(&r, wt, &v) < 0) goto fail;
             kind = (int32_t)(uint32_t)v;
             break;
         case 7:
-            if (expect(wt, WT_I64) < 0 || read_fixed64(&r, &start) < 0) goto fail;
+            if (field_fixed64(&r, wt, &start) < 0) goto fail;
             break;
         case 8:
-            if (expect(wt, WT_I64) < 0 || read_fixed64(&r, &end) < 0) goto fail;
+            if (field_fixed64(&r, wt, &end) < 0) goto fail;
             break;
         case 9:
-            if (expect(wt, WT_LEN) < 0 || read_len(&r, &s) < 0 || key_value(s, o[S_ATTRS], &checks, limit, 1) < 0)
+            if (field_len(&r, wt, &s) < 0 || key_value(s, o[S_ATTRS], &checks, limit, 1) < 0)
                 goto fail;
             break;
         case 10: case 12: case 14: /* dropped_*_count */
-            if (expect(wt, WT_VARINT) < 0 || read_varint(&r, &v) < 0) goto fail;
+            if (field_varint(&r, wt, &v) < 0) goto fail;
             break;
         case 11: case 13: { /* events, links */
             int i = f == 11 ? S_EVENTS : S_LINKS;
-            if (expect(wt, WT_LEN) < 0 || read_len(&r, &s) < 0) goto fail;
+            if (field_len(&r, wt, &s) < 0) goto fail;
             if (o[i] == NULL && (o[i] = PyList_New(0)) == NULL) goto fail;
             if (append_steal(o[i], f == 11 ? event(s) : span_link(s)) < 0) goto fail;
             break;
         }
         case 15: /* status */
-            if (expect(wt, WT_LEN) < 0 || read_len(&r, &s) < 0) goto fail;
-            if (have_status) {
-                bail("a span's status sent twice");
-                goto fail;
-            }
-            have_status = 1;
+            if (field_once(&r, wt, &have_status, "a span's status sent twice", &s) < 0) goto fail;
             while (s.p < s.end) {
                 uint32_t sf;
                 int swt;
-                Reader m;
                 if (read_tag(&s, &sf, &swt) < 0) goto fail;
                 if (sf == 2) {
-                    if (expect(swt, WT_LEN) < 0 || read_len(&s, &m) < 0 || (x = utf8(&m)) == NULL) goto fail;
-                    Py_XSETREF(o[S_MESSAGE], x);
+                    if (field_string(&s, swt, &o[S_MESSAGE]) < 0) goto fail;
                 } else if (sf == 3) {
-                    if (expect(swt, WT_VARINT) < 0 || read_varint(&s, &v) < 0) goto fail;
+                    if (field_varint(&s, swt, &v) < 0) goto fail;
                     code = (int32_t)(uint32_t)v;
                 } else if (skip_field(&s, swt) < 0) {
                     goto fail;
@@ -514,7 +535,7 @@ static PyObject *span(Reader r, Py_ssize_t limit) {
             }
             break;
         case 16: /* flags */
-            if (expect(wt, WT_I32) < 0 || skip_field(&r, wt) < 0) goto fail;
+            if (field_fixed32(&r, wt) < 0) goto fail;
             break;
         default:
             if (skip_field(&r, wt) < 0) goto fail;
@@ -554,39 +575,32 @@ static PyObject *scope_spans(Reader r, Py_ssize_t limit) {
         Reader s;
         if (read_tag(&r, &f, &wt) < 0) goto fail;
         if (f == 1) { /* InstrumentationScope */
-            if (expect(wt, WT_LEN) < 0 || read_len(&r, &s) < 0) goto fail;
-            if (have_scope) {
-                bail("a scope sent twice");
-                goto fail;
-            }
-            have_scope = 1;
+            if (field_once(&r, wt, &have_scope, "a scope sent twice", &s) < 0) goto fail;
             while (s.p < s.end) {
                 uint32_t sf;
                 int swt;
                 Reader m;
                 if (read_tag(&s, &sf, &swt) < 0) goto fail;
                 if (sf == 1) {
-                    PyObject *n;
-                    if (expect(swt, WT_LEN) < 0 || read_len(&s, &m) < 0 || (n = utf8(&m)) == NULL) goto fail;
-                    Py_XSETREF(name, n);
+                    if (field_string(&s, swt, &name) < 0) goto fail;
                 } else if (sf == 2) {
-                    if (expect(swt, WT_LEN) < 0 || read_len(&s, &m) < 0 || check_utf8(&m) < 0) goto fail;
+                    if (field_unused_string(&s, swt) < 0) goto fail;
                 } else if (sf == 3) { /* the scope's attributes: read (so they are valid), not kept */
                     PyObject *scratch = PyDict_New();
                     if (scratch == NULL) goto fail;
-                    int rc = expect(swt, WT_LEN) < 0 || read_len(&s, &m) < 0 || key_value(m, scratch, NULL, 0, 1) < 0;
+                    int rc = field_len(&s, swt, &m) < 0 || key_value(m, scratch, NULL, 0, 1) < 0;
                     Py_DECREF(scratch);
                     if (rc) goto fail;
                 } else if (sf == 4) {
-                    if (expect(swt, WT_VARINT) < 0 || read_varint(&s, &v) < 0) goto fail;
+                    if (field_varint(&s, swt, &v) < 0) goto fail;
                 } else if (skip_field(&s, swt) < 0) {
                     goto fail;
                 }
             }
         } else if (f == 2) {
-            if (expect(wt, WT_LEN) < 0 || read_len(&r, &s) < 0 || append_steal(spans, span(s, limit)) < 0) goto fail;
+            if (field_len(&r, wt, &s) < 0 || append_steal(spans, span(s, limit)) < 0) goto fail;
         } else if (f == 3) {
-            if (expect(wt, WT_LEN) < 0 || read_len(&r, &s) < 0 || check_utf8(&s) < 0) goto fail;
+            if (field_unused_string(&r, wt) < 0) goto fail;
         } else if (skip_field(&r, wt) < 0) {
             goto fail;
         }
@@ -611,33 +625,28 @@ static PyObject *resource_spans(Reader r, Py_ssize_t limit) {
         Reader s;
         if (read_tag(&r, &f, &wt) < 0) goto fail;
         if (f == 1) { /* Resource */
-            if (expect(wt, WT_LEN) < 0 || read_len(&r, &s) < 0) goto fail;
-            if (have_resource) {
-                bail("a resource sent twice");
-                goto fail;
-            }
-            have_resource = 1;
+            if (field_once(&r, wt, &have_resource, "a resource sent twice", &s) < 0) goto fail;
             while (s.p < s.end) {
                 uint32_t rf;
                 int rwt;
                 Reader m;
                 if (read_tag(&s, &rf, &rwt) < 0) goto fail;
                 if (rf == 1) {
-                    if (expect(rwt, WT_LEN) < 0 || read_len(&s, &m) < 0 || key_value(m, attrs, &checks, limit, 1) < 0)
+                    if (field_len(&s, rwt, &m) < 0 || key_value(m, attrs, &checks, limit, 1) < 0)
                         goto fail;
                 } else if (rf == 2) {
-                    if (expect(rwt, WT_VARINT) < 0 || read_varint(&s, &v) < 0) goto fail;
+                    if (field_varint(&s, rwt, &v) < 0) goto fail;
                 } else if (rf == 3) { /* entity_refs: strings only */
-                    if (expect(rwt, WT_LEN) < 0 || read_len(&s, &m) < 0 || validate_strings(m, 4) < 0) goto fail;
+                    if (field_len(&s, rwt, &m) < 0 || validate_strings(m, 4) < 0) goto fail;
                 } else if (skip_field(&s, rwt) < 0) {
                     goto fail;
                 }
             }
         } else if (f == 2) {
-            if (expect(wt, WT_LEN) < 0 || read_len(&r, &s) < 0 || append_steal(scopes, scope_spans(s, limit)) < 0)
+            if (field_len(&r, wt, &s) < 0 || append_steal(scopes, scope_spans(s, limit)) < 0)
                 goto fail;
         } else if (f == 3) {
-            if (expect(wt, WT_LEN) < 0 || read_len(&r, &s) < 0 || check_utf8(&s) < 0) goto fail;
+            if (field_unused_string(&r, wt) < 0) goto fail;
         } else if (skip_field(&r, wt) < 0) {
             goto fail;
         }
@@ -663,7 +672,7 @@ static PyObject *decode(PyObject *Py_UNUSED(self), PyObject *args) {
         Reader s;
         if (read_tag(&r, &f, &wt) < 0) goto fail;
         if (f == 1) {
-            if (expect(wt, WT_LEN) < 0 || read_len(&r, &s) < 0 || append_steal(out, resource_spans(s, limit)) < 0)
+            if (field_len(&r, wt, &s) < 0 || append_steal(out, resource_spans(s, limit)) < 0)
                 goto fail;
         } else if (skip_field(&r, wt) < 0) {
             goto fail;
