@@ -121,27 +121,22 @@ def _named_int(v: Any, key: str) -> int | None:
         raise SpanRejected(f"{key} = {exc}") from None
 
 
-def _first_int(attrs: dict[str, Any], keys: tuple[str, ...]) -> int | None:
-    for k in keys:
-        v = attrs.get(k)
-        if v is None:
-            continue
-        if type(v) is int and 0 <= v <= MAX_TOKENS:  # most counts (a bool is not an int here)
-            return v
-        n = _named_int(v, k)
-        if n is not None:
-            return n
-    return None
-
-
 def _count(attrs: dict[str, Any], key: str) -> int | None:
     """The count ``attrs[key]`` (:func:`_int`), None when absent."""
     v = attrs.get(key)
     if v is None:
         return None
-    if type(v) is int and 0 <= v <= MAX_TOKENS:
+    if type(v) is int and 0 <= v <= MAX_TOKENS:  # most counts, without the general check (a bool is not an int here)
         return v
     return _named_int(v, key)
+
+
+def _first_int(attrs: dict[str, Any], keys: tuple[str, ...]) -> int | None:
+    for k in keys:
+        n = _count(attrs, k)
+        if n is not None:
+            return n
+    return None
 
 
 def _decimal(v: Any, key: str = "cost") -> Decimal | None:
