@@ -24,7 +24,7 @@ from netra_server.otlp_read import (
     OtlpError,
     PlainResource,
     PlainSpan,
-    check_size,
+    check_sizes,
     plain_request,
     read_request,
 )
@@ -113,8 +113,7 @@ def _span_row(sp: PlainSpan, res: _Resource, scope_name: str, project_id: str, m
     elif end_ns > _MAX_START_NS:
         end_ns = _MAX_START_NS
     if checks:
-        for key, value in checks:
-            check_size(key, value, max_attr, name)
+        check_sizes(checks, max_attr, name)
     get = attrs.get
     span_type = get(semconv.SPAN_TYPE)
     if span_type is None:
@@ -273,8 +272,7 @@ def rows(request: list[PlainResource], project_id: str, limits: Limits, now_ms: 
     resources: dict[tuple[str, str], bytes] = {}
     for res_attrs, res_checks, scopes in request:
         if res_checks:
-            for check_key, check_value in res_checks:
-                check_size(check_key, check_value, max_attr, "(resource)")
+            check_sizes(res_checks, max_attr, "(resource)")
         res_tenant = _first(res_attrs, _TENANT_KEYS)
         if tenant is not None and any(k in res_attrs for k in _TENANT_KEYS):
             _bind_tenant(res_attrs, tenant, res_tenant)

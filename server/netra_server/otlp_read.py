@@ -36,7 +36,7 @@ COMPILED_READER = _otlp_wire is not None
 
 __all__ = [
     "COMPILED_READER", "OtlpError", "PlainResource", "PlainSpan",
-    "check_size", "decode_request", "plain_request", "read_request",
+    "check_sizes", "plain_request", "read_request",
 ]
 
 
@@ -57,7 +57,7 @@ Check = tuple[str, Any]
 #: A span as plain values, read from the protobuf objects (:func:`plain_request`) or straight from the
 #: body's bytes (``netra_server/_otlp_wire.c``): ``(trace_id, span_id, parent_span_id, name, kind,
 #: start_ns, end_ns, attributes, checks, events, links, status_code, status_message)``; ``checks``:
-#: None or the attributes that may be over the size limit (:func:`check_size` decides); ``events``:
+#: None or the attributes that may be over the size limit (:func:`check_sizes` decides); ``events``:
 #: None or ``[(name, time_unix_nano, attributes)]``; ``links``: None or ``[(trace_id, span_id, attributes)]``.
 PlainSpan = tuple[bytes, bytes, bytes, str, int, int, int, dict[str, Any], list[Check] | None,
                   list[tuple[str, int, dict[str, Any]]] | None, list[tuple[bytes, bytes, dict[str, Any]]] | None,
@@ -68,7 +68,7 @@ PlainResource = tuple[dict[str, Any], list[Check] | None, list[tuple[str, list[P
 
 def _plain_attrs(kvs: Any, limit: int) -> tuple[dict[str, Any], list[Check] | None]:
     """Attributes as a dict (scalars inline, anything else through :func:`_any`), and those that may be
-    over ``limit`` bytes (a superset: :func:`check_size` measures them when the span is mapped)."""
+    over ``limit`` bytes (a superset: :func:`check_sizes` measures them when the span is mapped)."""
     out: dict[str, Any] = {}
     checks: list[Check] = []
     quarter = limit >> 2
@@ -211,11 +211,6 @@ def _parse(body: bytes, is_json: bool) -> ExportTraceServiceRequest:
     return req
 
 
-def decode_request(body: bytes, content_type: str, content_encoding: str, limits: Limits) -> ExportTraceServiceRequest:
-    """Parse an export request body; raises :class:`OtlpError` (400/413) with a message."""
-    return _parse(*_body(body, content_type, content_encoding, limits))
-
-
 def read_request(body: bytes, content_type: str, content_encoding: str, limits: Limits) -> list[PlainResource]:
     """An export request body as plain values (:data:`PlainResource`): a protobuf body through the
     compiled reader when it is built and reads the body exactly (else, and for JSON, through the
@@ -252,16 +247,19 @@ def _attrs(kvs: Any) -> dict[str, Any]:
     return {kv.key: _any(kv.value) for kv in kvs}
 
 
-def check_size(key: str, value: Any, limit: int, span_name: str) -> None:
-    if isinstance(value, str):
-        n = len(value) if len(value) * 4 <= limit else len(value.encode())
-    elif isinstance(value, list | dict):
-        n = len(orjson.dumps(value))
-    else:
-        return
-    if n > limit:
-        raise OtlpError(
-            400,
-            f"attribute {key!r} of span {span_name!r} is {n} bytes, over the {limit}-byte limit "
-            "(truncate it in the producer, or raise the server's --max-attribute-bytes)",
-        )
+def check_sizes(checks: list[Check], limit: int, span_name: str) -> None:
+    """Raise :class:`OtlpError` (400) for the first of ``checks`` (a span's or a resource's attributes
+    that may be over ``limit`` bytes) that is."""
+    for key, value in checks:
+        if isinstance(value, str):
+            n = len(value) if len(value) * 4 <= limit else len(value.encode())
+        elif isinstance(value, list | dict):
+            n = len(orjson.dumps(value))
+        else:
+            continue
+        if n > limit:
+            raise OtlpError(
+                400,
+                f"attribute {key!r} of span {span_name!r} is {n} bytes, over the {limit}-byte limit "
+                "(truncate it in the producer, or raise the server's --max-attribute-bytes)",
+            )
