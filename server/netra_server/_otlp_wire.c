@@ -466,6 +466,25 @@ fail:
     return NULL;
 }
 
+/* Status: its message into *message, its code into *code */
+static int status(Reader r, PyObject **message, int32_t *code) {
+    while (r.p < r.end) {
+        uint32_t f;
+        int wt;
+        uint64_t v;
+        if (read_tag(&r, &f, &wt) < 0) return -1;
+        if (f == 2) {
+            if (field_string(&r, wt, message) < 0) return -1;
+        } else if (f == 3) {
+            if (field_varint(&r, wt, &v) < 0) return -1;
+            *code = (int32_t)(uint32_t)v;
+        } else if (skip_field(&r, wt) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 enum { S_TRACE, S_SPAN, S_PARENT, S_NAME, S_KIND, S_START, S_END, S_ATTRS, S_CHECKS, S_EVENTS, S_LINKS,
        S_CODE, S_MESSAGE, S_FIELDS };
 
@@ -519,20 +538,9 @@ static PyObject *span(Reader r, Py_ssize_t limit) {
             break;
         }
         case 15: /* status */
-            if (field_once(&r, wt, &have_status, "a span's status sent twice", &s) < 0) goto fail;
-            while (s.p < s.end) {
-                uint32_t sf;
-                int swt;
-                if (read_tag(&s, &sf, &swt) < 0) goto fail;
-                if (sf == 2) {
-                    if (field_string(&s, swt, &o[S_MESSAGE]) < 0) goto fail;
-                } else if (sf == 3) {
-                    if (field_varint(&s, swt, &v) < 0) goto fail;
-                    code = (int32_t)(uint32_t)v;
-                } else if (skip_field(&s, swt) < 0) {
-                    goto fail;
-                }
-            }
+            if (field_once(&r, wt, &have_status, "a span's status sent twice", &s) < 0
+                || status(s, &o[S_MESSAGE], &code) < 0)
+                goto fail;
             break;
         case 16: /* flags */
             if (field_fixed32(&r, wt) < 0) goto fail;
@@ -563,11 +571,60 @@ fail:
     return NULL;
 }
 
+/* InstrumentationScope: its name into *name; its other fields are read (so they are valid), not kept */
+static int scope(Reader r, PyObject **name) {
+    PyObject *scratch = PyDict_New(); /* the scope's attributes */
+    if (scratch == NULL) return -1;
+    while (r.p < r.end) {
+        uint32_t f;
+        int wt;
+        uint64_t v;
+        Reader s;
+        if (read_tag(&r, &f, &wt) < 0) goto fail;
+        if (f == 1) {
+            if (field_string(&r, wt, name) < 0) goto fail;
+        } else if (f == 2) {
+            if (field_unused_string(&r, wt) < 0) goto fail;
+        } else if (f == 3) {
+            if (field_len(&r, wt, &s) < 0 || key_value(s, scratch, NULL, 0, 1) < 0) goto fail;
+        } else if (f == 4) {
+            if (field_varint(&r, wt, &v) < 0) goto fail;
+        } else if (skip_field(&r, wt) < 0) {
+            goto fail;
+        }
+    }
+    Py_DECREF(scratch);
+    return 0;
+fail:
+    Py_DECREF(scratch);
+    return -1;
+}
+
+/* Resource: its attributes into attrs (and *checks, as key_value) */
+static int resource(Reader r, PyObject *attrs, PyObject **checks, Py_ssize_t limit) {
+    while (r.p < r.end) {
+        uint32_t f;
+        int wt;
+        uint64_t v;
+        Reader s;
+        if (read_tag(&r, &f, &wt) < 0) return -1;
+        if (f == 1) {
+            if (field_len(&r, wt, &s) < 0 || key_value(s, attrs, checks, limit, 1) < 0) return -1;
+        } else if (f == 2) {
+            if (field_varint(&r, wt, &v) < 0) return -1;
+        } else if (f == 3) { /* entity_refs: strings only */
+            if (field_len(&r, wt, &s) < 0 || validate_strings(s, 4) < 0) return -1;
+        } else if (skip_field(&r, wt) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* ScopeSpans -> (scope_name, [span, ...]) */
 static PyObject *scope_spans(Reader r, Py_ssize_t limit) {
     PyObject *name = NULL, *spans = PyList_New(0);
     int have_scope = 0;
-    uint64_t v;
     if (spans == NULL) return NULL;
     while (r.p < r.end) {
         uint32_t f;
@@ -575,28 +632,7 @@ static PyObject *scope_spans(Reader r, Py_ssize_t limit) {
         Reader s;
         if (read_tag(&r, &f, &wt) < 0) goto fail;
         if (f == 1) { /* InstrumentationScope */
-            if (field_once(&r, wt, &have_scope, "a scope sent twice", &s) < 0) goto fail;
-            while (s.p < s.end) {
-                uint32_t sf;
-                int swt;
-                Reader m;
-                if (read_tag(&s, &sf, &swt) < 0) goto fail;
-                if (sf == 1) {
-                    if (field_string(&s, swt, &name) < 0) goto fail;
-                } else if (sf == 2) {
-                    if (field_unused_string(&s, swt) < 0) goto fail;
-                } else if (sf == 3) { /* the scope's attributes: read (so they are valid), not kept */
-                    PyObject *scratch = PyDict_New();
-                    if (scratch == NULL) goto fail;
-                    int rc = field_len(&s, swt, &m) < 0 || key_value(m, scratch, NULL, 0, 1) < 0;
-                    Py_DECREF(scratch);
-                    if (rc) goto fail;
-                } else if (sf == 4) {
-                    if (field_varint(&s, swt, &v) < 0) goto fail;
-                } else if (skip_field(&s, swt) < 0) {
-                    goto fail;
-                }
-            }
+            if (field_once(&r, wt, &have_scope, "a scope sent twice", &s) < 0 || scope(s, &name) < 0) goto fail;
         } else if (f == 2) {
             if (field_len(&r, wt, &s) < 0 || append_steal(spans, span(s, limit)) < 0) goto fail;
         } else if (f == 3) {
@@ -617,7 +653,6 @@ fail:
 static PyObject *resource_spans(Reader r, Py_ssize_t limit) {
     PyObject *attrs = PyDict_New(), *scopes = PyList_New(0), *checks = NULL;
     int have_resource = 0;
-    uint64_t v;
     if (attrs == NULL || scopes == NULL) goto fail;
     while (r.p < r.end) {
         uint32_t f;
@@ -625,23 +660,9 @@ static PyObject *resource_spans(Reader r, Py_ssize_t limit) {
         Reader s;
         if (read_tag(&r, &f, &wt) < 0) goto fail;
         if (f == 1) { /* Resource */
-            if (field_once(&r, wt, &have_resource, "a resource sent twice", &s) < 0) goto fail;
-            while (s.p < s.end) {
-                uint32_t rf;
-                int rwt;
-                Reader m;
-                if (read_tag(&s, &rf, &rwt) < 0) goto fail;
-                if (rf == 1) {
-                    if (field_len(&s, rwt, &m) < 0 || key_value(m, attrs, &checks, limit, 1) < 0)
-                        goto fail;
-                } else if (rf == 2) {
-                    if (field_varint(&s, rwt, &v) < 0) goto fail;
-                } else if (rf == 3) { /* entity_refs: strings only */
-                    if (field_len(&s, rwt, &m) < 0 || validate_strings(m, 4) < 0) goto fail;
-                } else if (skip_field(&s, rwt) < 0) {
-                    goto fail;
-                }
-            }
+            if (field_once(&r, wt, &have_resource, "a resource sent twice", &s) < 0
+                || resource(s, attrs, &checks, limit) < 0)
+                goto fail;
         } else if (f == 2) {
             if (field_len(&r, wt, &s) < 0 || append_steal(scopes, scope_spans(s, limit)) < 0)
                 goto fail;
