@@ -41,11 +41,13 @@ def compile_reader(root: Path, out_dir: Path) -> Path:
         os.chdir(here)
 
 
-class CustomBuildHook(BuildHookInterface):  # type: ignore[type-arg]
+class CustomBuildHook(BuildHookInterface):
+    _out_dir: Path | None = None
+
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
         if self.target_name != "wheel" or os.environ.get("NETRA_NO_COMPILE") == "1":
             return
-        out_dir = Path(tempfile.mkdtemp(prefix="netra-build-"))
+        out_dir = self._out_dir = Path(tempfile.mkdtemp(prefix="netra-build-"))
         try:
             built = compile_reader(Path(self.root), out_dir)
         except Exception as exc:  # no compiler, no headers: the pure-Python reader serves
@@ -62,3 +64,9 @@ class CustomBuildHook(BuildHookInterface):  # type: ignore[type-arg]
             build_data["force_include"][str(built)] = f"netra_server/{built.name}"
             build_data["pure_python"] = False
             build_data["infer_tag"] = True
+
+    def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:
+        """The build's temporary folder goes once the wheel holds (or the source tree has) the module."""
+        if self._out_dir is not None:
+            shutil.rmtree(self._out_dir, ignore_errors=True)
+            self._out_dir = None
